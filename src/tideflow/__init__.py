@@ -1,0 +1,43 @@
+"""tideflow: Python workflows that run on schedules, on demand, or when events say so.
+
+The public API loads lazily so that ``import tideflow`` stays cheap and never pulls in the server.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_LAZY: dict[str, str] = {
+    "Flow": "tideflow.flows",
+    "flow": "tideflow.flows",
+    "get_run_logger": "tideflow.engine.logging",
+    "State": "tideflow.schemas.states",
+    "StateType": "tideflow.schemas.states",
+    "get_client": "tideflow.client",
+    "get_async_client": "tideflow.client",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:
+    from tideflow.client import get_async_client, get_client
+    from tideflow.engine.logging import get_run_logger
+    from tideflow.flows import Flow, flow
+    from tideflow.schemas.states import State, StateType
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tideflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

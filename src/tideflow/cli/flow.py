@@ -1,0 +1,9 @@
+"""`tideflow flow` commands."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(help="flow commands.", no_args_is_help=True)

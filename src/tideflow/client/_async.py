@@ -1,0 +1,110 @@
+"""AsyncClient: the asyncio client over the shared call descriptions in ``_calls``."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+
+from tideflow.client import _calls as c
+from tideflow.client._local import resolve_api_url
+from tideflow.exceptions import ServerUnreachable
+from tideflow.schemas import (
+    Flow,
+    FlowFilter,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    Log,
+    LogCreate,
+    LogFilter,
+    OrchestrationResult,
+    State,
+)
+from tideflow.settings import Settings, get_settings
+
+__all__ = ["AsyncClient", "get_async_client"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Asyncio API client. ``AsyncClient()`` finds (or starts) the server from settings."""
+
+    def __init__(self, api_url: str | None = None, *, settings: Settings | None = None,
+                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        settings = settings or get_settings()
+        self.api_url = (api_url or resolve_api_url(settings)).rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.api_url, timeout=timeout or settings.client_timeout,
+                                  transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, call: c.Call[T]) -> T:
+        try:
+            response = await self._http.request(call.method, call.path, json=call.json, params=call.params)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.api_url, type(exc).__name__) from None
+        c.raise_for_status(response)
+        return call.parse(response)
+
+    async def health(self) -> Any:
+        return await self.send(c.health())
+
+    async def version(self) -> Any:
+        return await self.send(c.version())
+
+    async def create_flow(self, name: str, tags: list[str] | None = None) -> Flow:
+        return await self.send(c.create_flow(name, tags))
+
+    async def read_flow(self, flow_id: UUID) -> Flow:
+        return await self.send(c.read_flow(flow_id))
+
+    async def read_flow_by_name(self, name: str) -> Flow:
+        return await self.send(c.read_flow_by_name(name))
+
+    async def read_flows(self, flt: FlowFilter | None = None) -> list[Flow]:
+        return await self.send(c.read_flows(flt))
+
+    async def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        return await self.send(c.create_flow_run(body))
+
+    async def read_flow_run(self, run_id: UUID) -> FlowRun:
+        return await self.send(c.read_flow_run(run_id))
+
+    async def read_flow_runs(self, flt: FlowRunFilter | None = None) -> list[FlowRun]:
+        return await self.send(c.read_flow_runs(flt))
+
+    async def count_flow_runs(self, flt: FlowRunFilter | None = None) -> int:
+        return await self.send(c.count_flow_runs(flt))
+
+    async def read_flow_run_states(self, run_id: UUID) -> list[State]:
+        return await self.send(c.read_flow_run_states(run_id))
+
+    async def set_flow_run_state(
+        self, run_id: UUID, state: State, force: bool = False, expected_state_id: UUID | None = None
+    ) -> OrchestrationResult:
+        return await self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
+
+    async def delete_flow_run(self, run_id: UUID) -> None:
+        return await self.send(c.delete_flow_run(run_id))
+
+    async def create_logs(self, logs: list[LogCreate]) -> None:
+        return await self.send(c.create_logs(logs))
+
+    async def read_logs(self, flt: LogFilter) -> list[Log]:
+        return await self.send(c.read_logs(flt))
+
+
+def get_async_client(**kwargs: Any) -> AsyncClient:
+    """A new AsyncClient for the configured server (starting the local one if needed)."""
+    return AsyncClient(**kwargs)

@@ -1,0 +1,153 @@
+"""Each API call described once, as data: method, path, body and how to read the answer.
+
+``SyncClient`` and ``AsyncClient`` both execute these descriptions, so the wire contract lives in one
+place and the two clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from tideflow.exceptions import ObjectNotFound, ServerError, TransitionRefused
+from tideflow.schemas import (
+    Flow,
+    FlowCreate,
+    FlowFilter,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    Log,
+    LogCreate,
+    LogFilter,
+    OrchestrationResult,
+    State,
+    StateProposal,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    json: Any = None
+    params: dict[str, Any] | None = field(default=None)
+
+
+def _model(model: type[T]) -> Callable[[httpx.Response], T]:
+    adapter = TypeAdapter(model)
+    return lambda r: adapter.validate_json(r.content)
+
+
+def _none(_: httpx.Response) -> None:
+    return None
+
+
+def _json(r: httpx.Response) -> Any:
+    return r.json()
+
+
+def dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", exclude_unset=False)
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The API's ``detail`` as one readable line."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or f"HTTP {response.status_code}"
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI-style list of validation errors
+        parts = []
+        for err in detail:
+            loc = ".".join(str(p) for p in err.get("loc", []) if p != "body")
+            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return "; ".join(parts)
+    return str(detail)
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    detail = error_detail(response)
+    if response.status_code == 404:
+        raise ObjectNotFound(404, detail)
+    if response.status_code == 409:
+        raise TransitionRefused(409, detail)
+    raise ServerError(response.status_code, detail)
+
+
+# --- server ---------------------------------------------------------------------------------------
+def health() -> Call[Any]:
+    return Call("GET", "/health", _json)
+
+
+def version() -> Call[Any]:
+    return Call("GET", "/version", _json)
+
+
+# --- flows ----------------------------------------------------------------------------------------
+def create_flow(name: str, tags: list[str] | None = None) -> Call[Flow]:
+    return Call("POST", "/flows/", _model(Flow), dump(FlowCreate(name=name, tags=tags or [])))
+
+
+def read_flow(flow_id: UUID) -> Call[Flow]:
+    return Call("GET", f"/flows/{flow_id}", _model(Flow))
+
+
+def read_flow_by_name(name: str) -> Call[Flow]:
+    return Call("GET", f"/flows/name/{name}", _model(Flow))
+
+
+def read_flows(flt: FlowFilter | None = None) -> Call[list[Flow]]:
+    return Call("POST", "/flows/filter", _model(list[Flow]), dump(flt or FlowFilter()))
+
+
+# --- flow runs ------------------------------------------------------------------------------------
+def create_flow_run(body: FlowRunCreate) -> Call[FlowRun]:
+    return Call("POST", "/flow_runs/", _model(FlowRun), dump(body))
+
+
+def read_flow_run(run_id: UUID) -> Call[FlowRun]:
+    return Call("GET", f"/flow_runs/{run_id}", _model(FlowRun))
+
+
+def read_flow_runs(flt: FlowRunFilter | None = None) -> Call[list[FlowRun]]:
+    return Call("POST", "/flow_runs/filter", _model(list[FlowRun]), dump(flt or FlowRunFilter()))
+
+
+def count_flow_runs(flt: FlowRunFilter | None = None) -> Call[int]:
+    return Call("POST", "/flow_runs/count", _model(int), dump(flt or FlowRunFilter()))
+
+
+def read_flow_run_states(run_id: UUID) -> Call[list[State]]:
+    return Call("GET", f"/flow_runs/{run_id}/states", _model(list[State]))
+
+
+def set_flow_run_state(
+    run_id: UUID, state: State, force: bool = False, expected_state_id: UUID | None = None
+) -> Call[OrchestrationResult]:
+    body = dump(StateProposal(state=state, force=force, expected_state_id=expected_state_id))
+    return Call("POST", f"/flow_runs/{run_id}/set_state", _model(OrchestrationResult), body)
+
+
+def delete_flow_run(run_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/flow_runs/{run_id}", _none)
+
+
+# --- logs -----------------------------------------------------------------------------------------
+def create_logs(logs: list[LogCreate]) -> Call[None]:
+    return Call("POST", "/logs/", _none, [dump(log) for log in logs])
+
+
+def read_logs(flt: LogFilter) -> Call[list[Log]]:
+    return Call("POST", "/logs/filter", _model(list[Log]), dump(flt))

@@ -1,0 +1,110 @@
+"""SyncClient: the blocking client over the shared call descriptions in ``_calls``."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+
+from tideflow.client import _calls as c
+from tideflow.client._local import resolve_api_url
+from tideflow.exceptions import ServerUnreachable
+from tideflow.schemas import (
+    Flow,
+    FlowFilter,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    Log,
+    LogCreate,
+    LogFilter,
+    OrchestrationResult,
+    State,
+)
+from tideflow.settings import Settings, get_settings
+
+__all__ = ["SyncClient", "get_client"]
+
+T = TypeVar("T")
+
+
+class SyncClient:
+    """Blocking API client. ``SyncClient()`` finds (or starts) the server from settings."""
+
+    def __init__(self, api_url: str | None = None, *, settings: Settings | None = None,
+                 timeout: float | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        settings = settings or get_settings()
+        self.api_url = (api_url or resolve_api_url(settings)).rstrip("/")
+        self._http = httpx.Client(base_url=self.api_url, timeout=timeout or settings.client_timeout,
+                                  transport=transport)
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, call: c.Call[T]) -> T:
+        try:
+            response = self._http.request(call.method, call.path, json=call.json, params=call.params)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.api_url, type(exc).__name__) from None
+        c.raise_for_status(response)
+        return call.parse(response)
+
+    def health(self) -> Any:
+        return self.send(c.health())
+
+    def version(self) -> Any:
+        return self.send(c.version())
+
+    def create_flow(self, name: str, tags: list[str] | None = None) -> Flow:
+        return self.send(c.create_flow(name, tags))
+
+    def read_flow(self, flow_id: UUID) -> Flow:
+        return self.send(c.read_flow(flow_id))
+
+    def read_flow_by_name(self, name: str) -> Flow:
+        return self.send(c.read_flow_by_name(name))
+
+    def read_flows(self, flt: FlowFilter | None = None) -> list[Flow]:
+        return self.send(c.read_flows(flt))
+
+    def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        return self.send(c.create_flow_run(body))
+
+    def read_flow_run(self, run_id: UUID) -> FlowRun:
+        return self.send(c.read_flow_run(run_id))
+
+    def read_flow_runs(self, flt: FlowRunFilter | None = None) -> list[FlowRun]:
+        return self.send(c.read_flow_runs(flt))
+
+    def count_flow_runs(self, flt: FlowRunFilter | None = None) -> int:
+        return self.send(c.count_flow_runs(flt))
+
+    def read_flow_run_states(self, run_id: UUID) -> list[State]:
+        return self.send(c.read_flow_run_states(run_id))
+
+    def set_flow_run_state(
+        self, run_id: UUID, state: State, force: bool = False, expected_state_id: UUID | None = None
+    ) -> OrchestrationResult:
+        return self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
+
+    def delete_flow_run(self, run_id: UUID) -> None:
+        return self.send(c.delete_flow_run(run_id))
+
+    def create_logs(self, logs: list[LogCreate]) -> None:
+        return self.send(c.create_logs(logs))
+
+    def read_logs(self, flt: LogFilter) -> list[Log]:
+        return self.send(c.read_logs(flt))
+
+
+def get_client(**kwargs: Any) -> SyncClient:
+    """A new SyncClient for the configured server (starting the local one if needed)."""
+    return SyncClient(**kwargs)

@@ -1,0 +1,75 @@
+"""Request bodies: what a client sends to create or change things."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tideflow.schemas.objects import Creator
+from tideflow.schemas.states import State
+
+__all__ = [
+    "FlowCreate",
+    "FlowRunCreate",
+    "LogCreate",
+    "StateProposal",
+]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FlowCreate(_Action):
+    """Create a flow, or return the existing one of that name."""
+
+    name: str = Field(min_length=1, max_length=200)
+    tags: list[str] = Field(default_factory=list)
+
+
+class FlowRunCreate(_Action):
+    """Create a flow run. Give ``flow_id`` or ``flow_name`` (the flow is created if new)."""
+
+    flow_id: UUID | None = None
+    flow_name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, description="Run name; a readable one is generated when omitted.")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    state: State | None = Field(None, description="Initial state; default Pending.")
+    parent_flow_run_id: UUID | None = None
+    parent_task_run_id: UUID | None = None
+    idempotency_key: str | None = Field(None, max_length=500)
+    created_by: Creator | None = None
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> FlowRunCreate:
+        if self.flow_id is None and self.flow_name is None:
+            raise ValueError("flow_id or flow_name is required")
+        return self
+
+
+class StateProposal(_Action):
+    """Propose a new state for a run.
+
+    ``force`` skips the transition rules (an operator override). ``expected_state_id`` makes the
+    proposal a compare-and-set: it applies only while the run's current state has that id (how a
+    runner claims a run: two claims of the same Scheduled state never both succeed).
+    """
+
+    state: State
+    force: bool = False
+    expected_state_id: UUID | None = None
+
+
+class LogCreate(_Action):
+    """One log record sent by a run (logs are sent in batches)."""
+
+    flow_run_id: UUID
+    task_run_id: UUID | None = None
+    name: str = Field(max_length=500)
+    level: int = Field(ge=0, le=100)
+    message: str
+    timestamp: dt.datetime

@@ -1,0 +1,179 @@
+"""Every ``TIDEFLOW_*`` setting in one pydantic-settings model; the only place the environment is read.
+
+Values come, highest first, from environment variables, then the profile file
+``$TIDEFLOW_HOME/profile.toml`` (written by ``tideflow config set``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "Settings",
+    "get_settings",
+    "home_dir",
+    "profile_path",
+    "read_profile",
+    "setting_sources",
+    "write_profile",
+]
+
+ENV_PREFIX = "TIDEFLOW_"
+DEFAULT_API_URL = "http://127.0.0.1:4200/api"
+
+
+def home_dir() -> Path:
+    """``TIDEFLOW_HOME`` (only ever set by the environment), defaulting to ``~/.tideflow``."""
+    raw = os.environ.get("TIDEFLOW_HOME")
+    return Path(raw).expanduser() if raw else Path.home() / ".tideflow"
+
+
+def profile_path() -> Path:
+    return home_dir() / "profile.toml"
+
+
+def read_profile() -> dict[str, Any]:
+    """The profile file as ``{"TIDEFLOW_X": value}``; an unreadable file is an empty profile."""
+    path = profile_path()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"profile file {path} is not valid TOML: {exc}") from exc
+    return {str(k).upper(): v for k, v in data.items()}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_profile(values: dict[str, Any]) -> Path:
+    """Replace the profile file with ``values`` (keys ``TIDEFLOW_*``), atomically."""
+    path = profile_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} = {_toml_value(values[key])}" for key in sorted(values)]
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
+    tmp.replace(path)
+    return path
+
+
+class _ProfileSource(PydanticBaseSettingsSource):
+    """Reads the profile file; keys are the full environment-variable names."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data = read_profile()
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(ENV_PREFIX + field_name.upper()), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in self._data:
+                out[name] = self._data[key]
+        return out
+
+
+class Settings(BaseSettings):
+    """tideflow's settings. Field ``x`` is read from ``TIDEFLOW_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    home: Path = Field(default_factory=home_dir, description="Where the local database, logs and profile live.")
+    api_url: str | None = Field(None, description="API base URL including /api; unset means the local server.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite+aiosqlite:///$TIDEFLOW_HOME/tideflow.db."
+    )
+    server_host: str = Field("127.0.0.1", description="Interface `tideflow server start` binds.")
+    server_port: int = Field(4200, ge=1, le=65535, description="Port `tideflow server start` binds.")
+    logging_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Level of tideflow's own loggers and the default run-log level."
+    )
+    server_autostart: bool = Field(True, description="Start a background local server when none answers.")
+    client_timeout: float = Field(30.0, gt=0, description="Seconds an API request may take.")
+    server_start_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an auto-started server.")
+    logs_batch_interval: float = Field(0.25, gt=0, description="Seconds between run-log batches sent to the API.")
+    logs_max_buffer: int = Field(100_000, gt=0, description="Run-log records kept while the API is unreachable.")
+    runner_poll_interval: float = Field(10.0, gt=0, description="Fallback poll of serve() for missed pushes.")
+    runner_heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between runner heartbeats.")
+    runner_heartbeat_timeout: float = Field(
+        60.0, gt=0, description="Silence after which a runner's runs are Crashed and its deployments NOT_READY."
+    )
+    runner_cancel_grace: float = Field(10.0, ge=0, description="SIGTERM→SIGKILL grace when cancelling a run.")
+    late_runs_after: float = Field(15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late.")
+    scheduler_max_runs: int = Field(3, gt=0, description="Future runs kept scheduled per active schedule.")
+    scheduler_max_days: int = Field(100, gt=0, description="Horizon of scheduled runs, in days.")
+    events_retention_days: float = Field(7.0, gt=0, description="Days events are kept before pruning.")
+    events_max_payload_bytes: int = Field(1_000_000, gt=0, description="Largest accepted event payload (JSON bytes).")
+    events_client_buffer: int = Field(10_000, gt=0, description="Events an SDK process buffers while offline.")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ProfileSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'tideflow.db'}"
+
+    @property
+    def local_api_url(self) -> str:
+        """The local server's API URL, from ``server_host``/``server_port``."""
+        host = "127.0.0.1" if self.server_host in ("0.0.0.0", "::", "") else self.server_host
+        return f"http://{host}:{self.server_port}/api"
+
+    @property
+    def resolved_api_url(self) -> str:
+        """``api_url`` when set, else the local server's URL."""
+        return (self.api_url or self.local_api_url).rstrip("/")
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings read now (environment and profile are re-read on every call)."""
+    return Settings(**overrides)
+
+
+def setting_sources() -> dict[str, tuple[Any, str]]:
+    """``{"TIDEFLOW_X": (value, "env" | "profile" | "default")}`` for ``tideflow config view``."""
+    settings = get_settings()
+    profile = read_profile()
+    out: dict[str, tuple[Any, str]] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in os.environ:
+            source = "env"
+        elif key in profile:
+            source = "profile"
+        else:
+            source = "default"
+        out[key] = (getattr(settings, name), source)
+    return out
