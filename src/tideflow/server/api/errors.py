@@ -1,0 +1,87 @@
+"""Error answers: every error is JSON with a readable ``detail`` string naming what was wrong.
+
+422s also carry the raw validation items in ``errors``; storage's NotFound/Conflict become 404/409;
+an unexpected failure is a 500 whose detail names the exception (never an HTML page).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tideflow.server.storage import Conflict, NotFound
+
+__all__ = ["format_validation_errors", "install_error_handlers"]
+
+logger = logging.getLogger("tideflow.server")
+
+
+def format_validation_errors(errors: list[Any]) -> str:
+    """``body.parameters: Input should be a valid dictionary; query.x: ...``."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def _safe_errors(errors: list[Any]) -> list[Any]:
+    # Pydantic puts the raised exception object in ``ctx``; keep its text, not the object.
+    out = []
+    for err in errors:
+        item = dict(err)
+        if "ctx" in item:
+            item["ctx"] = {
+                k: str(v) if isinstance(v, Exception) else v for k, v in item["ctx"].items()
+            }
+        out.append(item)
+    return jsonable_encoder(out)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    return JSONResponse(
+        {"detail": format_validation_errors(errors), "errors": _safe_errors(errors)},
+        status_code=422,
+    )
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such route: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"method {request.method} is not allowed on {request.url.path}"
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": f"internal server error: {type(exc).__name__}: {exc}"}, status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(Exception, _unexpected)

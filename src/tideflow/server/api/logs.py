@@ -1,0 +1,27 @@
+"""Log routes: accept a batch from a run, filter."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from tideflow.schemas import Log, LogCreate, LogFilter
+from tideflow.server.api.deps import DB
+from tideflow.server.storage import logs as storage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/logs", tags=["logs"])
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_logs(body: list[LogCreate], db: DB) -> dict[str, int]:
+    """Store a batch; records of runs that do not exist are dropped and counted."""
+    async with db.write() as session:
+        accepted, dropped = await storage.create_logs(session, body)
+    return {"accepted": accepted, "dropped": dropped}
+
+
+@router.post("/filter")
+async def read_logs(body: LogFilter, db: DB) -> list[Log]:
+    async with db.read() as session:
+        return await storage.read_logs(session, body)

@@ -1,0 +1,53 @@
+"""create_app: the FastAPI application. Its lifespan opens the database, upgrades the schema and
+builds the ServerContext; shutdown disposes the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
+
+import tideflow
+from tideflow.server.api import api_router, install_error_handlers
+from tideflow.server.context import ServerContext
+from tideflow.server.storage import Database, parse_database_url
+from tideflow.server.storage.migrate import upgrade_engine
+from tideflow.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """The API app for ``database_url`` (default: the settings' database, SQLite in TIDEFLOW_HOME)."""
+    settings = settings or get_settings()
+    url = database_url or settings.resolved_database_url
+    parse_database_url(url)  # a bad URL fails here, with a readable message, not at first request
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(url)
+        try:
+            await upgrade_engine(database.engine)
+            app.state.context = ServerContext(settings=settings, database=database)
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPIOffline(
+        title="tideflow",
+        version=tideflow.__version__,
+        description="The tideflow API: flows, flow runs, their states and logs.",
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,125 @@
+"""run_server: serve the app with uvicorn until SIGINT/SIGTERM, then shut down gracefully.
+
+The listening socket is bound here first, so "port in use" becomes a readable TideflowError, and the
+app's lifespan is driven here (not by uvicorn) so a startup failure (bad database, failed migration)
+surfaces as one TideflowError line instead of a logged traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from tideflow.exceptions import TideflowError
+from tideflow.server.app import create_app
+from tideflow.server.storage import mask_url
+from tideflow.settings import Settings
+
+__all__ = ["bind_socket", "run_server"]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a TideflowError when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise TideflowError(
+                f"port {port} on {host} is already in use; stop what is listening there or pick "
+                "another port (--port)"
+            ) from None
+        raise TideflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the caught signal after shutdown (we return instead)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop  # optional speed-up, shipped with uvicorn[standard]
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_server(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    database_url: str | None = None,
+    log_level: str | None = None,
+) -> None:
+    """Serve the API on ``host:port`` until SIGINT/SIGTERM; TideflowError on a startup failure."""
+    level = (log_level or settings.logging_level).lower()
+    logging.getLogger("tideflow").setLevel(level.upper())
+    url = database_url or settings.resolved_database_url
+    app = create_app(settings, database_url=url)
+    sock = bind_socket(host, port)
+    config = uvicorn.Config(
+        app,
+        log_level=level,
+        access_log=False,
+        lifespan="off",
+        http="auto",
+        loop="none",
+        timeout_graceful_shutdown=10,
+    )
+    server = _Server(config)
+
+    async def serve() -> None:
+        try:
+            context = app.router.lifespan_context(app)
+            await context.__aenter__()
+        except (SQLAlchemyError, OSError) as exc:
+            raise TideflowError(
+                f"cannot open the database {mask_url(url)}: {_one_line(exc)}"
+            ) from None
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await context.__aexit__(None, None, None)
+
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve())
+    finally:
+        sock.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text: Any = getattr(exc, "orig", None) or exc
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__

@@ -1,0 +1,126 @@
+"""The Database object: one async engine, its session factory, and the write discipline per backend.
+
+SQLite allows one writer at a time, so write transactions are serialised inside the process by an
+``asyncio.Lock`` held here and opened with ``BEGIN IMMEDIATE``; concurrent requests then queue in
+Python instead of failing with "database is locked". PostgreSQL writes run concurrently and rely on
+row locks (``SELECT ... FOR UPDATE``) where a read-modify-write must be atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from tideflow.exceptions import TideflowError
+
+__all__ = ["Database", "mask_url", "parse_database_url"]
+
+_SUPPORTED = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_WRITE = "tideflow_write"
+
+
+def parse_database_url(url: str) -> URL:
+    """Parse and check a database URL; only the async drivers tideflow ships are accepted."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise TideflowError(f"invalid database URL {url!r}") from None
+    if parsed.drivername not in _SUPPORTED.values():
+        raise TideflowError(
+            f"unsupported database URL {mask_url(url)!r}: use sqlite+aiosqlite:///path/to/file.db "
+            "or postgresql+asyncpg://user@host:port/dbname"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise TideflowError("an in-memory SQLite database is not supported: give a file path")
+    return parsed
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<invalid database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module: we emit BEGIN ourselves (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "busy_timeout=30000",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the database lock up front; readers start a deferred (snapshot) transaction.
+    immediate = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """An engine, a session factory and the backend's name, built from one URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = parse_database_url(url)
+        self.url = url
+        self.dialect: str = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            assert parsed.database is not None
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(parsed, pool_size=8, max_overflow=8)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_async_engine(
+                parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800
+            )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session in a read transaction (a consistent snapshot on both backends)."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a write transaction, committed on exit and rolled back on error."""
+        if not self.is_sqlite:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self.sessions() as session, session.begin():
+            await session.connection(execution_options={_WRITE: True})
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,285 @@
+"""Flow-run queries: create (with its initial state), read, filter, count, state history, set_state,
+delete.
+
+``set_state`` is the one place a run's state changes: in one transaction it locks the run's row
+(``FOR UPDATE`` on PostgreSQL; SQLite's single writer is serialised by ``Database.write``), asks
+``orchestration.decide`` and applies the decision, so a proposal with ``expected_state_id`` is a true
+compare-and-set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tideflow.schemas import (
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    FlowRunSort,
+    State,
+    StateProposal,
+)
+from tideflow.schemas.objects import SetStateStatus
+from tideflow.schemas.states import Pending, utcnow
+from tideflow.server.orchestration import Decision, RunFacts, decide
+from tideflow.server.storage.dialect import (
+    dialect_name,
+    insert_ignoring_conflict,
+    json_array_contains_all,
+)
+from tideflow.server.storage.errors import Conflict, NotFound
+from tideflow.server.storage.flows import create_or_get_flow, read_flow
+from tideflow.server.storage.names import generate_name
+from tideflow.server.storage.tables import flow_run_states, flow_runs, flows
+
+__all__ = [
+    "count_flow_runs",
+    "create_flow_run",
+    "delete_flow_run",
+    "filter_clauses",
+    "read_flow_run",
+    "read_flow_run_states",
+    "read_flow_runs",
+    "set_flow_run_state",
+]
+
+_SELECT = sa.select(flow_runs, flows.c.name.label("flow_name")).join(
+    flows, flows.c.id == flow_runs.c.flow_id
+)
+
+_SORTS: dict[FlowRunSort, list[sa.ColumnElement[Any]]] = {
+    FlowRunSort.START_TIME_DESC: [flow_runs.c.start_time.desc().nulls_last()],
+    FlowRunSort.START_TIME_ASC: [flow_runs.c.start_time.asc().nulls_last()],
+    FlowRunSort.EXPECTED_START_TIME_DESC: [flow_runs.c.expected_start_time.desc().nulls_last()],
+    FlowRunSort.EXPECTED_START_TIME_ASC: [flow_runs.c.expected_start_time.asc().nulls_last()],
+    FlowRunSort.CREATED_DESC: [flow_runs.c.created.desc()],
+    FlowRunSort.CREATED_ASC: [flow_runs.c.created.asc()],
+    FlowRunSort.NAME_ASC: [flow_runs.c.name.asc()],
+}
+
+
+def _flow_run(row: Any) -> FlowRun:
+    return FlowRun.model_validate(dict(row._mapping))
+
+
+def _state_values(run_id: UUID, state: State) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "flow_run_id": run_id,
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp,
+        "details": state.details.model_dump(mode="json"),
+        "data": state.model_dump(mode="json", include={"data"})["data"],
+    }
+
+
+def _current_state_columns(state: State) -> dict[str, Any]:
+    return {
+        "state_id": state.id,
+        "state_type": state.type.value,
+        "state_name": state.name,
+        "state_timestamp": state.timestamp,
+        "state": state.model_dump(mode="json"),
+    }
+
+
+def _facts(row: Any) -> RunFacts:
+    m = row._mapping
+    return RunFacts(
+        state=State.model_validate(m["state"]) if m["state"] is not None else None,
+        run_count=m["run_count"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        total_run_time=m["total_run_time"],
+        expected_start_time=m["expected_start_time"],
+    )
+
+
+def _clock(current: State | None) -> dt.datetime:
+    # States of one run get strictly increasing timestamps, so history order is unambiguous.
+    now = utcnow()
+    if current is not None and now <= current.timestamp:
+        now = current.timestamp + dt.timedelta(microseconds=1)
+    return now
+
+
+async def _run_id_by_key(session: AsyncSession, flow_id: UUID, key: str) -> UUID | None:
+    stmt = sa.select(flow_runs.c.id).where(
+        flow_runs.c.flow_id == flow_id, flow_runs.c.idempotency_key == key
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def create_flow_run(session: AsyncSession, body: FlowRunCreate) -> tuple[FlowRun, bool]:
+    """Create a run in its initial state (default Pending); the flag is False when ``(flow,
+    idempotency_key)`` already named a run, which is returned unchanged."""
+    if body.flow_id is not None:
+        flow = await read_flow(session, body.flow_id)
+        if flow is None:
+            raise NotFound(f"flow {body.flow_id} not found")
+    else:
+        assert body.flow_name is not None
+        flow, _ = await create_or_get_flow(session, body.flow_name)
+    if body.idempotency_key is not None:
+        existing = await _run_id_by_key(session, flow.id, body.idempotency_key)
+        if existing is not None:
+            return await _read_existing(session, existing), False
+    run_id = uuid.uuid4()
+    now = utcnow()
+    decision = decide(RunFacts(state=None), StateProposal(state=body.state or Pending()), now)
+    if decision.status is not SetStateStatus.ACCEPT:
+        raise Conflict(decision.reason or "the initial state was refused")
+    values: dict[str, Any] = {
+        "id": run_id,
+        "name": body.name or generate_name(),
+        "flow_id": flow.id,
+        "deployment_id": None,
+        "parameters": body.parameters,
+        "tags": list(body.tags),
+        "total_run_time": 0.0,
+        "run_count": 0,
+        "parent_flow_run_id": body.parent_flow_run_id,
+        "parent_task_run_id": body.parent_task_run_id,
+        "idempotency_key": body.idempotency_key,
+        "created_by": body.created_by.model_dump(mode="json") if body.created_by else None,
+        "created": now,
+        "updated": now,
+        **_current_state_columns(decision.state),
+        **decision.changes,
+    }
+    if body.idempotency_key is None:
+        await session.execute(sa.insert(flow_runs).values(**values))
+    elif not await insert_ignoring_conflict(
+        session, flow_runs, values, ["flow_id", "idempotency_key"]
+    ):
+        # A concurrent request with the same key won the insert: answer with its run.
+        existing = await _run_id_by_key(session, flow.id, body.idempotency_key)
+        assert existing is not None
+        return await _read_existing(session, existing), False
+    await session.execute(
+        sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
+    )
+    return await _read_existing(session, run_id), True
+
+
+async def _read_existing(session: AsyncSession, run_id: UUID) -> FlowRun:
+    run = await read_flow_run(session, run_id)
+    if run is None:
+        raise NotFound(f"flow run {run_id} not found")
+    return run
+
+
+async def read_flow_run(session: AsyncSession, run_id: UUID) -> FlowRun | None:
+    row = (await session.execute(_SELECT.where(flow_runs.c.id == run_id))).first()
+    return _flow_run(row) if row is not None else None
+
+
+def filter_clauses(flt: FlowRunFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions for ``flt`` (flows joined in for ``flow_name``)."""
+    c = flow_runs.c
+    out: list[sa.ColumnElement[bool]] = []
+    if flt.id is not None:
+        out.append(c.id.in_(flt.id))
+    if flt.flow_id is not None:
+        out.append(c.flow_id.in_(flt.flow_id))
+    if flt.flow_name is not None:
+        out.append(flows.c.name.in_(flt.flow_name))
+    if flt.deployment_id is not None:
+        out.append(c.deployment_id.in_(flt.deployment_id))
+    if flt.state_type is not None:
+        out.append(c.state_type.in_([t.value for t in flt.state_type]))
+    if flt.state_name is not None:
+        out.append(c.state_name.in_(flt.state_name))
+    if flt.tags_all:
+        out.append(json_array_contains_all(c.tags, flt.tags_all, dialect))
+    if flt.parent_flow_run_id is not None:
+        out.append(c.parent_flow_run_id == flt.parent_flow_run_id)
+    ranges: Sequence[tuple[sa.Column[Any], dt.datetime | None, dt.datetime | None]] = (
+        (c.start_time, flt.start_time_after, flt.start_time_before),
+        (c.expected_start_time, flt.expected_start_time_after, flt.expected_start_time_before),
+        (c.created, flt.created_after, flt.created_before),
+    )
+    for column, after, before in ranges:
+        if after is not None:
+            out.append(column >= after)
+        if before is not None:
+            out.append(column <= before)
+    return out
+
+
+async def read_flow_runs(session: AsyncSession, flt: FlowRunFilter) -> list[FlowRun]:
+    """Runs matching ``flt``, in its sort order (ties broken by id), one page."""
+    stmt = (
+        _SELECT.where(*filter_clauses(flt, dialect_name(session)))
+        .order_by(*_SORTS[flt.sort], flow_runs.c.id)
+        .limit(flt.limit)
+        .offset(flt.offset)
+    )
+    return [_flow_run(row) for row in await session.execute(stmt)]
+
+
+async def count_flow_runs(session: AsyncSession, flt: FlowRunFilter) -> int:
+    """How many runs match ``flt`` (limit and offset ignored)."""
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(flow_runs.join(flows, flows.c.id == flow_runs.c.flow_id))
+        .where(*filter_clauses(flt, dialect_name(session)))
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def read_flow_run_states(session: AsyncSession, run_id: UUID) -> list[State]:
+    """The run's state history, oldest first."""
+    exists = await session.execute(sa.select(flow_runs.c.id).where(flow_runs.c.id == run_id))
+    if exists.first() is None:
+        raise NotFound(f"flow run {run_id} not found")
+    stmt = (
+        sa.select(flow_run_states)
+        .where(flow_run_states.c.flow_run_id == run_id)
+        .order_by(flow_run_states.c.timestamp, flow_run_states.c.id)
+    )
+    return [State.model_validate(dict(row._mapping)) for row in await session.execute(stmt)]
+
+
+async def set_flow_run_state(
+    session: AsyncSession, run_id: UUID, proposal: StateProposal
+) -> tuple[Decision, FlowRun]:
+    """Judge ``proposal`` against the locked run and apply the decision; the run as it is after."""
+    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
+    if dialect_name(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound(f"flow run {run_id} not found")
+    facts = _facts(row)
+    decision = decide(facts, proposal, _clock(facts.state))
+    if decision.store:
+        await session.execute(
+            sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
+        )
+        await session.execute(
+            sa.update(flow_runs)
+            .where(flow_runs.c.id == run_id)
+            .values(
+                **_current_state_columns(decision.state),
+                **decision.changes,
+                updated=decision.state.timestamp,
+            )
+        )
+    return decision, await _read_existing(session, run_id)
+
+
+async def delete_flow_run(session: AsyncSession, run_id: UUID) -> None:
+    """Delete a run; its states and logs go with it (ON DELETE CASCADE)."""
+    stmt = sa.delete(flow_runs).where(flow_runs.c.id == run_id).returning(flow_runs.c.id)
+    if (await session.execute(stmt)).first() is None:
+        raise NotFound(f"flow run {run_id} not found")

@@ -1,0 +1,100 @@
+"""The table definitions (SQLAlchemy Core). The schema itself is created only by the migrations;
+these objects describe it for queries and are checked against the migrations by a test."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidType
+
+__all__ = ["flow_run_states", "flow_runs", "flows", "logs", "metadata"]
+
+# Deterministic constraint names, so migrations can refer to them on every backend.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+flows = sa.Table(
+    "flows",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+flow_runs = sa.Table(
+    "flow_runs",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("flow_id", UuidType, sa.ForeignKey("flows.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("deployment_id", UuidType, nullable=True),
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("state_id", UuidType, nullable=True),
+    sa.Column("state_type", sa.String(20), nullable=True),
+    sa.Column("state_name", sa.String(100), nullable=True),
+    sa.Column("state_timestamp", UTCDateTime, nullable=True),
+    sa.Column("state", JSONType, nullable=True),
+    sa.Column("expected_start_time", UTCDateTime, nullable=True),
+    sa.Column("next_scheduled_start_time", UTCDateTime, nullable=True),
+    sa.Column("start_time", UTCDateTime, nullable=True),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    sa.Column("total_run_time", sa.Float, nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False),
+    sa.Column("parent_flow_run_id", UuidType, nullable=True),
+    sa.Column("parent_task_run_id", UuidType, nullable=True),
+    sa.Column("idempotency_key", sa.String(500), nullable=True),
+    sa.Column("created_by", JSONType, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow_id", "idempotency_key"),
+    sa.Index(None, "flow_id", "created"),
+    sa.Index(None, "deployment_id"),
+    sa.Index(None, "state_type"),
+    sa.Index(None, "state_name"),
+    sa.Index(None, "created"),
+    sa.Index(None, "start_time"),
+    sa.Index(None, "expected_start_time"),
+    sa.Index(None, "next_scheduled_start_time"),
+    sa.Index(None, "parent_flow_run_id"),
+)
+
+flow_run_states = sa.Table(
+    "flow_run_states",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Column("data", JSONType, nullable=True),
+    sa.Index(None, "flow_run_id", "timestamp"),
+)
+
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("task_run_id", UuidType, nullable=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Index(None, "flow_run_id", "timestamp"),
+    sa.Index(None, "timestamp"),
+)

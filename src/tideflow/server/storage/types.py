@@ -1,0 +1,47 @@
+"""Portable column types: aware UTC datetimes on every backend, JSON (JSONB on PostgreSQL), UUIDs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["BigIntId", "JSONType", "UTCDateTime", "UuidType"]
+
+# JSONB on PostgreSQL gives containment (``@>``) for tag filters; plain JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+UuidType = Uuid(as_uuid=True)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        # Naive datetimes are taken as UTC, the wire convention.
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            # Stored naive so that text comparison and sorting in SQLite stay chronological.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
