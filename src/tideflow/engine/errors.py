@@ -1,0 +1,22 @@
+"""Errors a flow call raises about the run itself (as opposed to the flow function's own errors).
+
+They derive from ``tideflow.exceptions`` so ``except TideflowError`` catches them.
+"""
+
+from __future__ import annotations
+
+from tideflow.exceptions import TideflowError, TransitionRefused
+
+__all__ = ["FlowRunCancelled", "FlowRunTimeout", "MissingRunContext"]
+
+
+class FlowRunTimeout(TideflowError, TimeoutError):
+    """The flow ran longer than its ``timeout_seconds``; the run ended TimedOut."""
+
+
+class FlowRunCancelled(TransitionRefused):
+    """The run was cancelled while it ran: the server refused the engine's next state."""
+
+
+class MissingRunContext(TideflowError, RuntimeError):
+    """A run-only helper (``get_run_logger``) was called outside a flow run."""

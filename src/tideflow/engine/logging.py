@@ -1,0 +1,136 @@
+"""Run logs: ``get_run_logger()``, the handlers that send records to the API and to the console, and
+``log_prints`` capture of ``print()``.
+
+The run logger is the standard ``logging.Logger`` named ``tideflow.flow_runs``. Which run a record
+belongs to is read from the run context when it is emitted, so one logger serves every run.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import logging
+import sys
+import threading
+from typing import Any, TextIO
+
+from tideflow.engine.context import FlowRunContext, current_run
+from tideflow.engine.errors import MissingRunContext
+from tideflow.engine.log_worker import log_worker
+from tideflow.schemas import LogCreate
+
+__all__ = ["RUN_LOGGER_NAME", "configure_run_logging", "get_run_logger", "install_print_capture"]
+
+RUN_LOGGER_NAME = "tideflow.flow_runs"
+_CONSOLE_FORMAT = (
+    "%(asctime)s.%(msecs)03d | %(levelname)-7s | Flow run %(flow_run_name)r - %(message)s"
+)
+_PLAIN = logging.Formatter("%(message)s")
+
+_configured = False
+_lock = threading.Lock()
+_original_print = builtins.print
+
+
+class _RunFilter(logging.Filter):
+    """Stamps each record with the run it was emitted in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = current_run()
+        if not hasattr(record, "flow_run_name"):
+            record.flow_run_name = ctx.flow_run.name if ctx else None
+            record.flow_run_id = ctx.flow_run.id if ctx else None
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (tests and tools replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # print() output captured by log_prints was already printed to the terminal by print itself.
+        return not getattr(record, "tideflow_print", False) and super().filter(record)
+
+
+class _APIHandler(logging.Handler):
+    """Queues each record of a run for the run's API (sent by the background log worker)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "tideflow_console_only", False):
+            return
+        ctx = current_run()
+        if ctx is None:
+            return
+        try:
+            log = LogCreate.model_construct(
+                flow_run_id=ctx.flow_run.id,
+                task_run_id=None,
+                name=record.name,
+                level=record.levelno,
+                message=_PLAIN.format(record),
+                timestamp=dt.datetime.fromtimestamp(record.created, dt.UTC),
+            )
+            settings = ctx.settings
+            worker = log_worker(
+                ctx.api_url,
+                interval=settings.logs_batch_interval,
+                max_buffer=settings.logs_max_buffer,
+            )
+            worker.enqueue(log)
+            ctx.api_logs += 1
+        except Exception:
+            self.handleError(record)
+
+
+def configure_run_logging(level: str) -> logging.Logger:
+    """Set up the run logger once per process (handlers) and its level (every top-level run)."""
+    global _configured
+    logger = logging.getLogger(RUN_LOGGER_NAME)
+    if not _configured:
+        with _lock:
+            if not _configured:
+                console = _StderrHandler()
+                console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
+                logger.addFilter(_RunFilter())
+                logger.addHandler(console)
+                logger.addHandler(_APIHandler())
+                logger.propagate = False
+                warn = logging.getLogger("tideflow.logs")
+                warn.addHandler(_StderrHandler())
+                warn.propagate = False
+                _configured = True
+    logger.setLevel(level)
+    return logger
+
+
+def get_run_logger() -> logging.Logger:
+    """The logger of the current flow run: its records go to the run's logs and to the console."""
+    if current_run() is None:
+        raise MissingRunContext(
+            "get_run_logger() was called outside a flow run; call it inside a function decorated with @flow"
+        )
+    return logging.getLogger(RUN_LOGGER_NAME)
+
+
+def _capturing_print(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
+    _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+    ctx: FlowRunContext | None = current_run()
+    if ctx is None or not ctx.log_prints or (file is not None and file is not sys.stdout):
+        return
+    text = (" " if sep is None else sep).join(str(a) for a in args)
+    logging.getLogger(RUN_LOGGER_NAME).info(text, extra={"tideflow_print": True})
+
+
+def install_print_capture() -> None:
+    """Route ``print()`` in runs with ``log_prints`` to the run's logs too (installed once, on first need)."""
+    if builtins.print is not _capturing_print:
+        builtins.print = _capturing_print

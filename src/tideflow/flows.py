@@ -1,0 +1,216 @@
+"""The ``@flow`` decorator and the ``Flow`` object it makes.
+
+Calling a flow runs it: a flow run is created on the server and moved through its states by the
+engine (``tideflow.engine``), and the call returns the function's value or raises its error. Calling
+an async flow returns a coroutine.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+
+from tideflow.engine.async_runner import run_flow_async
+from tideflow.engine.parameters import ParameterSchema
+from tideflow.engine.sync_runner import run_flow_sync
+
+__all__ = ["Flow", "StateHook", "flow"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+StateHook = Callable[..., Any]
+"""A state-change hook: called as ``hook(flow, flow_run, state)``."""
+
+_OPTIONS = (
+    "name",
+    "description",
+    "version",
+    "log_prints",
+    "retries",
+    "retry_delay_seconds",
+    "timeout_seconds",
+    "validate_parameters",
+    "flow_run_name",
+    "tags",
+    "on_completion",
+    "on_failure",
+    "on_cancellation",
+    "on_crashed",
+)
+_FORBIDDEN_IN_NAME = "/%&<>?#"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a flow name must be a non-empty string, got {name!r}")
+    bad = sorted({c for c in name if c in _FORBIDDEN_IN_NAME})
+    if bad:
+        raise ValueError(f"flow name {name!r} must not contain {' '.join(bad)}")
+    if len(name) > 200:
+        raise ValueError(f"flow name {name[:40]!r}… is longer than 200 characters")
+    return name
+
+
+def _check_delay(value: Any) -> float | list[float]:
+    def one(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ValueError(
+                f"retry_delay_seconds must be a number ≥ 0 or a list of them, got {value!r}"
+            )
+        return float(v)
+
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [one(v) for v in value]
+    return one(value)
+
+
+def _check_hooks(kind: str, hooks: Iterable[StateHook] | None) -> list[StateHook]:
+    out = list(hooks or [])
+    for hook in out:
+        if not callable(hook):
+            raise TypeError(f"{kind} hooks must be callables (flow, flow_run, state), got {hook!r}")
+    return out
+
+
+class Flow(Generic[P, R]):
+    """A function made into a flow. Call it to run it; ``.fn`` is the original function."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        log_prints: bool | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | Sequence[float] = 0,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        flow_run_name: str | Callable[..., str] | None = None,
+        tags: Iterable[str] | None = None,
+        on_completion: Iterable[StateHook] | None = None,
+        on_failure: Iterable[StateHook] | None = None,
+        on_cancellation: Iterable[StateHook] | None = None,
+        on_crashed: Iterable[StateHook] | None = None,
+        _schema: ParameterSchema | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer ≥ 0, got {retries!r}")
+        if timeout_seconds is not None and (
+            isinstance(timeout_seconds, bool)
+            or not isinstance(timeout_seconds, int | float)
+            or timeout_seconds <= 0
+        ):
+            raise ValueError(f"timeout_seconds must be a number > 0, got {timeout_seconds!r}")
+        if flow_run_name is not None and not (
+            isinstance(flow_run_name, str) or callable(flow_run_name)
+        ):
+            raise TypeError(
+                f"flow_run_name must be a template string or a callable, got {flow_run_name!r}"
+            )
+        if isinstance(tags, str):
+            raise TypeError(f"tags must be a list of strings, got the string {tags!r}")
+        self.fn = fn
+        self.name = _check_name(name if name is not None else fn.__name__.replace("_", "-"))
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.version = version
+        self.log_prints = log_prints
+        self.retries = retries
+        self.retry_delay_seconds = _check_delay(retry_delay_seconds)
+        self.timeout_seconds = timeout_seconds
+        self.validate_parameters = bool(validate_parameters)
+        self.flow_run_name = flow_run_name
+        self.tags = [str(t) for t in (tags or [])]
+        self.on_completion = _check_hooks("on_completion", on_completion)
+        self.on_failure = _check_hooks("on_failure", on_failure)
+        self.on_cancellation = _check_hooks("on_cancellation", on_cancellation)
+        self.on_crashed = _check_hooks("on_crashed", on_crashed)
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self._schema = _schema
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = getattr(fn, "__module__", __name__)
+        self.__wrapped__ = fn
+
+    @property
+    def parameter_schema(self) -> ParameterSchema:
+        """The validators built from the signature (once per function)."""
+        if self._schema is None:
+            self._schema = ParameterSchema(self.fn)
+        return self._schema
+
+    def _options(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _OPTIONS}
+
+    def with_options(self, **changes: Any) -> Flow[P, R]:
+        """A copy of this flow with some options changed (same function)."""
+        unknown = sorted(set(changes) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"with_options() got unknown option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
+            )
+        options = {**self._options(), **changes}
+        return Flow(self.fn, **options, _schema=self._schema)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.isasync:
+            return cast(R, run_flow_async(self, args, kwargs))
+        return cast(R, run_flow_sync(self, args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r}, fn={self.__qualname__})"
+
+
+@overload
+def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
+
+
+@overload
+def flow(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    log_prints: bool | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Sequence[float] = 0,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    flow_run_name: str | Callable[..., str] | None = None,
+    tags: Iterable[str] | None = None,
+    on_completion: Iterable[StateHook] | None = None,
+    on_failure: Iterable[StateHook] | None = None,
+    on_cancellation: Iterable[StateHook] | None = None,
+    on_crashed: Iterable[StateHook] | None = None,
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(
+    __fn: Callable[P, R] | None = None, **options: Any
+) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
+    """Make a function a flow: ``@flow`` or ``@flow(name=..., retries=..., ...)``.
+
+    Options: ``name`` (default: the function name with ``_`` → ``-``), ``description`` (default: the
+    docstring), ``version``, ``log_prints``, ``retries``, ``retry_delay_seconds`` (a number, or a list with
+    one per retry), ``timeout_seconds``, ``validate_parameters``, ``flow_run_name`` (a template over the
+    parameters such as ``"etl-{source}"``, or a callable), ``tags``, and the state hooks ``on_completion``,
+    ``on_failure``, ``on_cancellation``, ``on_crashed`` (lists of ``hook(flow, flow_run, state)``).
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"@flow got unknown option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
+        )
+    if __fn is not None:
+        return Flow(__fn, **options)
+
+    def decorator(fn: Callable[P, R]) -> Flow[P, R]:
+        return Flow(fn, **options)
+
+    return decorator
