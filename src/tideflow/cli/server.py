@@ -1,9 +1,330 @@
-"""`tideflow server` commands."""
+"""`tideflow server`: start the API server, ask whether one is up, stop the local one, migrate its database.
+
+Only these command bodies import the server stack (FastAPI, SQLAlchemy, uvicorn), so every other
+command stays fast. The local server records itself in ``$TIDEFLOW_HOME/server.pid`` while it runs;
+``status`` and ``stop`` read that file.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
 import typer
+from rich.text import Text
+
+from tideflow.cli._common import console, exit_with_error, print_json
+
+if TYPE_CHECKING:
+    from tideflow.settings import Settings
 
 __all__ = ["app"]
 
-app = typer.Typer(help="server commands.", no_args_is_help=True)
+app = typer.Typer(help="Run and manage the tideflow API server.", no_args_is_help=True)
+database_app = typer.Typer(help="Migrate the server's database.", no_args_is_help=True)
+app.add_typer(database_app, name="database")
+
+STOP_TIMEOUT = 10.0
+
+
+def _settings() -> Settings:
+    from tideflow.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError and a broken profile file
+        exit_with_error(f"invalid tideflow settings: {_line(exc)}")
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    exit_with_error(_line(exc))
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on ``host:port`` (checked before we claim the pid file)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+@app.command()
+def start(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: TIDEFLOW_SERVER_HOST].")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to bind [default: TIDEFLOW_SERVER_PORT]."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL [default: TIDEFLOW_DATABASE_URL or SQLite in TIDEFLOW_HOME]."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="Server log level [default: TIDEFLOW_LOGGING_LEVEL].")
+    ] = None,
+    background: Annotated[
+        bool,
+        typer.Option("--background", help="Run as the auto-started local server (plain output)."),
+    ] = False,
+) -> None:
+    """Serve the API, UI and services until Ctrl-C or SIGTERM."""
+    from tideflow.client._local import remove_pid_file, write_pid_file
+    from tideflow.exceptions import TideflowError
+    from tideflow.server.run import run_server
+    from tideflow.server.storage import mask_url, parse_database_url
+
+    settings = _settings()
+    host = host or settings.server_host
+    port = port or settings.server_port
+    url = database_url or settings.resolved_database_url
+    if log_level is not None and log_level.upper() not in (
+        "DEBUG",
+        "INFO",
+        "WARNING",
+        "ERROR",
+        "CRITICAL",
+    ):
+        exit_with_error(
+            f"invalid --log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    try:
+        parse_database_url(url)
+    except TideflowError as exc:
+        _fail(exc)
+    if _port_in_use(host, port):
+        exit_with_error(
+            f"port {port} on {host} is already in use — is a tideflow server running? (tideflow server status)"
+        )
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://[{shown_host}]:{port}" if ":" in shown_host else f"http://{shown_host}:{port}"
+    masked = mask_url(url)
+    banner = f"tideflow server on {base} · API /api · docs /docs · database {masked}"
+    if background:
+        print(banner, flush=True)
+    else:
+        console.print(
+            Text.assemble(("tideflow server", "bold green"), banner[len("tideflow server") :])
+        )
+    # SIGTERM before uvicorn installs its handlers (during migrations) must still clean up the pid file.
+    signal.signal(signal.SIGTERM, _raise_exit)
+    info = write_pid_file(settings, api_url=f"{base}/api", database=masked)
+    try:
+        run_server(settings, host=host, port=port, database_url=url, log_level=log_level)
+    except TideflowError as exc:
+        _fail(exc)
+    finally:
+        remove_pid_file(settings, only_pid=info.pid)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Say whether a server answers at the configured API URL (exit 1 when none does)."""
+    from tideflow.client import SyncClient
+    from tideflow.client._local import process_alive, read_pid_file
+    from tideflow.exceptions import ServerUnreachable, TideflowError
+
+    settings = _settings()
+    api_url = settings.resolved_api_url
+    local = read_pid_file(settings)
+    pid = (
+        local.pid
+        if local is not None and local.api_url == api_url and process_alive(local.pid)
+        else None
+    )
+    problem: str | None = None
+    info: Any = None
+    try:
+        with SyncClient(api_url=api_url, settings=settings, timeout=5.0) as client:
+            info = client.version()
+    except ServerUnreachable:
+        problem = f"nothing answers at {api_url}"
+    except (TideflowError, ValueError) as exc:  # an HTTP error or a body that is not JSON
+        problem = f"something answers at {api_url} but not as a tideflow API ({_line(exc)})"
+    if problem is None and not (isinstance(info, dict) and "version" in info):
+        problem = (
+            f"something answers at {api_url} but not as a tideflow API (no version in its answer)"
+        )
+    if problem is not None:
+        if as_json:
+            print_json({"up": False, "api_url": api_url, "error": problem, "pid": pid})
+        else:
+            console.print(Text(problem))
+        raise typer.Exit(1)
+    report = {
+        "up": True,
+        "api_url": api_url,
+        "version": info.get("version"),
+        "database": info.get("database"),
+        "database_url": info.get("database_url"),
+        "pid": pid,
+    }
+    if as_json:
+        print_json(report)
+        return
+    console.print(Text.assemble(("up", "green"), f" tideflow {report['version']} at {api_url}"))
+    console.print(Text(f"database {report['database']} {report['database_url']}"))
+    if pid is not None:
+        console.print(Text(f"local server pid {pid} (started {local.started if local else '?'})"))
+
+
+@app.command()
+def stop() -> None:
+    """Stop the local server started from this TIDEFLOW_HOME (SIGTERM, then SIGKILL after 10 s)."""
+    from tideflow.client._local import pid_file_path, process_alive, read_pid_file, remove_pid_file
+
+    settings = _settings()
+    local = read_pid_file(settings)
+    if local is None:
+        if pid_file_path(settings).exists():
+            remove_pid_file(settings)
+            console.print(f"removed an unreadable pid file {pid_file_path(settings)}")
+        console.print("no local tideflow server is running")
+        return
+    if not process_alive(local.pid):
+        remove_pid_file(settings, only_pid=local.pid)
+        console.print(f"removed a stale pid file (process {local.pid} is gone)")
+        console.print("no local tideflow server is running")
+        return
+    _signal(local.pid, signal.SIGTERM)
+    how = "stopped"
+    if not _wait_gone(local.pid, STOP_TIMEOUT):
+        _signal(local.pid, signal.SIGKILL)
+        how = f"killed (it did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM)"
+        if not _wait_gone(local.pid, 5.0):
+            exit_with_error(f"process {local.pid} is still running after SIGKILL")
+    remove_pid_file(settings, only_pid=local.pid)
+    console.print(f"{how} the local tideflow server (pid {local.pid}, {local.api_url})")
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        exit_with_error(
+            f"not allowed to signal process {pid} (the local server belongs to another user)"
+        )
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    from tideflow.client._local import process_alive
+
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        help="SQLAlchemy URL [default: TIDEFLOW_DATABASE_URL or SQLite in TIDEFLOW_HOME]."
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if sys.stdin is None or sys.stdin.closed:
+        exit_with_error("no terminal to confirm on: pass --yes to go ahead without asking")
+    try:
+        answer = typer.confirm(question, default=False)
+    except typer.Abort:  # end of input: nobody can answer
+        exit_with_error("no answer on stdin: pass --yes to go ahead without asking")
+    if not answer:
+        exit_with_error("aborted; the database was not changed")
+
+
+def _migrate(action: str, url: str | None, revision: str | None) -> None:
+    from tideflow.exceptions import TideflowError
+    from tideflow.server.storage import mask_url, migrate, parse_database_url
+
+    settings = _settings()
+    url = url or settings.resolved_database_url
+    try:
+        parse_database_url(url)
+    except TideflowError as exc:
+        _fail(exc)
+
+    async def run() -> tuple[str | None, str | None]:
+        before = await migrate.current(url)
+        if action == "upgrade":
+            await migrate.upgrade(url, revision or "head")
+        elif action == "downgrade":
+            await migrate.downgrade(url, revision or "base")
+        else:
+            await migrate.reset(url)
+        return before, await migrate.current(url)
+
+    try:
+        before, after = asyncio.run(run())
+    except Exception as exc:  # driver, SQLAlchemy and alembic errors (an unknown revision) alike
+        reason = _line(getattr(exc, "orig", None) or exc)
+        exit_with_error(f"cannot {action} the database {mask_url(url)}: {reason}")
+    console.print(
+        Text(f"{action}: {mask_url(url)} revision {before or '(empty)'} -> {after or '(empty)'}")
+    )
+
+
+@database_app.command()
+def upgrade(
+    database_url: DatabaseUrlOption = None,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema (to the latest revision by default)."""
+    _migrate("upgrade", database_url, revision)
+
+
+@database_app.command()
+def downgrade(
+    database_url: DatabaseUrlOption = None,
+    revision: Annotated[
+        str, typer.Option(help="Target revision (base drops every table).")
+    ] = "base",
+    yes: YesOption = False,
+) -> None:
+    """Downgrade the database schema (to base, an empty database, by default)."""
+    from tideflow.server.storage import mask_url
+
+    shown = mask_url(database_url or _settings().resolved_database_url)
+    _confirm(f"Downgrade {shown} to revision {revision}? Data in dropped tables is lost.", yes)
+    _migrate("downgrade", database_url, revision)
+
+
+@database_app.command()
+def reset(database_url: DatabaseUrlOption = None, yes: YesOption = False) -> None:
+    """Drop every table and recreate the schema: all data is lost."""
+    from tideflow.server.storage import mask_url
+
+    shown = mask_url(database_url or _settings().resolved_database_url)
+    _confirm(f"Reset {shown}? Every flow, run and log in it is deleted.", yes)
+    _migrate("reset", database_url, None)

@@ -1,20 +1,24 @@
 """Finding the API: the configured URL, or the local server, started in the background when absent.
 
 With no ``TIDEFLOW_API_URL`` the SDK and CLI talk to ``http://{server_host}:{server_port}/api``.
-When nothing answers there, one process (serialised by a lock file in ``TIDEFLOW_HOME``) starts
-``tideflow server start`` detached, with its log and pid file in ``TIDEFLOW_HOME``, and every
-process waits for its health check. Later processes find it answering and reuse it.
+When nothing answers there and auto-start is on, one process (serialised by a lock file in
+``TIDEFLOW_HOME``) starts ``tideflow server start --background`` detached, with its log and pid file
+in ``TIDEFLOW_HOME``, and waits for its health check; processes queued on the lock then find it
+answering and reuse it. The pid file (``server.pid``, JSON) is written and removed by the server
+itself; ``tideflow server status|stop`` read it through the helpers here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import json
 import os
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -22,14 +26,114 @@ import httpx
 from tideflow.exceptions import ServerUnreachable, TideflowError
 from tideflow.settings import Settings
 
-__all__ = ["local_api_url", "resolve_api_url", "server_is_healthy", "start_local_server"]
+__all__ = [
+    "LocalServer",
+    "local_api_url",
+    "pid_file_path",
+    "process_alive",
+    "read_pid_file",
+    "remove_pid_file",
+    "resolve_api_url",
+    "server_is_healthy",
+    "start_local_server",
+    "write_pid_file",
+]
+
+PID_FILE = "server.pid"
+LOG_FILE = "server.log"
+LOCK_FILE = "server.lock"
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """What the pid file says about a server started from this ``TIDEFLOW_HOME``."""
+
+    pid: int
+    api_url: str
+    database: str
+    started: str
 
 
 def local_api_url(settings: Settings) -> str:
+    """The local server's API URL (``http://{server_host}:{server_port}/api``)."""
     return settings.local_api_url
 
 
+def pid_file_path(settings: Settings) -> Path:
+    return settings.home / PID_FILE
+
+
+def write_pid_file(settings: Settings, *, api_url: str, database: str) -> LocalServer:
+    """Record this process as the local server (atomically; ``database`` must already be masked)."""
+    info = LocalServer(
+        pid=os.getpid(),
+        api_url=api_url,
+        database=database,
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    path = pid_file_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{PID_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(info)) + "\n")
+    tmp.replace(path)
+    return info
+
+
+def read_pid_file(settings: Settings) -> LocalServer | None:
+    """The pid file's contents, or None when it is missing or unreadable (a torn or foreign file)."""
+    try:
+        data = json.loads(pid_file_path(settings).read_text())
+        return LocalServer(
+            pid=int(data["pid"]),
+            api_url=str(data["api_url"]),
+            database=str(data.get("database", "")),
+            started=str(data.get("started", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_pid_file(settings: Settings, *, only_pid: int | None = None) -> bool:
+    """Delete the pid file (when ``only_pid`` is given, only if it still names that pid)."""
+    path = pid_file_path(settings)
+    if only_pid is not None:
+        info = read_pid_file(settings)
+        if info is None or info.pid != only_pid:
+            return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def process_alive(pid: int) -> bool:
+    """True when ``pid`` is a running tideflow process (zombies and recycled pids do not count)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():  # no procfs (macOS): signal 0 is all we can check
+        return True
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name; Z is an exited, unreaped child.
+    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False
+    # A pid reused by some other program must never be signalled as if it were our server.
+    return b"tideflow" in cmdline
+
+
 def server_is_healthy(api_url: str, timeout: float = 1.0) -> bool:
+    """True when ``GET {api_url}/health`` answers 200."""
     try:
         response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError:
@@ -55,33 +159,63 @@ def _log_tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
+def _spawn_detached(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
+    """Start ``cmd`` in a new session (it outlives us and our terminal's Ctrl-C), output to ``log_path``.
+
+    posix_spawn rather than Popen: the server is not ours to wait for, and a Popen object dropped
+    while its child runs warns (and would be reaped behind our back).
+    """
+    return os.posix_spawn(
+        cmd[0],
+        cmd,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def _exit_code(pid: int) -> int | None:
+    """The exit code of our child ``pid`` if it has ended (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
 def start_local_server(settings: Settings) -> str:
-    """Start ``tideflow server start`` detached (unless one answers) and wait until it is healthy."""
+    """Start ``tideflow server start --background`` detached (unless one answers); wait until healthy."""
     url = local_api_url(settings)
     home = settings.home
-    with _file_lock(home / "server.lock"):
+    with _file_lock(home / LOCK_FILE):
         if server_is_healthy(url):
             return url
-        log_path = home / "server.log"
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tideflow", "server", "start", "--background",
-                 "--host", settings.server_host, "--port", str(settings.server_port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "TIDEFLOW_HOME": str(home)}, close_fds=True,
-            )
+        log_path = home / LOG_FILE
+        cmd = [
+            sys.executable, "-m", "tideflow", "server", "start", "--background",
+            "--host", settings.server_host, "--port", str(settings.server_port),
+        ]  # fmt: skip
+        pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
         deadline = time.monotonic() + settings.server_start_timeout
         while time.monotonic() < deadline:
             if server_is_healthy(url, timeout=0.5):
                 return url
-            if proc.poll() is not None:
+            code = _exit_code(pid)
+            if code is not None:
                 raise TideflowError(
-                    f"the local tideflow server exited with code {proc.returncode} while starting; "
+                    f"the local tideflow server exited with code {code} while starting; "
                     f"see {log_path}: {_log_tail(log_path)}"
                 )
             time.sleep(0.05)
-        raise ServerUnreachable(url, f"the local server did not become healthy within "
-                                     f"{settings.server_start_timeout:.0f} s; see {log_path}")
+        raise ServerUnreachable(
+            url,
+            f"the local server did not become healthy within {settings.server_start_timeout:.0f} s; "
+            f"see {log_path}",
+        )
 
 
 def resolve_api_url(settings: Settings) -> str:
@@ -89,6 +223,6 @@ def resolve_api_url(settings: Settings) -> str:
     if settings.api_url:
         return settings.api_url.rstrip("/")
     url = local_api_url(settings)
-    if server_is_healthy(url) or not settings.server_autostart:
+    if not settings.server_autostart or server_is_healthy(url):
         return url
     return start_local_server(settings)
