@@ -1,30 +1,142 @@
-"""What every command shares: the console, one-line errors, JSON output, and id/duration helpers."""
+"""What every command shares: the console, one-line errors, JSON output, settings and client access,
+flow-run id resolution, and id/duration/state formatting helpers.
+
+The settings, client and schemas are imported inside the helpers that need them (they run only from
+command bodies), so ``tideflow --help`` and ``tideflow config`` do not pay for httpx and the schemas.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
-__all__ = ["console", "exit_with_error", "format_duration", "format_time", "print_json"]
+if TYPE_CHECKING:
+    from tideflow.client import SyncClient
+    from tideflow.schemas import FlowRun
+    from tideflow.settings import Settings
+
+__all__ = [
+    "STATE_COLOURS",
+    "console",
+    "err_console",
+    "exit_with_error",
+    "format_duration",
+    "format_time",
+    "load_settings",
+    "one_line",
+    "open_client",
+    "print_json",
+    "resolve_flow_run",
+    "state_text",
+]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Rich style per state type: green done, red broken, yellow waiting, blue moving, dim stopped.
+STATE_COLOURS: dict[str, str] = {
+    "SCHEDULED": "yellow",
+    "PENDING": "grey62",
+    "RUNNING": "blue",
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CRASHED": "bright_red",
+    "CANCELLING": "magenta",
+    "CANCELLED": "grey50",
+    "PAUSED": "cyan",
+}
+
+_MIN_PREFIX = 6
+_PREFIX_PAGE = 1000
+
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
     """Print one readable line to stderr and exit non-zero (never a traceback)."""
-    err_console.print(f"[red]Error:[/red] {message}", markup=True)
+    err_console.print(Text.assemble(("Error:", "red"), " ", message))
     raise typer.Exit(code)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one readable line; pydantic errors name the ``TIDEFLOW_*`` setting at fault."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        parts = []
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            key = f"TIDEFLOW_{loc.upper()}" if loc else "settings"
+            parts.append(f"{key}: {err.get('msg')} (got {err.get('input')!r})")
+        return "; ".join(parts)
+    return " ".join(str(exc).split())
+
+
+def load_settings() -> Settings:
+    """The current settings, or one error line naming the bad setting or profile file."""
+    from tideflow.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError and a broken profile file
+        exit_with_error(f"invalid tideflow settings: {one_line(exc)}")
+
+
+def open_client() -> SyncClient:
+    """A SyncClient for the configured API (settings errors become one line)."""
+    from tideflow.client import SyncClient
+
+    return SyncClient(settings=load_settings())
+
+
+def resolve_flow_run(client: SyncClient, ref: str) -> FlowRun:
+    """The run whose id is ``ref``: a full UUID or a unique prefix of at least 6 hex characters."""
+    from uuid import UUID
+
+    from tideflow.schemas import FlowRunFilter
+
+    text = ref.strip().lower()
+    try:
+        return client.read_flow_run(UUID(text))
+    except ValueError:
+        pass
+    prefix = text.replace("-", "")
+    if not re.fullmatch(r"[0-9a-f-]+", text) or len(prefix) < _MIN_PREFIX:
+        exit_with_error(
+            f"{ref!r} is not a flow run id: give the full UUID or at least {_MIN_PREFIX} of its leading hex characters"
+        )
+    matches: list[FlowRun] = []
+    offset = 0
+    while True:
+        page = client.read_flow_runs(FlowRunFilter(limit=_PREFIX_PAGE, offset=offset))
+        matches.extend(run for run in page if run.id.hex.startswith(prefix))
+        if len(page) < _PREFIX_PAGE:
+            break
+        offset += _PREFIX_PAGE
+    if not matches:
+        exit_with_error(f"no flow run id starts with {ref!r}")
+    if len(matches) > 1:
+        shown = ", ".join(str(run.id) for run in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        exit_with_error(
+            f"{ref!r} is ambiguous: it matches {len(matches)} flow runs ({shown}{more}); give more characters"
+        )
+    return matches[0]
+
+
+def state_text(state_type: str | None, state_name: str | None) -> Text:
+    """A run's state name coloured by its type (``-`` when it has none)."""
+    if state_type is None:
+        return Text("-")
+    return Text(state_name or str(state_type).title(), style=STATE_COLOURS.get(str(state_type), ""))
+
+
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model (not imported here: --help stays light)
         return value.model_dump(mode="json")
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]

@@ -1,0 +1,109 @@
+"""The public surface, pinned: every public module's ``__all__`` is exactly this list, and every name exists.
+
+A change of the public surface must edit the lists below (and say so in CHANGELOG.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import tideflow
+from tideflow import client, schemas
+
+PUBLIC: dict[str, list[str]] = {
+    "tideflow": [
+        "Flow",
+        "State",
+        "StateType",
+        "__version__",
+        "flow",
+        "get_async_client",
+        "get_client",
+        "get_run_logger",
+    ],
+    "tideflow.schemas": [
+        "Creator",
+        "Flow",
+        "FlowCreate",
+        "FlowFilter",
+        "FlowRun",
+        "FlowRunCreate",
+        "FlowRunFilter",
+        "FlowRunSort",
+        "Log",
+        "LogCreate",
+        "LogFilter",
+        "OrchestrationResult",
+        "SetStateStatus",
+        "State",
+        "StateDetails",
+        "StateProposal",
+        "StateType",
+    ],
+    "tideflow.client": [
+        "AsyncClient",
+        "SyncClient",
+        "get_async_client",
+        "get_client",
+        "resolve_api_url",
+        "server_is_healthy",
+    ],
+    "tideflow.exceptions": [
+        "FlowRunFailed",
+        "ObjectNotFound",
+        "ParameterValidationError",
+        "ServerError",
+        "ServerUnreachable",
+        "TideflowError",
+        "TransitionRefused",
+    ],
+    "tideflow.settings": [
+        "DEFAULT_API_URL",
+        "Settings",
+        "get_settings",
+        "home_dir",
+        "profile_path",
+        "read_profile",
+        "setting_sources",
+        "write_profile",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_is_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = sorted(module.__all__)
+    pinned = sorted(PUBLIC[module_name])
+    added = sorted(set(exported) - set(pinned))
+    removed = sorted(set(pinned) - set(exported))
+    assert not added and not removed, (
+        f"{module_name}.__all__ changed: added {added}, removed {removed}; edit tests/test_exports.py"
+    )
+    assert len(exported) == len(set(exported)), f"{module_name}.__all__ lists a name twice"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"), [(m, n) for m, names in PUBLIC.items() for n in names]
+)
+def test_every_exported_name_exists(module_name: str, name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert getattr(module, name) is not None
+
+
+def test_top_level_names_are_the_defining_objects() -> None:
+    assert tideflow.State is schemas.State
+    assert tideflow.StateType is schemas.StateType
+    assert tideflow.get_client is client.get_client
+    assert tideflow.get_async_client is client.get_async_client
+
+
+def test_unknown_top_level_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
+        tideflow.not_a_thing  # noqa: B018
+
+
+def test_dir_lists_the_public_names() -> None:
+    assert sorted(dir(tideflow)) == sorted(PUBLIC["tideflow"])

@@ -1,0 +1,148 @@
+"""Dependency arrows, checked in fresh interpreters and on the source.
+
+``import tideflow``, the SDK, client, schemas and the CLI entry point load none of the server stack;
+``tideflow.schemas`` imports nothing else of tideflow; only the server itself, ``tideflow.testing``
+and the ``tideflow server`` commands import ``tideflow.server``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tideflow
+
+SRC = Path(tideflow.__file__).resolve().parent
+SERVER_STACK = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "alembic", "asyncpg", "aiosqlite")
+# Allowed to import tideflow.server: the server package, the test helpers, the `tideflow server` commands.
+SERVER_IMPORTERS = ("server", "testing", "cli/server.py")
+
+_PROBE = """
+import json, sys
+{code}
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({stack!r}))
+ours = sorted(m for m in sys.modules if m == "tideflow.server" or m.startswith("tideflow.server."))
+print(json.dumps(heavy + ours))
+"""
+
+
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
+    probe = _PROBE.format(code=code, stack=SERVER_STACK)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tideflow",
+        "from tideflow import flow",
+        "import tideflow.flows",
+        "import tideflow.client",
+        "import tideflow.schemas",
+        "import tideflow.settings",
+        "import tideflow.exceptions",
+        "import tideflow.cli.main",
+        "import tideflow; tideflow.State, tideflow.get_client, tideflow.get_run_logger",
+    ],
+)
+def test_import_loads_no_server_stack(code: str) -> None:
+    assert _loaded_after(code) == [], f"`{code}` loaded server modules"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["flow-run", "ls"],
+        ["flow", "ls"],
+        ["flow-run", "inspect", "0123456789ab"],
+        ["config", "view"],
+    ],
+)
+def test_cli_commands_load_no_server_stack(argv: list[str]) -> None:
+    """A command body's lazy imports count too: run it (against a dead port) in the probe interpreter."""
+    code = (
+        "import sys\n"
+        "from tideflow.cli.main import app\n"
+        f"sys.argv = ['tideflow', *{argv!r}]\n"
+        "try:\n    app()\nexcept BaseException:\n    pass"
+    )
+    env = {**os.environ, "TIDEFLOW_API_URL": "http://127.0.0.1:9/api"}
+    assert _loaded_after(code, env) == []
+
+
+def _modules_imported(path: Path) -> list[str]:
+    """Absolute names of the tideflow modules ``path`` imports (relative imports resolved)."""
+    package = ".".join(("tideflow", *path.relative_to(SRC).with_suffix("").parts))
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.append(module)
+            names.extend(f"{module}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.append(node.args[0].value)
+    return [n for n in names if n == "tideflow" or n.startswith("tideflow.")]
+
+
+def _sources(under: Path) -> list[Path]:
+    return sorted(p for p in under.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_schemas_import_no_other_tideflow_package() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in _sources(SRC / "schemas")
+        for name in _modules_imported(path)
+        if not (name == "tideflow.schemas" or name.startswith("tideflow.schemas."))
+    ]
+    assert not offenders, offenders
+
+
+def test_only_server_testing_and_server_cli_import_the_server() -> None:
+    offenders = []
+    for path in _sources(SRC):
+        rel = path.relative_to(SRC).as_posix()
+        if any(rel == allowed or rel.startswith(allowed + "/") for allowed in SERVER_IMPORTERS):
+            continue
+        for name in _modules_imported(path):
+            if name == "tideflow.server" or name.startswith("tideflow.server."):
+                offenders.append(f"{rel} imports {name}")
+    assert not offenders, offenders
+
+
+def test_the_source_walk_sees_imports() -> None:
+    """Guard against a walker that silently finds nothing: known imports are found and resolved."""
+    assert "tideflow.schemas.states" in _modules_imported(SRC / "schemas" / "objects.py")
+    assert "tideflow.client._calls" in _modules_imported(SRC / "client" / "_sync.py")
+    assert any(
+        n.startswith("tideflow.server")
+        for n in _modules_imported(SRC / "testing" / "_in_process.py")
+    )
