@@ -1,0 +1,559 @@
+"""Automations: resource specifications, the trigger union (event, compound, sequence), the action
+union, and the Automation create/update/read models.
+
+These are pure data with validation; ``tideflow.server.triggers`` evaluates triggers and renders
+action templates. Loading from YAML/JSON dicts goes through ``parse_automation`` so errors name the
+field (``trigger.threshold: ...``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from tideflow.schemas.events import (
+    event_name_problem,
+    labels_match,
+    validate_label_spec,
+)
+from tideflow.schemas.states import StateType
+
+__all__ = [
+    "MAX_THRESHOLD",
+    "TEMPLATE_CONTEXT_NAMES",
+    "Action",
+    "Automation",
+    "AutomationCreate",
+    "AutomationUpdate",
+    "CallWebhook",
+    "CancelFlowRun",
+    "ChangeFlowRunState",
+    "CompoundTrigger",
+    "DoNothing",
+    "EventTrigger",
+    "PauseAutomation",
+    "PauseDeployment",
+    "Posture",
+    "ResourceSpecification",
+    "ResumeAutomation",
+    "ResumeDeployment",
+    "RunDeployment",
+    "SequenceTrigger",
+    "SuspendFlowRun",
+    "Trigger",
+    "describe_validation_error",
+    "iter_triggers",
+    "parse_automation",
+    "parse_automations",
+]
+
+MAX_THRESHOLD = 1000
+MAX_WEBHOOK_TIMEOUT = 30.0
+
+# Variables an action template may use; the action runner fills them (see server/triggers/templates.py).
+TEMPLATE_CONTEXT_NAMES: frozenset[str] = frozenset(
+    {"automation", "event", "events", "firing", "labels", "flow_run", "flow", "deployment"}
+)
+
+Posture = Literal["Reactive", "Proactive"]
+
+
+def _seconds(value: Any) -> Any:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else value
+
+
+class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
+    """Labels a resource must carry: all labels must match (AND); a list is any-of (OR); ``*`` is a
+    wildcard anywhere in a value; ``!value`` means "not this"; a missing label never matches a
+    positive value and always matches a negative one."""
+
+    root: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, value: Any) -> Any:
+        if isinstance(value, ResourceSpecification):
+            return value.root
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"a resource specification is a mapping of label -> value(s), got {type(value).__name__}"
+            )
+        return validate_label_spec(value)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """True when ``labels`` satisfy every label of this specification."""
+        return labels_match(self.root, labels)
+
+    def matches_any(self, resources: Sequence[Mapping[str, str]]) -> bool:
+        """True when at least one single resource satisfies this whole specification."""
+        return any(labels_match(self.root, r) for r in resources)
+
+    def items(self) -> Iterator[tuple[str, str | list[str]]]:
+        return iter(self.root.items())
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __getitem__(self, label: str) -> str | list[str]:
+        return self.root[label]
+
+
+def _check_names(values: set[str], field: str) -> set[str]:
+    for name in values:
+        problem = event_name_problem(name)
+        if problem:
+            raise ValueError(f"{field}: {problem}")
+    return values
+
+
+def _for_each_problem(label: str) -> str | None:
+    if not label or any(c.isspace() for c in label):
+        return f"for_each label {label!r} must be a non-empty name without whitespace"
+    if label.startswith("related:"):
+        parts = label.split(":", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            return f"for_each {label!r}: use 'related:<role>:<label>'"
+    return None
+
+
+class _TriggerBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID = Field(default_factory=uuid4, description="Stable id; trigger state is keyed by it.")
+
+
+class EventTrigger(_TriggerBase):
+    """Fires on expected events (Reactive) or on their absence (Proactive); see evaluate.py for the rules."""
+
+    type: Literal["event"] = "event"
+    match: ResourceSpecification = Field(default_factory=lambda: ResourceSpecification({}))
+    match_related: list[ResourceSpecification] = Field(
+        default_factory=list,
+        description="Each spec must be satisfied by at least one related resource.",
+    )
+    after: set[str] = Field(
+        default_factory=set, description="Event names ('*' allowed) that open a bucket."
+    )
+    expect: set[str] = Field(
+        default_factory=set, description="Event names ('*' allowed) to count; empty = any."
+    )
+    for_each: set[str] = Field(
+        default_factory=set,
+        description="Labels splitting counting into buckets; 'related:<role>:<label>' too.",
+    )
+    posture: Posture = "Reactive"
+    threshold: int = Field(1, ge=1, le=MAX_THRESHOLD)
+    within: float = Field(
+        0.0, ge=0, description="Window in seconds (timedelta accepted); 0 = no window."
+    )
+
+    @field_validator("match_related", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, Mapping | ResourceSpecification) else value
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_seconds(cls, value: Any) -> Any:
+        return _seconds(value)
+
+    @field_validator("after", "expect", mode="before")
+    @classmethod
+    def _str_is_one(cls, value: Any) -> Any:
+        return {value} if isinstance(value, str) else value
+
+    @field_validator("after")
+    @classmethod
+    def _check_after(cls, value: set[str]) -> set[str]:
+        return _check_names(value, "after")
+
+    @field_validator("expect")
+    @classmethod
+    def _check_expect(cls, value: set[str]) -> set[str]:
+        return _check_names(value, "expect")
+
+    @field_validator("for_each", mode="before")
+    @classmethod
+    def _check_for_each(cls, value: Any) -> Any:
+        values = {value} if isinstance(value, str) else value
+        for label in values or ():
+            problem = (
+                _for_each_problem(label)
+                if isinstance(label, str)
+                else "for_each labels must be strings"
+            )
+            if problem:
+                raise ValueError(problem)
+        return values
+
+    @model_validator(mode="after")
+    def _check_posture(self) -> EventTrigger:
+        if self.posture == "Proactive" and self.within <= 0:
+            raise ValueError(
+                "a Proactive trigger needs within > 0 (how long to wait for the expected events)"
+            )
+        return self
+
+    @field_serializer("after", "expect", "for_each")
+    def _sorted(self, value: set[str]) -> list[str]:
+        return sorted(value)
+
+
+class CompoundTrigger(_TriggerBase):
+    """Fires when ``require`` of its child triggers ("all", "any" or a number) have fired within ``within``."""
+
+    type: Literal["compound"] = "compound"
+    triggers: list[Trigger] = Field(min_length=1)
+    require: Literal["all", "any"] | int = "all"
+    within: float | None = Field(None, ge=0, description="Seconds; None = no time limit.")
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_seconds(cls, value: Any) -> Any:
+        return _seconds(value)
+
+    @model_validator(mode="after")
+    def _check_require(self) -> CompoundTrigger:
+        if isinstance(self.require, int) and not 1 <= self.require <= len(self.triggers):
+            raise ValueError(
+                f"require must be 'all', 'any' or between 1 and {len(self.triggers)}, got {self.require}"
+            )
+        _check_unique_ids(self)
+        return self
+
+    @property
+    def required(self) -> int:
+        """How many distinct children must have fired."""
+        if self.require == "all":
+            return len(self.triggers)
+        if self.require == "any":
+            return 1
+        return self.require
+
+
+class SequenceTrigger(_TriggerBase):
+    """Fires when its children fire in the given order, all within ``within`` seconds of the first."""
+
+    type: Literal["sequence"] = "sequence"
+    triggers: list[Trigger] = Field(min_length=1)
+    within: float | None = Field(None, ge=0, description="Seconds; None = no time limit.")
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_seconds(cls, value: Any) -> Any:
+        return _seconds(value)
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> SequenceTrigger:
+        _check_unique_ids(self)
+        return self
+
+
+Trigger = Annotated[EventTrigger | CompoundTrigger | SequenceTrigger, Field(discriminator="type")]
+
+
+def iter_triggers(trigger: EventTrigger | CompoundTrigger | SequenceTrigger) -> Iterator[Any]:
+    """The trigger and all its descendants, depth first."""
+    yield trigger
+    if isinstance(trigger, CompoundTrigger | SequenceTrigger):
+        for child in trigger.triggers:
+            yield from iter_triggers(child)
+
+
+def _check_unique_ids(trigger: CompoundTrigger | SequenceTrigger) -> None:
+    seen: set[UUID] = set()
+    for t in iter_triggers(trigger):
+        if t.id in seen:
+            raise ValueError(
+                f"trigger id {t.id} is used twice; each trigger in a tree needs its own id"
+            )
+        seen.add(t.id)
+
+
+CompoundTrigger.model_rebuild()
+SequenceTrigger.model_rebuild()
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunDeployment(_Action):
+    """Create a run of a deployment: the selected one, or the one related to the triggering event."""
+
+    type: Literal["run-deployment"] = "run-deployment"
+    source: Literal["selected", "inferred"] = "selected"
+    deployment_id: UUID | None = None
+    parameters: dict[str, Any] | None = Field(
+        None, description="Values may be templates; None = defaults."
+    )
+    job_variables: dict[str, Any] | None = None
+    schedule_after: float = Field(
+        0.0, ge=0, description="Seconds from the firing (timedelta accepted)."
+    )
+
+    @field_validator("schedule_after", mode="before")
+    @classmethod
+    def _after_seconds(cls, value: Any) -> Any:
+        return _seconds(value)
+
+    @model_validator(mode="after")
+    def _check_source(self) -> RunDeployment:
+        _check_selected(self.source, self.deployment_id, "deployment_id")
+        return self
+
+
+def _check_selected(source: str, ident: UUID | None, field: str) -> None:
+    if source == "selected" and ident is None:
+        raise ValueError(f"{field} is required when source is 'selected'")
+    if source != "selected" and ident is not None:
+        raise ValueError(f"{field} must be empty when source is {source!r}")
+
+
+class PauseDeployment(_Action):
+    """Pause a deployment's schedules (selected, or inferred from the event)."""
+
+    type: Literal["pause-deployment"] = "pause-deployment"
+    source: Literal["selected", "inferred"] = "selected"
+    deployment_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _check_source(self) -> PauseDeployment:
+        _check_selected(self.source, self.deployment_id, "deployment_id")
+        return self
+
+
+class ResumeDeployment(PauseDeployment):
+    """Resume a deployment's schedules (selected, or inferred from the event)."""
+
+    type: Literal["resume-deployment"] = "resume-deployment"  # type: ignore[assignment]
+
+
+class CancelFlowRun(_Action):
+    """Cancel the flow run the triggering event is about (or related to)."""
+
+    type: Literal["cancel-flow-run"] = "cancel-flow-run"
+
+
+class SuspendFlowRun(_Action):
+    """Suspend the flow run the triggering event is about (or related to)."""
+
+    type: Literal["suspend-flow-run"] = "suspend-flow-run"
+
+
+class ChangeFlowRunState(_Action):
+    """Propose a state for the flow run the triggering event is about."""
+
+    type: Literal["change-flow-run-state"] = "change-flow-run-state"
+    state: StateType
+    name: str | None = None
+    message: str | None = Field(None, description="May be a template.")
+
+
+class PauseAutomation(_Action):
+    """Disable an automation: the selected one, or this automation itself ("self")."""
+
+    type: Literal["pause-automation"] = "pause-automation"
+    source: Literal["selected", "self"] = "self"
+    automation_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _check_source(self) -> PauseAutomation:
+        _check_selected(self.source, self.automation_id, "automation_id")
+        return self
+
+
+class ResumeAutomation(PauseAutomation):
+    """Enable an automation: the selected one, or this automation itself ("self")."""
+
+    type: Literal["resume-automation"] = "resume-automation"  # type: ignore[assignment]
+
+
+class CallWebhook(_Action):
+    """POST or PUT to a URL; headers and body may be templates."""
+
+    type: Literal["call-webhook"] = "call-webhook"
+    url: str
+    method: Literal["POST", "PUT"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = Field(
+        None, description="A template string, or JSON data whose strings may be templates."
+    )
+    timeout: float = Field(10.0, gt=0, le=MAX_WEBHOOK_TIMEOUT, description="Seconds.")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"url must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class DoNothing(_Action):
+    """An action that does nothing (tests, dry runs)."""
+
+    type: Literal["do-nothing"] = "do-nothing"
+
+
+Action = Annotated[
+    RunDeployment
+    | PauseDeployment
+    | ResumeDeployment
+    | CancelFlowRun
+    | SuspendFlowRun
+    | ChangeFlowRunState
+    | PauseAutomation
+    | ResumeAutomation
+    | CallWebhook
+    | DoNothing,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Automations
+
+
+class _AutomationFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    enabled: bool = True
+    trigger: Trigger
+    actions: list[Action] = Field(default_factory=list, description="Run when the trigger fires.")
+    actions_on_trigger: list[Action] = Field(
+        default_factory=list, description="Also run when it fires."
+    )
+    actions_on_resolve: list[Action] = Field(
+        default_factory=list, description="Run when a Proactive firing resolves."
+    )
+    owner_resource: str | None = Field(
+        None, description="Resource owning it, e.g. 'tideflow.deployment.<id>'."
+    )
+    owner_key: str | None = Field(
+        None,
+        description="Stable identity within the owner, so re-serving updates the automation in place.",
+    )
+
+    @model_validator(mode="after")
+    def _check_actions(self) -> _AutomationFields:
+        if not (self.actions or self.actions_on_trigger or self.actions_on_resolve):
+            raise ValueError(
+                "an automation needs at least one action (actions, actions_on_trigger or actions_on_resolve)"
+            )
+        if self.owner_key is not None and self.owner_resource is None:
+            raise ValueError("owner_key needs owner_resource")
+        return self
+
+    def firing_actions(self) -> list[Action]:
+        """Actions to run, in order, when the trigger fires."""
+        return [*self.actions, *self.actions_on_trigger]
+
+
+class AutomationCreate(_AutomationFields):
+    """Create an automation."""
+
+
+class Automation(_AutomationFields):
+    """An automation as stored."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    id: UUID = Field(default_factory=uuid4)
+    created: AwareDatetime
+    updated: AwareDatetime
+
+
+class AutomationUpdate(BaseModel):
+    """Change some fields of an automation; fields left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = None
+    enabled: bool | None = None
+    trigger: Trigger | None = None
+    actions: list[Action] | None = None
+    actions_on_trigger: list[Action] | None = None
+    actions_on_resolve: list[Action] | None = None
+
+    def apply(self, automation: Automation, now: dt.datetime) -> Automation:
+        """A copy of ``automation`` with these changes, validated as a whole (raises ValueError)."""
+        data = automation.model_dump()
+        data.update(self.model_dump(exclude_unset=True))
+        data["updated"] = now
+        return Automation.model_validate(data)
+
+
+_UNION_TAGS = {"event", "compound", "sequence"}
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One readable line per error, each naming the field (``trigger.threshold: ...``)."""
+    lines = []
+    for err in exc.errors():
+        parts: list[str] = []
+        for p in err["loc"]:
+            if isinstance(p, int):
+                parts.append(f"[{p}]")
+            elif p in _UNION_TAGS or "-" in p:
+                continue  # discriminator tags (field names never hold '-') add noise to the path
+            else:
+                parts.append(f".{p}" if parts else p)
+        where = "".join(parts)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}" if where else msg)
+    return lines
+
+
+def parse_automation(data: Mapping[str, Any]) -> AutomationCreate:
+    """Load one automation from a YAML/JSON dict; raises ValueError whose lines name each bad field."""
+    try:
+        return AutomationCreate.model_validate(data)
+    except ValidationError as exc:
+        name = data.get("name") if isinstance(data, Mapping) else None
+        head = (
+            f"automation {name!r} is invalid" if isinstance(name, str) else "automation is invalid"
+        )
+        raise ValueError(head + ":\n  " + "\n  ".join(describe_validation_error(exc))) from None
+
+
+def parse_automations(document: Any) -> list[AutomationCreate]:
+    """Load automations from a document: one automation, a list, or ``{"automations": [...]}``."""
+    if isinstance(document, Mapping) and "automations" in document:
+        document = document["automations"]
+    items = document if isinstance(document, list) else [document]
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"automations[{i}]: expected a mapping, got {type(item).__name__}")
+        try:
+            out.append(parse_automation(item))
+        except ValueError as exc:
+            if len(items) > 1:
+                raise ValueError(f"automations[{i}]: {exc}") from None
+            raise
+    return out

@@ -1,0 +1,495 @@
+"""Events: the event model, its validation (with reasons), label matching, and the event-feed filter.
+
+An event says that something happened (``event``) to a resource (``resource``), naming other
+resources involved (``related``, each with a ``role``). Resources are label maps; the labels
+``tideflow.resource.id``, ``tideflow.resource.name`` and ``tideflow.resource.role`` are reserved.
+Label matching (``*`` wildcards, ``!`` negation, lists as any-of) is defined once here and used by
+``EventFilter`` and by trigger specifications.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "MAX_EVENT_NAME_LENGTH",
+    "MAX_LABELS",
+    "MAX_RELATED",
+    "RESOURCE_ID",
+    "RESOURCE_NAME",
+    "RESOURCE_ROLE",
+    "AnyEvent",
+    "Event",
+    "EventFilter",
+    "EventPage",
+    "LabelSpec",
+    "ReceivedEvent",
+    "RelatedResource",
+    "Resource",
+    "decode_cursor",
+    "encode_cursor",
+    "event_name_problem",
+    "event_problem",
+    "label_value_matches",
+    "labels_match",
+    "name_matches",
+    "validate_label_spec",
+]
+
+RESOURCE_ID = "tideflow.resource.id"
+RESOURCE_NAME = "tideflow.resource.name"
+RESOURCE_ROLE = "tideflow.resource.role"
+MAX_EVENT_NAME_LENGTH = 1024
+MAX_LABELS = 500
+MAX_RELATED = 100
+
+# A label specification: label -> value or list of values (see ``labels_match``).
+LabelSpec = Mapping[str, "str | Sequence[str]"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+
+
+def name_matches(pattern: str, value: str) -> bool:
+    """True when ``value`` matches ``pattern``, where each ``*`` stands for any run of characters."""
+    if "*" not in pattern:
+        return pattern == value
+    parts = pattern.split("*")
+    first, last = parts[0], parts[-1]
+    if not value.startswith(first) or len(value) < len(first) + len(last):
+        return False
+    if not value.endswith(last):
+        return False
+    pos, end = len(first), len(value) - len(last)
+    for middle in parts[1:-1]:
+        found = value.find(middle, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(middle)
+    return True
+
+
+def label_value_matches(expected: str | Sequence[str], value: str | None) -> bool:
+    """Match one label value (``None`` = label missing) against a value or list of values.
+
+    Positive entries are OR-ed (any of them may match, ``*`` wildcards anywhere); ``!``-prefixed
+    entries exclude (the value must match none of them). A missing label never matches a positive
+    entry and always passes a negative one. A list holding only negatives passes any other value.
+    """
+    entries = [expected] if isinstance(expected, str) else list(expected)
+    positives = [e for e in entries if not e.startswith("!")]
+    negatives = [e[1:] for e in entries if e.startswith("!")]
+    if value is None:
+        return not positives
+    if any(name_matches(n, value) for n in negatives):
+        return False
+    return not positives or any(name_matches(p, value) for p in positives)
+
+
+def labels_match(spec: LabelSpec, labels: Mapping[str, str]) -> bool:
+    """True when every label of ``spec`` matches ``labels`` (AND across labels)."""
+    return all(label_value_matches(expected, labels.get(label)) for label, expected in spec.items())
+
+
+def validate_label_spec(spec: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    """Check a label specification's shape; raises ValueError naming the offending label."""
+    out: dict[str, str | list[str]] = {}
+    for label, expected in spec.items():
+        if not isinstance(label, str) or not label:
+            raise ValueError("label names must be non-empty strings")
+        if isinstance(expected, str):
+            out[label] = expected
+            continue
+        if isinstance(expected, list | tuple | set | frozenset):
+            values = sorted(expected) if isinstance(expected, set | frozenset) else list(expected)
+            if not values:
+                raise ValueError(
+                    f"label {label!r}: an empty list matches nothing; give at least one value"
+                )
+            if not all(isinstance(v, str) for v in values):
+                raise ValueError(f"label {label!r}: values must be strings")
+            out[label] = values
+            continue
+        raise ValueError(
+            f"label {label!r}: expected a string or a list of strings, got {type(expected).__name__}"
+        )
+    return out
+
+
+def event_name_problem(name: object) -> str | None:
+    """Why ``name`` is not a valid event name, or None."""
+    if not isinstance(name, str):
+        return "event name must be a string"
+    if not name:
+        return "event name is empty"
+    if len(name) > MAX_EVENT_NAME_LENGTH:
+        return f"event name is {len(name)} characters, above the limit of {MAX_EVENT_NAME_LENGTH}"
+    if any(c.isspace() for c in name):
+        return f"event name {name!r} contains whitespace"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources and events
+
+
+class Resource(RootModel[dict[str, str]]):
+    """A resource as a label map (str -> str) that must hold ``tideflow.resource.id``."""
+
+    root: dict[str, str]
+
+    @model_validator(mode="after")
+    def _check(self) -> Resource:
+        self._check_labels()
+        return self
+
+    def _check_labels(self) -> None:
+        if not self.root.get(RESOURCE_ID):
+            raise ValueError(f"resource has no {RESOURCE_ID!r} label")
+        if len(self.root) > MAX_LABELS:
+            raise ValueError(
+                f"resource has {len(self.root)} labels, above the limit of {MAX_LABELS}"
+            )
+
+    @property
+    def id(self) -> str:
+        return self.root[RESOURCE_ID]
+
+    @property
+    def name(self) -> str | None:
+        return self.root.get(RESOURCE_NAME)
+
+    def get(self, label: str, default: str | None = None) -> str | None:
+        return self.root.get(label, default)
+
+    def __getitem__(self, label: str) -> str:
+        return self.root[label]
+
+    def __contains__(self, label: object) -> bool:
+        return label in self.root
+
+    def labels(self) -> dict[str, str]:
+        """A copy of the label map."""
+        return dict(self.root)
+
+
+class RelatedResource(Resource):
+    """A resource involved in an event, in a ``tideflow.resource.role`` (flow, deployment, creator, tag…)."""
+
+    def _check_labels(self) -> None:
+        super()._check_labels()
+        if not self.root.get(RESOURCE_ROLE):
+            raise ValueError(
+                f"related resource {self.root[RESOURCE_ID]!r} has no {RESOURCE_ROLE!r} label"
+            )
+
+    @property
+    def role(self) -> str:
+        return self.root[RESOURCE_ROLE]
+
+
+def _payload_problem(payload: object) -> str | None:
+    if not isinstance(payload, dict):
+        return f"payload must be a JSON object, got {type(payload).__name__}"
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"payload is not JSON: {exc}"
+    return None
+
+
+class Event(BaseModel):
+    """Something that happened to a resource; ``id`` is set by the client and used to drop duplicates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID = Field(default_factory=uuid4)
+    occurred: AwareDatetime = Field(
+        default_factory=_utcnow, description="When it happened (client clock)."
+    )
+    event: str = Field(description="Dotted name, e.g. 'tideflow.flow-run.Completed'.")
+    resource: Resource
+    related: list[RelatedResource] = Field(default_factory=list, max_length=MAX_RELATED)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    follows: UUID | None = Field(None, description="Id of an event known to precede this one.")
+
+    @field_validator("event")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        problem = event_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("occurred")
+    @classmethod
+    def _to_utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC)
+
+    @field_validator("payload")
+    @classmethod
+    def _check_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = _payload_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def related_by_role(self, role: str) -> list[RelatedResource]:
+        """Related resources in ``role``, in event order."""
+        return [r for r in self.related if r.role == role]
+
+    @property
+    def resource_in_role(self) -> dict[str, RelatedResource]:
+        """Role -> related resource (the last one given when a role occurs more than once)."""
+        return {r.role: r for r in self.related}
+
+    @property
+    def resources_in_role(self) -> dict[str, list[RelatedResource]]:
+        """Role -> every related resource in that role."""
+        out: dict[str, list[RelatedResource]] = {}
+        for r in self.related:
+            out.setdefault(r.role, []).append(r)
+        return out
+
+
+class ReceivedEvent(Event):
+    """An event as the server stored it, with the server's ``received`` time."""
+
+    received: AwareDatetime = Field(default_factory=_utcnow)
+
+    @field_validator("received")
+    @classmethod
+    def _received_utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC)
+
+
+def _event_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "received" if "received" in value else "event"
+    return "received" if isinstance(value, ReceivedEvent) else "event"
+
+
+# An Event or a ReceivedEvent, each kept as what it is through a JSON round trip.
+AnyEvent = Annotated[
+    Annotated[ReceivedEvent, Tag("received")] | Annotated[Event, Tag("event")],
+    Discriminator(_event_kind),
+]
+
+
+def _loc(parts: Iterable[int | str]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def event_problem(raw: Mapping[str, Any], max_payload_bytes: int) -> str | None:
+    """Why the server must refuse this one raw event (a JSON object), or None to accept it."""
+    if not isinstance(raw, Mapping):
+        return f"an event must be a JSON object, got {type(raw).__name__}"
+    payload = raw.get("payload", {})
+    problem = _payload_problem(payload)
+    if problem:
+        return problem
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > max_payload_bytes:
+        return f"payload is {size} bytes, above the limit of {max_payload_bytes} bytes"
+    try:
+        Event.model_validate(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        where = _loc(err["loc"])
+        return f"{where}: {msg}" if where else msg
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Feed filter and pages
+
+
+def encode_cursor(occurred: dt.datetime, event_id: UUID) -> str:
+    """An opaque page cursor naming the last event of a page (its ``occurred`` and ``id``)."""
+    raw = f"{occurred.astimezone(dt.UTC).isoformat()}|{event_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
+    """Inverse of ``encode_cursor``; raises ValueError('invalid cursor') on anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        occurred = dt.datetime.fromisoformat(when)
+        if occurred.tzinfo is None:
+            raise ValueError
+        return occurred, UUID(ident)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+def _any_name(
+    value: str, exact: list[str] | None, prefixes: list[str] | None, patterns: list[str] | None
+) -> bool:
+    return (
+        (exact is not None and value in exact)
+        or (prefixes is not None and any(value.startswith(p) for p in prefixes))
+        or (patterns is not None and any(name_matches(p, value) for p in patterns))
+    )
+
+
+class EventFilter(BaseModel):
+    """Which events to read from the feed. Criteria are AND-ed; ``None`` (the default) means no constraint.
+
+    Within a group (names; resource ids; any-resource ids) the given lists are alternatives: an
+    event passes the group when it matches any entry of any list in it. Label specifications use
+    ``labels_match`` semantics: ``*`` wildcards, ``!`` negation, list = any of. ``includes`` is the
+    reference implementation; storage must return exactly the events it accepts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UUID] | None = Field(None, description="Events with one of these ids.")
+    occurred_after: AwareDatetime | None = Field(None, description="occurred >= this (inclusive).")
+    occurred_before: AwareDatetime | None = Field(None, description="occurred <= this (inclusive).")
+    event_names: list[str] | None = Field(
+        None, description="Name group: names equal to one of these."
+    )
+    event_prefixes: list[str] | None = Field(
+        None, description="Name group: names starting with one of these."
+    )
+    event_patterns: list[str] | None = Field(
+        None,
+        description="Name group: names matching one of these '*' patterns (e.g. 'tideflow.*.Failed').",
+    )
+    exclude_event_prefixes: list[str] | None = Field(
+        None, description="Drop events whose name starts with one of these (e.g. heartbeats)."
+    )
+    resource_ids: list[str] | None = Field(
+        None, description="Resource group: resource id equal to one of these."
+    )
+    resource_id_prefixes: list[str] | None = Field(
+        None, description="Resource group: resource id starting with one of these."
+    )
+    resource_labels: dict[str, str | list[str]] | None = Field(
+        None, description="The primary resource's labels satisfy this specification."
+    )
+    related_ids: list[str] | None = Field(
+        None, description="Related criteria: related id is one of these."
+    )
+    related_roles: list[str] | None = Field(
+        None, description="Related criteria: related role is one of these."
+    )
+    related_labels: dict[str, str | list[str]] | None = Field(
+        None,
+        description="Related criteria: the related resource's labels satisfy this specification.",
+    )
+    any_resource_ids: list[str] | None = Field(
+        None, description="The primary or any related resource has one of these ids."
+    )
+    order: Literal["newest", "oldest"] = Field(
+        "newest", description="newest: (occurred, id) descending."
+    )
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(
+        None,
+        description=(
+            "Opaque, from EventPage.next_cursor: continue after that event in the chosen order, i.e. "
+            "(occurred, id) strictly below it for 'newest', strictly above it for 'oldest'."
+        ),
+    )
+
+    @field_validator("resource_labels", "related_labels")
+    @classmethod
+    def _check_spec(cls, value: dict[str, Any] | None) -> dict[str, str | list[str]] | None:
+        return None if value is None else validate_label_spec(value)
+
+    @field_validator("cursor")
+    @classmethod
+    def _check_cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)
+        return value
+
+    def _related_ok(self, event: Event) -> bool:
+        if self.related_ids is None and self.related_roles is None and self.related_labels is None:
+            return True
+        # One single related resource must satisfy every related criterion together.
+        for r in event.related:
+            if self.related_ids is not None and r.id not in self.related_ids:
+                continue
+            if self.related_roles is not None and r.role not in self.related_roles:
+                continue
+            if self.related_labels is not None and not labels_match(self.related_labels, r.root):
+                continue
+            return True
+        return False
+
+    def includes(self, event: Event) -> bool:
+        """True when ``event`` passes every criterion (ignores limit, order and cursor)."""
+        if self.ids is not None and event.id not in self.ids:
+            return False
+        if self.occurred_after is not None and event.occurred < self.occurred_after:
+            return False
+        if self.occurred_before is not None and event.occurred > self.occurred_before:
+            return False
+        names = (self.event_names, self.event_prefixes, self.event_patterns)
+        if any(n is not None for n in names) and not _any_name(event.event, *names):
+            return False
+        if self.exclude_event_prefixes and any(
+            event.event.startswith(p) for p in self.exclude_event_prefixes
+        ):
+            return False
+        if (
+            self.resource_ids is not None or self.resource_id_prefixes is not None
+        ) and not _any_name(event.resource.id, self.resource_ids, self.resource_id_prefixes, None):
+            return False
+        if self.resource_labels is not None and not labels_match(
+            self.resource_labels, event.resource.root
+        ):
+            return False
+        if not self._related_ok(event):
+            return False
+        if self.any_resource_ids is not None:
+            ids = {event.resource.id, *(r.id for r in event.related)}
+            if not ids.intersection(self.any_resource_ids):
+                return False
+        return True
+
+    def after_cursor(self, event: Event) -> bool:
+        """True when ``event`` comes after the cursor in this filter's order (True without a cursor)."""
+        if self.cursor is None:
+            return True
+        occurred, ident = decode_cursor(self.cursor)
+        key, mark = (event.occurred, event.id.int), (occurred, ident.int)
+        return key < mark if self.order == "newest" else key > mark
+
+
+class EventPage(BaseModel):
+    """One page of the feed; ``next_cursor`` is None on the last page, ``total`` counts all matches."""
+
+    events: list[ReceivedEvent]
+    next_cursor: str | None = None
+    total: int = Field(ge=0)
