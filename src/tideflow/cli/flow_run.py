@@ -39,6 +39,7 @@ app = typer.Typer(help="Inspect and manage flow runs.", no_args_is_help=True)
 # Named states the SDK and server create, by lower-cased name (types are matched first).
 _STATE_NAMES = ("Late", "AwaitingRetry", "AwaitingConcurrencySlot", "Retrying", "TimedOut")
 _FOLLOW_INTERVAL = 0.5
+_FOLLOW_LOOKBACK = dt.timedelta(seconds=10)
 _LOG_PAGE = 10_000
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 _LEVEL_STYLES = {10: "dim", 20: "", 30: "yellow", 40: "red", 50: "bold red"}
@@ -277,12 +278,13 @@ def logs(
         while follow:
             current = client.read_flow_run(run.id).state
             finished = current is not None and current.is_final
-            # Records can share a timestamp, so re-read from the last one and drop what was printed.
-            for log in _fetch_logs(client, run, min_level, last):
+            # Records share timestamps and batches arrive out of order: re-read a window, drop what was printed.
+            since = last - _FOLLOW_LOOKBACK if last else None
+            for log in _fetch_logs(client, run, min_level, since):
                 if _log_key(log) not in seen:
                     seen.add(_log_key(log))
                     _print_log(log)
-                    last = log.timestamp
+                    last = max(last, log.timestamp) if last else log.timestamp
             if finished:
                 return
             sys.stdout.flush()
