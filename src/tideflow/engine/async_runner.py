@@ -26,8 +26,8 @@ from tideflow.engine.core import (
 )
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.plan import RunPlan, make_plan, trim_traceback
-from tideflow.engine.sync_runner import accepted_run, flush_run_logs
-from tideflow.exceptions import TransitionRefused
+from tideflow.engine.sync_runner import accepted_run, flush_run_logs, unreachable
+from tideflow.exceptions import ServerUnreachable, TransitionRefused
 from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State
 from tideflow.settings import Settings, get_settings
 
@@ -162,7 +162,14 @@ async def run_flow_async(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     plan = make_plan(flow, flow.parameter_schema, args, kwargs, parent)
     if plan.log_prints:
         install_print_capture()
-    if parent is not None and isinstance(parent.client, AsyncClient) and parent.client_loop is loop:
-        return await _AsyncRunner(flow, plan, parent.client, settings).run()
-    async with new_async_client(settings) as client:
-        return await _AsyncRunner(flow, plan, client, settings).run()
+    try:
+        if (
+            parent is not None
+            and isinstance(parent.client, AsyncClient)
+            and parent.client_loop is loop
+        ):
+            return await _AsyncRunner(flow, plan, parent.client, settings).run()
+        async with new_async_client(settings) as client:
+            return await _AsyncRunner(flow, plan, client, settings).run()
+    except ServerUnreachable as exc:
+        raise unreachable(exc) from None  # one line naming the URL, not the engine's stack

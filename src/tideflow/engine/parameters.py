@@ -52,10 +52,25 @@ def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # unresolvable forward references: validate only what resolves
-        return {
-            k: v for k, v in getattr(fn, "__annotations__", {}).items() if not isinstance(v, str)
-        }
+    except Exception:  # some forward reference does not resolve: validate the ones that do
+        pass
+    out: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        try:
+            out[name] = typing.get_type_hints(_Holder(annotation), namespace, include_extras=True)[
+                "x"
+            ]
+        except Exception:
+            continue
+    return out
+
+
+class _Holder:
+    """An object with one annotation, so ``get_type_hints`` resolves a single forward reference."""
+
+    def __init__(self, annotation: Any) -> None:
+        self.__annotations__ = {"x": annotation}
 
 
 def _one_line(err: dict[str, Any], name: str) -> str:

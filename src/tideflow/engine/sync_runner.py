@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
 from contextvars import Token
 from typing import Any
@@ -33,7 +34,7 @@ from tideflow.exceptions import ServerUnreachable, TransitionRefused
 from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State
 from tideflow.settings import Settings, get_settings
 
-__all__ = ["accepted_run", "call_hooks_sync", "flush_run_logs", "run_flow_sync"]
+__all__ = ["accepted_run", "call_hooks_sync", "flush_run_logs", "run_flow_sync", "unreachable"]
 
 logger = logging.getLogger("tideflow.flow_runs")
 _FLUSH_TIMEOUT = 5.0
@@ -208,4 +209,25 @@ def run_flow_sync(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     plan = make_plan(flow, flow.parameter_schema, args, kwargs, parent)
     if plan.log_prints:
         install_print_capture()
-    return _SyncRunner(flow, plan, client, settings).run()
+    try:
+        return _SyncRunner(flow, plan, client, settings).run()
+    except ServerUnreachable as exc:
+        raise unreachable(exc) from None  # one line naming the URL, not the engine's stack
+
+
+_REASONS = {
+    "ConnectError": "nothing accepted the connection; is a tideflow server running there?",
+    "ConnectTimeout": "connecting timed out",
+    "ReadTimeout": "the server did not answer in time",
+    "WriteTimeout": "sending to the server timed out",
+    "PoolTimeout": "no free connection in time",
+    "RemoteProtocolError": "the server closed the connection",
+    "ReadError": "the connection broke",
+}
+
+
+def unreachable(exc: ServerUnreachable) -> ServerUnreachable:
+    """A fresh ServerUnreachable for the flow's caller, with a plain-words reason."""
+    match = re.search(r"\((\w+)\)$", str(exc))
+    reason = _REASONS.get(match.group(1), match.group(1)) if match else ""
+    return ServerUnreachable(exc.url, reason)
