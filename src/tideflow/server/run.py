@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
-from sqlalchemy.exc import SQLAlchemyError
 
 from tideflow.exceptions import TideflowError
 from tideflow.server.app import create_app
@@ -26,6 +25,8 @@ from tideflow.server.storage import mask_url
 from tideflow.settings import Settings
 
 __all__ = ["bind_socket", "run_server"]
+
+logger = logging.getLogger("tideflow.server")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -101,12 +102,13 @@ def run_server(
     server = _Server(config)
 
     async def serve() -> None:
+        context = app.router.lifespan_context(app)
         try:
-            context = app.router.lifespan_context(app)
             await context.__aenter__()
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:  # any startup failure becomes one line for the CLI
+            logger.debug("server startup failed", exc_info=True)
             raise TideflowError(
-                f"cannot open the database {mask_url(url)}: {_one_line(exc)}"
+                f"cannot start the server on the database {mask_url(url)}: {_one_line(exc)}"
             ) from None
         try:
             await server.serve(sockets=[sock])
@@ -121,5 +123,8 @@ def run_server(
 
 
 def _one_line(exc: BaseException) -> str:
-    text: Any = getattr(exc, "orig", None) or exc
-    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    # SQLAlchemy wraps driver errors; the driver's own message is the readable part.
+    inner: Any = getattr(exc, "orig", None) or exc
+    text = str(inner).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(inner).__name__}: {first}" if first else type(inner).__name__

@@ -42,7 +42,8 @@ def _safe_errors(errors: list[Any]) -> list[Any]:
                 k: str(v) if isinstance(v, Exception) else v for k, v in item["ctx"].items()
             }
         out.append(item)
-    return jsonable_encoder(out)
+    encoded: list[Any] = jsonable_encoder(out)
+    return encoded
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -33,7 +33,7 @@ async def read_flows(db: DB, body: FlowFilter | None = None) -> list[Flow]:
         return await storage.read_flows(session, body or FlowFilter())
 
 
-@router.get("/name/{name}")
+@router.get("/name/{name:path}")
 async def read_flow_by_name(name: str, db: DB) -> Flow:
     async with db.read() as session:
         flow = await storage.read_flow_by_name(session, name)

@@ -1,0 +1,112 @@
+"""run_server and ServerProcess: real uvicorn processes, readable startup failures, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tideflow.client import AsyncClient, SyncClient
+from tideflow.exceptions import TideflowError
+from tideflow.schemas import FlowRunCreate, LogCreate, LogFilter, StateType
+from tideflow.schemas.states import Pending, Running, Scheduled
+from tideflow.server.run import bind_socket, run_server
+from tideflow.settings import get_settings
+from tideflow.testing import ServerProcess, free_port
+
+
+def test_port_in_use_is_a_readable_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(TideflowError, match=f"port {port} on 127.0.0.1 is already in use"):
+            run_server(get_settings(), host="127.0.0.1", port=port,
+                       database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")  # fmt: skip
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_bind_socket_listens_on_ipv4_and_reports_bad_hosts() -> None:
+    port = free_port()
+    sock = bind_socket("127.0.0.1", port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+    finally:
+        sock.close()
+    with pytest.raises(TideflowError, match=r"cannot listen on 203\.0\.113\.1"):
+        bind_socket("203.0.113.1", free_port())
+
+
+def test_unreachable_database_is_a_readable_error() -> None:
+    url = f"postgresql+asyncpg://postgres:secret@127.0.0.1:{free_port()}/nope"
+    with pytest.raises(TideflowError) as info:
+        run_server(get_settings(), host="127.0.0.1", port=free_port(), database_url=url)
+    message = str(info.value)
+    assert message.startswith(
+        "cannot start the server on the database postgresql+asyncpg://postgres:***@"
+    )
+    assert "secret" not in message and "\n" not in message
+
+
+def test_server_process_serves_stops_and_restarts(database_url: str) -> None:
+    with ServerProcess(database_url) as server:
+        with SyncClient(server.api_url) as client:
+            assert client.health() == {"status": "ok"}
+            assert client.version()["database"] in ("sqlite", "postgresql")
+            run = client.create_flow_run(FlowRunCreate(flow_name="proc", state=Scheduled()))
+            client.set_flow_run_state(run.id, Pending())
+            client.create_logs([LogCreate(flow_run_id=run.id, name="n", level=20, message="hello",
+                                          timestamp=run.created)])  # fmt: skip
+        assert server.stop() == 0  # SIGTERM: graceful, exit code 0
+        server.start()
+        with SyncClient(server.api_url) as client:
+            again = client.read_flow_run(run.id)
+            assert again.state_type is StateType.PENDING
+            assert [log.message for log in client.read_logs(LogFilter())] == ["hello"]
+        assert server.kill() == -signal.SIGKILL
+        server.restart()
+        with SyncClient(server.api_url) as client:
+            assert client.read_flow_run(run.id).id == run.id
+
+
+def test_server_process_startup_failure_shows_output(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        server = ServerProcess(home=tmp_path, port=taken.getsockname()[1])
+        with pytest.raises(TideflowError, match="already in use"):
+            server.start()
+        assert server.proc is not None and server.proc.returncode == 1
+
+
+async def _claim_race(api_url: str) -> list[int]:
+    async with AsyncClient(api_url) as client:
+        run = await client.create_flow_run(FlowRunCreate(flow_name="race", state=Scheduled()))
+        assert run.state is not None
+        body = {"state": {"type": "PENDING"}, "expected_state_id": str(run.state.id)}
+        responses = await asyncio.gather(
+            *(client._http.post(f"/flow_runs/{run.id}/set_state", json=body) for _ in range(12))
+        )
+        history = await client.read_flow_run_states(run.id)
+        assert [s.type for s in history] == [StateType.SCHEDULED, StateType.PENDING]
+        started = await client.set_flow_run_state(run.id, Running())
+        assert started.run is not None and started.run.run_count == 1
+        return sorted(r.status_code for r in responses)
+
+
+def test_claim_race_against_a_real_server(database_url: str) -> None:
+    with ServerProcess(database_url) as server:
+        assert asyncio.run(_claim_race(server.api_url)) == [200] + [409] * 11
+
+
+def test_unknown_run_over_real_http_is_404(tmp_path: Path) -> None:
+    with ServerProcess(home=tmp_path) as server, SyncClient(server.api_url) as client:
+        response = client._http.get(f"/flow_runs/{uuid.uuid4()}")
+        assert (
+            response.status_code == 404 and response.headers["content-type"] == "application/json"
+        )

@@ -1,0 +1,175 @@
+"""Storage below the API: migrations on both backends, SQLite pragmas and write locking, types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from tideflow.exceptions import TideflowError
+from tideflow.server.app import create_app
+from tideflow.server.storage import Database, mask_url, migrate, parse_database_url
+from tideflow.server.storage.tables import metadata
+from tideflow.server.storage.types import UTCDateTime
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {"flows", "flow_runs", "flow_run_states", "logs"}
+
+
+async def _tables(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+    finally:
+        await db.dispose()
+
+
+def test_head_is_the_single_latest_revision() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(script.get_heads()) == 1
+    assert [r.revision for r in script.walk_revisions()][-1] == "0001"
+
+
+async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
+    assert await migrate.current(database_url) is None
+    await migrate.upgrade(database_url)
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert await migrate.current(database_url) == head
+    assert TABLES <= await _tables(database_url)
+    await migrate.downgrade(database_url, "base")
+    assert await migrate.current(database_url) is None
+    assert not (TABLES & await _tables(database_url))
+    await migrate.upgrade(database_url)
+    assert TABLES <= await _tables(database_url)
+    await migrate.reset(database_url)
+    assert await migrate.current(database_url) == head
+
+
+async def test_migrations_match_the_table_definitions(database_url: str) -> None:
+    await migrate.upgrade(database_url)
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), metadata
+                )
+            )
+    finally:
+        await db.dispose()
+    assert diff == []
+
+
+async def test_app_lifespan_upgrades_the_database(database_url: str) -> None:
+    app = create_app(database_url=database_url)
+    async with app.router.lifespan_context(app):
+        assert TABLES <= await _tables(database_url)
+    assert await migrate.current(database_url) is not None
+
+
+async def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dirs' / 'x.db'}"
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            values = {
+                name: (await session.execute(sa.text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            }
+    finally:
+        await db.dispose()
+    assert values == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+        "synchronous": 1,
+    }
+    assert (tmp_path / "nested" / "dirs" / "x.db").exists()
+
+
+async def test_sqlite_write_transaction_takes_the_lock_up_front(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate.upgrade(url)
+    db = Database(url)
+    try:
+        async with db.write() as session:
+            await session.execute(sa.text("SELECT 1"))  # a read only, yet the write lock is held
+            other = sqlite3.connect(path, timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute(
+                    "INSERT INTO flows VALUES (x'00', 'n', '[]', '2020-01-01', '2020-01-01')"
+                )
+            other.close()
+        async with db.read() as session:
+            await session.execute(sa.text("SELECT 1"))
+            other = sqlite3.connect(path, timeout=0)
+            other.execute("BEGIN IMMEDIATE")  # a reader does not block a writer
+            other.rollback()
+            other.close()
+    finally:
+        await db.dispose()
+
+
+async def test_foreign_keys_are_enforced(database_url: str) -> None:
+    await migrate.upgrade(database_url)
+    db = Database(database_url)
+    try:
+        with pytest.raises(sa.exc.IntegrityError):
+            async with db.write() as session:
+                await session.execute(
+                    sa.text(
+                        "INSERT INTO logs (flow_run_id, name, level, message, timestamp) "
+                        "VALUES (:r, 'n', 20, 'm', :t)"
+                    ).bindparams(
+                        sa.bindparam("r", type_=sa.Uuid()), sa.bindparam("t", type_=UTCDateTime())
+                    ),
+                    {"r": uuid.uuid4(), "t": dt.datetime.now(dt.UTC)},
+                )
+    finally:
+        await db.dispose()
+
+
+def test_utc_datetime_round_trip_rules() -> None:
+    t = UTCDateTime()
+    sqlite_dialect = sa.dialects.sqlite.dialect()
+    pg_dialect = sa.dialects.postgresql.dialect()
+    aware = dt.datetime(2030, 1, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert t.process_bind_param(aware, sqlite_dialect) == dt.datetime(2030, 1, 1, 12)
+    assert t.process_bind_param(aware, pg_dialect) == dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
+    assert t.process_bind_param(dt.datetime(2030, 1, 1, 12), pg_dialect) == dt.datetime(
+        2030, 1, 1, 12, tzinfo=dt.UTC
+    )
+    assert t.process_result_value(dt.datetime(2030, 1, 1, 12), sqlite_dialect) == dt.datetime(
+        2030, 1, 1, 12, tzinfo=dt.UTC
+    )
+    with pytest.raises(TypeError):
+        t.process_bind_param("2030-01-01", sqlite_dialect)
+
+
+def test_database_url_checks_and_masking() -> None:
+    with pytest.raises(TideflowError, match="unsupported database URL"):
+        parse_database_url("mysql://u@h/db")
+    with pytest.raises(
+        TideflowError, match="unsupported database URL 'postgresql://u:\\*\\*\\*@h/db'"
+    ):
+        parse_database_url("postgresql://u:secret@h/db")
+    with pytest.raises(TideflowError, match="invalid database URL"):
+        parse_database_url("not a url")
+    with pytest.raises(TideflowError, match="in-memory"):
+        parse_database_url("sqlite+aiosqlite://")
+    assert (
+        mask_url("postgresql+asyncpg://u:secret@h:5432/db")
+        == "postgresql+asyncpg://u:***@h:5432/db"
+    )
+    with pytest.raises(TideflowError, match="unsupported"):
+        create_app(database_url="sqlite:///x.db")
