@@ -192,7 +192,11 @@ def status(
 
 
 @app.command()
-def stop() -> None:
+def stop(
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait after SIGTERM before SIGKILL.")
+    ] = STOP_TIMEOUT,
+) -> None:
     """Stop the local server started from this TIDEFLOW_HOME (SIGTERM, then SIGKILL after 10 s)."""
     from tideflow.client._local import pid_file_path, process_alive, read_pid_file, remove_pid_file
 
@@ -211,9 +215,9 @@ def stop() -> None:
         return
     _signal(local.pid, signal.SIGTERM)
     how = "stopped"
-    if not _wait_gone(local.pid, STOP_TIMEOUT):
+    if not _wait_gone(local.pid, timeout):
         _signal(local.pid, signal.SIGKILL)
-        how = f"killed (it did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM)"
+        how = f"killed (it did not stop within {timeout:g} s of SIGTERM)"
         if not _wait_gone(local.pid, 5.0):
             exit_with_error(f"process {local.pid} is still running after SIGKILL")
     remove_pid_file(settings, only_pid=local.pid)
