@@ -98,6 +98,8 @@ def _bounded(value: Any) -> Any:
 
 
 def _finalize(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
     if isinstance(value, Iterator) or (callable(value) and not isinstance(value, _Method)):
         raise SecurityError(
             f"cannot print a {type(value).__name__}; convert it with a filter such as |list"
@@ -285,7 +287,7 @@ def _template_problem(source: str, where: str) -> str | None:
     try:
         ast = _checked_ast(source)
     except (JinjaTemplateError, SecurityError) as exc:
-        return _one_line(f"{where}: {exc}")
+        return _one_line(f"{where}: {exc}", limit=300)
     unknown = sorted(meta.find_undeclared_variables(ast) - TEMPLATE_CONTEXT_NAMES - {"range"})
     if unknown:
         known = ", ".join(sorted(TEMPLATE_CONTEXT_NAMES))
