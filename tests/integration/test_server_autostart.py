@@ -1,0 +1,242 @@
+"""Local-server auto-start: the first client starts one detached server, concurrent and later clients
+reuse it, it outlives them, and failures (dead TIDEFLOW_API_URL, a taken port) are one readable line.
+Every server started here is stopped with `tideflow server stop` (or killed by pid as a fallback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tideflow.client import AsyncClient, SyncClient
+from tideflow.exceptions import ServerUnreachable, TideflowError
+
+PY = sys.executable
+
+# Waits for a "go" file so both clients reach SyncClient() at the same moment.
+CLIENT = """
+import pathlib, sys, time
+go = pathlib.Path(sys.argv[1])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.005)
+from tideflow.client import SyncClient
+with SyncClient() as client:
+    print(client.api_url, client.health()["status"], flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def server_processes(home: Path) -> list[psutil.Process]:
+    """Live `tideflow server start` processes whose TIDEFLOW_HOME is ``home``."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            cmdline = proc.info["cmdline"] or []
+            if (
+                proc.info["status"] == psutil.STATUS_ZOMBIE
+                or "server" not in cmdline
+                or "start" not in cmdline
+            ):
+                continue
+            if proc.environ().get("TIDEFLOW_HOME") == str(home):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture
+def home() -> Path:
+    return Path(os.environ["TIDEFLOW_HOME"])
+
+
+@pytest.fixture
+def api_url() -> str:
+    return f"http://127.0.0.1:{os.environ['TIDEFLOW_SERVER_PORT']}/api"
+
+
+@pytest.fixture
+def autostart(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Auto-start on for this test; afterwards no server of this TIDEFLOW_HOME is left running."""
+    monkeypatch.setenv("TIDEFLOW_SERVER_AUTOSTART", "true")
+    yield
+    subprocess.run(
+        [PY, "-m", "tideflow", "server", "stop"],
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    for proc in server_processes(home):
+        proc.kill()
+        proc.wait(10)
+
+
+def test_concurrent_clients_start_exactly_one_detached_server(
+    home: Path, api_url: str, autostart: None
+) -> None:
+    go = home / "go"
+    clients = [
+        subprocess.Popen(
+            [PY, "-c", CLIENT, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        for client in clients:
+            assert client.stdout is not None and client.stdout.readline().strip() == "ready"
+        go.touch()
+        outputs = [client.communicate(timeout=90) for client in clients]
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+                client.communicate()
+    for client, (out, err) in zip(clients, outputs, strict=True):
+        assert client.returncode == 0, err
+        assert out.strip() == f"{api_url} ok"
+
+    # Both parents have exited; the one server they share is still up, in its own session.
+    assert healthy(api_url)
+    running = server_processes(home)
+    assert len(running) == 1, [p.cmdline() for p in running]
+    server = running[0]
+    assert "--background" in server.cmdline()
+    assert os.getsid(server.pid) == server.pid  # detached: leads its own session
+    info = json.loads((home / "server.pid").read_text())
+    assert info["pid"] == server.pid and info["api_url"] == api_url
+    log = (home / "server.log").read_text()
+    assert log.count("tideflow server on ") == 1, log
+    assert "Error" not in log
+
+    # A later process reuses it.
+    later = subprocess.run(
+        [PY, "-c", "from tideflow.client import SyncClient\nwith SyncClient() as c: print(c.health()['status'])"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert later.returncode == 0 and later.stdout.strip() == "ok", later.stderr
+    assert [p.pid for p in server_processes(home)] == [server.pid]
+    assert (home / "server.log").read_text().count("tideflow server on ") == 1
+
+    stop = subprocess.run(
+        [PY, "-m", "tideflow", "server", "stop"], capture_output=True, text=True, timeout=60
+    )
+    assert stop.returncode == 0 and f"pid {server.pid}" in stop.stdout
+    assert not healthy(api_url)
+    assert not (home / "server.pid").exists()
+
+
+def test_cli_commands_auto_start_too(home: Path, api_url: str, autostart: None) -> None:
+    result = subprocess.run(
+        [PY, "-m", "tideflow", "flow", "ls", "--json"], capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    assert healthy(api_url)
+    assert len(server_processes(home)) == 1
+
+
+def test_dead_api_url_names_the_url_and_starts_nothing(
+    home: Path, autostart: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("TIDEFLOW_API_URL", url + "/")
+    with SyncClient() as client, pytest.raises(ServerUnreachable) as info:
+        client.health()
+    message = str(info.value)
+    assert url in message and "\n" not in message
+    assert info.value.url == url
+    assert not (home / "server.pid").exists() and not (home / "server.log").exists()
+
+
+async def test_dead_api_url_async_client(autostart: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("TIDEFLOW_API_URL", url)
+    async with AsyncClient() as client:
+        with pytest.raises(ServerUnreachable, match=url.replace(".", r"\.")):
+            await client.health()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+pytestmark = pytest.mark.anyio
+
+
+def test_autostart_off_leaves_the_local_url_unreachable(home: Path, api_url: str) -> None:
+    with SyncClient() as client:
+        assert client.api_url == api_url
+        with pytest.raises(ServerUnreachable, match=api_url.replace(".", r"\.")):
+            client.health()
+    assert not (home / "server.log").exists()
+
+
+def test_autostart_failure_is_one_line_with_the_log_tail(
+    home: Path, api_url: str, autostart: None
+) -> None:
+    port = int(os.environ["TIDEFLOW_SERVER_PORT"])
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        started = time.monotonic()
+        with pytest.raises(TideflowError) as info:
+            SyncClient()
+        assert time.monotonic() - started < 25  # it noticed the exit, it did not time out
+    message = str(info.value)
+    assert "\n" not in message
+    assert "the local tideflow server exited with code 1 while starting" in message
+    assert str(home / "server.log") in message
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert not (home / "server.pid").exists()
+
+
+def test_stop_after_autostart_by_a_process_that_is_still_alive(
+    home: Path, api_url: str, autostart: None
+) -> None:
+    # The parent that started the server keeps running: stop must still see the server end
+    # (it becomes the parent's unreaped child) and not wait the full SIGTERM grace.
+    parent = subprocess.Popen(
+        [PY, "-c", "import sys\nfrom tideflow.client import SyncClient\nSyncClient().close()\nprint('up', flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "up"
+        pid = json.loads((home / "server.pid").read_text())["pid"]
+        started = time.monotonic()
+        stop = subprocess.run(
+            [PY, "-m", "tideflow", "server", "stop"], capture_output=True, text=True, timeout=60
+        )
+        assert stop.returncode == 0 and stop.stdout.startswith(
+            "stopped the local tideflow server"
+        ), stop.stdout
+        assert time.monotonic() - started < 9
+        assert f"pid {pid}" in stop.stdout
+        assert not healthy(api_url)
+    finally:
+        if parent.poll() is None:
+            parent.send_signal(signal.SIGTERM)
+        parent.communicate(timeout=30)
