@@ -1,0 +1,557 @@
+"""Deployment schedules (cron, interval, RRule) and their pure maths: next run times and summaries.
+
+Nothing here reads the clock: callers pass ``start``/``end``. Results are aware UTC datetimes with
+zero microseconds, exact and deterministic, so the scheduler can key runs by (deployment, time).
+
+Schedules are evaluated on the wall clock of an IANA ``timezone``. Around DST changes:
+
+- a wall time that does not exist (spring forward) runs at the same time shifted by the gap
+  (02:30 in Europe/Paris on the last Sunday of March runs at 03:30 CEST), and a wall time that exists
+  twice (fall back) runs once, at its first occurrence. This is RFC 5545's rule; it applies to RRULEs,
+  whole-day intervals and cron expressions with specific hours (``0 2 * * *`` runs exactly once a day).
+- cron expressions whose hour field is ``*`` follow elapsed time instead: a wall time that does not
+  exist is skipped and one that exists twice runs at both instants (``*/15 * * * *`` keeps running
+  every 15 real minutes through both changes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from enum import Enum
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, croniter
+from dateutil.rrule import rrule, rrulestr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_ANCHOR",
+    "CronSchedule",
+    "DeploymentSchedule",
+    "DeploymentScheduleCreate",
+    "DeploymentScheduleUpdate",
+    "IntervalSchedule",
+    "RRuleSchedule",
+    "Schedule",
+    "next_run_times",
+    "schedule_summary",
+    "scheduled_run_idempotency_key",
+]
+
+DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)
+"""Wall time (in the schedule's timezone) that fixes an interval's phase or an RRULE's DTSTART."""
+
+# Room around a window for out-of-order DST mappings; no zone shifts its offset by 3 h or more at once.
+_MARGIN = dt.timedelta(hours=3)
+_DAY = dt.timedelta(days=1)
+_UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+_CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+
+class _Policy(Enum):
+    WALL = "wall"  # gap: shift forward; repeated: first occurrence
+    ELAPSED = "elapsed"  # gap: skip; repeated: both instants
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')"
+        ) from None
+
+
+def _check_timezone(value: str) -> str:
+    _zone(value)
+    return value
+
+
+def _require_aware(value: dt.datetime, name: str) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+    return value.astimezone(dt.UTC)
+
+
+def _instants(wall: dt.datetime, tz: dt.tzinfo, policy: _Policy) -> list[dt.datetime]:
+    """UTC instants of a naive wall time in ``tz`` under ``policy`` (0, 1 or 2 of them)."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(dt.UTC)
+    if first == second:
+        return [first]
+    exists = first.astimezone(tz).replace(tzinfo=None) == wall
+    if not exists:  # in a gap: the later mapping uses the offset from before the gap
+        return [] if policy is _Policy.ELAPSED else [max(first, second)]
+    return sorted({first, second}) if policy is _Policy.ELAPSED else [min(first, second)]
+
+
+def _collect(
+    walls: Iterable[tuple[dt.datetime, dt.tzinfo]],
+    policy: _Policy,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int,
+) -> list[dt.datetime]:
+    """The first ``limit`` instants in (start, end] of increasing naive wall times in their zones."""
+    found: set[dt.datetime] = set()
+    stop_after: dt.datetime | None = None
+    for wall, tz in walls:
+        local_end = end.astimezone(tz).replace(tzinfo=None) + _MARGIN
+        if wall > local_end or (stop_after is not None and wall > stop_after):
+            break
+        for instant in _instants(wall, tz, policy):
+            if start < instant <= end:
+                found.add(instant)
+        if stop_after is None and len(found) >= limit:
+            # later wall times can still map before these (DST), but never beyond the margin
+            stop_after = wall + _MARGIN
+    return sorted(found)[:limit]
+
+
+def _window(start: dt.datetime, end: dt.datetime, limit: int) -> tuple[dt.datetime, dt.datetime]:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return _require_aware(start, "start"), _require_aware(end, "end")
+
+
+class _Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field("UTC", description="IANA timezone whose wall clock the schedule follows.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+# ---------------------------------------------------------------------------------------------- cron
+
+
+def _normalise_cron(value: str) -> str:
+    expr = " ".join(value.split())
+    if not expr:
+        raise ValueError("cron expression is empty")
+    if expr.startswith("@"):
+        if expr.lower() not in _CRON_ALIASES:
+            aliases = ", ".join(sorted(_CRON_ALIASES))
+            raise ValueError(
+                f"invalid cron expression {value!r}: unknown alias (use one of {aliases})"
+            )
+        return expr.lower()
+    fields = expr.split(" ")
+    if len(fields) != 5:
+        raise ValueError(
+            f"invalid cron expression {value!r}: expected 5 fields ({_CRON_FIELDS}), got {len(fields)}"
+        )
+    return expr
+
+
+class CronSchedule(_Schedule):
+    """Runs at the times a 5-field cron expression matches, on the wall clock of ``timezone``.
+
+    ``day_or`` (True, as in classic cron) runs when day-of-month OR day-of-week match if both are
+    restricted; False requires both.
+    """
+
+    type: Literal["cron"] = "cron"
+    cron: str = Field(examples=["0 2 * * *"])
+    day_or: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        expr = _normalise_cron(value)
+        try:
+            croniter(expr, DEFAULT_ANCHOR)
+        except (ValueError, KeyError) as exc:  # croniter's errors derive from ValueError
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return expr
+
+    @model_validator(mode="after")
+    def _check_matches(self) -> CronSchedule:
+        try:
+            croniter(self.cron, DEFAULT_ANCHOR, day_or=self.day_or).get_next(dt.datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"cron expression {self.cron!r} never matches a date") from None
+        return self
+
+    def _fields(self) -> list[list[Any]]:
+        expanded: list[list[Any]] = croniter.expand(self.cron)[0]
+        return expanded
+
+    def next_run_times(
+        self, *, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[dt.datetime]:
+        """Up to ``limit`` aware UTC run times in (start, end], ascending."""
+        start, end = _window(start, end, limit)
+        if limit == 0 or end <= start:
+            return []
+        tz = self.zone
+        policy = _Policy.ELAPSED if self._fields()[1] == ["*"] else _Policy.WALL
+        first = start.astimezone(tz).replace(tzinfo=None) - _MARGIN
+        it = croniter(self.cron, first, day_or=self.day_or)
+
+        def walls() -> Iterator[tuple[dt.datetime, dt.tzinfo]]:
+            while True:
+                try:
+                    yield it.get_next(dt.datetime), tz
+                except CroniterBadDateError:
+                    return
+
+        return _collect(walls(), policy, start, end, limit)
+
+    def summary(self) -> str:
+        """A short English description, e.g. ``every day at 02:00 (Europe/Paris)``."""
+        return _cron_summary(self)
+
+
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+_MONTHS = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
+
+
+def _plain(values: list[Any]) -> bool:
+    return all(isinstance(v, int) for v in values)
+
+
+def _cron_summary(schedule: CronSchedule) -> str:
+    minute, hour, dom, month, dow = schedule._fields()
+    fallback = f"cron {schedule.cron!r} ({schedule.timezone})"
+    if not all(_plain(f) or f == ["*"] for f in (minute, hour, dom, month, dow)):
+        return fallback
+    if hour == ["*"] and dom == month == dow == ["*"]:
+        if minute == ["*"]:
+            return "every minute"
+        if len(minute) == 1:
+            return f"every hour at minute {minute[0]}"
+        steps = {b - a for a, b in itertools.pairwise(minute)}
+        if minute[0] == 0 and len(steps) == 1 and 60 % next(iter(steps)) == 0:
+            return f"every {next(iter(steps))} minutes"
+        return fallback
+    if hour == ["*"] or minute == ["*"] or len(hour) * len(minute) > 6:
+        return fallback
+    times = ", ".join(f"{h:02d}:{m:02d}" for h in hour for m in minute)
+    zone = f" ({schedule.timezone})"
+    if dom == month == dow == ["*"]:
+        return f"every day at {times}{zone}"
+    if dom == month == ["*"]:
+        days = [_DAYS[d % 7] for d in dow]
+        label = "weekday" if sorted(dow) == [1, 2, 3, 4, 5] else ", ".join(days)
+        return f"every {label} at {times}{zone}"
+    if dow == ["*"] and dom != ["*"] and len(dom) == 1:
+        if month == ["*"]:
+            return f"every month on day {dom[0]} at {times}{zone}"
+        if len(month) == 1:
+            return f"every year on {_MONTHS[month[0] - 1]} {dom[0]} at {times}{zone}"
+    return fallback
+
+
+# ------------------------------------------------------------------------------------------ interval
+
+
+class IntervalSchedule(_Schedule):
+    """Runs at ``anchor_date + k * interval`` for every integer k (the anchor fixes the phase only).
+
+    ``interval`` is a whole number of seconds (a number is read as seconds). Whole-day intervals keep
+    the anchor's wall-clock time in ``timezone`` across DST; shorter ones are exact elapsed time. A
+    naive anchor is read in ``timezone``; with no anchor the phase is 2020-01-01 00:00 there. When
+    ``timezone`` is omitted and the anchor carries a ZoneInfo, that zone is used.
+    """
+
+    type: Literal["interval"] = "interval"
+    interval: dt.timedelta = Field(examples=[300])
+    anchor_date: dt.datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_from_anchor(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("timezone") is None:
+            anchor = data.get("anchor_date")
+            if isinstance(anchor, dt.datetime) and isinstance(anchor.tzinfo, ZoneInfo):
+                data = {**data, "timezone": anchor.tzinfo.key}
+            elif "timezone" in data:
+                data = {k: v for k, v in data.items() if k != "timezone"}
+        return data
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: dt.timedelta) -> dt.timedelta:
+        if value <= dt.timedelta(0):
+            raise ValueError(f"interval must be positive, got {value.total_seconds():g} seconds")
+        if value.microseconds:
+            raise ValueError(
+                f"interval must be a whole number of seconds, got {value.total_seconds():g}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _localise_anchor(self) -> IntervalSchedule:
+        if self.anchor_date is not None:
+            anchor = self.anchor_date.replace(microsecond=0)
+            if anchor.tzinfo is None:
+                anchor = anchor.replace(tzinfo=self.zone)
+            self.anchor_date = anchor
+        return self
+
+    @property
+    def anchor(self) -> dt.datetime:
+        """The effective, aware anchor."""
+        if self.anchor_date is not None:
+            return self.anchor_date
+        return DEFAULT_ANCHOR.replace(tzinfo=self.zone)
+
+    def next_run_times(
+        self, *, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[dt.datetime]:
+        """Up to ``limit`` aware UTC run times in (start, end], ascending."""
+        start, end = _window(start, end, limit)
+        if limit == 0 or end <= start:
+            return []
+        if self.interval % _DAY:
+            anchor = self.anchor.astimezone(dt.UTC)
+            k = (start - anchor) // self.interval + 1
+            out: list[dt.datetime] = []
+            at = anchor + k * self.interval
+            while at <= end and len(out) < limit:
+                out.append(at)
+                at += self.interval
+            return out
+        tz = self.zone
+        anchor_wall = self.anchor.astimezone(tz).replace(tzinfo=None)
+        k = (start.astimezone(tz).replace(tzinfo=None) - anchor_wall) // self.interval - 1
+
+        def walls() -> Iterator[tuple[dt.datetime, dt.tzinfo]]:
+            step = k
+            while True:
+                yield anchor_wall + step * self.interval, tz
+                step += 1
+
+        return _collect(walls(), _Policy.WALL, start, end, limit)
+
+    def summary(self) -> str:
+        """``every 5 minutes``, ``every day at 02:00 (Europe/Paris)``…"""
+        seconds = int(self.interval.total_seconds())
+        unit, size = next((u, n) for u, n in _UNITS if seconds % n == 0)
+        count = seconds // size
+        text = f"every {unit}" if count == 1 else f"every {count} {unit}s"
+        if seconds % 86400 == 0:
+            wall = self.anchor.astimezone(self.zone)
+            text += f" at {wall:%H:%M} ({self.timezone})"
+        return text
+
+
+# ------------------------------------------------------------------------------------------- rrule
+
+_UTC_NAMES = {"UTC": dt.UTC, "Z": dt.UTC}
+# Frequencies with a fixed length on the wall clock (dateutil FREQ constants 3..6: DAILY..SECONDLY).
+_FIXED_PERIODS = {
+    2: dt.timedelta(weeks=1),
+    3: dt.timedelta(days=1),
+    4: dt.timedelta(hours=1),
+    5: dt.timedelta(minutes=1),
+    6: dt.timedelta(seconds=1),
+}
+
+
+def _parse_rrule(text: str, tz: ZoneInfo) -> Any:
+    """The dateutil rrule/rruleset of ``text``; DTSTART defaults to 2020-01-01 00:00 in ``tz``."""
+    kwargs: dict[str, Any] = {"tzids": ZoneInfo, "tzinfos": _UTC_NAMES, "cache": False}
+    try:
+        try:
+            return rrulestr(text, dtstart=DEFAULT_ANCHOR, **kwargs)
+        except ValueError as exc:
+            if "UNTIL" not in str(exc):
+                raise
+            # an UNTIL in UTC needs an aware DTSTART: use the default one in the schedule's zone
+            return rrulestr(text, dtstart=DEFAULT_ANCHOR.replace(tzinfo=tz), **kwargs)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise ValueError(f"invalid rrule {text!r}: {exc}") from None
+
+
+def _rebased(rule: Any, after: dt.datetime) -> Any:
+    """``rule`` with DTSTART moved forward by whole periods to just before ``after``.
+
+    dateutil walks every period from DTSTART; moving it by whole INTERVALs of a fixed-length
+    frequency keeps the same occurrences (COUNT aside) and spares walking years of minutes.
+    """
+    if not isinstance(rule, rrule) or rule._count is not None:
+        return rule
+    period = _FIXED_PERIODS.get(rule._freq)
+    dtstart: dt.datetime = rule._dtstart
+    if period is None or (dtstart.tzinfo is None) != (after.tzinfo is None):
+        return rule
+    step = period * rule._interval
+    wall_after = after.replace(tzinfo=None) if after.tzinfo is None else after
+    if dtstart.tzinfo is not None:  # whole periods on the wall clock of DTSTART's zone
+        wall_after = after.astimezone(dtstart.tzinfo).replace(tzinfo=None)
+    periods = (wall_after - dtstart.replace(tzinfo=None) - _DAY) // step
+    if periods <= 0:
+        return rule
+    return rule.replace(dtstart=dtstart + periods * step)
+
+
+class RRuleSchedule(_Schedule):
+    """Runs at the occurrences of an RFC 5545 recurrence rule (dateutil ``rrulestr``).
+
+    A DTSTART with TZID (or UTC ``Z``) sets the rule's zone; a naive or missing DTSTART is read in
+    ``timezone`` (missing: 2020-01-01 00:00, which also sets the default BYHOUR/BYMINUTE/BYSECOND).
+    """
+
+    type: Literal["rrule"] = "rrule"
+    rrule: str = Field(examples=["FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9;BYMINUTE=0"])
+
+    @field_validator("rrule")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        text = "\n".join(line.strip() for line in value.strip().splitlines() if line.strip())
+        if not text:
+            raise ValueError("rrule is empty")
+        return text
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> RRuleSchedule:
+        rule = _parse_rrule(self.rrule, self.zone)
+        try:
+            first = next(iter(rule), None)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid rrule {self.rrule!r}: {exc}") from None
+        if first is None:
+            raise ValueError(f"rrule {self.rrule!r} has no occurrences")
+        return self
+
+    def next_run_times(
+        self, *, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[dt.datetime]:
+        """Up to ``limit`` aware UTC run times in (start, end], ascending."""
+        start, end = _window(start, end, limit)
+        if limit == 0 or end <= start:
+            return []
+        tz = self.zone
+        rule = _parse_rrule(self.rrule, tz)
+        first = next(iter(rule), None)
+        if first is None:
+            return []
+        if first.tzinfo is None:
+            after = start.astimezone(tz).replace(tzinfo=None) - _MARGIN
+        else:
+            after = start - _MARGIN
+        rule = _rebased(rule, after)
+
+        def walls() -> Iterator[tuple[dt.datetime, dt.tzinfo]]:
+            for occurrence in rule.xafter(after, inc=False):
+                zone = occurrence.tzinfo or tz
+                yield occurrence.replace(tzinfo=None), zone
+
+        return _collect(walls(), _Policy.WALL, start, end, limit)
+
+    def summary(self) -> str:
+        """The rule itself, ``RRULE:``-prefixed, with its zone when not UTC."""
+        text = " ".join(self.rrule.splitlines())
+        if not re.match(r"(RRULE|DTSTART|RDATE|EXRULE|EXDATE)", text, re.IGNORECASE):
+            text = f"RRULE:{text}"
+        return text if self.timezone == "UTC" else f"{text} ({self.timezone})"
+
+
+# ------------------------------------------------------------------------------------------- union
+
+
+def _schedule_kind(value: Any) -> str | None:
+    """The union member of a payload: its ``type``, else the one key that names a kind."""
+    if isinstance(value, BaseModel):
+        return getattr(value, "type", None)
+    if not isinstance(value, dict):
+        return None
+    if "type" in value:
+        return str(value["type"])
+    kinds = [kind for kind in ("cron", "interval", "rrule") if kind in value]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+Schedule = Annotated[
+    Annotated[CronSchedule, Tag("cron")]
+    | Annotated[IntervalSchedule, Tag("interval")]
+    | Annotated[RRuleSchedule, Tag("rrule")],
+    Discriminator(
+        _schedule_kind,
+        custom_error_type="invalid_schedule",
+        custom_error_message="a schedule needs one of 'cron', 'interval' or 'rrule'",
+    ),
+]
+"""Any schedule; a payload is told apart by ``type`` or by its ``cron``/``interval``/``rrule`` key."""
+
+
+def next_run_times(
+    schedule: CronSchedule | IntervalSchedule | RRuleSchedule,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int,
+) -> list[dt.datetime]:
+    """Up to ``limit`` run times of ``schedule`` strictly after ``start`` and at most ``end``.
+
+    ``start`` and ``end`` must be aware; results are aware UTC, ascending, microseconds zero.
+    """
+    return schedule.next_run_times(start=start, end=end, limit=limit)
+
+
+def schedule_summary(schedule: CronSchedule | IntervalSchedule | RRuleSchedule) -> str:
+    """One line for UIs and the CLI: ``every day at 02:00 (Europe/Paris)``, ``every 5 minutes``…"""
+    return schedule.summary()
+
+
+def scheduled_run_idempotency_key(deployment_id: UUID, scheduled_time: dt.datetime) -> str:
+    """The idempotency key of the run a schedule creates: one run per (deployment, time)."""
+    when = _require_aware(scheduled_time, "scheduled_time").replace(microsecond=0)
+    return f"scheduled {deployment_id} {when.isoformat()}"
+
+
+# ------------------------------------------------------------------------------------ attachments
+
+
+class DeploymentSchedule(BaseModel):
+    """A schedule attached to a deployment; only active ones create runs."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    id: UUID = Field(default_factory=uuid4)
+    schedule: Schedule
+    active: bool = True
+
+
+class DeploymentScheduleCreate(BaseModel):
+    """A schedule to attach to a deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: Schedule
+    active: bool = True
+
+
+class DeploymentScheduleUpdate(BaseModel):
+    """Change a deployment's schedule; unset fields are left as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: Schedule | None = None
+    active: bool | None = None
