@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import os
+import subprocess
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -277,7 +280,6 @@ def test_async_subflow_in_async_parent(client: SyncClient) -> None:
 
 def test_refused_state_says_the_run_was_cancelled(client: SyncClient) -> None:
     from tideflow.engine.errors import FlowRunCancelled
-    from tideflow.schemas import states as S
 
     seen: list[Any] = []
 
@@ -286,9 +288,12 @@ def test_refused_state_says_the_run_was_cancelled(client: SyncClient) -> None:
 
     @flow(on_cancellation=[on_cancel])
     def cancelled_midway() -> str:
-        # what `tideflow flow-run cancel` does to a run whose process is not managed by a runner
-        with SyncClient(client.api_url) as other:
-            other.set_flow_run_state(flow_run.id, S.Cancelled(message="by operator"), force=True)  # type: ignore[arg-type]
+        env = {**os.environ, "TIDEFLOW_API_URL": client.api_url}
+        proc = subprocess.run(
+            [sys.executable, "-m", "tideflow", "flow-run", "cancel", str(flow_run.id)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
         seen.append(flow_run.id)
         return "done"
 

@@ -31,7 +31,7 @@ class BoundCall:
     arguments: dict[str, Any]
 
     def args_kwargs(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        bound = inspect.BoundArguments(self.signature, self.arguments)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.signature, self.arguments)
         return bound.args, bound.kwargs
 
 
