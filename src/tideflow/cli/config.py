@@ -59,7 +59,8 @@ def _validate(key: str, info: FieldInfo, raw: str) -> Any:
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        value = TypeAdapter(Annotated[info.annotation, info]).validate_python(raw)
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
+        value = adapter.validate_python(raw)
     except ValidationError as exc:
         reason = "; ".join(str(err["msg"]) for err in exc.errors())
         exit_with_error(f"invalid value {raw!r} for {key}: {reason}")
