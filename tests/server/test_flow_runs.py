@@ -174,3 +174,10 @@ async def test_set_state_on_deleted_run_is_404_not_409(client: AsyncClient) -> N
     await client.delete_flow_run(run.id)
     with pytest.raises(ObjectNotFound):
         await client.set_flow_run_state(run.id, Running())
+
+
+async def test_filter_and_count_without_a_body_use_defaults(http: httpx.AsyncClient) -> None:
+    await http.post("/flow_runs/", json={"flow_name": "f"})
+    assert len((await http.post("/flow_runs/filter")).json()) == 1
+    assert (await http.post("/flow_runs/count")).json() == 1
+    assert [f["name"] for f in (await http.post("/flows/filter")).json()] == ["f"]

@@ -173,3 +173,16 @@ def test_database_url_checks_and_masking() -> None:
     )
     with pytest.raises(TideflowError, match="unsupported"):
         create_app(database_url="sqlite:///x.db")
+
+
+async def test_sqlite_path_with_tilde_is_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    db = Database("sqlite+aiosqlite:///~/deep/er/t.db")
+    try:
+        async with db.write() as session:
+            await session.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    finally:
+        await db.dispose()
+    assert (tmp_path / "deep" / "er" / "t.db").exists()

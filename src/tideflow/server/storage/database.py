@@ -43,8 +43,10 @@ def parse_database_url(url: str) -> URL:
             f"unsupported database URL {mask_url(url)!r}: use sqlite+aiosqlite:///path/to/file.db "
             "or postgresql+asyncpg://user@host:port/dbname"
         )
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
-        raise TideflowError("an in-memory SQLite database is not supported: give a file path")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise TideflowError("an in-memory SQLite database is not supported: give a file path")
+        parsed = parsed.set(database=str(Path(parsed.database).expanduser()))
     return parsed
 
 
@@ -86,7 +88,7 @@ class Database:
         self.dialect: str = parsed.get_backend_name()
         if self.dialect == "sqlite":
             assert parsed.database is not None
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(parsed, pool_size=8, max_overflow=8)
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -107,7 +109,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session in a read transaction (a consistent snapshot on both backends)."""
+        """A session in a read transaction (a snapshot on SQLite; READ COMMITTED on PostgreSQL)."""
         async with self.sessions() as session, session.begin():
             yield session
 

@@ -2,7 +2,7 @@
 delete.
 
 ``set_state`` is the one place a run's state changes: in one transaction it locks the run's row
-(``FOR UPDATE`` on PostgreSQL; SQLite's single writer is serialised by ``Database.write``), asks
+(``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's single writer is serialised by ``Database.write``), asks
 ``orchestration.decide`` and applies the decision, so a proposal with ``expected_state_id`` is a true
 compare-and-set.
 """
@@ -256,7 +256,9 @@ async def set_flow_run_state(
     """Judge ``proposal`` against the locked run and apply the decision; the run as it is after."""
     stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
     if dialect_name(session) == "postgresql":
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: serialises proposals for this run, yet lets log and state inserts
+        # (whose foreign-key checks take KEY SHARE) proceed.
+        stmt = stmt.with_for_update(key_share=True)
     row = (await session.execute(stmt)).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
