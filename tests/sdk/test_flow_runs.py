@@ -150,6 +150,20 @@ def test_each_validation_error_names_the_parameter(args: tuple, kwargs: dict, ma
         flow(checked)(*args, **kwargs)
 
 
+def test_a_call_that_does_not_fit_the_signature_still_leaves_a_failed_run(
+    client: SyncClient,
+) -> None:
+    @flow
+    def needs_two(a: int, b: int) -> None:
+        return None
+
+    with pytest.raises(ParameterValidationError, match="missing a required argument: 'b'"):
+        needs_two(1)  # type: ignore[call-arg]
+    (run,) = runs_of(client, "needs-two")
+    assert run.parameters == {"a": 1} and run.state_name == "Failed"
+    assert "missing a required argument: 'b'" in (run.state.message or "")  # type: ignore[union-attr]
+
+
 def test_validate_parameters_false_passes_values_through(client: SyncClient) -> None:
     got: list[Any] = []
 

@@ -111,6 +111,15 @@ class ParameterSchema:
         bound.apply_defaults()
         return BoundCall(self.signature, dict(bound.arguments))
 
+    def bind_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BoundCall:
+        """What can be bound of a call that does not fit (to show on its failed run)."""
+        try:
+            return BoundCall(
+                self.signature, dict(self.signature.bind_partial(*args, **kwargs).arguments)
+            )
+        except TypeError:
+            return BoundCall(self.signature, dict(kwargs))
+
     def validate(self, call: BoundCall) -> BoundCall:
         """Coerced copy of ``call``; a value that does not fit its hint raises ParameterValidationError."""
         out = dict(call.arguments)

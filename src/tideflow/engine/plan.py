@@ -68,10 +68,14 @@ def make_plan(
     kwargs: dict[str, Any],
     parent: FlowRunContext | None,
 ) -> RunPlan:
-    """Bind and validate the call, and describe the run to create (raises only for a bad call shape)."""
-    call = schema.bind(flow.name, args, kwargs)
+    """Bind and validate the call, and describe the run to create (a bad call becomes a failed run)."""
     invalid: ParameterValidationError | None = None
-    if flow.validate_parameters:
+    try:
+        call = schema.bind(flow.name, args, kwargs)
+    except ParameterValidationError as exc:
+        invalid = exc
+        call = schema.bind_partial(args, kwargs)
+    if invalid is None and flow.validate_parameters:
         try:
             call = schema.validate(call)
         except ParameterValidationError as exc:

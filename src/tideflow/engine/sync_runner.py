@@ -31,7 +31,7 @@ from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.plan import RunPlan, make_plan, trim_traceback
 from tideflow.engine.timeouts import call_with_timeout
 from tideflow.exceptions import ServerUnreachable, TransitionRefused
-from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State
+from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State, StateType
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["accepted_run", "call_hooks_sync", "flush_run_logs", "run_flow_sync", "unreachable"]
@@ -46,12 +46,10 @@ def accepted_run(run: FlowRun, result: OrchestrationResult) -> FlowRun:
     if result.run is not None:
         return result.run
     state = result.state
-    count = run.run_count + (
-        1
-        if state.type.value == "RUNNING"
-        and (run.state is None or run.state.type.value != "RUNNING")
-        else 0
+    started = state.type is StateType.RUNNING and (
+        run.state is None or run.state.type is not StateType.RUNNING
     )
+    count = run.run_count + (1 if started else 0)
     return run.model_copy(
         update={
             "state": state,
