@@ -369,3 +369,25 @@ def test_status_uses_the_configured_api_url(monkeypatch: pytest.MonkeyPatch) -> 
     result = tideflow("server", "status")
     assert result.returncode == 1
     assert result.stdout.strip() == f"nothing answers at {url}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_while_starting_exits_0_and_removes_the_pid_file(
+    home: Path, port: int, servers: list[Started], sig: signal.Signals
+) -> None:
+    server = Started(home, port)
+    servers.append(server)
+    assert wait_until(lambda: (home / "server.pid").exists() or server.proc.poll() is not None)
+    server.proc.send_signal(sig)  # most likely during migrations, before uvicorn serves
+    assert server.proc.wait(20) == 0, server.stderr
+    assert not (home / "server.pid").exists()
+    assert "Traceback" not in server.stderr
+
+
+def test_ctrl_c_when_serving_exits_0(home: Path, port: int, servers: list[Started]) -> None:
+    server = Started(home, port)
+    servers.append(server)
+    server.wait_healthy()
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(20) == 0, server.stderr
+    assert not (home / "server.pid").exists()

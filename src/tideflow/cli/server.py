@@ -127,8 +127,9 @@ def start(
         console.print(
             Text.assemble(("tideflow server", "bold green"), banner[len("tideflow server") :])
         )
-    # SIGTERM before uvicorn installs its handlers (during migrations) must still clean up the pid file.
+    # A signal before uvicorn installs its handlers (during migrations) must still exit 0 and clean up.
     signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGINT, _raise_exit)
     info = write_pid_file(settings, api_url=f"{base}/api", database=masked)
     try:
         run_server(settings, host=host, port=port, database_url=url, log_level=log_level)
