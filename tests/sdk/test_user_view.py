@@ -63,7 +63,7 @@ def test_console_shows_run_logs_with_the_run_name(sdk_server: Any) -> None:
         in err
     )
     assert "| INFO    | Flow run 'demo-21' - working on 21" in err
-    assert "| INFO    | Flow run 'demo-21' - Finished in state Completed('')" in err
+    assert "| INFO    | Flow run 'demo-21' - Finished in state Completed()" in err
 
 
 def test_import_is_light_and_never_loads_the_server_stack() -> None:

@@ -205,7 +205,8 @@ def _refused(run: FlowRun, state: State, answer: Refused) -> Generator[Step, Any
 
 def _final(run: FlowRun, state: State) -> Generator[Step, Any, None]:
     yield from _propose(run, state)
-    logger.info("Finished in state %s(%r)", state.name, state.message or "", extra=_CONSOLE_ONLY)
+    detail = repr(state.message) if state.message else ""
+    logger.info("Finished in state %s(%s)", state.name, detail, extra=_CONSOLE_ONLY)
     yield CallHooks("on_completion" if state.type is StateType.COMPLETED else "on_failure", state)
 
 
