@@ -391,3 +391,28 @@ def test_ctrl_c_when_serving_exits_0(home: Path, port: int, servers: list[Starte
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(20) == 0, server.stderr
     assert not (home / "server.pid").exists()
+
+
+def test_a_second_server_leaves_the_running_servers_pid_file_alone(
+    home: Path, port: int, servers: list[Started]
+) -> None:
+    # Stands in for the local server already running from this TIDEFLOW_HOME on another port.
+    owner = subprocess.Popen([PY, "-c", "import time; time.sleep(60)", "tideflow"])
+    try:
+        record = {
+            "pid": owner.pid,
+            "api_url": "http://127.0.0.1:4200/api",
+            "database": "d",
+            "started": "s",
+        }
+        (home / "server.pid").write_text(json.dumps(record))
+        server = Started(home, port)
+        servers.append(server)
+        server.wait_healthy()
+        assert read_pid_file(home) == record
+        assert f"note: server.pid stays with the running server pid {owner.pid}" in server.stderr
+        assert server.terminate() == 0
+        assert read_pid_file(home) == record
+    finally:
+        owner.kill()
+        owner.wait()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
-from tideflow.cli._common import console, exit_with_error, print_json
+from tideflow.cli._common import console, err_console, exit_with_error, print_json
 
 if TYPE_CHECKING:
     from tideflow.settings import Settings
@@ -90,7 +90,13 @@ def start(
     ] = False,
 ) -> None:
     """Serve the API, UI and services until Ctrl-C or SIGTERM."""
-    from tideflow.client._local import remove_pid_file, write_pid_file
+    from tideflow.client._local import (
+        pid_file_path,
+        process_alive,
+        read_pid_file,
+        remove_pid_file,
+        write_pid_file,
+    )
     from tideflow.exceptions import TideflowError
     from tideflow.server.run import run_server
     from tideflow.server.storage import mask_url, parse_database_url
@@ -130,13 +136,22 @@ def start(
     # A signal before uvicorn installs its handlers (during migrations) must still exit 0 and clean up.
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGINT, _raise_exit)
-    info = write_pid_file(settings, api_url=f"{base}/api", database=masked)
+    other = read_pid_file(settings)
+    if other is not None and other.pid != os.getpid() and process_alive(other.pid):
+        # Another server of this TIDEFLOW_HOME owns the pid file; `server stop` keeps meaning that one.
+        err_console.print(
+            Text(
+                f"note: {pid_file_path(settings).name} stays with the running server pid {other.pid} ({other.api_url})"
+            )
+        )
+    else:
+        write_pid_file(settings, api_url=f"{base}/api", database=masked)
     try:
         run_server(settings, host=host, port=port, database_url=url, log_level=log_level)
     except TideflowError as exc:
         _fail(exc)
     finally:
-        remove_pid_file(settings, only_pid=info.pid)
+        remove_pid_file(settings, only_pid=os.getpid())
 
 
 @app.command()
