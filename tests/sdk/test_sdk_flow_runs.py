@@ -12,8 +12,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sdk_helpers import runs_of, state_names
 
-from conftest import runs_of, state_names
 from tideflow import flow
 from tideflow.client import SyncClient
 from tideflow.exceptions import ParameterValidationError

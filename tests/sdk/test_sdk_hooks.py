@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 import pytest
+from sdk_helpers import log_messages, state_names
 
-from conftest import log_messages, state_names
 from tideflow import flow
 from tideflow.client import SyncClient
 from tideflow.runtime import flow_run

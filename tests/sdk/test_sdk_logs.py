@@ -11,8 +11,8 @@ import uuid
 from typing import Any
 
 import pytest
+from sdk_helpers import log_messages, state_names
 
-from conftest import log_messages, state_names
 from tideflow import flow, get_run_logger
 from tideflow.client import SyncClient
 from tideflow.engine.log_worker import LogWorker

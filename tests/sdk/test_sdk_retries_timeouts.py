@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from sdk_helpers import run_script, state_names
 
-from conftest import run_script, state_names
 from tideflow import flow
 from tideflow.client import SyncClient
 from tideflow.engine.errors import FlowRunTimeout

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, run_script
+from sdk_helpers import REPO, run_script
+
 from tideflow.testing import free_port
 
 UNREACHABLE = """
