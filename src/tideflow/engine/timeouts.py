@@ -55,7 +55,8 @@ def _with_alarm(
     except DeadlineExceeded:
         return None, True
     finally:
-        signal.signal(signal.SIGALRM, previous)
+        # None means a handler installed outside Python: the default is the closest we can restore
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _with_thread(
