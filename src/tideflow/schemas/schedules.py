@@ -138,6 +138,12 @@ class _Schedule(BaseModel):
     def _check_zone(cls, value: str) -> str:
         return _check_timezone(value)
 
+    @model_validator(mode="after")
+    def _tag_is_always_set(self) -> _Schedule:
+        # the ``type`` tag must survive ``model_dump(exclude_unset=True)`` of an enclosing update
+        self.__pydantic_fields_set__.add("type")
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return _zone(self.timezone)

@@ -1,0 +1,241 @@
+"""Deployments on the wire: the object, its create/update payloads, run requests, the list filter,
+and the pure rule that merges a deployment's default parameters with a run's.
+
+A deployment is addressed as ``flow-name/deployment-name``; neither name may contain ``/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tideflow.schemas.objects import Creator
+from tideflow.schemas.parameters import validate_parameters
+from tideflow.schemas.schedules import DeploymentSchedule, DeploymentScheduleCreate
+
+__all__ = [
+    "Deployment",
+    "DeploymentCreate",
+    "DeploymentFilter",
+    "DeploymentFlowRunCreate",
+    "DeploymentStatus",
+    "DeploymentUpdate",
+    "check_name",
+    "deployment_run_parameters",
+    "merge_parameters",
+    "split_full_name",
+]
+
+
+class DeploymentStatus(StrEnum):
+    READY = "READY"  # a runner serving it polled or heartbeated recently
+    NOT_READY = "NOT_READY"
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """``value`` if it is a valid flow or deployment name, else ValueError naming the problem."""
+    if not value or not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    if "/" in value:
+        raise ValueError(f"{what} {value!r} must not contain '/'")
+    if value != value.strip():
+        raise ValueError(f"{what} {value!r} must not start or end with whitespace")
+    return value
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    """``("flow", "deployment")`` from ``"flow/deployment"``; ValueError when it is not of that form."""
+    flow_name, sep, name = full_name.partition("/")
+    if not sep or not flow_name or not name or "/" in name:
+        raise ValueError(f"deployment {full_name!r} must be given as 'flow-name/deployment-name'")
+    return flow_name, name
+
+
+def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's parameters: the deployment's defaults, each replaced by the run's value if given.
+
+    The merge is shallow (a dict parameter given by the run replaces the default whole); the inputs
+    are not modified.
+    """
+    return {**defaults, **overrides}
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not tag.strip():
+            raise ValueError("tags must not be empty")
+    return list(dict.fromkeys(tags))
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC; a naive time is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+class Deployment(BaseModel):
+    """A flow packaged to run on demand, on schedules or on triggers, by the runners serving it."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    id: UUID
+    name: str
+    flow_id: UUID
+    flow_name: str
+    description: str | None = None
+    version: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters.")
+    parameter_openapi_schema: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool = True
+    schedules: list[DeploymentSchedule] = Field(default_factory=list)
+    paused: bool = False
+    concurrency_limit: int | None = None
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    entrypoint: str | None = None
+    status: DeploymentStatus = DeploymentStatus.NOT_READY
+    last_polled: dt.datetime | None = None
+    created: dt.datetime
+    updated: dt.datetime
+
+    @property
+    def full_name(self) -> str:
+        """``flow-name/deployment-name``."""
+        return f"{self.flow_name}/{self.name}"
+
+
+class _Settable(BaseModel):
+    """Fields a client may set at creation (with defaults) or change later."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _check_tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique_tags(value)
+
+    @model_validator(mode="after")
+    def _check_defaults(self) -> _Settable:
+        schema = getattr(self, "parameter_openapi_schema", None)
+        defaults = getattr(self, "parameters", None)
+        if schema and defaults and getattr(self, "enforce_parameter_schema", None) is not False:
+            problems = validate_parameters(schema, defaults, partial=True)
+            if problems:
+                raise ValueError("invalid default parameters: " + "; ".join(problems))
+        return self
+
+
+class DeploymentCreate(_Settable):
+    """Create a deployment, or update the one with the same flow name and name (an upsert)."""
+
+    flow_name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    version: str | None = Field(None, max_length=200)
+    tags: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameter_openapi_schema: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool = True
+    schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
+    paused: bool = False
+    concurrency_limit: int | None = Field(None, ge=1, description="Runs at once; None: no limit.")
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    entrypoint: str | None = None
+
+    @field_validator("flow_name")
+    @classmethod
+    def _check_flow_name(cls, value: str) -> str:
+        return check_name(value, "flow name")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return check_name(value, "deployment name")
+
+
+class DeploymentUpdate(_Settable):
+    """Change a deployment; only the fields sent are changed (use ``model_dump(exclude_unset=True)``).
+
+    ``schedules`` replaces the whole list; sending ``concurrency_limit: null`` removes the limit.
+    """
+
+    description: str | None = None
+    version: str | None = Field(None, max_length=200)
+    tags: list[str] | None = None
+    parameters: dict[str, Any] | None = None
+    parameter_openapi_schema: dict[str, Any] | None = None
+    enforce_parameter_schema: bool | None = None
+    schedules: list[DeploymentScheduleCreate] | None = None
+    paused: bool | None = None
+    concurrency_limit: int | None = Field(None, ge=1)
+    triggers: list[dict[str, Any]] | None = None
+    job_variables: dict[str, Any] | None = None
+    entrypoint: str | None = None
+
+
+class DeploymentFlowRunCreate(BaseModel):
+    """Start a run of a deployment: parameters override its defaults; ``scheduled_time`` None = now.
+
+    A naive ``scheduled_time`` is taken as UTC.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, description="Added to the deployment's tags.")
+    scheduled_time: dt.datetime | None = None
+    idempotency_key: str | None = Field(None, max_length=500)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    created_by: Creator | None = None
+
+    @field_validator("scheduled_time")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return _utc(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        return _unique_tags(value)
+
+
+class DeploymentFilter(BaseModel):
+    """Narrow a list of deployments; every field given must match (AND)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: list[UUID] | None = None
+    flow_id: list[UUID] | None = None
+    flow_name: list[str] | None = Field(None, description="Any of these flow names.")
+    name: list[str] | None = Field(None, description="Any of these deployment names.")
+    name_like: str | None = Field(None, description="Case-insensitive substring of the name.")
+    tags_all: list[str] | None = Field(None, description="Deployments carrying every one of these.")
+    paused: bool | None = None
+    status: DeploymentStatus | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+def deployment_run_parameters(
+    deployment: Deployment, overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The parameters of a new run of ``deployment`` and the problems with them.
+
+    Problems are listed only when the deployment enforces its parameter schema; each names the
+    parameter (see ``validate_parameters``). An empty list means the run may be created.
+    """
+    merged = merge_parameters(deployment.parameters, overrides)
+    if not deployment.enforce_parameter_schema:
+        return merged, []
+    return merged, validate_parameters(deployment.parameter_openapi_schema, merged)
