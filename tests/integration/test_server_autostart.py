@@ -4,12 +4,14 @@ Every server started here is stopped with `tideflow server stop` (or killed by p
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +242,59 @@ def test_stop_after_autostart_by_a_process_that_is_still_alive(
         if parent.poll() is None:
             parent.send_signal(signal.SIGTERM)
         parent.communicate(timeout=30)
+
+
+def test_waits_for_a_server_started_by_hand_that_is_still_starting(
+    home: Path, api_url: str, autostart: None
+) -> None:
+    """The auto-started server loses the port to one that a user started a moment ago and that is
+    not healthy yet (its pid file names it): the client waits for that one instead of failing."""
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"status": "ok"}'
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = int(os.environ["TIDEFLOW_SERVER_PORT"])
+    # Bound and listening, answering nothing until it "finishes starting" a little later.
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Health)
+    owner = subprocess.Popen([PY, "-c", "import time; time.sleep(60)", "tideflow"])
+    record = {"pid": owner.pid, "api_url": api_url, "database": "d", "started": "s"}
+    (home / "server.pid").write_text(json.dumps(record))
+    serving, give_up = threading.Event(), threading.Event()
+    log_path = home / "server.log"
+
+    def ours_is_reaped() -> bool:
+        # The client reaps its spawned server when it notices the exit; only then do we answer.
+        lost = log_path.exists() and "already in use" in log_path.read_text()
+        children = [p for p in psutil.Process().children() if p.pid != owner.pid]
+        return lost and not children
+
+    def serve_once_ours_lost() -> None:
+        while not give_up.wait(0.05):
+            if ours_is_reaped():
+                serving.set()
+                httpd.serve_forever()
+                return
+
+    thread = threading.Thread(target=serve_once_ours_lost)
+    thread.start()
+    try:
+        with SyncClient() as client:
+            assert client.health() == {"status": "ok"}
+        assert f"port {port} on 127.0.0.1 is already in use" in log_path.read_text()
+    finally:
+        give_up.set()
+        if serving.is_set():
+            httpd.shutdown()
+        thread.join()
+        httpd.server_close()
+        owner.kill()
+        owner.wait()

@@ -187,6 +187,12 @@ def _exit_code(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
+def _another_server_starting(settings: Settings, url: str) -> bool:
+    """True when the pid file names a live server for ``url`` (one started by hand, still starting)."""
+    other = read_pid_file(settings)
+    return other is not None and other.api_url == url and process_alive(other.pid)
+
+
 def start_local_server(settings: Settings) -> str:
     """Start ``tideflow server start --background`` detached (unless one answers); wait until healthy."""
     url = local_api_url(settings)
@@ -201,11 +207,14 @@ def start_local_server(settings: Settings) -> str:
         ]  # fmt: skip
         pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
         deadline = time.monotonic() + settings.server_start_timeout
+        code: int | None = None
         while time.monotonic() < deadline:
             if server_is_healthy(url, timeout=0.5):
                 return url
-            code = _exit_code(pid)
-            if code is not None:
+            if code is None:
+                code = _exit_code(pid)
+            # Ours lost the port to a server started by hand a moment ago: wait for that one instead.
+            if code is not None and not _another_server_starting(settings, url):
                 raise TideflowError(
                     f"the local tideflow server exited with code {code} while starting; "
                     f"see {log_path}: {_log_tail(log_path)}"
