@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-from hypothesis import given, settings
+from dateutil.rrule import rrulestr
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
@@ -407,6 +408,44 @@ def test_rrule_minutely_far_from_dtstart_is_fast_and_exact() -> None:
     base = utc(2020, 1, 1)
     assert all((t - base) % dt.timedelta(minutes=7) == dt.timedelta(0) for t in got)
     assert got[0] - start <= dt.timedelta(minutes=7) and got[1] - got[0] == dt.timedelta(minutes=7)
+
+
+def test_rrule_set_minutely_far_from_dtstart_is_fast_and_keeps_exdates() -> None:
+    s = RRuleSchedule(
+        rrule="RRULE:FREQ=MINUTELY;INTERVAL=5\nEXDATE:20310505T051000\nRDATE:20310505T050700"
+    )
+    start = utc(2031, 5, 5, 5, 0)
+    got = next_run_times(s, start=start, end=start + dt.timedelta(days=1), limit=4)
+    assert got == [
+        utc(2031, 5, 5, 5, 5),
+        utc(2031, 5, 5, 5, 7),
+        utc(2031, 5, 5, 5, 15),
+        utc(2031, 5, 5, 5, 20),
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    freq=st.sampled_from(["MINUTELY", "HOURLY", "DAILY", "WEEKLY"]),
+    interval=st.integers(1, 5),
+    extra=st.sampled_from(["", ";BYMINUTE=0,30", ";BYHOUR=9,17;BYMINUTE=15", ";BYDAY=MO,FR"]),
+    start=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2020, 1, 12)),
+)
+def test_rrule_matches_dateutil_walked_from_dtstart(
+    freq: str, interval: int, extra: str, start: dt.datetime
+) -> None:
+    text = f"FREQ={freq};INTERVAL={interval}{extra}"
+    try:
+        s = RRuleSchedule(rrule=text)
+    except ValidationError:  # e.g. HOURLY;INTERVAL=2;BYHOUR=9: no hour ever matches
+        assume(False)
+        raise
+    aware = start.replace(tzinfo=UTC)
+    end = aware + dt.timedelta(days=20)
+    got = next_run_times(s, start=aware, end=end, limit=5)
+    walked = rrulestr(text, dtstart=dt.datetime(2020, 1, 1))  # no shortcut: every period
+    expected = [o.replace(tzinfo=UTC) for o in walked.xafter(start.replace(microsecond=0), count=5)]
+    assert got == [t for t in expected if aware < t <= end]
 
 
 @pytest.mark.parametrize(

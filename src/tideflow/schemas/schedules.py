@@ -26,7 +26,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -401,6 +401,17 @@ def _rebased(rule: Any, after: dt.datetime) -> Any:
     dateutil walks every period from DTSTART; moving it by whole INTERVALs of a fixed-length
     frequency keeps the same occurrences (COUNT aside) and spares walking years of minutes.
     """
+    if isinstance(rule, rruleset):
+        rebuilt = rruleset(cache=False)
+        for member in rule._rrule:
+            rebuilt.rrule(_rebased(member, after))
+        for member in rule._exrule:
+            rebuilt.exrule(_rebased(member, after))
+        for when in rule._rdate:
+            rebuilt.rdate(when)
+        for when in rule._exdate:
+            rebuilt.exdate(when)
+        return rebuilt
     if not isinstance(rule, rrule) or rule._count is not None:
         return rule
     period = _FIXED_PERIODS.get(rule._freq)
