@@ -6,8 +6,9 @@ globals, so tests can build as many independent servers as they like.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tideflow.server.events.broker import Broker
 from tideflow.server.storage import Database
 from tideflow.settings import Settings
 
@@ -20,3 +21,12 @@ class ServerContext:
 
     settings: Settings
     database: Database
+    broker: Broker = field(default_factory=Broker)
+
+    def __post_init__(self) -> None:
+        # Committed writes publish through the broker (see storage.outbox).
+        self.database.on_commit = self._publish
+
+    def _publish(self, items: list[tuple[str, object]]) -> None:
+        for topic, item in items:
+            self.broker.publish(topic, (item,))

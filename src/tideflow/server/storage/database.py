@@ -9,7 +9,7 @@ row locks (``SELECT ... FOR UPDATE``) where a read-modify-write must be atomic.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tideflow.exceptions import TideflowError
+from tideflow.server.storage.outbox import take_outbox
 
 __all__ = ["Database", "mask_url", "parse_database_url"]
 
@@ -98,6 +99,8 @@ class Database:
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write_lock = asyncio.Lock()
+        # Receives what committed write transactions queued with storage.outbox (the broker).
+        self.on_commit: Callable[[list[tuple[str, Any]]], None] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,12 +120,21 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed on exit and rolled back on error."""
         if not self.is_sqlite:
-            async with self.sessions() as session, session.begin():
-                yield session
+            async with self.sessions() as session:
+                async with session.begin():
+                    yield session
+                self._after_commit(session)
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
-            await session.connection(execution_options={_WRITE: True})
-            yield session
+        async with self._write_lock, self.sessions() as session:
+            async with session.begin():
+                await session.connection(execution_options={_WRITE: True})
+                yield session
+            self._after_commit(session)
+
+    def _after_commit(self, session: AsyncSession) -> None:
+        items = take_outbox(session)
+        if items and self.on_commit is not None:
+            self.on_commit(items)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -37,6 +37,7 @@ from tideflow.server.storage.dialect import (
 from tideflow.server.storage.errors import Conflict, NotFound
 from tideflow.server.storage.flows import create_or_get_flow, read_flow
 from tideflow.server.storage.names import generate_name
+from tideflow.server.storage.run_changes import record_state_change
 from tideflow.server.storage.tables import flow_run_states, flow_runs, flows
 
 __all__ = [
@@ -168,7 +169,9 @@ async def create_flow_run(session: AsyncSession, body: FlowRunCreate) -> tuple[F
     await session.execute(
         sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
     )
-    return await _read_existing(session, run_id), True
+    run = await _read_existing(session, run_id)
+    await record_state_change(session, run, None)
+    return run, True
 
 
 async def _read_existing(session: AsyncSession, run_id: UUID) -> FlowRun:
@@ -277,6 +280,9 @@ async def set_flow_run_state(
                 updated=decision.state.timestamp,
             )
         )
+        run = await _read_existing(session, run_id)
+        await record_state_change(session, run, facts.state)
+        return decision, run
     return decision, await _read_existing(session, run_id)
 
 
