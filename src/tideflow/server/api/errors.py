@@ -13,8 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from tideflow.server.api.validation import InvalidInput
 from tideflow.server.storage import Conflict, NotFound
 
 __all__ = ["format_validation_errors", "install_error_handlers"]
@@ -73,6 +75,21 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidInput)
+    errors = [{"type": "value_error", "loc": list(loc), "msg": msg} for loc, msg in exc.errors]
+    return JSONResponse({"detail": str(exc), "errors": errors}, status_code=422)
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    # SQLSTATE class 22 is "data exception": a value the database cannot store is bad input.
+    if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+        first = str(exc.orig).strip().splitlines()[0]
+        return JSONResponse({"detail": f"the database refused a value: {first}"}, status_code=422)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -85,4 +102,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(InvalidInput, _invalid)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,6 +16,7 @@ from tideflow.schemas import (
     StateProposal,
 )
 from tideflow.server.api.deps import DB
+from tideflow.server.api.validation import check_flow_run_create, check_state_proposal
 from tideflow.server.storage import Conflict, NotFound
 from tideflow.server.storage import flow_runs as storage
 
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_flow_run(body: FlowRunCreate, db: DB, response: Response) -> FlowRun:
     """Create a run (201); a repeated ``(flow, idempotency_key)`` returns the existing run (200)."""
+    check_flow_run_create(body)
     async with db.write() as session:
         run, created = await storage.create_flow_run(session, body)
     if not created:
@@ -65,6 +67,7 @@ async def read_flow_run_states(run_id: UUID, db: DB) -> list[State]:
 @router.post("/{run_id}/set_state")
 async def set_flow_run_state(run_id: UUID, body: StateProposal, db: DB) -> OrchestrationResult:
     """Propose a state: 200 with the result when accepted, 409 with the reason when refused."""
+    check_state_proposal(body)
     async with db.write() as session:
         decision, run = await storage.set_flow_run_state(session, run_id, body)
     if decision.status is SetStateStatus.REJECT:

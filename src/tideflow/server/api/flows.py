@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from tideflow.schemas import Flow, FlowCreate, FlowFilter
 from tideflow.server.api.deps import DB
+from tideflow.server.api.validation import check_flow_create
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import flows as storage
 
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/flows", tags=["flows"])
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_flow(body: FlowCreate, db: DB, response: Response) -> Flow:
     """Create a flow (201), or return the existing flow of that name (200)."""
+    check_flow_create(body)
     async with db.write() as session:
         flow, created = await storage.create_or_get_flow(session, body.name, body.tags)
     if not created:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from tideflow.schemas import Log, LogCreate, LogFilter
 from tideflow.server.api.deps import DB
+from tideflow.server.api.validation import scrub_logs
 from tideflow.server.storage import logs as storage
 
 __all__ = ["router"]
@@ -15,9 +16,9 @@ router = APIRouter(prefix="/logs", tags=["logs"])
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_logs(body: list[LogCreate], db: DB) -> dict[str, int]:
-    """Store a batch; records of runs that do not exist are dropped and counted."""
+    """Store a batch; records of runs that do not exist are dropped and counted (NUL -> U+FFFD)."""
     async with db.write() as session:
-        accepted, dropped = await storage.create_logs(session, body)
+        accepted, dropped = await storage.create_logs(session, scrub_logs(body))
     return {"accepted": accepted, "dropped": dropped}
 
 
