@@ -110,3 +110,9 @@ def test_unknown_run_over_real_http_is_404(tmp_path: Path) -> None:
         assert (
             response.status_code == 404 and response.headers["content-type"] == "application/json"
         )
+
+
+def test_bad_log_level_is_a_readable_error(tmp_path: Path) -> None:
+    with pytest.raises(TideflowError, match="invalid log level 'loud'"):
+        run_server(get_settings(), host="127.0.0.1", port=free_port(), log_level="loud",
+                   database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")  # fmt: skip

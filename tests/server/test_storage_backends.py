@@ -14,8 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tideflow.exceptions import TideflowError
+from tideflow.schemas import FlowRunCreate
 from tideflow.server.app import create_app
 from tideflow.server.storage import Database, mask_url, migrate, parse_database_url
+from tideflow.server.storage import flow_runs as flow_runs_storage
 from tideflow.server.storage.tables import metadata
 from tideflow.server.storage.types import UTCDateTime
 
@@ -186,3 +188,21 @@ async def test_sqlite_path_with_tilde_is_expanded(
     finally:
         await db.dispose()
     assert (tmp_path / "deep" / "er" / "t.db").exists()
+
+
+async def test_absent_json_values_are_sql_null(database_url: str) -> None:
+    app = create_app(database_url=database_url)
+    async with app.router.lifespan_context(app):
+        db: Database = app.state.context.database
+        async with db.write() as session:
+            run, _ = await flow_runs_storage.create_flow_run(session, FlowRunCreate(flow_name="f"))
+        async with db.read() as session:
+            row = (
+                await session.execute(
+                    sa.text("SELECT created_by IS NULL FROM flow_runs WHERE id = :id").bindparams(
+                        sa.bindparam("id", type_=sa.Uuid())
+                    ),
+                    {"id": run.id},
+                )
+            ).scalar_one()
+    assert row in (True, 1)

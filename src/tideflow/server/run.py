@@ -28,6 +28,8 @@ __all__ = ["bind_socket", "run_server"]
 
 logger = logging.getLogger("tideflow.server")
 
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; a TideflowError when the port is taken."""
@@ -86,6 +88,10 @@ def run_server(
 ) -> None:
     """Serve the API on ``host:port`` until SIGINT/SIGTERM; TideflowError on a startup failure."""
     level = (log_level or settings.logging_level).lower()
+    if level not in _LEVELS:
+        raise TideflowError(
+            f"invalid log level {log_level!r}: use one of {', '.join(_LEVELS).upper()}"
+        )
     logging.getLogger("tideflow").setLevel(level.upper())
     url = database_url or settings.resolved_database_url
     app = create_app(settings, database_url=url)

@@ -13,7 +13,8 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["BigIntId", "JSONType", "UTCDateTime", "UuidType"]
 
 # JSONB on PostgreSQL gives containment (``@>``) for tag filters; plain JSON text elsewhere.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Python None is SQL NULL (not the JSON literal null), so "IS NULL" means "absent" everywhere.
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
