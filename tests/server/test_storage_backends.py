@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from tideflow.schemas import FlowRunCreate
 from tideflow.server.app import create_app
 from tideflow.server.storage import Database, mask_url, migrate, parse_database_url
 from tideflow.server.storage import flow_runs as flow_runs_storage
+from tideflow.server.storage.names import ADJECTIVES, ANIMALS, generate_name
 from tideflow.server.storage.tables import metadata
 from tideflow.server.storage.types import UTCDateTime
 
@@ -206,3 +208,13 @@ async def test_absent_json_values_are_sql_null(database_url: str) -> None:
                 )
             ).scalar_one()
     assert row in (True, 1)
+
+
+def test_generated_names_are_adjective_animal() -> None:
+    assert len(set(ADJECTIVES)) >= 100 and len(set(ANIMALS)) >= 100
+    rng = random.Random(7)
+    names = {generate_name(rng) for _ in range(200)}
+    assert len(names) > 190  # ~12,000 combinations: collisions are rare
+    for name in names:
+        adjective, animal = name.split("-")
+        assert adjective in ADJECTIVES and animal in ANIMALS
