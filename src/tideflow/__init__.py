@@ -23,11 +23,14 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted([*_LAZY, "__version__"])
 
-if TYPE_CHECKING:
-    from tideflow.client import get_async_client, get_client
-    from tideflow.engine.logging import get_run_logger
-    from tideflow.flows import Flow, flow
-    from tideflow.schemas.states import State, StateType
+if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
+    from tideflow.client import get_async_client as get_async_client
+    from tideflow.client import get_client as get_client
+    from tideflow.engine.logging import get_run_logger as get_run_logger
+    from tideflow.flows import Flow as Flow
+    from tideflow.flows import flow as flow
+    from tideflow.schemas.states import State as State
+    from tideflow.schemas.states import StateType as StateType
 
 
 def __getattr__(name: str) -> Any:

@@ -6,6 +6,11 @@ import sys
 
 import typer
 
+try:  # recent Typer releases vendor Click; older ones use the click package
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
+
 from tideflow.cli import config, flow, flow_run, server
 from tideflow.cli._common import err_console
 from tideflow.exceptions import TideflowError
@@ -40,11 +45,23 @@ def version() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app; tideflow errors become one red line and exit code 1."""
+    """Entry point. Errors become one line on stderr: tideflow errors exit 1, usage errors exit 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except TideflowError as exc:
-        err_console.print(f"[red]Error:[/red] {exc}")
+        err_console.print(f"Error: {exc}", markup=False)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except NoArgsIsHelpError as exc:
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_help())
+        sys.exit(0)
+    except UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        err_console.print(f"Error: {exc.format_message()}{hint}", markup=False)
+        sys.exit(2)
+    except ClickException as exc:
+        err_console.print(f"Error: {exc.format_message()}", markup=False)
+        sys.exit(exc.exit_code or 1)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
