@@ -194,29 +194,34 @@ def _another_server_starting(settings: Settings, url: str) -> bool:
 
 
 def start_local_server(settings: Settings) -> str:
-    """Start ``tideflow server start --background`` detached (unless one answers); wait until healthy."""
+    """Start ``tideflow server start --background`` detached (unless one answers or is starting);
+    wait until healthy."""
     url = local_api_url(settings)
     home = settings.home
+    log_path = home / LOG_FILE
     with _file_lock(home / LOCK_FILE):
-        if server_is_healthy(url):
+        if server_is_healthy(url, timeout=2.0):
             return url
-        log_path = home / LOG_FILE
-        cmd = [
-            sys.executable, "-m", "tideflow", "server", "start", "--background",
-            "--host", settings.server_host, "--port", str(settings.server_port),
-        ]  # fmt: skip
-        pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
-        deadline = time.monotonic() + settings.server_start_timeout
+        pid: int | None = None
+        # A live server in the pid file is one still starting (or too busy to answer): wait for it.
+        if not _another_server_starting(settings, url):
+            cmd = [
+                sys.executable, "-m", "tideflow", "server", "start", "--background",
+                "--host", settings.server_host, "--port", str(settings.server_port),
+            ]  # fmt: skip
+            pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
         code: int | None = None
+        deadline = time.monotonic() + settings.server_start_timeout
         while time.monotonic() < deadline:
-            if server_is_healthy(url, timeout=0.5):
+            if server_is_healthy(url, timeout=1.0):
                 return url
-            if code is None:
+            if pid is not None and code is None:
                 code = _exit_code(pid)
-            # Ours lost the port to a server started by hand a moment ago: wait for that one instead.
-            if code is not None and not _another_server_starting(settings, url):
+            # Ours may lose the port to a server started by hand a moment ago: wait for that one.
+            if (pid is None or code is not None) and not _another_server_starting(settings, url):
+                how = f"exited with code {code}" if code is not None else "stopped"
                 raise TideflowError(
-                    f"the local tideflow server exited with code {code} while starting; "
+                    f"the local tideflow server {how} while starting; "
                     f"see {log_path}: {_log_tail(log_path)}"
                 )
             time.sleep(0.05)
