@@ -6,6 +6,7 @@ place and the two clients cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -42,8 +43,14 @@ class Call(Generic[T]):
     params: dict[str, Any] | None = field(default=None)
 
 
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    # Built once per response type: a TypeAdapter costs far more than the request it parses.
+    return TypeAdapter(model)
+
+
 def _model(model: type[T]) -> Callable[[httpx.Response], T]:
-    adapter = TypeAdapter(model)
+    adapter = _adapter(model)
     return lambda r: adapter.validate_json(r.content)
 
 
