@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +24,18 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
 )
+from tideflow.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilter,
+    DeploymentFlowRunCreate,
+    DeploymentUpdate,
+)
+from tideflow.schemas.schedules import (
+    DeploymentSchedule,
+    DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
+)
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["AsyncClient", "get_async_client"]
@@ -33,17 +46,26 @@ T = TypeVar("T")
 class AsyncClient:
     """Asyncio API client. ``AsyncClient()`` finds (or starts) the server from settings."""
 
-    def __init__(self, api_url: str | None = None, *, settings: Settings | None = None,
-                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        timeout: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         settings = settings or get_settings()
         self.api_url = (api_url or resolve_api_url(settings)).rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.api_url, timeout=timeout or settings.client_timeout,
-                                  transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.api_url, timeout=timeout or settings.client_timeout, transport=transport
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -51,7 +73,9 @@ class AsyncClient:
 
     async def send(self, call: c.Call[T]) -> T:
         try:
-            response = await self._http.request(call.method, call.path, json=call.json, params=call.params)
+            response = await self._http.request(
+                call.method, call.path, json=call.json, params=call.params
+            )
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.api_url, type(exc).__name__) from None
         c.raise_for_status(response)
@@ -103,6 +127,60 @@ class AsyncClient:
 
     async def read_logs(self, flt: LogFilter) -> list[Log]:
         return await self.send(c.read_logs(flt))
+
+    # --- deployments ---------------------------------------------------------------------------
+    async def create_deployment(self, body: DeploymentCreate) -> Deployment:
+        return await self.send(c.create_deployment(body))
+
+    async def read_deployment(self, deployment_id: UUID) -> Deployment:
+        return await self.send(c.read_deployment(deployment_id))
+
+    async def read_deployment_by_name(self, full_name: str) -> Deployment:
+        return await self.send(c.read_deployment_by_name(full_name))
+
+    async def read_deployments(self, flt: DeploymentFilter | None = None) -> list[Deployment]:
+        return await self.send(c.read_deployments(flt))
+
+    async def update_deployment(self, deployment_id: UUID, body: DeploymentUpdate) -> Deployment:
+        return await self.send(c.update_deployment(deployment_id, body))
+
+    async def delete_deployment(self, deployment_id: UUID) -> None:
+        return await self.send(c.delete_deployment(deployment_id))
+
+    async def pause_deployment(self, deployment_id: UUID) -> Deployment:
+        return await self.send(c.pause_deployment(deployment_id))
+
+    async def resume_deployment(self, deployment_id: UUID) -> Deployment:
+        return await self.send(c.resume_deployment(deployment_id))
+
+    async def create_flow_run_from_deployment(
+        self, deployment_id: UUID, body: DeploymentFlowRunCreate | None = None
+    ) -> FlowRun:
+        return await self.send(c.create_flow_run_from_deployment(deployment_id, body))
+
+    async def read_deployment_schedules(self, deployment_id: UUID) -> list[DeploymentSchedule]:
+        return await self.send(c.read_deployment_schedules(deployment_id))
+
+    async def create_deployment_schedules(
+        self, deployment_id: UUID, schedules: list[DeploymentScheduleCreate]
+    ) -> list[DeploymentSchedule]:
+        return await self.send(c.create_deployment_schedules(deployment_id, schedules))
+
+    async def update_deployment_schedule(
+        self, deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate
+    ) -> DeploymentSchedule:
+        return await self.send(c.update_deployment_schedule(deployment_id, schedule_id, body))
+
+    async def delete_deployment_schedule(self, deployment_id: UUID, schedule_id: UUID) -> None:
+        return await self.send(c.delete_deployment_schedule(deployment_id, schedule_id))
+
+    async def get_scheduled_flow_runs(
+        self,
+        deployment_ids: list[UUID],
+        scheduled_before: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[FlowRun]:
+        return await self.send(c.get_scheduled_flow_runs(deployment_ids, scheduled_before, limit))
 
 
 def get_async_client(**kwargs: Any) -> AsyncClient:

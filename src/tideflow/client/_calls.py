@@ -6,10 +6,12 @@ place and the two clients cannot drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 from uuid import UUID
 
 import httpx
@@ -29,6 +31,19 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
     StateProposal,
+)
+from tideflow.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilter,
+    DeploymentFlowRunCreate,
+    DeploymentUpdate,
+    split_full_name,
+)
+from tideflow.schemas.schedules import (
+    DeploymentSchedule,
+    DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
 )
 
 T = TypeVar("T")
@@ -158,3 +173,86 @@ def create_logs(logs: list[LogCreate]) -> Call[None]:
 
 def read_logs(flt: LogFilter) -> Call[list[Log]]:
     return Call("POST", "/logs/filter", _model(list[Log]), dump(flt))
+
+
+# --- deployments ----------------------------------------------------------------------------------
+def create_deployment(body: DeploymentCreate) -> Call[Deployment]:
+    """Create the deployment, or update the one with the same (flow name, name)."""
+    return Call("POST", "/deployments/", _model(Deployment), dump(body))
+
+
+def read_deployment(deployment_id: UUID) -> Call[Deployment]:
+    return Call("GET", f"/deployments/{deployment_id}", _model(Deployment))
+
+
+def read_deployment_by_name(full_name: str) -> Call[Deployment]:
+    """``full_name`` is ``flow-name/deployment-name``."""
+    flow_name, name = split_full_name(full_name)
+    path = f"/deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
+    return Call("GET", path, _model(Deployment))
+
+
+def read_deployments(flt: DeploymentFilter | None = None) -> Call[list[Deployment]]:
+    return Call(
+        "POST", "/deployments/filter", _model(list[Deployment]), dump(flt or DeploymentFilter())
+    )
+
+
+def update_deployment(deployment_id: UUID, body: DeploymentUpdate) -> Call[Deployment]:
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", f"/deployments/{deployment_id}", _model(Deployment), data)
+
+
+def delete_deployment(deployment_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/deployments/{deployment_id}", _none)
+
+
+def pause_deployment(deployment_id: UUID) -> Call[Deployment]:
+    return Call("POST", f"/deployments/{deployment_id}/pause", _model(Deployment))
+
+
+def resume_deployment(deployment_id: UUID) -> Call[Deployment]:
+    return Call("POST", f"/deployments/{deployment_id}/resume", _model(Deployment))
+
+
+def create_flow_run_from_deployment(
+    deployment_id: UUID, body: DeploymentFlowRunCreate | None = None
+) -> Call[FlowRun]:
+    data = dump(body or DeploymentFlowRunCreate())
+    return Call("POST", f"/deployments/{deployment_id}/create_flow_run", _model(FlowRun), data)
+
+
+def read_deployment_schedules(deployment_id: UUID) -> Call[list[DeploymentSchedule]]:
+    path = f"/deployments/{deployment_id}/schedules"
+    return Call("GET", path, _model(list[DeploymentSchedule]))
+
+
+def create_deployment_schedules(
+    deployment_id: UUID, schedules: list[DeploymentScheduleCreate]
+) -> Call[list[DeploymentSchedule]]:
+    path = f"/deployments/{deployment_id}/schedules"
+    return Call("POST", path, _model(list[DeploymentSchedule]), [dump(s) for s in schedules])
+
+
+def update_deployment_schedule(
+    deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate
+) -> Call[DeploymentSchedule]:
+    path = f"/deployments/{deployment_id}/schedules/{schedule_id}"
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", path, _model(DeploymentSchedule), data)
+
+
+def delete_deployment_schedule(deployment_id: UUID, schedule_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/deployments/{deployment_id}/schedules/{schedule_id}", _none)
+
+
+def get_scheduled_flow_runs(
+    deployment_ids: list[UUID], scheduled_before: dt.datetime | None = None, limit: int = 100
+) -> Call[list[FlowRun]]:
+    """Due runs (state type SCHEDULED) of these deployments: the runners' fallback poll."""
+    data = {
+        "deployment_ids": [str(d) for d in deployment_ids],
+        "scheduled_before": scheduled_before.isoformat() if scheduled_before else None,
+        "limit": limit,
+    }
+    return Call("POST", "/deployments/get_scheduled_flow_runs", _model(list[FlowRun]), data)

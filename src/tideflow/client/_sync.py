@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +24,18 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
 )
+from tideflow.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilter,
+    DeploymentFlowRunCreate,
+    DeploymentUpdate,
+)
+from tideflow.schemas.schedules import (
+    DeploymentSchedule,
+    DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
+)
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["SyncClient", "get_client"]
@@ -33,17 +46,26 @@ T = TypeVar("T")
 class SyncClient:
     """Blocking API client. ``SyncClient()`` finds (or starts) the server from settings."""
 
-    def __init__(self, api_url: str | None = None, *, settings: Settings | None = None,
-                 timeout: float | None = None, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         settings = settings or get_settings()
         self.api_url = (api_url or resolve_api_url(settings)).rstrip("/")
-        self._http = httpx.Client(base_url=self.api_url, timeout=timeout or settings.client_timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=self.api_url, timeout=timeout or settings.client_timeout, transport=transport
+        )
 
     def __enter__(self) -> SyncClient:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -51,7 +73,9 @@ class SyncClient:
 
     def send(self, call: c.Call[T]) -> T:
         try:
-            response = self._http.request(call.method, call.path, json=call.json, params=call.params)
+            response = self._http.request(
+                call.method, call.path, json=call.json, params=call.params
+            )
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.api_url, type(exc).__name__) from None
         c.raise_for_status(response)
@@ -103,6 +127,60 @@ class SyncClient:
 
     def read_logs(self, flt: LogFilter) -> list[Log]:
         return self.send(c.read_logs(flt))
+
+    # --- deployments ---------------------------------------------------------------------------
+    def create_deployment(self, body: DeploymentCreate) -> Deployment:
+        return self.send(c.create_deployment(body))
+
+    def read_deployment(self, deployment_id: UUID) -> Deployment:
+        return self.send(c.read_deployment(deployment_id))
+
+    def read_deployment_by_name(self, full_name: str) -> Deployment:
+        return self.send(c.read_deployment_by_name(full_name))
+
+    def read_deployments(self, flt: DeploymentFilter | None = None) -> list[Deployment]:
+        return self.send(c.read_deployments(flt))
+
+    def update_deployment(self, deployment_id: UUID, body: DeploymentUpdate) -> Deployment:
+        return self.send(c.update_deployment(deployment_id, body))
+
+    def delete_deployment(self, deployment_id: UUID) -> None:
+        return self.send(c.delete_deployment(deployment_id))
+
+    def pause_deployment(self, deployment_id: UUID) -> Deployment:
+        return self.send(c.pause_deployment(deployment_id))
+
+    def resume_deployment(self, deployment_id: UUID) -> Deployment:
+        return self.send(c.resume_deployment(deployment_id))
+
+    def create_flow_run_from_deployment(
+        self, deployment_id: UUID, body: DeploymentFlowRunCreate | None = None
+    ) -> FlowRun:
+        return self.send(c.create_flow_run_from_deployment(deployment_id, body))
+
+    def read_deployment_schedules(self, deployment_id: UUID) -> list[DeploymentSchedule]:
+        return self.send(c.read_deployment_schedules(deployment_id))
+
+    def create_deployment_schedules(
+        self, deployment_id: UUID, schedules: list[DeploymentScheduleCreate]
+    ) -> list[DeploymentSchedule]:
+        return self.send(c.create_deployment_schedules(deployment_id, schedules))
+
+    def update_deployment_schedule(
+        self, deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate
+    ) -> DeploymentSchedule:
+        return self.send(c.update_deployment_schedule(deployment_id, schedule_id, body))
+
+    def delete_deployment_schedule(self, deployment_id: UUID, schedule_id: UUID) -> None:
+        return self.send(c.delete_deployment_schedule(deployment_id, schedule_id))
+
+    def get_scheduled_flow_runs(
+        self,
+        deployment_ids: list[UUID],
+        scheduled_before: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[FlowRun]:
+        return self.send(c.get_scheduled_flow_runs(deployment_ids, scheduled_before, limit))
 
 
 def get_client(**kwargs: Any) -> SyncClient:
