@@ -441,3 +441,38 @@ def test_repeating_any_accepted_proposal_changes_nothing(
             )
             assert again.status is ACCEPT and not again.store
             assert run.facts is facts
+
+
+# ------------------------------------------------------------------ concurrency slots (issue 3)
+
+
+def test_claim_without_a_free_slot_waits_in_awaiting_concurrency_slot() -> None:
+    when = at(-30)
+    current = State(type=S, timestamp=at(-60), details=st.StateDetails(scheduled_time=when))
+    facts = RunFacts(state=current, slot_available=False)
+    decision = decide(facts, prop(st.Pending(), expected=current.id), at(0))
+    assert decision.status is SetStateStatus.WAIT and decision.store
+    assert decision.state.type is S and decision.state.name == "AwaitingConcurrencySlot"
+    # the original scheduled time is kept, so the oldest waiting run is offered first
+    assert decision.state.details.scheduled_time == when
+    assert decision.changes["next_scheduled_start_time"] == when
+    # waiting again changes nothing (no new state, no new offer)
+    again = decide(RunFacts(state=decision.state, slot_available=False), prop(st.Pending()), at(1))
+    assert again.status is SetStateStatus.WAIT and not again.store
+    assert again.state == decision.state
+
+
+def test_slot_matters_only_when_the_run_becomes_active() -> None:
+    running = stored(R)
+    # an active run moving on needs no slot; a forced change ignores the limit
+    assert decide(RunFacts(state=stored(P), slot_available=False), prop(st.Running()), at(1)).status is ACCEPT
+    assert decide(RunFacts(state=running, slot_available=False), prop(st.Completed()), at(1)).status is ACCEPT
+    forced = decide(RunFacts(state=stored(S), slot_available=False), prop(st.Pending(), force=True), at(1))
+    assert forced.status is ACCEPT
+    # a failed compare-and-set is a rejection, not a wait
+    stale = decide(
+        RunFacts(state=stored(S), slot_available=False), prop(st.Pending(), expected=uuid.uuid4()), at(1)
+    )
+    assert stale.status is REJECT
+    # with a slot, the claim is accepted as before
+    assert decide(RunFacts(state=stored(S)), prop(st.Pending()), at(1)).status is ACCEPT

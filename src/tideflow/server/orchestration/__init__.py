@@ -12,9 +12,21 @@ from typing import Any
 
 from tideflow.schemas.actions import StateProposal
 from tideflow.schemas.objects import SetStateStatus
-from tideflow.schemas.states import FINAL_TYPES, State, StateType, is_retry, transition_refusal
+from tideflow.schemas.states import (
+    FINAL_TYPES,
+    AwaitingConcurrencySlot,
+    State,
+    StateType,
+    is_retry,
+    transition_refusal,
+)
 
-__all__ = ["Decision", "RunFacts", "decide"]
+__all__ = ["ACTIVE_TYPES", "Decision", "RunFacts", "decide", "takes_a_slot"]
+
+# A run in one of these holds a slot of its deployment's concurrency limit.
+ACTIVE_TYPES: frozenset[StateType] = frozenset(
+    {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,15 @@ class RunFacts:
     end_time: dt.datetime | None = None
     total_run_time: float = 0.0
     expected_start_time: dt.datetime | None = None
+    # False when the run's deployment is at its concurrency limit (storage counts, under a lock).
+    slot_available: bool = True
+
+
+def takes_a_slot(current: State | None, proposal: StateProposal) -> bool:
+    """Whether accepting ``proposal`` would make the run newly active (so it needs a free slot)."""
+    entering = proposal.state.type in (StateType.PENDING, StateType.RUNNING)
+    already = current is not None and current.type in ACTIVE_TYPES
+    return entering and not already and not proposal.force
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,23 @@ def decide(facts: RunFacts, proposal: StateProposal, now: dt.datetime) -> Decisi
     refusal = transition_refusal(from_type, proposed, force=proposal.force)
     if refusal is not None:
         return _reject(current, proposed, refusal)
+    if not facts.slot_available and takes_a_slot(current, proposal):
+        return _wait(facts, now)
     return _accept(facts, proposed, now, retry=is_retry(from_type, proposed))
+
+
+def _wait(facts: RunFacts, now: dt.datetime) -> Decision:
+    """No slot: the run waits in AwaitingConcurrencySlot (kept as is when it already waits)."""
+    current = facts.state
+    if current is not None and current.name == "AwaitingConcurrencySlot":
+        return Decision(SetStateStatus.WAIT, current, reason=_NO_SLOT)
+    when = current.details.scheduled_time if current is not None else None
+    waiting = AwaitingConcurrencySlot(_NO_SLOT, scheduled_time=when or now)
+    accepted = _accept(facts, waiting, now, retry=False)
+    return Decision(SetStateStatus.WAIT, accepted.state, _NO_SLOT, True, accepted.changes)
+
+
+_NO_SLOT = "the deployment is at its concurrency limit; the run waits for a free slot"
 
 
 def _reject(current: State | None, proposed: State, reason: str) -> Decision:

@@ -4,7 +4,9 @@ delete.
 ``set_state`` is the one place a run's state changes: in one transaction it locks the run's row
 (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's single writer is serialised by ``Database.write``), asks
 ``orchestration.decide`` and applies the decision, so a proposal with ``expected_state_id`` is a true
-compare-and-set.
+compare-and-set. A claim of a run whose deployment has a ``concurrency_limit`` counts the
+deployment's active runs under a lock on the deployment's row (PostgreSQL) and passes the fact "a slot
+is free" to ``decide``, which answers WAIT when it is not.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from tideflow.schemas import (
     StateProposal,
 )
 from tideflow.schemas.objects import SetStateStatus
-from tideflow.schemas.states import Pending, utcnow
-from tideflow.server.orchestration import Decision, RunFacts, decide
+from tideflow.schemas.states import Pending, StateType, utcnow
+from tideflow.server.orchestration import ACTIVE_TYPES, Decision, RunFacts, decide, takes_a_slot
 from tideflow.server.storage.dialect import (
     dialect_name,
     insert_ignoring_conflict,
@@ -38,7 +40,7 @@ from tideflow.server.storage.errors import Conflict, NotFound
 from tideflow.server.storage.flows import create_or_get_flow, read_flow
 from tideflow.server.storage.names import generate_name
 from tideflow.server.storage.run_changes import record_state_change
-from tideflow.server.storage.tables import flow_run_states, flow_runs, flows
+from tideflow.server.storage.tables import deployments, flow_run_states, flow_runs, flows
 
 __all__ = [
     "count_flow_runs",
@@ -51,8 +53,12 @@ __all__ = [
     "set_flow_run_state",
 ]
 
-_SELECT = sa.select(flow_runs, flows.c.name.label("flow_name")).join(
-    flows, flows.c.id == flow_runs.c.flow_id
+_SELECT = sa.select(
+    flow_runs, flows.c.name.label("flow_name"), deployments.c.name.label("deployment_name")
+).select_from(
+    flow_runs.join(flows, flows.c.id == flow_runs.c.flow_id).outerjoin(
+        deployments, deployments.c.id == flow_runs.c.deployment_id
+    )
 )
 
 _SORTS: dict[FlowRunSort, list[sa.ColumnElement[Any]]] = {
@@ -93,7 +99,7 @@ def _current_state_columns(state: State) -> dict[str, Any]:
     }
 
 
-def _facts(row: Any) -> RunFacts:
+def _facts(row: Any, slot_available: bool = True) -> RunFacts:
     m = row._mapping
     return RunFacts(
         state=State.model_validate(m["state"]) if m["state"] is not None else None,
@@ -102,6 +108,7 @@ def _facts(row: Any) -> RunFacts:
         end_time=m["end_time"],
         total_run_time=m["total_run_time"],
         expected_start_time=m["expected_start_time"],
+        slot_available=slot_available,
     )
 
 
@@ -120,7 +127,13 @@ async def _run_id_by_key(session: AsyncSession, flow_id: UUID, key: str) -> UUID
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def create_flow_run(session: AsyncSession, body: FlowRunCreate) -> tuple[FlowRun, bool]:
+async def create_flow_run(
+    session: AsyncSession,
+    body: FlowRunCreate,
+    *,
+    deployment_id: UUID | None = None,
+    triggering_event_id: UUID | None = None,
+) -> tuple[FlowRun, bool]:
     """Create a run in its initial state (default Pending); the flag is False when ``(flow,
     idempotency_key)`` already named a run, which is returned unchanged."""
     if body.flow_id is not None:
@@ -143,7 +156,8 @@ async def create_flow_run(session: AsyncSession, body: FlowRunCreate) -> tuple[F
         "id": run_id,
         "name": body.name or generate_name(),
         "flow_id": flow.id,
-        "deployment_id": None,
+        "deployment_id": deployment_id,
+        "triggering_event_id": triggering_event_id,
         "parameters": body.parameters,
         "tags": list(body.tags),
         "total_run_time": 0.0,
@@ -266,6 +280,8 @@ async def set_flow_run_state(
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
     facts = _facts(row)
+    if row.deployment_id is not None and takes_a_slot(facts.state, proposal):
+        facts = _facts(row, await _slot_available(session, row.deployment_id, run_id))
     decision = decide(facts, proposal, _clock(facts.state))
     if decision.store:
         await session.execute(
@@ -277,6 +293,7 @@ async def set_flow_run_state(
             .values(
                 **_current_state_columns(decision.state),
                 **decision.changes,
+                **_claimant(decision.state),
                 updated=decision.state.timestamp,
             )
         )
@@ -284,6 +301,34 @@ async def set_flow_run_state(
         await record_state_change(session, run, facts.state)
         return decision, run
     return decision, await _read_existing(session, run_id)
+
+
+def _claimant(state: State) -> dict[str, Any]:
+    """``runner_id`` of a Pending state (a runner's claim) as a column update, when given."""
+    if state.type is not StateType.PENDING:
+        return {}
+    raw = (state.details.model_extra or {}).get("runner_id")
+    try:
+        return {"runner_id": UUID(str(raw))} if raw is not None else {}
+    except ValueError:
+        return {}
+
+
+async def _slot_available(session: AsyncSession, deployment_id: UUID, run_id: UUID) -> bool:
+    """Whether the deployment has room for one more active run besides ``run_id``."""
+    stmt = sa.select(deployments.c.concurrency_limit).where(deployments.c.id == deployment_id)
+    if dialect_name(session) == "postgresql":
+        # Claims of one limited deployment queue here, so each counts the others' committed claims.
+        stmt = stmt.with_for_update()
+    limit = (await session.execute(stmt)).scalar_one_or_none()
+    if limit is None:
+        return True
+    active = sa.select(sa.func.count()).where(
+        flow_runs.c.deployment_id == deployment_id,
+        flow_runs.c.state_type.in_([t.value for t in ACTIVE_TYPES]),
+        flow_runs.c.id != run_id,
+    )
+    return int((await session.execute(active)).scalar_one()) < limit
 
 
 async def delete_flow_run(session: AsyncSession, run_id: UUID) -> None:

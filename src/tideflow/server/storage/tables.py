@@ -7,7 +7,16 @@ import sqlalchemy as sa
 
 from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidType
 
-__all__ = ["flow_run_states", "flow_runs", "flows", "logs", "metadata"]
+__all__ = [
+    "deployment_schedules",
+    "deployments",
+    "flow_run_states",
+    "flow_runs",
+    "flows",
+    "logs",
+    "metadata",
+    "runners",
+]
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
 metadata = sa.MetaData(
@@ -35,7 +44,12 @@ flow_runs = sa.Table(
     sa.Column("id", UuidType, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("flow_id", UuidType, sa.ForeignKey("flows.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("deployment_id", UuidType, nullable=True),
+    sa.Column(
+        "deployment_id",
+        UuidType,
+        sa.ForeignKey("deployments.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
     sa.Column("parameters", JSONType, nullable=False),
     sa.Column("tags", JSONType, nullable=False),
     sa.Column("state_id", UuidType, nullable=True),
@@ -55,6 +69,10 @@ flow_runs = sa.Table(
     sa.Column("created_by", JSONType, nullable=True),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+    # The runner that claimed the run (its Pending state's details.runner_id), for liveness.
+    sa.Column("runner_id", UuidType, nullable=True),
+    # The event that made an automation create this run, if any.
+    sa.Column("triggering_event_id", UuidType, nullable=True),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
     sa.Index(None, "flow_id", "created"),
     sa.Index(None, "deployment_id"),
@@ -65,6 +83,9 @@ flow_runs = sa.Table(
     sa.Index(None, "expected_start_time"),
     sa.Index(None, "next_scheduled_start_time"),
     sa.Index(None, "parent_flow_run_id"),
+    sa.Index(None, "deployment_id", "state_type"),
+    sa.Index(None, "state_type", "next_scheduled_start_time"),
+    sa.Index(None, "runner_id"),
 )
 
 flow_run_states = sa.Table(
@@ -97,4 +118,61 @@ logs = sa.Table(
     sa.Column("timestamp", UTCDateTime, nullable=False),
     sa.Index(None, "flow_run_id", "timestamp"),
     sa.Index(None, "timestamp"),
+)
+
+# --- deployments (migration 0002) -----------------------------------------------------------------
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("flow_id", UuidType, sa.ForeignKey("flows.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("version", sa.String(200), nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("parameter_openapi_schema", JSONType, nullable=False),
+    sa.Column("enforce_parameter_schema", sa.Boolean, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("triggers", JSONType, nullable=False),
+    sa.Column("job_variables", JSONType, nullable=False),
+    sa.Column("entrypoint", sa.Text, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("last_polled", UTCDateTime, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow_id", "name"),
+    sa.Index(None, "name"),
+)
+
+deployment_schedules = sa.Table(
+    "deployment_schedules",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        UuidType,
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("schedule", JSONType, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "deployment_id"),
+)
+
+runners = sa.Table(
+    "runners",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("deployment_ids", JSONType, nullable=False),
+    sa.Column("limit", sa.Integer, nullable=True),
+    sa.Column("last_heartbeat", UTCDateTime, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Index(None, "last_heartbeat"),
 )

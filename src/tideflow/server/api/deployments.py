@@ -1,0 +1,179 @@
+"""Deployment routes: upsert, read by id or name, filter, update, delete, pause/resume, create a run,
+the runners' fallback poll, and the deployment's schedules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from tideflow.schemas import FlowRun
+from tideflow.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilter,
+    DeploymentFlowRunCreate,
+    DeploymentUpdate,
+)
+from tideflow.schemas.schedules import (
+    DeploymentSchedule,
+    DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
+)
+from tideflow.schemas.states import utcnow
+from tideflow.server.api.deps import DB
+from tideflow.server.api.validation import InvalidInput
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import deployment_runs as runs
+from tideflow.server.storage import deployment_schedules as schedules
+from tideflow.server.storage import deployments as storage
+from tideflow.server.storage.deployments import InvalidParameters
+
+__all__ = ["GetScheduledFlowRuns", "router"]
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+
+class GetScheduledFlowRuns(BaseModel):
+    """The runners' fallback poll: due runs of these deployments (marks them polled)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment_ids: list[UUID] = Field(min_length=1)
+    scheduled_before: dt.datetime | None = Field(None, description="Default: now.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+def _invalid(exc: InvalidParameters, loc: tuple[str, ...]) -> InvalidInput:
+    return InvalidInput([(loc, problem) for problem in exc.problems])
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_deployment(body: DeploymentCreate, db: DB, response: Response) -> Deployment:
+    """Create (201) or update (200) the deployment with this flow name and name; its id is kept."""
+    try:
+        async with db.write() as session:
+            deployment, _, created = await storage.upsert_deployment(session, body)
+    except InvalidParameters as exc:
+        raise _invalid(exc, ("body", "parameters")) from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return deployment
+
+
+@router.post("/filter")
+async def read_deployments(db: DB, body: DeploymentFilter | None = None) -> list[Deployment]:
+    async with db.read() as session:
+        return await storage.read_deployments(session, body or DeploymentFilter())
+
+
+@router.post("/get_scheduled_flow_runs")
+async def get_scheduled_flow_runs(body: GetScheduledFlowRuns, db: DB) -> list[FlowRun]:
+    """Due Scheduled runs of the deployments, oldest first; the deployments count as polled."""
+    now = utcnow()
+    async with db.write() as session:
+        await storage.mark_deployments_polled(session, body.deployment_ids, now)
+        return await runs.read_due_runs(
+            session, body.deployment_ids, body.scheduled_before or now, body.limit
+        )
+
+
+@router.get("/name/{flow_name}/{deployment_name}")
+async def read_deployment_by_name(flow_name: str, deployment_name: str, db: DB) -> Deployment:
+    async with db.read() as session:
+        found = await storage.read_deployment_by_name(session, flow_name, deployment_name)
+    if found is None:
+        raise NotFound(f"deployment {flow_name}/{deployment_name} not found")
+    return found
+
+
+@router.get("/{deployment_id}")
+async def read_deployment(deployment_id: UUID, db: DB) -> Deployment:
+    async with db.read() as session:
+        return await storage.require_deployment(session, deployment_id)
+
+
+@router.patch("/{deployment_id}")
+async def update_deployment(deployment_id: UUID, body: DeploymentUpdate, db: DB) -> Deployment:
+    """Change the fields sent; ``schedules`` replaces the whole list."""
+    try:
+        async with db.write() as session:
+            deployment, _ = await storage.update_deployment(session, deployment_id, body)
+    except InvalidParameters as exc:
+        raise _invalid(exc, ("body",)) from None
+    return deployment
+
+
+@router.delete("/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_deployment(deployment_id: UUID, db: DB) -> Response:
+    """Delete it with its schedules and future auto-scheduled runs; past runs are kept."""
+    async with db.write() as session:
+        await storage.delete_deployment(session, deployment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{deployment_id}/pause")
+async def pause_deployment(deployment_id: UUID, db: DB) -> Deployment:
+    """Stop scheduling (future auto-scheduled runs are removed; schedules are kept)."""
+    async with db.write() as session:
+        deployment, _ = await storage.set_deployment_paused(session, deployment_id, True)
+    return deployment
+
+
+@router.post("/{deployment_id}/resume")
+async def resume_deployment(deployment_id: UUID, db: DB) -> Deployment:
+    async with db.write() as session:
+        deployment, _ = await storage.set_deployment_paused(session, deployment_id, False)
+    return deployment
+
+
+@router.post("/{deployment_id}/create_flow_run", status_code=status.HTTP_201_CREATED)
+async def create_flow_run(
+    deployment_id: UUID, body: DeploymentFlowRunCreate, db: DB, response: Response
+) -> FlowRun:
+    """A run Scheduled at ``scheduled_time`` (default now): 201, or 200 for a known idempotency key.
+
+    Parameters are merged over the deployment's defaults and validated: 422 names each bad one.
+    """
+    try:
+        async with db.write() as session:
+            run, created = await runs.create_deployment_flow_run(session, deployment_id, body)
+    except InvalidParameters as exc:
+        raise _invalid(exc, ("body", "parameters")) from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return run
+
+
+@router.get("/{deployment_id}/schedules")
+async def read_schedules(deployment_id: UUID, db: DB) -> list[DeploymentSchedule]:
+    async with db.read() as session:
+        await storage.require_deployment(session, deployment_id)
+        return await schedules.read_schedules(session, deployment_id)
+
+
+@router.post("/{deployment_id}/schedules", status_code=status.HTTP_201_CREATED)
+async def create_schedules(
+    deployment_id: UUID, body: list[DeploymentScheduleCreate], db: DB
+) -> list[DeploymentSchedule]:
+    """Attach schedules (a list) after the existing ones; the new ones with their ids."""
+    async with db.write() as session:
+        return await schedules.add_schedules(session, deployment_id, body)
+
+
+@router.patch("/{deployment_id}/schedules/{schedule_id}")
+async def update_schedule(
+    deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate, db: DB
+) -> DeploymentSchedule:
+    """Change a schedule or (de)activate it; its future auto-scheduled runs are recreated."""
+    async with db.write() as session:
+        return await schedules.update_schedule(session, deployment_id, schedule_id, body)
+
+
+@router.delete("/{deployment_id}/schedules/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_schedule(deployment_id: UUID, schedule_id: UUID, db: DB) -> Response:
+    async with db.write() as session:
+        await schedules.delete_schedule(session, deployment_id, schedule_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,173 @@
+"""Flow runs of deployments: creating one (API, scheduler and automations alike), and finding the
+runs a runner should start (due Scheduled runs, the oldest run waiting for a concurrency slot).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tideflow.schemas import FlowRun, FlowRunCreate, FlowRunFilter
+from tideflow.schemas.deployments import DeploymentFlowRunCreate, deployment_run_parameters
+from tideflow.schemas.states import Scheduled, StateType, utcnow
+from tideflow.server.orchestration import ACTIVE_TYPES
+from tideflow.server.storage.deployments import InvalidParameters, require_deployment
+from tideflow.server.storage.errors import Conflict
+from tideflow.server.storage.flow_runs import create_flow_run, read_flow_runs
+from tideflow.server.storage.tables import deployments, flow_runs
+
+__all__ = [
+    "WAITING",
+    "create_deployment_flow_run",
+    "read_due_runs",
+    "read_oldest_waiting_run",
+    "read_upcoming_runs",
+]
+
+WAITING = "AwaitingConcurrencySlot"
+
+
+async def create_deployment_flow_run(
+    session: AsyncSession,
+    deployment_id: UUID,
+    body: DeploymentFlowRunCreate,
+    *,
+    triggering_event_id: UUID | None = None,
+) -> tuple[FlowRun, bool]:
+    """Create a run of the deployment, Scheduled at ``body.scheduled_time`` (default now).
+
+    Parameters are the deployment's defaults merged with ``body.parameters`` and validated against
+    its schema (``InvalidParameters`` names each bad parameter). A repeated ``idempotency_key``
+    returns the existing run with False. Raises NotFound for an unknown deployment.
+    """
+    deployment = await require_deployment(session, deployment_id)
+    parameters, problems = deployment_run_parameters(deployment, body.parameters)
+    if problems:
+        raise InvalidParameters(problems)
+    create = FlowRunCreate(
+        flow_id=deployment.flow_id,
+        name=body.name,
+        parameters=parameters,
+        tags=list(dict.fromkeys([*deployment.tags, *body.tags])),
+        state=Scheduled(scheduled_time=body.scheduled_time or utcnow()),
+        idempotency_key=body.idempotency_key,
+        created_by=body.created_by,
+    )
+    run, created = await create_flow_run(
+        session, create, deployment_id=deployment_id, triggering_event_id=triggering_event_id
+    )
+    if not created and run.deployment_id != deployment_id:
+        raise Conflict(
+            f"idempotency key {body.idempotency_key!r} already names run {run.id} of another "
+            "deployment of this flow"
+        )
+    return run, created
+
+
+def _scheduled(deployment_ids: Sequence[UUID]) -> list[sa.ColumnElement[bool]]:
+    return [
+        flow_runs.c.deployment_id.in_(deployment_ids),
+        flow_runs.c.state_type == StateType.SCHEDULED.value,
+    ]
+
+
+async def _runs_by_id(session: AsyncSession, ids: list[UUID]) -> list[FlowRun]:
+    """The runs with ``ids``, in that order (read through flow_runs' query, names joined)."""
+    if not ids:
+        return []
+    found = await read_flow_runs(session, FlowRunFilter(id=ids, limit=len(ids)))
+    order = {run_id: i for i, run_id in enumerate(ids)}
+    return sorted(found, key=lambda run: order[run.id])
+
+
+async def _free_slots(session: AsyncSession, deployment_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """Free concurrency slots of the given deployments that have a limit."""
+    active = (
+        sa.select(flow_runs.c.deployment_id, sa.func.count().label("n"))
+        .where(
+            flow_runs.c.deployment_id.in_(deployment_ids),
+            flow_runs.c.state_type.in_([t.value for t in ACTIVE_TYPES]),
+        )
+        .group_by(flow_runs.c.deployment_id)
+        .subquery()
+    )
+    stmt = (
+        sa.select(deployments.c.id, deployments.c.concurrency_limit, active.c.n)
+        .outerjoin(active, active.c.deployment_id == deployments.c.id)
+        .where(deployments.c.id.in_(deployment_ids), deployments.c.concurrency_limit.is_not(None))
+    )
+    return {
+        row.id: max(0, row.concurrency_limit - (row.n or 0)) for row in await session.execute(stmt)
+    }
+
+
+async def read_due_runs(
+    session: AsyncSession, deployment_ids: Sequence[UUID], before: dt.datetime, limit: int = 1000
+) -> list[FlowRun]:
+    """Scheduled runs of these deployments due at ``before``, oldest first, for runners to claim.
+
+    Runs waiting for a concurrency slot are included only as far as their deployment has free slots.
+    """
+    if not deployment_ids:
+        return []
+    c = flow_runs.c
+    limit = max(1, min(limit, 1000))
+    stmt = (
+        sa.select(c.id)
+        .where(
+            *_scheduled(deployment_ids),
+            c.next_scheduled_start_time <= before,
+            c.state_name != WAITING,
+        )
+        .order_by(c.next_scheduled_start_time, c.id)
+        .limit(limit)
+    )
+    ids = [row.id for row in await session.execute(stmt)]
+    for deployment_id, free in (await _free_slots(session, deployment_ids)).items():
+        if free and len(ids) < limit:
+            ids += await _waiting(session, deployment_id, min(free, limit - len(ids)))
+    return await _runs_by_id(session, ids)
+
+
+async def _waiting(session: AsyncSession, deployment_id: UUID, count: int) -> list[UUID]:
+    c = flow_runs.c
+    stmt = (
+        sa.select(c.id)
+        .where(*_scheduled([deployment_id]), c.state_name == WAITING)
+        .order_by(c.next_scheduled_start_time, c.id)
+        .limit(count)
+    )
+    return [row.id for row in await session.execute(stmt)]
+
+
+async def read_oldest_waiting_run(session: AsyncSession, deployment_id: UUID) -> FlowRun | None:
+    """The run that waited longest for a slot of the deployment, if one is free now."""
+    free = (await _free_slots(session, [deployment_id])).get(deployment_id, 0)
+    if not free:
+        return None
+    runs = await _runs_by_id(session, await _waiting(session, deployment_id, 1))
+    return runs[0] if runs else None
+
+
+async def read_upcoming_runs(
+    session: AsyncSession, deployment_ids: Sequence[UUID], after: dt.datetime, limit: int = 1000
+) -> list[tuple[dt.datetime, UUID, UUID, UUID]]:
+    """(scheduled time, run id, state id, deployment id) of Scheduled runs due after ``after``."""
+    if not deployment_ids:
+        return []
+    c = flow_runs.c
+    stmt = (
+        sa.select(c.next_scheduled_start_time, c.id, c.state_id, c.deployment_id)
+        .where(
+            *_scheduled(deployment_ids),
+            c.next_scheduled_start_time > after,
+            c.state_name != WAITING,
+        )
+        .order_by(c.next_scheduled_start_time)
+        .limit(limit)
+    )
+    return [tuple(row) for row in await session.execute(stmt)]  # type: ignore[misc]
