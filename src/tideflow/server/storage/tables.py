@@ -10,6 +10,8 @@ from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidT
 __all__ = [
     "deployment_schedules",
     "deployments",
+    "event_resources",
+    "events",
     "flow_run_states",
     "flow_runs",
     "flows",
@@ -175,4 +177,42 @@ runners = sa.Table(
     sa.Column("last_heartbeat", UTCDateTime, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Index(None, "last_heartbeat"),
+)
+
+# --- events (migration 0003) -----------------------------------------------------------------------
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("occurred", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String(1024), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("resource", JSONType, nullable=False),
+    sa.Column("related", JSONType, nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("follows", UuidType, nullable=True),
+    sa.Column("received", UTCDateTime, nullable=False),
+    sa.Index(None, "occurred", "id"),
+    sa.Index(None, "event", "occurred"),
+    sa.Index(None, "resource_id", "occurred"),
+    sa.Index(None, "received"),
+)
+
+# One row per resource of an event: position 0 is the primary resource (role ""), then related.
+event_resources = sa.Table(
+    "event_resources",
+    metadata,
+    sa.Column(
+        "event_id",
+        UuidType,
+        sa.ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("role", sa.String(1024), nullable=False),
+    sa.Column("occurred", UTCDateTime, nullable=False),
+    sa.Index(None, "resource_id", "occurred"),
+    sa.Index(None, "role", "resource_id"),
 )

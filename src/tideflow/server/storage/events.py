@@ -1,0 +1,231 @@
+"""Event storage: insert (deduplicated by id), read one, filter a page, count by bucket, prune.
+
+``insert_events`` stamps ``received``, drops ids already stored (``ON CONFLICT DO NOTHING`` on both
+backends, so the transaction goes on), writes one ``event_resources`` row per resource of each new
+event and queues the new events for the broker's ``"events"`` topic (published after commit).
+The filter SQL is built in ``storage.event_filters``; it must return exactly what
+``EventFilter.includes`` accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tideflow.schemas.events import (
+    Event,
+    EventFilter,
+    EventPage,
+    ReceivedEvent,
+    decode_cursor,
+    encode_cursor,
+)
+from tideflow.server.storage.dialect import dialect_name
+from tideflow.server.storage.event_filters import filter_clauses
+from tideflow.server.storage.outbox import publish_after_commit
+from tideflow.server.storage.tables import event_resources, events
+
+__all__ = [
+    "EVENTS_TOPIC",
+    "CountBy",
+    "count_events_by",
+    "delete_events_before",
+    "insert_events",
+    "read_event",
+    "read_events",
+]
+
+EVENTS_TOPIC = "events"
+CountBy = Literal["day", "hour", "event", "resource"]
+
+# Rows per INSERT statement: well under SQLite's bound-parameter limit for either table.
+_CHUNK = 500
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _row(event: Event, received: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "occurred": event.occurred,
+        "event": event.event,
+        "resource_id": event.resource.id,
+        "resource": event.resource.root,
+        "related": [r.root for r in event.related],
+        "payload": event.payload,
+        "follows": event.follows,
+        "received": received,
+    }
+
+
+def _resource_rows(event: Event) -> list[dict[str, Any]]:
+    rows = [
+        {"event_id": event.id, "position": 0, "resource_id": event.resource.id, "role": "",
+         "occurred": event.occurred}
+    ]  # fmt: skip
+    for i, r in enumerate(event.related, start=1):
+        rows.append(
+            {"event_id": event.id, "position": i, "resource_id": r.id, "role": r.role,
+             "occurred": event.occurred}
+        )  # fmt: skip
+    return rows
+
+
+async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[ReceivedEvent]:
+    """Store the events whose ids are new; the stored ones, in batch order, as ReceivedEvents."""
+    received = _utcnow()
+    unique: dict[UUID, Event] = {}
+    for event in batch:
+        unique.setdefault(event.id, event)
+    if not unique:
+        return []
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    stored: set[UUID] = set()
+    pending = list(unique.values())
+    for start in range(0, len(pending), _CHUNK):
+        chunk = pending[start : start + _CHUNK]
+        stmt = (
+            insert(events)
+            .values([_row(e, received) for e in chunk])
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(events.c.id)
+        )
+        stored.update((await session.execute(stmt)).scalars())
+    new = [e for e in pending if e.id in stored]
+    resource_rows = [row for e in new for row in _resource_rows(e)]
+    for start in range(0, len(resource_rows), _CHUNK):
+        await session.execute(
+            sa.insert(event_resources).values(resource_rows[start : start + _CHUNK])
+        )
+    out = [ReceivedEvent(**_fields(e), received=received) for e in new]
+    for ev in out:
+        publish_after_commit(session, EVENTS_TOPIC, ev)
+    return out
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    # Already validated: copy the attributes instead of validating the event a second time.
+    return {name: getattr(event, name) for name in Event.model_fields}
+
+
+def _event(row: Any) -> ReceivedEvent:
+    m = row._mapping
+    return ReceivedEvent.model_validate(
+        {
+            "id": m["id"],
+            "occurred": m["occurred"],
+            "event": m["event"],
+            "resource": m["resource"],
+            "related": m["related"],
+            "payload": m["payload"],
+            "follows": m["follows"],
+            "received": m["received"],
+        }
+    )
+
+
+async def read_event(session: AsyncSession, event_id: UUID) -> ReceivedEvent | None:
+    row = (await session.execute(sa.select(events).where(events.c.id == event_id))).first()
+    return _event(row) if row is not None else None
+
+
+def _cursor_clause(flt: EventFilter) -> sa.ColumnElement[bool] | None:
+    if flt.cursor is None:
+        return None
+    occurred, ident = decode_cursor(flt.cursor)
+    c = events.c
+    if flt.order == "newest":
+        return sa.or_(c.occurred < occurred, sa.and_(c.occurred == occurred, c.id < ident))
+    return sa.or_(c.occurred > occurred, sa.and_(c.occurred == occurred, c.id > ident))
+
+
+async def read_events(session: AsyncSession, flt: EventFilter) -> EventPage:
+    """One page of the events ``flt`` includes, in its order, with the total and the next cursor."""
+    where = filter_clauses(flt, dialect_name(session))
+    cursor = _cursor_clause(flt)
+    c = events.c
+    order = (
+        [c.occurred.desc(), c.id.desc()]
+        if flt.order == "newest"
+        else [c.occurred.asc(), c.id.asc()]
+    )
+    stmt = sa.select(events).where(*where).order_by(*order).limit(flt.limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(cursor)
+    rows = list(await session.execute(stmt))
+    page = [_event(r) for r in rows[: flt.limit]]
+    total = int(
+        (
+            await session.execute(sa.select(sa.func.count()).select_from(events).where(*where))
+        ).scalar_one()
+    )
+    next_cursor = (
+        encode_cursor(page[-1].occurred, page[-1].id) if len(rows) > flt.limit and page else None
+    )
+    return EventPage(events=page, next_cursor=next_cursor, total=total)
+
+
+def _bucket(by: CountBy, dialect: str) -> sa.ColumnElement[Any]:
+    c = events.c
+    if by == "event":
+        return c.event
+    if by == "resource":
+        return c.resource_id
+    if dialect == "postgresql":
+        fmt = "YYYY-MM-DD" if by == "day" else 'YYYY-MM-DD"T"HH24'
+        return sa.func.to_char(sa.func.timezone("UTC", c.occurred), fmt)
+    return sa.func.strftime("%Y-%m-%d" if by == "day" else "%Y-%m-%dT%H", c.occurred)
+
+
+def _bucket_value(by: CountBy, raw: str) -> str:
+    if by == "day":
+        return f"{raw}T00:00:00+00:00"
+    if by == "hour":
+        return f"{raw}:00:00+00:00"
+    return raw
+
+
+async def count_events_by(
+    session: AsyncSession, flt: EventFilter, by: CountBy
+) -> list[dict[str, Any]]:
+    """``[{"value", "count"}]`` of the events ``flt`` includes: time buckets (UTC start, ISO)
+    oldest first, or event names / resource ids most frequent first (limit and cursor ignored)."""
+    bucket = _bucket(by, dialect_name(session)).label("bucket")
+    count = sa.func.count().label("n")
+    stmt = (
+        sa.select(bucket, count).where(*filter_clauses(flt, dialect_name(session))).group_by(bucket)
+    )
+    stmt = stmt.order_by(bucket) if by in ("day", "hour") else stmt.order_by(count.desc(), bucket)
+    return [
+        {"value": _bucket_value(by, row.bucket), "count": int(row.n)}
+        for row in await session.execute(stmt)
+    ]
+
+
+async def delete_events_before(session: AsyncSession, cutoff: dt.datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest events that occurred before ``cutoff`` (and their
+    resource rows); how many were deleted."""
+    ids = list(
+        (
+            await session.execute(
+                sa.select(events.c.id)
+                .where(events.c.occurred < cutoff)
+                .order_by(events.c.occurred)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    # Explicit rather than relying on ON DELETE CASCADE being enabled on the connection.
+    await session.execute(sa.delete(event_resources).where(event_resources.c.event_id.in_(ids)))
+    await session.execute(sa.delete(events).where(events.c.id.in_(ids)))
+    return len(ids)
