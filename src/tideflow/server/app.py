@@ -3,6 +3,7 @@ builds the ServerContext; shutdown disposes the engine."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 import tideflow
 from tideflow.server.api import api_router, install_error_handlers
 from tideflow.server.context import ServerContext
+from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
 from tideflow.server.storage.migrate import upgrade_engine
 from tideflow.settings import Settings, get_settings
@@ -31,8 +33,18 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         database = Database(url)
         try:
             await upgrade_engine(database.engine)
-            app.state.context = ServerContext(settings=settings, database=database)
-            yield
+            context = ServerContext(settings=settings, database=database)
+            app.state.context = context
+            context.dispatcher.start()
+            services = build_services(context)
+            tasks = [asyncio.create_task(service.run()) for service in services]
+            try:
+                yield
+            finally:
+                for service in services:
+                    service.stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await context.dispatcher.stop()
         finally:
             await database.dispose()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tideflow.server.events.broker import Broker
+from tideflow.server.services.dispatcher import Dispatcher
 from tideflow.server.storage import Database
 from tideflow.settings import Settings
 
@@ -22,10 +23,13 @@ class ServerContext:
     settings: Settings
     database: Database
     broker: Broker = field(default_factory=Broker)
+    dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         # Committed writes publish through the broker (see storage.outbox).
         self.database.on_commit = self._publish
+        # Pushes due runs to connected runners; started and stopped by the lifespan.
+        self.dispatcher = Dispatcher(self.database, self.broker)
 
     def _publish(self, items: list[tuple[str, object]]) -> None:
         for topic, item in items:
