@@ -1,18 +1,25 @@
 """What happens alongside every accepted state change of a flow run, inside its transaction.
 
 ``record_state_change`` is called by ``storage.flow_runs`` for the initial state and for every stored
-state. It queues a ``RunStateChanged`` for the broker's ``"runs"`` topic (published after commit; the
-dispatcher and concurrency bookkeeping listen there) and is where the run's state event is written.
+state. It writes the run's ``tideflow.flow-run.<StateName>`` event (built by
+``server.events.run_events``) with ``insert_events``, so the event commits or rolls back with the
+state, and queues a ``RunStateChanged`` for the broker's ``"runs"`` topic (published after commit;
+the dispatcher and concurrency bookkeeping listen there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRun, State
+from tideflow.server.events.run_events import flow_run_state_event
+from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.outbox import publish_after_commit
+from tideflow.server.storage.tables import flow_runs
 
 __all__ = ["RUNS_TOPIC", "RunStateChanged", "record_state_change"]
 
@@ -27,5 +34,24 @@ class RunStateChanged:
     previous: State | None
 
 
+async def _triggering_event_id(session: AsyncSession, run: FlowRun) -> UUID | None:
+    # Only automations create runs from an event; skip the lookup for everyone else.
+    if run.created_by is None or run.created_by.type != "automation":
+        return None
+    stmt = sa.select(flow_runs.c.triggering_event_id).where(flow_runs.c.id == run.id)
+    value: UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return value
+
+
 async def record_state_change(session: AsyncSession, run: FlowRun, previous: State | None) -> None:
+    if run.state is not None:
+        event = flow_run_state_event(
+            run,
+            run.state,
+            previous,
+            flow_name=run.flow_name,
+            deployment_name=run.deployment_name,
+            triggering_event_id=await _triggering_event_id(session, run),
+        )
+        await insert_events(session, [event])
     publish_after_commit(session, RUNS_TOPIC, RunStateChanged(run=run, previous=previous))
