@@ -19,6 +19,7 @@ _LAZY: dict[str, str] = {
     "StateType": "tideflow.schemas.states",
     "get_client": "tideflow.client",
     "get_async_client": "tideflow.client",
+    "serve": "tideflow.deployments",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

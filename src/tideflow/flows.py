@@ -8,9 +8,11 @@ an async flow returns a coroutine.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from tideflow.deployments import RunnerDeployment, build_deployment
+from tideflow.deployments import serve as serve_deployments
 from tideflow.engine.async_runner import run_flow_async
 from tideflow.engine.parameters import ParameterSchema
 from tideflow.engine.sync_runner import run_flow_sync
@@ -157,6 +159,53 @@ class Flow(Generic[P, R]):
             )
         options = {**self._options(), **changes}
         return Flow(self.fn, **options, _schema=self._schema)
+
+    def to_deployment(
+        self,
+        name: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        tags: Iterable[str] | None = None,
+        cron: str | Iterable[str] | None = None,
+        interval: Any = None,
+        rrule: str | Iterable[str] | None = None,
+        schedules: Iterable[Any] | None = None,
+        paused: bool = False,
+        concurrency_limit: int | None = None,
+        triggers: Iterable[Any] | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+        enforce_parameter_schema: bool = True,
+    ) -> RunnerDeployment:
+        """A deployment of this flow for ``serve()``: default ``parameters``, schedules, triggers….
+
+        ``cron`` ("0 2 * * *"), ``interval`` (seconds or a timedelta) and ``rrule`` (an RRULE string)
+        each take one value or a list; ``schedules`` takes schedule objects or dicts; all combine.
+        ``triggers`` are ``tideflow.events`` Deployment*Trigger objects (or dicts). A problem raises
+        ValueError naming it (an unknown parameter, a bad cron, a trigger wired to a missing one).
+        """
+        return build_deployment(
+            self,
+            name,
+            parameters=parameters,
+            description=description,
+            version=version,
+            tags=tags,
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            schedules=schedules,
+            paused=paused,
+            concurrency_limit=concurrency_limit,
+            triggers=triggers,
+            job_variables=job_variables,
+            enforce_parameter_schema=enforce_parameter_schema,
+        )
+
+    def serve(self, name: str, *, limit: int | None = None, **options: Any) -> None:
+        """Serve one deployment of this flow (``to_deployment(name, **options)``) until stopped."""
+        serve_deployments(self.to_deployment(name, **options), limit=limit)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.isasync:

@@ -1,0 +1,60 @@
+"""``python -m tideflow.deployments._child ENTRYPOINT RUN_ID``: run one flow run in a fresh interpreter.
+
+The fallback of ``serve()`` on platforms without ``os.fork`` (see ``_launchers.SpawnLauncher``).
+``ENTRYPOINT`` is ``path/to/file.py:name`` (a deployment's ``entrypoint``); the file is imported
+under a name other than ``__main__``, so its ``if __name__ == "__main__": serve(...)`` block does
+not run again. The exit status is the engine's (0: Completed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from tideflow.engine.existing import execute_flow_run
+
+__all__ = ["load_entrypoint", "main"]
+
+
+def load_entrypoint(entrypoint: str) -> Any:
+    """The object named by ``path/to/file.py:name``; ValueError naming what is wrong."""
+    path_text, sep, attr = entrypoint.rpartition(":")
+    if not sep or not path_text or not attr:
+        raise ValueError(f"entrypoint {entrypoint!r} must be 'path/to/file.py:name'")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"entrypoint file {path} does not exist")
+    sys.path.insert(0, str(path.parent.resolve()))
+    spec = importlib.util.spec_from_file_location(f"__tideflow_entrypoint__.{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"entrypoint file {path} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{path} has no attribute {attr!r}") from None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m tideflow.deployments._child ENTRYPOINT RUN_ID", file=sys.stderr)
+        return 2
+    try:
+        flow = load_entrypoint(argv[0])
+        run_id = UUID(argv[1])
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    if not hasattr(flow, "parameter_schema") or not hasattr(flow, "fn"):
+        print(f"Error: {argv[0]} is not a flow (decorate the function with @flow)", file=sys.stderr)
+        return 2
+    return execute_flow_run(flow, run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

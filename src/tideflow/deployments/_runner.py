@@ -1,0 +1,391 @@
+"""The runner behind ``serve()``: registers deployments, takes the runs the server pushes, supervises
+their processes.
+
+Protocol (docs/adr/0001-push-dispatch-to-runners.md): one websocket to ``/api/runners/ws``; ``hello``
+then ``heartbeat`` frames out; ``run`` offers and ``cancel`` commands in. An offer is claimed with a
+compare-and-set Scheduled → Pending (``expected_state_id`` = the offered state): 409 means another
+runner took it, WAIT means the deployment is at its concurrency limit (the server offers it again).
+A slow poll of ``get_scheduled_flow_runs`` covers missed pushes and runs that became CANCELLING.
+With ``limit`` set, offers beyond it wait here unclaimed (still Scheduled) until a slot frees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from tideflow.client import AsyncClient
+from tideflow.deployments._deployment import RunnerDeployment
+from tideflow.deployments._launchers import ExitCallback
+from tideflow.exceptions import ServerError, ServerUnreachable, TideflowError, TransitionRefused
+from tideflow.schemas import FlowRun, FlowRunFilter, SetStateStatus, State, StateType
+from tideflow.schemas import states as S
+from tideflow.schemas.deployments import Deployment
+from tideflow.schemas.schedules import schedule_summary
+from tideflow.settings import Settings
+
+__all__ = ["Launcher", "Runner", "exit_message"]
+
+_BACKOFF_START = 0.1
+_BACKOFF_MAX = 5.0
+_POLL_LIMIT = 200
+
+
+class Launcher(Protocol):
+    async def open(self, on_exit: ExitCallback) -> None: ...
+    async def start(self, index: int, run_id: UUID) -> int: ...
+    async def close(self) -> None: ...
+
+
+def exit_message(code: int) -> str:
+    """The Crashed message for a run process that ended with ``code`` without a final state."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return (
+            f"Flow run process was killed by {name} (signal {-code}) before reporting a final state"
+        )
+    return f"Flow run process exited with code {code} before reporting a final state"
+
+
+@dataclass
+class _Proc:
+    """A run this runner claimed: its process once started, and whether it is being cancelled."""
+
+    run_id: UUID
+    pid: int | None = None
+    cancel_reason: str | None = None
+    kill_timer: asyncio.TimerHandle | None = None
+
+
+def _say(message: str, *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    print(message, file=stream, flush=True)
+
+
+class Runner:
+    """Serves ``deployments``: one instance per ``serve()`` call, driven by ``run()``."""
+
+    def __init__(
+        self,
+        deployments: Sequence[RunnerDeployment],
+        launcher: Launcher,
+        *,
+        settings: Settings,
+        limit: int | None = None,
+    ) -> None:
+        self.deployments = list(deployments)
+        self.launcher = launcher
+        self.settings = settings
+        self.limit = limit
+        self.runner_id = uuid4()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.registered: list[Deployment] = []
+        self.index_of: dict[UUID, int] = {}
+        self.procs: dict[UUID, _Proc] = {}
+        self.waiting: dict[UUID, FlowRun] = {}
+        self.stopping = asyncio.Event()
+        self.hurry = asyncio.Event()  # a second Ctrl-C: cancel running runs now
+        self.drained = asyncio.Event()
+        self.connected = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._client: AsyncClient | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    @property
+    def client(self) -> AsyncClient:
+        assert self._client is not None
+        return self._client
+
+    async def run(self) -> None:
+        """Register, serve until ``stop()``, then shut down gracefully."""
+        self._client = AsyncClient(settings=self.settings)
+        try:
+            await self.register()
+            await self.launcher.open(self._on_exit)
+            ws_task = asyncio.create_task(self._ws_loop())
+            poll_task = asyncio.create_task(self._poll_loop())
+            await self.stopping.wait()
+            poll_task.cancel()
+            await self._drain()
+            ws_task.cancel()
+            await asyncio.gather(ws_task, poll_task, return_exceptions=True)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.launcher.close()
+            await self._client.aclose()
+
+    def stop(self) -> None:
+        """First call: stop taking runs and let running ones finish. Second: cancel them now."""
+        if self.stopping.is_set():
+            self.hurry.set()
+            return
+        grace = self.settings.runner_cancel_grace
+        running = len(self.procs)
+        if running:
+            _say(f"Stopping: waiting up to {grace:g} s for {running} running flow run(s) to finish")
+        self.stopping.set()
+        self.waiting.clear()
+
+    async def register(self) -> None:
+        """Upsert every deployment and print how to run each."""
+        for index, deployment in enumerate(self.deployments):
+            registered = await self.client.create_deployment(deployment.create)
+            self.registered.append(registered)
+            self.index_of[registered.id] = index
+        for registered in self.registered:
+            schedules = [schedule_summary(s.schedule) for s in registered.schedules if s.active]
+            when = f" ({'; '.join(schedules)})" if schedules else ""
+            paused = " [paused]" if registered.paused else ""
+            _say(
+                f"Serving deployment '{registered.full_name}'{when}{paused}. "
+                f"Run it with: tideflow deployment run '{registered.full_name}'"
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- offers and claims -----------------------------------------------------------------------
+    def offer(self, run: FlowRun) -> None:
+        """A run that may be due: claim it now, or keep it until a slot frees."""
+        if self.stopping.is_set() or run.id in self.procs or run.deployment_id not in self.index_of:
+            return
+        if run.state is None or run.state.type is not StateType.SCHEDULED:
+            return
+        if self.limit is not None and len(self.procs) >= self.limit:
+            self.waiting[run.id] = run
+            return
+        self.waiting.pop(run.id, None)
+        self.procs[run.id] = _Proc(run.id)
+        self._spawn(self._claim_and_start(run))
+
+    async def _claim_and_start(self, run: FlowRun) -> None:
+        assert run.state is not None and run.deployment_id is not None
+        proc = self.procs[run.id]
+        claim = S.Pending(runner_id=str(self.runner_id))
+        try:
+            result = await self.client.set_flow_run_state(
+                run.id, claim, expected_state_id=run.state.id
+            )
+        except TideflowError:  # 409: another runner took it; else the poll finds it again
+            self._release(run.id)
+            return
+        if result.status is not SetStateStatus.ACCEPT:  # WAIT: offered again when a slot frees
+            self._release(run.id)
+            return
+        try:
+            proc.pid = await self.launcher.start(self.index_of[run.deployment_id], run.id)
+        except Exception as exc:
+            await self._propose_end(
+                run.id, S.Crashed(f"Could not start the flow run process: {exc}")
+            )
+            self._release(run.id)
+            return
+        if proc.cancel_reason is not None:
+            self._terminate(proc)
+
+    def _release(self, run_id: UUID) -> None:
+        proc = self.procs.pop(run_id, None)
+        if proc is not None and proc.kill_timer is not None:
+            proc.kill_timer.cancel()
+        if not self.procs and self.stopping.is_set():
+            self.drained.set()
+        while self.waiting and not self.stopping.is_set():
+            if self.limit is not None and len(self.procs) >= self.limit:
+                return
+            run = self.waiting.pop(next(iter(self.waiting)))  # oldest offer first
+            self.offer(run)
+
+    # --- process ends and cancellation -----------------------------------------------------------
+    def _on_exit(self, run_id: UUID, code: int) -> None:
+        self._spawn(self._finish(run_id, code))
+
+    async def _finish(self, run_id: UUID, code: int) -> None:
+        proc = self.procs.get(run_id)
+        try:
+            run = await self.client.read_flow_run(run_id)
+            state = run.state
+            if state is None or state.is_final:
+                return
+            reason = proc.cancel_reason if proc is not None else None
+            if reason is not None or state.type is StateType.CANCELLING:
+                await self._propose_end(run_id, S.Cancelled(reason or state.message or "cancelled"))
+            else:
+                await self._propose_end(run_id, S.Crashed(exit_message(code), exit_code=code))
+        except TideflowError as exc:
+            _say(f"Could not report the end of flow run {run_id}: {exc}", err=True)
+        finally:
+            self._release(run_id)
+
+    async def _propose_end(self, run_id: UUID, state: State) -> None:
+        try:
+            await self.client.set_flow_run_state(run_id, state)
+        except TransitionRefused:
+            pass  # it reached a final state meanwhile
+        except TideflowError as exc:
+            _say(f"Could not set flow run {run_id} to {state.name}: {exc}", err=True)
+
+    def cancel(self, run_id: UUID, reason: str = "cancelled by user") -> None:
+        """Stop run ``run_id``: terminate its process, then Cancelled (or cancel it unclaimed)."""
+        proc = self.procs.get(run_id)
+        if proc is None:
+            self.waiting.pop(run_id, None)
+            self._spawn(self._cancel_unclaimed(run_id))
+            return
+        if proc.cancel_reason is None:
+            proc.cancel_reason = reason
+            if proc.pid is not None:
+                self._terminate(proc)
+
+    def _terminate(self, proc: _Proc) -> None:
+        assert proc.pid is not None
+        _signal_group(proc.pid, signal.SIGTERM)
+        pid = proc.pid
+        grace = self.settings.runner_cancel_grace
+        loop = asyncio.get_running_loop()
+        proc.kill_timer = loop.call_later(grace, _signal_group, pid, signal.SIGKILL)
+
+    async def _cancel_unclaimed(self, run_id: UUID) -> None:
+        """A CANCELLING run nobody claimed (it was Scheduled): any runner may finish the cancel."""
+        try:
+            run = await self.client.read_flow_run(run_id)
+            if run.deployment_id not in self.index_of or run.state is None:
+                return
+            if run.state.type is not StateType.CANCELLING:
+                return
+            history = await self.client.read_flow_run_states(run_id)
+            earlier = [s for s in history if s.type is not StateType.CANCELLING]
+            if (
+                not earlier
+                or max(earlier, key=lambda s: s.timestamp).type is not StateType.SCHEDULED
+            ):
+                return  # claimed by some runner: that one stops it
+            done = S.Cancelled(run.state.message or "cancelled before it started")
+            await self.client.set_flow_run_state(run_id, done, expected_state_id=run.state.id)
+        except TideflowError:
+            return
+
+    async def _drain(self) -> None:
+        """Wait for running runs (bounded by the grace period), then cancel the rest."""
+        if self.procs:
+            grace = self.settings.runner_cancel_grace
+            waiters = [asyncio.create_task(e.wait()) for e in (self.drained, self.hurry)]
+            await asyncio.wait(waiters, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        for proc in list(self.procs.values()):
+            self.cancel(proc.run_id, "the runner serving it shut down")
+        if self.procs:
+            # SIGTERM went out; SIGKILL follows after the grace: wait for the exits to be reported
+            bound = self.settings.runner_cancel_grace + 5.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.drained.wait(), bound)
+
+    # --- the websocket ---------------------------------------------------------------------------
+    def _ws_url(self) -> str:
+        base = self.client.api_url
+        scheme, rest = base.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/runners/ws"
+
+    async def _ws_loop(self) -> None:
+        # websockets loads in ~30 ms; only a serving process needs it, so `import tideflow` skips it.
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import WebSocketException
+
+        backoff = _BACKOFF_START
+        warned = False
+        while True:
+            try:
+                async with connect(self._ws_url(), open_timeout=10, max_size=None) as ws:
+                    await self._session(ws)
+                    backoff = _BACKOFF_START
+                    warned = False
+            except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
+                if self.connected.is_set() or not warned:
+                    _say(
+                        f"Lost the connection to {self.client.api_url} ({type(exc).__name__}); "
+                        "reconnecting",
+                        err=True,
+                    )
+                    warned = True
+            self.connected.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    async def _session(self, ws: Any) -> None:
+        hello = {
+            "type": "hello",
+            "runner_id": str(self.runner_id),
+            "name": self.name,
+            "deployment_ids": [str(d) for d in self.index_of],
+            "limit": self.limit,
+        }
+        await ws.send(json.dumps(hello))
+        welcome = json.loads(await ws.recv())
+        if welcome.get("type") != "welcome":
+            raise ValueError(f"expected a welcome frame, got {welcome.get('type')!r}")
+        interval = self.settings.runner_heartbeat_interval
+        if isinstance(welcome.get("heartbeat_interval"), int | float):
+            interval = min(interval, float(welcome["heartbeat_interval"]))
+        self.connected.set()
+        beat = asyncio.create_task(self._heartbeats(ws, interval))
+        try:
+            async for raw in ws:
+                self._on_message(json.loads(raw))
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+
+    async def _heartbeats(self, ws: Any, interval: float) -> None:
+        while True:
+            await ws.send(
+                json.dumps({"type": "heartbeat", "running": [str(r) for r in self.procs]})
+            )
+            await asyncio.sleep(interval)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "run":
+            self.offer(FlowRun.model_validate(message["flow_run"]))
+        elif kind == "cancel":
+            self.cancel(UUID(str(message["flow_run_id"])))
+
+    # --- the fallback poll -----------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.runner_poll_interval)
+            with contextlib.suppress(ServerUnreachable, ServerError):
+                await self.poll_once()
+
+    async def poll_once(self) -> None:
+        """Offer due runs the push may have missed; cancel owned runs that became CANCELLING."""
+        now = dt.datetime.now(dt.UTC)
+        due = await self.client.get_scheduled_flow_runs(list(self.index_of), now, _POLL_LIMIT)
+        for run in due:
+            self.offer(run)
+        owned = [run_id for run_id, proc in self.procs.items() if proc.cancel_reason is None]
+        if owned:
+            flt = FlowRunFilter(id=owned, state_type=[StateType.CANCELLING], limit=1000)
+            for run in await self.client.read_flow_runs(flt):
+                self.cancel(run.id, (run.state.message if run.state else None) or "cancelled")
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)

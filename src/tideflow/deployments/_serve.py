@@ -1,0 +1,73 @@
+"""``serve(*deployments, limit=None)``: register deployments and run their flow runs until stopped.
+
+The zygote (``_launchers.Zygote``) is forked first, before any thread or event loop exists, so each
+run starts as a fork of a warm process. SIGINT/SIGTERM stop the runner gracefully (running runs get
+``runner_cancel_grace`` seconds to finish, the rest are Cancelled); a second signal cancels them at
+once. serve() then returns normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from tideflow.deployments._deployment import RunnerDeployment
+from tideflow.deployments._launchers import SpawnLauncher, Zygote
+from tideflow.deployments._runner import Runner
+from tideflow.settings import Settings, get_settings
+
+__all__ = ["check_serve_arguments", "serve"]
+
+
+def check_serve_arguments(deployments: Sequence[Any], limit: Any) -> None:
+    """ValueError/TypeError naming the first bad argument of ``serve()``."""
+    if not deployments:
+        raise ValueError("serve() needs at least one deployment (flow.to_deployment(name=...))")
+    seen: set[str] = set()
+    for item in deployments:
+        if not isinstance(item, RunnerDeployment):
+            raise TypeError(
+                f"serve() takes deployments made by flow.to_deployment(...), got {item!r}"
+            )
+        if item.full_name in seen:
+            raise ValueError(f"deployment {item.full_name!r} is given twice")
+        seen.add(item.full_name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a whole number ≥ 1 or None, got {limit!r}")
+
+
+async def _serve(runner: Runner) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, runner.stop)
+    try:
+        await runner.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def serve(
+    *deployments: RunnerDeployment, limit: int | None = None, settings: Settings | None = None
+) -> None:
+    """Serve ``deployments``: run their flow runs (on demand, scheduled, triggered) until stopped.
+
+    ``limit`` caps how many runs execute at once; the rest wait in Scheduled until a slot frees.
+    Each run executes in its own process. Stop with Ctrl-C or SIGTERM.
+    """
+    check_serve_arguments(deployments, limit)
+    settings = settings or get_settings()
+    launcher: Zygote | SpawnLauncher
+    if hasattr(os, "fork"):
+        launcher = Zygote.fork([d.flow for d in deployments])
+    else:
+        launcher = SpawnLauncher([d.create.entrypoint for d in deployments])
+    runner = Runner(deployments, launcher, settings=settings, limit=limit)
+    try:
+        asyncio.run(_serve(runner))
+    except BaseException:
+        launcher.close_sync()
+        raise
