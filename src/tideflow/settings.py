@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     events_retention_days: float = Field(7.0, gt=0, description="Days events are kept before pruning.")
     events_max_payload_bytes: int = Field(1_000_000, gt=0, description="Largest accepted event payload (JSON bytes).")
     events_client_buffer: int = Field(10_000, gt=0, description="Events an SDK process buffers while offline.")
+    test_crash_at: str | None = Field(
+        None, description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit)."
+    )
 
     @field_validator("home", mode="before")
     @classmethod

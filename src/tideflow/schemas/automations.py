@@ -37,8 +37,10 @@ __all__ = [
     "MAX_THRESHOLD",
     "TEMPLATE_CONTEXT_NAMES",
     "Action",
+    "ActionRecord",
     "Automation",
     "AutomationCreate",
+    "AutomationFilter",
     "AutomationUpdate",
     "CallWebhook",
     "CancelFlowRun",
@@ -46,6 +48,7 @@ __all__ = [
     "CompoundTrigger",
     "DoNothing",
     "EventTrigger",
+    "FiringRecord",
     "PauseAutomation",
     "PauseDeployment",
     "Posture",
@@ -557,3 +560,52 @@ def parse_automations(document: Any) -> list[AutomationCreate]:
                 raise ValueError(f"automations[{i}]: {exc}") from None
             raise
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries and history
+
+
+class AutomationFilter(BaseModel):
+    """Which automations to list; ``None`` means no constraint. Sorted by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: list[str] | None = Field(None, description="Any of these names.")
+    name_like: str | None = Field(None, description="Case-insensitive substring of the name.")
+    enabled: bool | None = None
+    owner_resource: list[str] | None = Field(None, description="Owned by one of these resources.")
+    limit: int = Field(200, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class ActionRecord(BaseModel):
+    """One action of one firing: its outcome and the run it created, if any."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    action_index: int
+    action_type: str
+    status: Literal["pending", "running", "executed", "failed"]
+    detail: str | None = None
+    flow_run_id: UUID | None = None
+    created: AwareDatetime
+    updated: AwareDatetime
+
+
+class FiringRecord(BaseModel):
+    """An automation fired (or a Proactive firing resolved), with what its actions did."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    automation_id: UUID
+    kind: Literal["fired", "resolved"]
+    trigger_id: UUID
+    bucket_key: str
+    occurred: AwareDatetime
+    fired_at: AwareDatetime
+    triggering_event_id: UUID | None = None
+    event_ids: list[UUID] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    actions: list[ActionRecord] = Field(default_factory=list)

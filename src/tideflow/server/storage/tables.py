@@ -8,6 +8,11 @@ import sqlalchemy as sa
 from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidType
 
 __all__ = [
+    "automation_actions",
+    "automation_buckets",
+    "automation_checkpoints",
+    "automation_firings",
+    "automations",
     "deployment_schedules",
     "deployments",
     "event_resources",
@@ -215,4 +220,93 @@ event_resources = sa.Table(
     sa.Column("occurred", UTCDateTime, nullable=False),
     sa.Index(None, "resource_id", "occurred"),
     sa.Index(None, "role", "resource_id"),
+)
+
+# --- automations (migration 0004) -----------------------------------------------------------------
+
+automations = sa.Table(
+    "automations",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("trigger", JSONType, nullable=False),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("actions_on_trigger", JSONType, nullable=False),
+    sa.Column("actions_on_resolve", JSONType, nullable=False),
+    # The resource owning it (a deployment) and its identity there; NULLs never collide.
+    sa.Column("owner_resource", sa.String(300), nullable=True),
+    sa.Column("owner_key", sa.String(300), nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("owner_resource", "owner_key"),
+    sa.Index(None, "name"),
+)
+
+automation_buckets = sa.Table(
+    "automation_buckets",
+    metadata,
+    sa.Column(
+        "automation_id",
+        UuidType,
+        sa.ForeignKey("automations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("trigger_id", UuidType, primary_key=True),
+    sa.Column("bucket_key", sa.String(2000), primary_key=True),
+    sa.Column("state", JSONType, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+automation_firings = sa.Table(
+    "automation_firings",
+    metadata,
+    sa.Column(
+        "automation_id",
+        UuidType,
+        sa.ForeignKey("automations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("trigger_id", UuidType, nullable=False),
+    sa.Column("bucket_key", sa.String(2000), nullable=False),
+    sa.Column("occurred", UTCDateTime, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+    sa.Column("triggering_event_id", UuidType, nullable=True),
+    sa.Column("event_ids", JSONType, nullable=False),
+    sa.Column("labels", JSONType, nullable=False),
+    sa.Column("firing", JSONType, nullable=False),
+    sa.Index(None, "automation_id", "fired_at"),
+)
+
+automation_actions = sa.Table(
+    "automation_actions",
+    metadata,
+    sa.Column(
+        "automation_id",
+        UuidType,
+        sa.ForeignKey("automations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("firing_id", UuidType, primary_key=True),
+    sa.Column("action_index", sa.Integer, primary_key=True),
+    sa.Column("action_type", sa.String(40), nullable=False),
+    sa.Column("action", JSONType, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("flow_run_id", UuidType, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "status"),
+)
+
+automation_checkpoints = sa.Table(
+    "automation_checkpoints",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("received", UTCDateTime, nullable=False),
+    sa.Column("event_id", UuidType, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )

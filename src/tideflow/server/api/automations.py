@@ -1,0 +1,195 @@
+"""Automation routes: create, read (id, name, filter), update, pause/resume, delete, explain, history.
+
+Bodies are checked with ``parse_automation`` and ``automation_template_problems`` so a bad trigger,
+action or template is a 422 whose detail names the field (``trigger.threshold: ...``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from pydantic import BaseModel, ValidationError
+
+from tideflow.schemas.automations import (
+    Automation,
+    AutomationCreate,
+    AutomationFilter,
+    AutomationUpdate,
+    FiringRecord,
+    describe_validation_error,
+    parse_automation,
+)
+from tideflow.schemas.states import utcnow
+from tideflow.server.api.deps import DB
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import automations as storage
+from tideflow.server.storage.events import read_event
+from tideflow.server.triggers import state as trigger_state
+from tideflow.server.triggers.evaluate import TriggerState
+from tideflow.server.triggers.explain import Explanation, explain
+from tideflow.server.triggers.templates import automation_template_problems
+
+__all__ = ["AutomationExplanation", "router"]
+
+router = APIRouter(prefix="/automations", tags=["automations"])
+
+
+class AutomationExplanation(BaseModel):
+    """Why an automation did or would (not) fire on one stored event."""
+
+    automation_id: UUID
+    event_id: UUID
+    explanation: Explanation
+    lines: list[str]
+    firings: list[FiringRecord]
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(422, detail=message)
+
+
+def _checked(body: AutomationCreate | Automation) -> None:
+    problems = automation_template_problems(AutomationCreate.model_validate(
+        body.model_dump(exclude={"id", "created", "updated"})
+    ))  # fmt: skip
+    if problems:
+        raise _unprocessable("; ".join(problems))
+
+
+def parse_create(data: Any) -> AutomationCreate:
+    if not isinstance(data, dict):
+        raise _unprocessable(f"body: expected a JSON object, got {type(data).__name__}")
+    try:
+        body = parse_automation(data)
+    except ValueError as exc:
+        head, _, rest = str(exc).partition(":\n  ")
+        raise _unprocessable(
+            f"{head}: {'; '.join(rest.split(chr(10) + '  '))}" if rest else head
+        ) from None
+    _checked(body)
+    return body
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_automation(db: DB, data: Any = Body(...)) -> Automation:
+    """Create an automation (a fresh id, even when the name is taken)."""
+    body = parse_create(data)
+    async with db.write() as session:
+        return await storage.create_automation(session, body)
+
+
+@router.post("/filter")
+async def read_automations(db: DB, body: AutomationFilter | None = None) -> list[Automation]:
+    """Automations matching the filter, sorted by name."""
+    async with db.read() as session:
+        return await storage.read_automations(session, body or AutomationFilter())
+
+
+@router.get("/name/{name:path}")
+async def read_automation_by_name(name: str, db: DB) -> Automation:
+    """The automation called ``name``; 409 when several share it (use the id then)."""
+    async with db.read() as session:
+        found = await storage.read_automations_by_name(session, name)
+    if not found:
+        raise NotFound(f"automation {name!r} not found")
+    if len(found) > 1:
+        ids = ", ".join(str(a.id) for a in found)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"{len(found)} automations are called {name!r} ({ids}); use an id",
+        )
+    return found[0]
+
+
+@router.get("/{automation_id}")
+async def read_automation(automation_id: UUID, db: DB) -> Automation:
+    async with db.read() as session:
+        automation = await storage.read_automation(session, automation_id)
+    if automation is None:
+        raise NotFound(f"automation {automation_id} not found")
+    return automation
+
+
+@router.patch("/{automation_id}")
+async def update_automation(automation_id: UUID, db: DB, data: Any = Body(...)) -> Automation:
+    """Change the fields sent; the result is validated as a whole (422 naming the field)."""
+    try:
+        update = AutomationUpdate.model_validate(data)
+    except ValidationError as exc:
+        raise _unprocessable("; ".join(describe_validation_error(exc))) from None
+    async with db.write() as session:
+        try:
+            automation = await storage.update_automation(session, automation_id, update)
+        except ValidationError as exc:
+            raise _unprocessable("; ".join(describe_validation_error(exc))) from None
+        _checked(automation)
+        return automation
+
+
+@router.post("/{automation_id}/pause")
+async def pause_automation(automation_id: UUID, db: DB) -> Automation:
+    async with db.write() as session:
+        return await storage.set_automation_enabled(session, automation_id, False)
+
+
+@router.post("/{automation_id}/resume")
+async def resume_automation(automation_id: UUID, db: DB) -> Automation:
+    """Enable it again; its trigger starts counting afresh."""
+    async with db.write() as session:
+        return await storage.set_automation_enabled(session, automation_id, True)
+
+
+@router.delete("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_automation(automation_id: UUID, db: DB) -> Response:
+    async with db.write() as session:
+        await storage.delete_automation(session, automation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{automation_id}/explain")
+async def explain_automation(
+    automation_id: UUID, db: DB, event_id: UUID = Query(..., description="A stored event's id.")
+) -> AutomationExplanation:
+    """Each criterion of the trigger against the event, with the values compared, and a verdict
+    from the real evaluation on the automation's current state; plus the firings it caused."""
+    async with db.read() as session:
+        automation = await storage.read_automation(session, automation_id)
+        if automation is None:
+            raise NotFound(f"automation {automation_id} not found")
+        event = await read_event(session, event_id)
+        if event is None:
+            raise NotFound(f"event {event_id} not found")
+        states = await trigger_state.load_states(session, [automation_id])
+        history = await trigger_state.read_history(session, automation_id, limit=1000)
+    result = explain(
+        automation.trigger,
+        states.get(automation_id, TriggerState()),
+        event,
+        enabled=automation.enabled,
+        now=utcnow(),
+    )
+    fired = [f for f in history if f.triggering_event_id == event_id or event_id in f.event_ids]
+    lines = result.lines()
+    for f in fired:
+        outcomes = ", ".join(f"{a.action_type} {a.status}" for a in f.actions) or "no actions"
+        lines.append(f"this event {f.kind} firing {f.id} at {f.fired_at.isoformat()}: {outcomes}")
+    return AutomationExplanation(
+        automation_id=automation_id,
+        event_id=event_id,
+        explanation=result,
+        lines=lines,
+        firings=fired,
+    )
+
+
+@router.get("/{automation_id}/history")
+async def automation_history(
+    automation_id: UUID, db: DB, limit: int = Query(20, ge=1, le=500)
+) -> list[FiringRecord]:
+    """Recent firings (newest first), each with its triggering event, actions and created runs."""
+    async with db.read() as session:
+        if await storage.read_automation(session, automation_id) is None:
+            raise NotFound(f"automation {automation_id} not found")
+        return await trigger_state.read_history(session, automation_id, limit)

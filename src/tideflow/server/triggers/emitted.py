@@ -1,0 +1,141 @@
+"""The events automations write about themselves: ``tideflow.automation.triggered|resolved`` and
+``tideflow.automation.action.triggered|executed|failed``. Pure builders, no I/O.
+
+Ids are derived from (automation, firing, action, what happened), so a replayed firing writes the
+same ids and the event store drops the repeats. The resource is the automation; related resources
+name it again (role ``automation``, so related-id queries find every automation event), the
+triggering event (role ``triggering-event``) and, for actions, the run they created (role
+``flow-run``) and the deployment they ran (role ``deployment``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID, uuid5
+
+from tideflow.schemas.automations import Automation
+from tideflow.schemas.events import RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
+from tideflow.server.triggers.evaluate import Firing, Resolution
+
+__all__ = [
+    "EVENT_NAMESPACE",
+    "action_event",
+    "automation_resource_id",
+    "find_resource_id",
+    "firing_event",
+]
+
+EVENT_NAMESPACE = UUID("0e9d3c5a-2b7f-4d1e-8f60-7c4b1a9e2d35")
+
+
+def automation_resource_id(automation_id: UUID) -> str:
+    return f"tideflow.automation.{automation_id}"
+
+
+def _related(
+    automation: Automation, firing: Firing | Resolution, extra: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    out = [
+        {
+            RESOURCE_ID: automation_resource_id(automation.id),
+            RESOURCE_ROLE: "automation",
+            RESOURCE_NAME: automation.name,
+        }
+    ]
+    event = firing.triggering_event
+    if event is not None:
+        out.append(
+            {
+                RESOURCE_ID: f"tideflow.event.{event.id}",
+                RESOURCE_ROLE: "triggering-event",
+                RESOURCE_NAME: event.event,
+            }
+        )
+    return out + extra
+
+
+def _resource(automation: Automation) -> dict[str, str]:
+    return {RESOURCE_ID: automation_resource_id(automation.id), RESOURCE_NAME: automation.name}
+
+
+def firing_event(automation: Automation, firing: Firing | Resolution, now: dt.datetime) -> Event:
+    """``tideflow.automation.triggered`` (or ``.resolved``) for one firing."""
+    kind = "resolved" if isinstance(firing, Resolution) else "triggered"
+    payload: dict[str, Any] = {
+        "firing_id": str(firing.id),
+        "trigger_id": str(firing.trigger_id),
+        "bucket_key": firing.bucket_key,
+        "labels": dict(firing.labels),
+        "event_ids": [str(i) for i in firing.event_ids],
+    }
+    if isinstance(firing, Firing):
+        payload["posture"] = firing.posture
+    else:
+        payload["resolves"] = str(firing.firing_id)
+    return Event(
+        id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{kind}"),
+        occurred=now,
+        event=f"tideflow.automation.{kind}",
+        resource=_resource(automation),  # type: ignore[arg-type]
+        related=_related(automation, firing, []),  # type: ignore[arg-type]
+        payload=payload,
+    )
+
+
+def action_event(
+    automation: Automation,
+    firing: Firing | Resolution,
+    index: int,
+    action_type: str,
+    outcome: str,
+    now: dt.datetime,
+    *,
+    detail: str | None = None,
+    flow_run_id: UUID | None = None,
+    flow_run_name: str | None = None,
+    deployment_id: UUID | None = None,
+) -> Event:
+    """``tideflow.automation.action.<outcome>`` (triggered, executed or failed) for one action."""
+    extra = []
+    if flow_run_id is not None:
+        run = {RESOURCE_ID: f"tideflow.flow-run.{flow_run_id}", RESOURCE_ROLE: "flow-run"}
+        if flow_run_name:
+            run[RESOURCE_NAME] = flow_run_name
+        extra.append(run)
+    if deployment_id is not None:
+        extra.append(
+            {RESOURCE_ID: f"tideflow.deployment.{deployment_id}", RESOURCE_ROLE: "deployment"}
+        )
+    payload: dict[str, Any] = {
+        "firing_id": str(firing.id),
+        "action_index": index,
+        "action_type": action_type,
+    }
+    if detail is not None:
+        payload["reason" if outcome == "failed" else "detail"] = detail
+    if flow_run_id is not None:
+        payload["flow_run_id"] = str(flow_run_id)
+    return Event(
+        id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{index}/{outcome}"),
+        occurred=now,
+        event=f"tideflow.automation.action.{outcome}",
+        resource=_resource(automation),  # type: ignore[arg-type]
+        related=_related(automation, firing, extra),  # type: ignore[arg-type]
+        payload=payload,
+    )
+
+
+def find_resource_id(event: Event | None, kind: str) -> UUID | None:
+    """The id of the ``tideflow.<kind>.<uuid>`` an event is about: its resource, or else the first
+    related resource of that kind."""
+    if event is None:
+        return None
+    prefix = f"tideflow.{kind}."
+    for rid in [event.resource.id, *(r.id for r in event.related)]:
+        if rid.startswith(prefix):
+            try:
+                return UUID(rid[len(prefix) :])
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,394 @@
+"""The trigger engine: consumes committed events and automation changes from the broker, evaluates
+only the candidate automations of each event, persists what changed, and hands firings to actions.
+
+One engine per app (built by ``services.registry``; no globals). It subscribes lossless to the
+``"events"`` and ``"automations"`` topics when built, so nothing committed after the app starts can
+slip past it. Per batch: events are evaluated in ``occurred`` order (per resource, that is the order
+they happened), the new bucket state, firings, pending action rows, the ``tideflow.automation.*``
+events and the replay checkpoint are written in ONE transaction, and only then are the actions run
+(``actions.ActionRunner``). Proactive deadlines sit in a heap keyed by ``next_deadline``; nothing
+is scanned. On start the engine reloads state, finishes actions a stopped process left, and
+re-evaluates the events received since its checkpoint: deterministic firing ids and unique action
+keys make that replay harmless, so every firing runs its actions exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from tideflow.schemas.automations import Automation
+from tideflow.schemas.events import Event, ReceivedEvent
+from tideflow.server.events.broker import Broker
+from tideflow.server.services.base import Clock, Service, utc_clock
+from tideflow.server.storage import Database
+from tideflow.server.storage import automations as automation_storage
+from tideflow.server.storage.events import insert_events
+from tideflow.server.triggers import state as store
+from tideflow.server.triggers.actions import ActionRunner, action_dumps
+from tideflow.server.triggers.emitted import action_event, firing_event
+from tideflow.server.triggers.evaluate import (
+    Evaluation,
+    Firing,
+    Resolution,
+    TriggerState,
+    evaluate_deadlines,
+    evaluate_event,
+    initial_state,
+    next_deadline,
+)
+from tideflow.server.triggers.index import AutomationIndex
+
+__all__ = ["EVENTS_TOPIC", "REPLAY_OVERLAP", "TriggerEngine"]
+
+EVENTS_TOPIC = "events"
+# Events can commit slightly out of their ``received`` order; replay re-reads this much before the
+# checkpoint (repeats change nothing: buckets remember event ids, firing rows are unique).
+REPLAY_OVERLAP = dt.timedelta(seconds=30)
+CHECKPOINT_EVERY = 2.0  # seconds between checkpoint-only writes while events change nothing
+REPLAY_PAGE = 500
+
+_log = logging.getLogger("tideflow.server.triggers")
+
+
+@dataclass
+class _Result:
+    """What one batch did to one automation (not yet applied in memory)."""
+
+    automation_id: UUID
+    state: TriggerState
+    changed: dict[tuple[UUID, str], None] = field(default_factory=dict)
+    firings: list[Firing | Resolution] = field(default_factory=list)
+
+
+class TriggerEngine(Service):
+    """Evaluates automations on events and deadlines; ``run_once`` processes what is queued now."""
+
+    name = "triggers"
+
+    def __init__(
+        self,
+        database: Database,
+        broker: Broker,
+        *,
+        clock: Clock = utc_clock,
+        crash_at: str | None = None,
+    ) -> None:
+        super().__init__(clock=clock)
+        self.database = database
+        self.crash_at = crash_at
+        self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
+        self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
+        self._held: list[Any] = []
+        self._held_changes: list[automation_storage.AutomationChanged] = []
+        self.index = AutomationIndex()
+        self._automations: dict[UUID, Automation] = {}
+        self._states: dict[UUID, TriggerState] = {}
+        self._heap: list[tuple[dt.datetime, int, UUID]] = []
+        self._deadline: dict[UUID, dt.datetime] = {}
+        self._seq = itertools.count()
+        self._checkpoint: tuple[dt.datetime, UUID] | None = None
+        self._checkpoint_dirty = False
+        self._checkpoint_written = 0.0
+        self._started = False
+        self.actions = ActionRunner(database, clock=clock, crash=self._crash)
+        self.evaluated = 0  # (event, candidate automation) evaluations, for benchmarks
+        self.fired = 0
+
+    def _crash(self, point: str) -> None:
+        # Test hook (TIDEFLOW_TEST_CRASH_AT): die at a named point like a kill -9 would.
+        if self.crash_at == point:
+            os._exit(17)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load automations and state, finish left-over actions, replay since the checkpoint."""
+        if self._started:
+            return
+        self._started = True
+        async with self.database.read() as session:
+            automations = await automation_storage.read_all_automations(session)
+            states = await store.load_states(session)
+            self._checkpoint = await store.read_checkpoint(session)
+            unfinished = await store.read_unfinished_actions(session)
+        now = self.clock()
+        for automation in automations:
+            if automation.enabled:
+                state = states.get(automation.id) or initial_state(automation.trigger, now)
+                self._install(automation, state)
+        for pending in unfinished:
+            await self.actions.resume(pending)
+        await self._replay()
+
+    async def _replay(self) -> None:
+        if self._checkpoint is None:
+            return
+        since: tuple[dt.datetime, UUID | None] = (self._checkpoint[0] - REPLAY_OVERLAP, None)
+        while True:
+            async with self.database.read() as session:
+                page = await store.read_events_since(session, *since, REPLAY_PAGE)
+            if not page:
+                return
+            _log.info("replaying %d event(s) received since the checkpoint", len(page))
+            await self._process_events(page)
+            since = (page[-1].received, page[-1].id)
+
+    async def close(self) -> None:
+        self._events.close()
+        self._changes.close()
+        if self._checkpoint_dirty:
+            await self._write_checkpoint()
+        await self.actions.close()
+
+    async def run(self) -> None:
+        """Process events, changes and deadlines as they come, until ``stop()``."""
+        try:
+            await self.start()
+        except Exception:
+            _log.exception("the trigger engine could not start")
+        try:
+            while not self.stopping:
+                try:
+                    await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    _log.exception("trigger engine step failed")
+                    await asyncio.sleep(0.5)
+                await self._wait()
+        finally:
+            await self.close()
+
+    async def _wait(self) -> None:
+        timeout = None
+        if self._heap:
+            timeout = max(0.0, (self._heap[0][0] - self.clock()).total_seconds())
+        if self._checkpoint_dirty:
+            timeout = min(timeout if timeout is not None else CHECKPOINT_EVERY, CHECKPOINT_EVERY)
+        getters = {
+            asyncio.ensure_future(self._events.get()): self._held,
+            asyncio.ensure_future(self._changes.get()): self._held_changes,
+        }
+        stopper = asyncio.ensure_future(self._stop.wait())
+        waker = asyncio.ensure_future(self._wake.wait())
+        done, pending = await asyncio.wait(
+            [*getters, stopper, waker], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        for task, held in getters.items():
+            if task in done:
+                held.append(task.result())
+        self._wake.clear()
+
+    # -- one step -----------------------------------------------------------------------------
+
+    async def run_once(self) -> None:
+        """Apply queued automation changes, evaluate queued events, fire due deadlines."""
+        await self.start()
+        await self._apply_changes()
+        batch = self._drain()
+        if batch:
+            await self._process_events(batch)
+        await self._process_deadlines()
+        if (
+            self._checkpoint_dirty
+            and time.monotonic() - self._checkpoint_written >= CHECKPOINT_EVERY
+        ):
+            await self._write_checkpoint()
+
+    def _drain(self) -> list[ReceivedEvent]:
+        items, self._held = self._held, []
+        while True:
+            try:
+                items.append(self._events.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        out: list[ReceivedEvent] = []
+        for item in items:
+            out.extend(item if isinstance(item, list | tuple) else [item])
+        return out
+
+    async def _apply_changes(self) -> None:
+        changes, self._held_changes = self._held_changes, []
+        while True:
+            try:
+                changes.append(self._changes.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        for change in changes:
+            await self.apply_change(change)
+
+    async def apply_change(self, change: automation_storage.AutomationChanged) -> None:
+        """Bring the index and state in line with one committed automation change."""
+        automation = change.automation
+        if automation is None or not automation.enabled:
+            self._uninstall(change.automation_id)
+            return
+        if change.reset_state or automation.id not in self._states:
+            now = self.clock()
+            state = initial_state(automation.trigger, now)
+            async with self.database.write() as session:
+                if await automation_storage.read_automation(session, automation.id) is None:
+                    return  # deleted since; its delete is further down the queue
+                await store.replace_state(session, automation.id, state, now)
+        else:
+            state = self._states[automation.id]
+        self._install(automation, state)
+
+    def _install(self, automation: Automation, state: TriggerState) -> None:
+        self._automations[automation.id] = automation
+        self._states[automation.id] = state
+        self.index.add(automation.id, automation.trigger)
+        self._schedule(automation.id)
+
+    def _uninstall(self, automation_id: UUID) -> None:
+        self._automations.pop(automation_id, None)
+        self._states.pop(automation_id, None)
+        self._deadline.pop(automation_id, None)
+        self.index.remove(automation_id)
+
+    def _schedule(self, automation_id: UUID) -> None:
+        when = next_deadline(self._automations[automation_id].trigger, self._states[automation_id])
+        if when is None:
+            self._deadline.pop(automation_id, None)
+        elif self._deadline.get(automation_id) != when:
+            self._deadline[automation_id] = when
+            heapq.heappush(self._heap, (when, next(self._seq), automation_id))
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def _evaluate_events(self, events: list[ReceivedEvent], now: dt.datetime) -> list[_Result]:
+        results: dict[UUID, _Result] = {}
+        for event in sorted(events, key=lambda e: e.occurred):
+            for ident in self.index.candidates(event):
+                self.evaluated += 1
+                current = results.get(ident)
+                state = current.state if current else self._states[ident]
+                outcome = evaluate_event(self._automations[ident].trigger, state, event, now)
+                self._collect(results, ident, outcome)
+        return list(results.values())
+
+    @staticmethod
+    def _collect(results: dict[UUID, _Result], ident: UUID, outcome: Evaluation) -> None:
+        if not (outcome.changed or outcome.firings or outcome.resolutions):
+            return
+        result = results.setdefault(ident, _Result(ident, outcome.state))
+        result.state = outcome.state
+        result.changed.update(dict.fromkeys(outcome.changed))
+        result.firings.extend([*outcome.firings, *outcome.resolutions])
+
+    async def _process_events(self, events: list[ReceivedEvent]) -> None:
+        latest = max(events, key=lambda e: (e.received, e.id.int))
+        if self._checkpoint is None or (latest.received, latest.id.int) > (
+            self._checkpoint[0],
+            self._checkpoint[1].int,
+        ):
+            self._checkpoint = (latest.received, latest.id)
+            self._checkpoint_dirty = True
+        for attempt in range(2):
+            results = self._evaluate_events(events, self.clock())
+            if not results:
+                return
+            try:
+                await self._commit(results, with_checkpoint=True)
+                return
+            except Exception:
+                if attempt:
+                    raise
+                # Most likely an automation was deleted meanwhile: apply changes, evaluate again.
+                _log.warning("storing trigger state failed; retrying once", exc_info=True)
+                await self._apply_changes()
+
+    async def _process_deadlines(self) -> None:
+        now = self.clock()
+        due: list[UUID] = []
+        while self._heap and self._heap[0][0] <= now:
+            when, _, ident = heapq.heappop(self._heap)
+            if self._deadline.get(ident) == when:
+                del self._deadline[ident]
+                due.append(ident)
+        results: dict[UUID, _Result] = {}
+        for ident in due:
+            outcome = evaluate_deadlines(self._automations[ident].trigger, self._states[ident], now)
+            self._collect(results, ident, outcome)
+        if results:
+            await self._commit(list(results.values()), with_checkpoint=False)
+        for ident in due:
+            if ident in self._automations and ident not in results:
+                self._schedule(ident)
+
+    # -- persistence and actions --------------------------------------------------------------
+
+    async def _commit(self, results: list[_Result], *, with_checkpoint: bool) -> None:
+        now = self.clock()
+        work: list[tuple[Automation, Firing | Resolution, list[int]]] = []
+        async with self.database.write() as session:
+            emitted: list[Event] = []
+            for result in results:
+                automation = self._automations.get(result.automation_id)
+                if automation is None:
+                    continue  # deleted or disabled since it was evaluated
+                await store.save_buckets(
+                    session, automation.id, result.state, list(result.changed), now
+                )
+                for firing in result.firings:
+                    if not await store.insert_firing(session, automation.id, firing):
+                        continue  # recorded before (a replay): its actions are already recorded
+                    actions = (
+                        automation.actions_on_resolve
+                        if isinstance(firing, Resolution)
+                        else automation.firing_actions()
+                    )
+                    fresh = await store.insert_actions(
+                        session, automation.id, firing.id, action_dumps(actions), now
+                    )
+                    work.append((automation, firing, fresh))
+                    emitted.append(firing_event(automation, firing, now))
+                    emitted.extend(
+                        action_event(automation, firing, i, actions[i].type, "triggered", now)
+                        for i in fresh
+                    )
+            if with_checkpoint and self._checkpoint is not None:
+                await store.save_checkpoint(session, *self._checkpoint, now)
+            if emitted:
+                await insert_events(session, emitted)
+        if with_checkpoint:
+            self._checkpoint_dirty = False
+            self._checkpoint_written = time.monotonic()
+        for result in results:
+            if result.automation_id in self._automations:
+                self._states[result.automation_id] = result.state
+                self._schedule(result.automation_id)
+        self.fired += len(work)
+        if work:
+            self._crash("after-firing-commit")
+        for automation, firing, indexes in work:
+            await self.actions.run(automation, firing, indexes)
+
+    async def _write_checkpoint(self) -> None:
+        if self._checkpoint is None:
+            return
+        async with self.database.write() as session:
+            await store.save_checkpoint(session, *self._checkpoint, self.clock())
+        self._checkpoint_dirty = False
+        self._checkpoint_written = time.monotonic()
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def state_of(self, automation_id: UUID) -> TriggerState | None:
+        """The in-memory state of an enabled automation (None when not loaded)."""
+        return self._states.get(automation_id)
+
+    def loaded(self) -> Iterable[UUID]:
+        return list(self._automations)

@@ -1,0 +1,357 @@
+"""The trigger engine's SQL, and only it: bucket state, firings, action records and the replay
+checkpoint. Pure evaluation lives in ``evaluate.py``; the engine (``engine.py``) calls these inside
+the transactions it opens.
+
+Idempotency comes from keys, not from luck: a firing row is keyed by (automation, firing id) and an
+action row by (automation, firing id, action index); inserts that meet an existing key do nothing and
+say so, so a replayed event or a second replica never runs an action twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tideflow.schemas.automations import ActionRecord, FiringRecord
+from tideflow.schemas.events import ReceivedEvent
+from tideflow.server.storage.dialect import dialect_name
+from tideflow.server.storage.tables import (
+    automation_actions,
+    automation_buckets,
+    automation_checkpoints,
+    automation_firings,
+    events,
+)
+from tideflow.server.triggers.evaluate import BucketState, Firing, Resolution, TriggerState
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "PendingAction",
+    "claim_action",
+    "finish_action",
+    "insert_actions",
+    "insert_firing",
+    "load_states",
+    "read_checkpoint",
+    "read_events_since",
+    "read_firing",
+    "read_history",
+    "read_unfinished_actions",
+    "replace_state",
+    "save_buckets",
+    "save_checkpoint",
+]
+
+CHECKPOINT_NAME = "triggers"
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    """An action row that has not finished (after a restart: to run, or to declare interrupted)."""
+
+    automation_id: UUID
+    firing_id: UUID
+    action_index: int
+    action: dict[str, Any]
+    status: str
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+
+
+async def load_states(
+    session: AsyncSession, automation_ids: list[UUID] | None = None
+) -> dict[UUID, TriggerState]:
+    """Stored bucket state per automation (all automations, or the given ones)."""
+    stmt = sa.select(automation_buckets)
+    if automation_ids is not None:
+        stmt = stmt.where(automation_buckets.c.automation_id.in_(automation_ids))
+    grouped: dict[UUID, dict[str, dict[str, BucketState]]] = defaultdict(dict)
+    for row in await session.execute(stmt):
+        m = row._mapping
+        bucket = BucketState.model_validate(m["state"])
+        grouped[m["automation_id"]].setdefault(str(m["trigger_id"]), {})[m["bucket_key"]] = bucket
+    return {ident: TriggerState(buckets=buckets) for ident, buckets in grouped.items()}
+
+
+def _bucket_row(
+    automation_id: UUID, trigger_id: UUID, bucket: BucketState, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "automation_id": automation_id,
+        "trigger_id": trigger_id,
+        "bucket_key": bucket.key,
+        "state": bucket.model_dump(mode="json"),
+        "updated": now,
+    }
+
+
+async def replace_state(
+    session: AsyncSession, automation_id: UUID, state: TriggerState, now: dt.datetime
+) -> None:
+    """Make ``state`` the automation's whole stored state."""
+    await session.execute(
+        sa.delete(automation_buckets).where(automation_buckets.c.automation_id == automation_id)
+    )
+    rows = [
+        _bucket_row(automation_id, UUID(tid), bucket, now)
+        for tid, buckets in state.buckets.items()
+        for bucket in buckets.values()
+    ]
+    if rows:
+        await session.execute(sa.insert(automation_buckets), rows)
+
+
+async def save_buckets(
+    session: AsyncSession,
+    automation_id: UUID,
+    state: TriggerState,
+    changed: list[tuple[UUID, str]],
+    now: dt.datetime,
+) -> None:
+    """Upsert the ``changed`` buckets present in ``state`` and delete those absent from it."""
+    c = automation_buckets.c
+    for trigger_id, key in changed:
+        bucket = state.bucket(trigger_id, key)
+        if bucket is None:
+            await session.execute(
+                sa.delete(automation_buckets).where(
+                    c.automation_id == automation_id,
+                    c.trigger_id == trigger_id,
+                    c.bucket_key == key,
+                )
+            )
+            continue
+        row = _bucket_row(automation_id, trigger_id, bucket, now)
+        stmt = _insert(session)(automation_buckets).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["automation_id", "trigger_id", "bucket_key"],
+            set_={"state": stmt.excluded.state, "updated": stmt.excluded.updated},
+        )
+        await session.execute(stmt)
+
+
+async def insert_firing(
+    session: AsyncSession, automation_id: UUID, firing: Firing | Resolution
+) -> bool:
+    """Record a firing or resolution; False when this (automation, id) was recorded before."""
+    event = firing.triggering_event
+    values = {
+        "automation_id": automation_id,
+        "id": firing.id,
+        "kind": "resolved" if isinstance(firing, Resolution) else "fired",
+        "trigger_id": firing.trigger_id,
+        "bucket_key": firing.bucket_key,
+        "occurred": firing.occurred,
+        "fired_at": firing.fired_at,
+        "triggering_event_id": event.id if event is not None else None,
+        "event_ids": [str(i) for i in firing.event_ids],
+        "labels": dict(firing.labels),
+        "firing": firing.model_dump(mode="json"),
+    }
+    stmt = (
+        _insert(session)(automation_firings)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["automation_id", "id"])
+        .returning(automation_firings.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def insert_actions(
+    session: AsyncSession,
+    automation_id: UUID,
+    firing_id: UUID,
+    actions: list[dict[str, Any]],
+    now: dt.datetime,
+) -> list[int]:
+    """Record each action of a firing as pending; the indexes that were new (not recorded before)."""
+    inserted = []
+    for index, action in enumerate(actions):
+        stmt = (
+            _insert(session)(automation_actions)
+            .values(
+                automation_id=automation_id,
+                firing_id=firing_id,
+                action_index=index,
+                action_type=action["type"],
+                action=action,
+                status="pending",
+                created=now,
+                updated=now,
+            )
+            .on_conflict_do_nothing(index_elements=["automation_id", "firing_id", "action_index"])
+            .returning(automation_actions.c.action_index)
+        )
+        if (await session.execute(stmt)).first() is not None:
+            inserted.append(index)
+    return inserted
+
+
+def _action_key(automation_id: UUID, firing_id: UUID, index: int) -> sa.ColumnElement[bool]:
+    c = automation_actions.c
+    return sa.and_(
+        c.automation_id == automation_id, c.firing_id == firing_id, c.action_index == index
+    )
+
+
+async def claim_action(
+    session: AsyncSession, automation_id: UUID, firing_id: UUID, index: int, now: dt.datetime
+) -> bool:
+    """Move a pending action to running; False when it is not pending (done, or claimed elsewhere)."""
+    stmt = (
+        sa.update(automation_actions)
+        .where(
+            _action_key(automation_id, firing_id, index), automation_actions.c.status == "pending"
+        )
+        .values(status="running", updated=now)
+        .returning(automation_actions.c.action_index)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def finish_action(
+    session: AsyncSession,
+    automation_id: UUID,
+    firing_id: UUID,
+    index: int,
+    *,
+    status: str,
+    detail: str | None,
+    flow_run_id: UUID | None,
+    now: dt.datetime,
+) -> None:
+    """Record an action's outcome (``executed`` or ``failed``)."""
+    await session.execute(
+        sa.update(automation_actions)
+        .where(_action_key(automation_id, firing_id, index))
+        .values(status=status, detail=detail, flow_run_id=flow_run_id, updated=now)
+    )
+
+
+async def read_unfinished_actions(session: AsyncSession) -> list[PendingAction]:
+    """Actions left pending or running (by a process that stopped), oldest first."""
+    c = automation_actions.c
+    stmt = (
+        sa.select(automation_actions)
+        .where(c.status.in_(["pending", "running"]))
+        .order_by(c.created, c.firing_id, c.action_index)
+    )
+    return [
+        PendingAction(
+            automation_id=m["automation_id"],
+            firing_id=m["firing_id"],
+            action_index=m["action_index"],
+            action=m["action"],
+            status=m["status"],
+        )
+        for m in (row._mapping for row in await session.execute(stmt))
+    ]
+
+
+async def read_firing(
+    session: AsyncSession, automation_id: UUID, firing_id: UUID
+) -> Firing | Resolution | None:
+    """The stored firing (or resolution) with its triggering event."""
+    c = automation_firings.c
+    stmt = sa.select(c.kind, c.firing).where(c.automation_id == automation_id, c.id == firing_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    model = Resolution if row.kind == "resolved" else Firing
+    return model.model_validate(row.firing)
+
+
+async def read_history(
+    session: AsyncSession, automation_id: UUID, limit: int = 20
+) -> list[FiringRecord]:
+    """The automation's most recent firings and resolutions, newest first, with their actions."""
+    f = automation_firings.c
+    stmt = (
+        sa.select(automation_firings)
+        .where(f.automation_id == automation_id)
+        .order_by(f.fired_at.desc(), f.id)
+        .limit(limit)
+    )
+    firings = [dict(row._mapping) for row in await session.execute(stmt)]
+    if not firings:
+        return []
+    a = automation_actions.c
+    actions: dict[UUID, list[ActionRecord]] = defaultdict(list)
+    stmt2 = (
+        sa.select(automation_actions)
+        .where(a.automation_id == automation_id, a.firing_id.in_([r["id"] for r in firings]))
+        .order_by(a.action_index)
+    )
+    for row in await session.execute(stmt2):
+        actions[row.firing_id].append(ActionRecord.model_validate(dict(row._mapping)))
+    return [
+        FiringRecord.model_validate({**r, "actions": actions.get(r["id"], [])}) for r in firings
+    ]
+
+
+async def read_checkpoint(session: AsyncSession) -> tuple[dt.datetime, UUID] | None:
+    """(received, event id) of the last event whose effects are stored, or None."""
+    c = automation_checkpoints.c
+    stmt = sa.select(c.received, c.event_id).where(c.name == CHECKPOINT_NAME)
+    row = (await session.execute(stmt)).first()
+    return (row.received, row.event_id) if row is not None else None
+
+
+async def save_checkpoint(
+    session: AsyncSession, received: dt.datetime, event_id: UUID, now: dt.datetime
+) -> None:
+    """Move the checkpoint to (received, event_id); it never moves backwards."""
+    stmt = _insert(session)(automation_checkpoints).values(
+        name=CHECKPOINT_NAME, received=received, event_id=event_id, updated=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={
+            "received": stmt.excluded.received,
+            "event_id": stmt.excluded.event_id,
+            "updated": stmt.excluded.updated,
+        },
+        where=automation_checkpoints.c.received <= stmt.excluded.received,
+    )
+    await session.execute(stmt)
+
+
+async def read_events_since(
+    session: AsyncSession, received: dt.datetime, after_id: UUID | None, limit: int
+) -> list[ReceivedEvent]:
+    """Stored events after (received, after_id) in (received, id) order (all at ``received`` when
+    ``after_id`` is None), for replay."""
+    c = events.c
+    after = (
+        c.received >= received
+        if after_id is None
+        else sa.or_(c.received > received, sa.and_(c.received == received, c.id > after_id))
+    )
+    stmt = sa.select(events).where(after).order_by(c.received, c.id).limit(limit)
+    return [
+        ReceivedEvent.model_validate(
+            {
+                k: m[k]
+                for k in (
+                    "id",
+                    "occurred",
+                    "event",
+                    "resource",
+                    "related",
+                    "payload",
+                    "follows",
+                    "received",
+                )
+            }
+        )
+        for m in (row._mapping for row in await session.execute(stmt))
+    ]
