@@ -1,0 +1,129 @@
+"""Event routes: ingest (POST batch, websocket ``/events/in``), query (filter, count-by, one event)
+and the live websocket ``/events/out`` (backfill then live; see ``server.events.stream``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from tideflow.schemas.events import EventFilter, EventPage, ReceivedEvent
+from tideflow.server.api.deps import DB, get_context
+from tideflow.server.api.errors import format_validation_errors
+from tideflow.server.context import ServerContext
+from tideflow.server.events.ingest import check_events
+from tideflow.server.events.stream import StreamRequest, event_stream
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import events as storage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+POLICY_VIOLATION = 1008
+
+
+async def _ingest(context: ServerContext, raws: list[Any]) -> dict[str, Any]:
+    checked = check_events(raws, context.settings.events_max_payload_bytes)
+    if checked.events:
+        async with context.database.write() as session:
+            await storage.insert_events(session, checked.events)
+    return {"accepted": [str(e.id) for e in checked.events], "refused": checked.refused}
+
+
+@router.post("")
+async def create_events(body: list[Any], request: Request) -> dict[str, Any]:
+    """Store a batch: ``accepted`` ids (stored, or already stored) and ``refused`` with reasons."""
+    return await _ingest(get_context(request), body)
+
+
+@router.websocket("/in")
+async def events_in(websocket: WebSocket) -> None:
+    """Each frame is one event or a list; the answer ``{"ack", "refused"}`` comes after commit."""
+    context: ServerContext = websocket.app.state.context
+    await websocket.accept()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                raw = json.loads(text)
+            except ValueError as exc:
+                refused = [{"index": 0, "id": None, "reason": f"frame is not JSON: {exc}"}]
+                await websocket.send_json({"ack": [], "refused": refused})
+                continue
+            answer = await _ingest(context, raw if isinstance(raw, list) else [raw])
+            await websocket.send_json({"ack": answer["accepted"], "refused": answer["refused"]})
+    except WebSocketDisconnect:
+        return
+
+
+@router.post("/filter")
+async def read_events(db: DB, body: EventFilter | None = None) -> EventPage:
+    """One page of matching events (newest first by default); follow ``next_cursor`` for more."""
+    async with db.read() as session:
+        return await storage.read_events(session, body or EventFilter())
+
+
+@router.post("/count-by/{by}")
+async def count_events(
+    by: Literal["day", "hour", "event", "resource"], db: DB, body: EventFilter | None = None
+) -> list[dict[str, Any]]:
+    """Matching events counted per UTC day or hour (oldest first), or per event name or resource."""
+    async with db.read() as session:
+        return await storage.count_events_by(session, body or EventFilter(), by)
+
+
+@router.get("/{event_id}")
+async def read_event(event_id: UUID, db: DB) -> ReceivedEvent:
+    async with db.read() as session:
+        event = await storage.read_event(session, event_id)
+    if event is None:
+        raise NotFound(f"event {event_id} not found")
+    return event
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+@router.websocket("/out")
+async def events_out(websocket: WebSocket) -> None:
+    """First frame ``{"filter", "backfill_minutes", "queue_size"}``; then frames
+    ``{"type": "event", "event"}`` and ``{"type": "dropped", "count"}``."""
+    context: ServerContext = websocket.app.state.context
+    await websocket.accept()
+    try:
+        request = StreamRequest.model_validate_json(await websocket.receive_text())
+    except ValidationError as exc:
+        detail = format_validation_errors(list(exc.errors()))
+        await websocket.send_json({"type": "error", "detail": detail})
+        await websocket.close(POLICY_VIOLATION)
+        return
+    except WebSocketDisconnect:
+        return
+    closed = asyncio.create_task(_until_closed(websocket))
+    frames = event_stream(context.broker, context.database, request)
+    try:
+        while not closed.done():
+            next_frame = asyncio.ensure_future(anext(frames))
+            await asyncio.wait({next_frame, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not next_frame.done():
+                # Let the generator finish its cancellation before it is closed below.
+                next_frame.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await next_frame
+                break
+            await websocket.send_json(next_frame.result())
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        closed.cancel()
+        await frames.aclose()
