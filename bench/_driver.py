@@ -1,0 +1,142 @@
+"""Drives deployment runs through a system's CLI and reads their timings back from its API.
+
+The same loop measures tideflow and Prefect: an ``Api`` says how to list a run's states, list a
+deployment's runs and which CLI to call; every latency comes from the states' timestamps as the
+server recorded them (the CLI's start is the wall clock of this process, on the same machine).
+Standard library only: the Prefect adapters import it from the peer virtualenv.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bench._proc import tree_rss_mib
+
+__all__ = ["Api", "RssSampler", "chain_once", "parse_time", "start_once", "wait_for"]
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+POLL_S = 0.05
+TIMEOUT_S = 180.0
+
+
+@dataclass
+class Api:
+    """How to reach one system: its CLI command prefix and two reads of its API."""
+
+    cli: list[str]
+    env: dict[str, str]
+    states: Callable[[str], list[dict[str, Any]]]  # run id -> states, any order
+    runs_of: Callable[[str], list[dict[str, Any]]]  # deployment id -> its runs
+    deployment_id: Callable[[str], str]  # "flow/name" -> id
+
+
+def parse_time(value: str) -> float:
+    """An API timestamp as POSIX seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = TIMEOUT_S) -> Any:
+    """Call ``probe`` every POLL_S until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _state_time(api: Api, run_id: str, name: str) -> float | None:
+    for state in api.states(run_id):
+        if state["name"] == name:
+            return parse_time(state["timestamp"])
+    return None
+
+
+def _terminal(api: Api, run_id: str, name: str) -> float:
+    def probe() -> float | None:
+        states = api.states(run_id)
+        names = {s["name"] for s in states}
+        if names & {"Failed", "Crashed", "Cancelled"}:
+            raise RuntimeError(f"run {run_id} ended {sorted(names)}")
+        return _state_time(api, run_id, name)
+
+    return float(wait_for(f"run {run_id} {name}", probe))
+
+
+def _cli_run(api: Api, deployment: str) -> tuple[str, float, float]:
+    """Run ``deployment run``; (run id, wall start, wall seconds)."""
+    t0 = time.time()
+    m0 = time.monotonic()
+    done = subprocess.run(
+        [*api.cli, "deployment", "run", deployment], capture_output=True, text=True, env=api.env
+    )
+    wall = time.monotonic() - m0
+    if done.returncode != 0:
+        raise RuntimeError(f"deployment run failed: {(done.stdout + done.stderr).strip()[-400:]}")
+    match = UUID_RE.search(done.stdout)
+    if match is None:
+        raise RuntimeError(f"no run id in the CLI output: {done.stdout.strip()[-400:]}")
+    return match.group(0), t0, wall
+
+
+def start_once(api: Api, deployment: str) -> dict[str, float]:
+    """One CLI-started run: CLI start → Running, the CLI's wall time; waits for Completed."""
+    run_id, t0, wall = _cli_run(api, deployment)
+    running = _terminal(api, run_id, "Running")
+    _terminal(api, run_id, "Completed")
+    return {"cli_to_running_ms": (running - t0) * 1000, "cli_wall_ms": wall * 1000}
+
+
+def chain_once(api: Api, upstream: str, downstream_id: str, seen: set[str]) -> dict[str, float]:
+    """One chain started from the CLI: upstream Completed → downstream created / Running / Completed."""
+    run_id, t0, wall = _cli_run(api, upstream)
+    completed = _terminal(api, run_id, "Completed")
+
+    def new_run() -> dict[str, Any] | None:
+        fresh = [r for r in api.runs_of(downstream_id) if r["id"] not in seen]
+        return fresh[0] if fresh else None
+
+    down = wait_for("the downstream run", new_run)
+    seen.add(down["id"])
+    running = _terminal(api, down["id"], "Running")
+    down_completed = _terminal(api, down["id"], "Completed")
+    return {
+        "completed_to_created_ms": (parse_time(down["created"]) - completed) * 1000,
+        "completed_to_running_ms": (running - completed) * 1000,
+        "completed_to_completed_ms": (down_completed - completed) * 1000,
+        "cli_to_downstream_completed_ms": (down_completed - t0) * 1000,
+        "cli_wall_ms": wall * 1000,
+    }
+
+
+class RssSampler:
+    """Samples a process tree's RSS every ``every`` seconds in a thread; ``peak`` is the maximum."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.pid, self.every, self.peak = pid, every, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, tree_rss_mib(self.pid))
+            except Exception:  # the tree changes under us (children come and go)
+                pass
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,3 @@
+"""Scripts the benchmarks run as separate processes (served deployments)."""
+
+__all__: list[str] = []

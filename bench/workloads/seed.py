@@ -1,0 +1,28 @@
+"""The seed example of DESIGN.md, used when examples/event_driven_deployments.py is not there."""
+
+from tideflow import flow, serve
+from tideflow.events import DeploymentEventTrigger
+
+
+@flow(log_prints=True)
+def upstream_flow():
+    print("upstream flow")
+
+
+@flow(log_prints=True)
+def downstream_flow():
+    print("downstream flow")
+
+
+if __name__ == "__main__":
+    up = upstream_flow.to_deployment(name="upstream_deployment")
+    down = downstream_flow.to_deployment(
+        name="downstream_deployment",
+        triggers=[
+            DeploymentEventTrigger(
+                expect={"tideflow.flow-run.Completed"},
+                match_related={"tideflow.resource.name": "upstream_deployment"},
+            )
+        ],
+    )
+    serve(up, down)
