@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 import tideflow
@@ -17,6 +16,7 @@ from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
 from tideflow.server.storage.migrate import upgrade_engine
+from tideflow.server.ui import install_ui
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -58,8 +58,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_error_handlers(app)
     app.include_router(api_router)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    install_ui(app)
 
     return app

@@ -1,0 +1,43 @@
+"""Reads that only the UI pages need (aggregates for the dashboard); everything else the pages show
+comes from the same storage functions as the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tideflow.server.storage.tables import flow_runs
+
+__all__ = ["run_times_since", "state_counts_since"]
+
+# The dashboard chart reads at most this many runs; past it the chart shows the newest ones.
+_CHART_ROWS = 50_000
+
+
+async def state_counts_since(session: AsyncSession, since: dt.datetime) -> dict[str, int]:
+    """How many runs created since ``since`` are in each state type (``"LATE"`` counted apart)."""
+    stmt = (
+        sa.select(flow_runs.c.state_type, flow_runs.c.state_name, sa.func.count())
+        .where(flow_runs.c.created >= since)
+        .group_by(flow_runs.c.state_type, flow_runs.c.state_name)
+    )
+    counts: dict[str, int] = {}
+    for state_type, state_name, count in await session.execute(stmt):
+        key = "LATE" if state_name == "Late" else str(state_type)
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+async def run_times_since(
+    session: AsyncSession, since: dt.datetime
+) -> list[tuple[dt.datetime, str | None]]:
+    """``(created, state_type)`` of the runs created since ``since``, newest first."""
+    stmt = (
+        sa.select(flow_runs.c.created, flow_runs.c.state_type)
+        .where(flow_runs.c.created >= since)
+        .order_by(flow_runs.c.created.desc())
+        .limit(_CHART_ROWS)
+    )
+    return [(row.created, row.state_type) for row in await session.execute(stmt)]

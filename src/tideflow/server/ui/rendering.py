@@ -1,0 +1,72 @@
+"""The UI's Jinja2 environment (autoescaped, loaded from the package's templates) and the helpers
+every page handler uses to answer: ``render`` a page, ``not_found`` for unknown ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+import tideflow
+from tideflow.server.context import ServerContext
+from tideflow.server.storage import Database
+from tideflow.server.ui import views
+
+__all__ = ["STATIC_DIR", "build_environment", "database", "not_found", "render"]
+
+UI_DIR = Path(__file__).parent
+STATIC_DIR = UI_DIR / "static"
+
+
+def _iso(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_environment() -> jinja2.Environment:
+    """A fresh environment for one app (no module-level state: each app builds its own)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(UI_DIR / "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        iso=_iso,
+        state_class=views.state_class,
+        seconds=views.seconds,
+        level_name=views.level_name,
+        pretty_json=views.pretty_json,
+    )
+    env.globals.update(
+        version=tideflow.__version__,
+        query_string=views.query_string,
+        STATE_ORDER=views.STATE_ORDER,
+    )
+    return env
+
+
+def database(request: Request) -> Database:
+    context: ServerContext = request.app.state.context
+    return context.database
+
+
+def render(
+    request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    env: jinja2.Environment = request.app.state.ui_templates
+    html = env.get_template(template).render(request=request, path=request.url.path, **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    """The 404 page, saying what was not found."""
+    return render(request, "404.html", status_code=404, title="Not found", what=what)

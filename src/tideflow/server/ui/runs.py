@@ -1,0 +1,167 @@
+"""Flow-run pages: the filtered, paginated list (with its table fragment for live refresh) and the
+run page (summary, state timeline, parameters, logs, parent and child runs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from tideflow.schemas import FlowFilter, FlowRunFilter, LogFilter, StateType
+from tideflow.schemas.states import utcnow
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import flow_runs as run_storage
+from tideflow.server.storage import flows as flow_storage
+from tideflow.server.storage import logs as log_storage
+from tideflow.server.ui.rendering import database, not_found, render
+
+__all__ = ["RANGES", "RunQuery", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+RANGES: dict[str, tuple[str, dt.timedelta]] = {
+    "1h": ("Last hour", dt.timedelta(hours=1)),
+    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
+    "7d": ("Last 7 days", dt.timedelta(days=7)),
+    "30d": ("Last 30 days", dt.timedelta(days=30)),
+}
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class RunQuery:
+    """The list's filters as read from the query string; values that do not parse are ignored."""
+
+    state: str = ""
+    flow: str = ""
+    deployment: str = ""
+    tag: str = ""
+    range: str = ""
+    page: int = 1
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, request: Request) -> RunQuery:
+        q = request.query_params
+        state = q.get("state", "")
+        if state != "LATE" and state not in StateType.__members__:
+            state = ""
+        try:
+            page = max(1, int(q.get("page", "1")))
+        except ValueError:
+            page = 1
+        rng = q.get("range", "")
+        query = cls(
+            state=state,
+            flow=q.get("flow", "").strip(),
+            deployment=q.get("deployment", "") if _uuid(q.get("deployment")) else "",
+            tag=q.get("tag", "").strip(),
+            range=rng if rng in RANGES else "",
+            page=page,
+        )
+        query.params = {
+            "state": query.state,
+            "flow": query.flow,
+            "deployment": query.deployment,
+            "tag": query.tag,
+            "range": query.range,
+        }
+        return query
+
+    def run_filter(self, now: dt.datetime) -> FlowRunFilter:
+        flt: dict[str, Any] = {"limit": PAGE_SIZE, "offset": (self.page - 1) * PAGE_SIZE}
+        if self.state == "LATE":
+            flt["state_name"] = ["Late"]
+        elif self.state:
+            flt["state_type"] = [StateType(self.state)]
+        if self.flow:
+            flt["flow_name"] = [self.flow]
+        if self.deployment:
+            flt["deployment_id"] = [UUID(self.deployment)]
+        if self.tag:
+            flt["tags_all"] = [self.tag]
+        if self.range:
+            flt["created_after"] = now - RANGES[self.range][1]
+        return FlowRunFilter(**flt)
+
+    @property
+    def filtered(self) -> bool:
+        return any(self.params.values())
+
+
+async def _table_context(request: Request) -> dict[str, Any]:
+    query = RunQuery.parse(request)
+    flt = query.run_filter(utcnow())
+    async with database(request).read() as session:
+        runs = await run_storage.read_flow_runs(session, flt)
+        total = await run_storage.count_flow_runs(session, flt)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return {"query": query, "runs": runs, "total": total, "pages": pages}
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request) -> HTMLResponse:
+    context = await _table_context(request)
+    async with database(request).read() as session:
+        flows = await flow_storage.read_flows(session, FlowFilter(limit=1000))
+    return render(request, "runs.html", title="Flow runs", flows=flows, ranges=RANGES, **context)
+
+
+@router.get("/runs/table", response_class=HTMLResponse)
+async def runs_table(request: Request) -> HTMLResponse:
+    """The table part of the list, fetched by the page every few seconds."""
+    return render(request, "_runs_table.html", **await _table_context(request))
+
+
+async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
+    async with database(request).read() as session:
+        run = await run_storage.read_flow_run(session, run_id)
+        if run is None:
+            return None
+        try:
+            states = await run_storage.read_flow_run_states(session, run_id)
+        except NotFound:
+            return None
+        parent = (
+            await run_storage.read_flow_run(session, run.parent_flow_run_id)
+            if run.parent_flow_run_id
+            else None
+        )
+        children = await run_storage.read_flow_runs(
+            session, FlowRunFilter(parent_flow_run_id=run_id, sort="CREATED_ASC", limit=100)
+        )
+    return {"run": run, "states": states, "parent": parent, "children": children}
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def run_page(request: Request, run_id: str) -> HTMLResponse:
+    parsed = _uuid(run_id)
+    context = await _run_context(request, parsed) if parsed else None
+    if context is None:
+        return not_found(request, f"flow run {run_id}")
+    async with database(request).read() as session:
+        logs = await log_storage.read_logs(
+            session, LogFilter(flow_run_id=[context["run"].id], limit=2000)
+        )
+    return render(request, "run.html", title=context["run"].name, logs=logs, **context)
+
+
+@router.get("/runs/{run_id}/summary", response_class=HTMLResponse)
+async def run_summary(request: Request, run_id: str) -> HTMLResponse:
+    """The run page's live part (summary, timeline, child runs), fetched while the run is active."""
+    parsed = _uuid(run_id)
+    context = await _run_context(request, parsed) if parsed else None
+    if context is None:
+        return not_found(request, f"flow run {run_id}")
+    return render(request, "_run_summary.html", **context)

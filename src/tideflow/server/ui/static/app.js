@@ -1,0 +1,174 @@
+/* tideflow UI: small progressive enhancements over server-rendered pages.
+   - <time data-time> shown in the browser's time zone (relative, absolute in the title)
+   - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
+   - the run page's log tail and level filter */
+(function () {
+  "use strict";
+
+  var fullFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+  });
+  var timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var dayTimeFormat = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
+  });
+
+  function relative(date, now) {
+    var s = Math.round((now - date) / 1000);
+    var future = s < 0;
+    s = Math.abs(s);
+    var text;
+    if (s < 60) text = s + " s";
+    else if (s < 3600) text = Math.floor(s / 60) + " min";
+    else if (s < 86400) text = Math.floor(s / 3600) + " h";
+    else text = Math.floor(s / 86400) + " d";
+    if (s < 2) return "just now";
+    return future ? "in " + text : text + " ago";
+  }
+
+  function renderTimes(root) {
+    var now = Date.now();
+    var today = new Date().toDateString();
+    (root || document).querySelectorAll("time[data-time]").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date)) return;
+      el.title = fullFormat.format(date);
+      if (el.dataset.time === "absolute") {
+        el.textContent = date.toDateString() === today ? timeFormat.format(date) : dayTimeFormat.format(date);
+      } else {
+        el.textContent = relative(date, now);
+      }
+    });
+  }
+
+  function focusInside(el) {
+    return el.contains(document.activeElement) && document.activeElement !== document.body;
+  }
+
+  function startRefresh(el) {
+    var interval = parseInt(el.dataset.interval || "4000", 10);
+    var busy = false;
+    function tick() {
+      var live = el.querySelector("[data-final]");
+      if (live && live.dataset.final === "true") return;  // a finished run no longer changes
+      if (busy || document.hidden || focusInside(el)) { schedule(); return; }
+      busy = true;
+      fetch(el.dataset.refresh, { headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html !== null) {
+            el.innerHTML = html;
+            renderTimes(el);
+            el.dispatchEvent(new CustomEvent("tideflow:refreshed", { bubbles: true }));
+          }
+        })
+        .catch(function () { /* server briefly away: try again next tick */ })
+        .finally(function () { busy = false; schedule(); });
+    }
+    function schedule() { setTimeout(tick, interval); }
+    schedule();
+  }
+
+  var LEVELS = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
+
+  function setupLogs(box) {
+    var runId = box.dataset.runId;
+    var levelSelect = document.getElementById("log-level");
+    var follow = document.getElementById("log-follow");
+    var empty = box.querySelector(".logs-empty");
+    var seen = {};
+    var last = null;
+    box.querySelectorAll(".log").forEach(function (row) {
+      seen[row.dataset.id] = true;
+      last = row.dataset.ts;
+    });
+
+    function applyLevel() {
+      var min = parseInt(levelSelect.value, 10);
+      var shown = 0;
+      box.querySelectorAll(".log").forEach(function (row) {
+        var visible = parseInt(row.dataset.level, 10) >= min;
+        row.hidden = !visible;
+        if (visible) shown++;
+      });
+      empty.hidden = shown > 0;
+      empty.textContent = box.querySelector(".log") ? "No logs at this level." : "No logs yet.";
+    }
+
+    function row(log) {
+      var div = document.createElement("div");
+      div.className = "log";
+      div.dataset.level = log.level;
+      div.dataset.id = log.id;
+      div.dataset.ts = log.timestamp;
+      var name = LEVELS[log.level] || ("LEVEL " + log.level);
+      var t = document.createElement("span");
+      t.className = "log-time";
+      var time = document.createElement("time");
+      time.setAttribute("datetime", log.timestamp);
+      time.dataset.time = "absolute";
+      t.appendChild(time);
+      var lvl = document.createElement("span");
+      lvl.className = "log-level log-level-" + name.toLowerCase();
+      lvl.textContent = name;
+      var msg = document.createElement("span");
+      msg.className = "log-msg";
+      msg.textContent = log.message;
+      div.append(t, lvl, msg);
+      return div;
+    }
+
+    function runFinished() {
+      var live = document.querySelector("#run-summary [data-final]");
+      return live && live.dataset.final === "true";
+    }
+
+    var finalPolls = 0;
+    function poll() {
+      if (!follow.checked) { setTimeout(poll, 1500); return; }
+      var body = { flow_run_id: [runId], limit: 1000 };
+      if (last) body.timestamp_after = last;
+      fetch("/api/logs/filter", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (logs) {
+          var added = false;
+          logs.forEach(function (log) {
+            if (seen[log.id]) return;
+            seen[log.id] = true;
+            last = log.timestamp;
+            box.insertBefore(row(log), empty);
+            added = true;
+          });
+          if (added) {
+            renderTimes(box);
+            applyLevel();
+            box.scrollTop = box.scrollHeight;
+          }
+        })
+        .catch(function () {})
+        .finally(function () {
+          // Logs may still arrive shortly after the run ends (batched by the SDK): a few last polls.
+          if (runFinished()) finalPolls++;
+          if (finalPolls < 4) setTimeout(poll, 1500);
+        });
+    }
+
+    levelSelect.addEventListener("change", applyLevel);
+    applyLevel();
+    box.scrollTop = box.scrollHeight;
+    setTimeout(poll, 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    renderTimes(document);
+    setInterval(function () { renderTimes(document); }, 1000);
+    document.querySelectorAll("[data-refresh]").forEach(startRefresh);
+    var logs = document.getElementById("logs");
+    if (logs) setupLogs(logs);
+  });
+
+  window.tideflow = { renderTimes: renderTimes };
+})();

@@ -1,0 +1,152 @@
+"""Pure presentation helpers for the UI pages: state badge classes, durations, JSON display, the
+runs-per-hour chart geometry and query-string building. No I/O, no clock (callers pass ``now``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from tideflow.schemas.states import StateType
+
+__all__ = [
+    "STATE_ORDER",
+    "ChartBar",
+    "ChartSegment",
+    "hourly_chart",
+    "level_name",
+    "pretty_json",
+    "query_string",
+    "seconds",
+    "state_class",
+]
+
+# Display order of state types on the dashboard and in filters.
+STATE_ORDER: tuple[StateType, ...] = (
+    StateType.COMPLETED,
+    StateType.FAILED,
+    StateType.CRASHED,
+    StateType.RUNNING,
+    StateType.PENDING,
+    StateType.SCHEDULED,
+    StateType.PAUSED,
+    StateType.CANCELLING,
+    StateType.CANCELLED,
+)
+
+_LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+def state_class(state_type: StateType | str | None, state_name: str | None = None) -> str:
+    """The CSS modifier of a state badge: ``late`` for Late runs, else the type in lower case."""
+    if state_name == "Late":
+        return "late"
+    if state_type is None:
+        return "unknown"
+    return str(state_type.value if isinstance(state_type, StateType) else state_type).lower()
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``40 ms``, ``2.4 s``, ``12 s``, ``3 m 05 s``, ``2 h 04 m``; a dash when unknown."""
+    if value is None:
+        return "\u2013"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 10:
+        return f"{value:.1f} s"
+    total = round(value)
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} m"
+
+
+def level_name(level: int) -> str:
+    return _LEVELS.get(level, f"LEVEL {level}")
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def query_string(params: Mapping[str, Any], **changes: Any) -> str:
+    """``?a=1&b=2`` from ``params`` with ``changes`` applied; empty and None values are left out."""
+    merged = {**params, **changes}
+    pairs: list[tuple[str, str]] = []
+    for key, value in merged.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs.extend((key, str(v)) for v in values if v not in (None, ""))
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+@dataclass(frozen=True)
+class ChartSegment:
+    kind: str  # "completed" | "failed" | "other"
+    y: float
+    height: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    x: float
+    start: dt.datetime
+    total: int
+    segments: tuple[ChartSegment, ...]
+
+
+def _kind(state_type: str | None) -> str:
+    if state_type == StateType.COMPLETED.value:
+        return "completed"
+    if state_type in (StateType.FAILED.value, StateType.CRASHED.value):
+        return "failed"
+    return "other"
+
+
+def hourly_chart(
+    runs: Iterable[tuple[dt.datetime, str | None]],
+    now: dt.datetime,
+    *,
+    hours: int = 24,
+    width: float = 720.0,
+    height: float = 120.0,
+    gap: float = 3.0,
+) -> list[ChartBar]:
+    """Stacked bars (completed, failed, other) of runs per hour over the last ``hours`` hours.
+
+    ``runs`` are ``(created, state_type)`` pairs; the last bar is the current, partial hour.
+    """
+    end = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=hours)
+    counts = [{"completed": 0, "failed": 0, "other": 0} for _ in range(hours)]
+    for created, state_type in runs:
+        if not start <= created < end:
+            continue
+        index = int((created - start).total_seconds() // 3600)
+        counts[index][_kind(state_type)] += 1
+    peak = max((sum(c.values()) for c in counts), default=0) or 1
+    slot = width / hours
+    bars: list[ChartBar] = []
+    for index, bucket in enumerate(counts):
+        y = height
+        segments: list[ChartSegment] = []
+        for kind in ("completed", "failed", "other"):
+            if bucket[kind]:
+                h = max(2.0, bucket[kind] / peak * height)
+                y -= h
+                segments.append(ChartSegment(kind, round(y, 2), round(h, 2), bucket[kind]))
+        bars.append(
+            ChartBar(
+                x=round(index * slot + gap / 2, 2),
+                start=start + dt.timedelta(hours=index),
+                total=sum(bucket.values()),
+                segments=tuple(segments),
+            )
+        )
+    return bars

@@ -1,0 +1,109 @@
+"""UI tests: one real server process and one headless Debian chromium (driven by Playwright's sync
+API) for the whole session; each test gets a fresh browser context and points the SDK at the server.
+
+Screenshots of every page at 1280 and 800 px go to a session temp folder (printed at the end)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from ui_helpers import Snap
+
+from tideflow.client import SyncClient
+from tideflow.testing import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTHS = (1280, 800)
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    home = tmp_path_factory.mktemp("ui-server")
+    with ServerProcess(home=home) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"the UI tests need Debian's chromium at {CHROMIUM}: install it with "
+            "`apt-get install -y chromium` (.ci/run does this); never `playwright install`"
+        )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _point_at_server(ui_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEFLOW_API_URL", ui_server.api_url)
+
+
+@pytest.fixture
+def base_url(ui_server: ServerProcess) -> str:
+    return f"http://127.0.0.1:{ui_server.port}"
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 1280, "height": 900}, timezone_id="Europe/Paris"
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def client(ui_server: ServerProcess) -> Iterator[SyncClient]:
+    with SyncClient(ui_server.api_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session temp folder, or ``$TIDEFLOW_UI_SCREENSHOTS`` when set (to look at them after)."""
+    chosen = os.environ.get("TIDEFLOW_UI_SCREENSHOTS")
+    if chosen:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        return Path(chosen)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def snap(shots_dir: Path) -> Snap:
+    """Save full-page screenshots of ``page`` at each width; the viewport is restored afterwards."""
+
+    def take(page: Page, name: str) -> list[Path]:
+        size = page.viewport_size
+        paths = []
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(100)
+            path = shots_dir / f"{name}-{width}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+        if size:
+            page.set_viewport_size(size)
+        return paths
+
+    return take
