@@ -28,7 +28,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 from uuid import UUID
 
+from tideflow.engine.clients import sync_client
 from tideflow.engine.existing import execute_flow_run
+from tideflow.schemas import FlowRun
+from tideflow.settings import Settings
 
 __all__ = ["EXIT_CHILD_ERROR", "ExitCallback", "SpawnLauncher", "Zygote"]
 
@@ -48,7 +51,13 @@ def _signal_groups(pids: Sequence[int], signum: int) -> None:
             os.killpg(pid, signum)
 
 
-def _child_main(sock: socket.socket, wakeup: tuple[int, int], flow: Any, run_id: str) -> NoReturn:
+def _child_main(
+    sock: socket.socket,
+    wakeup: tuple[int, int],
+    flow: Any,
+    request: dict[str, Any],
+    settings: Settings,
+) -> NoReturn:
     """In the forked child: own process group, default signals, run the flow run, exit."""
     code = EXIT_CHILD_ERROR
     try:
@@ -61,7 +70,8 @@ def _child_main(sock: socket.socket, wakeup: tuple[int, int], flow: Any, run_id:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        code = execute_flow_run(flow, UUID(run_id))
+        run = FlowRun.model_validate(request["flow_run"]) if request.get("flow_run") else None
+        code = execute_flow_run(flow, UUID(request["run_id"]), settings, run)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -71,7 +81,7 @@ def _child_main(sock: socket.socket, wakeup: tuple[int, int], flow: Any, run_id:
     os._exit(code)
 
 
-def _zygote_main(sock: socket.socket, flows: Sequence[Any]) -> NoReturn:
+def _zygote_main(sock: socket.socket, flows: Sequence[Any], settings: Settings) -> NoReturn:
     """The zygote's loop: start children on request, report their exits, end on EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve() decides what Ctrl-C means
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -99,7 +109,7 @@ def _zygote_main(sock: socket.socket, flows: Sequence[Any]) -> NoReturn:
             run_id = str(request["run_id"])
             pid = os.fork()
             if pid == 0:
-                _child_main(sock, (rfd, wfd), flows[int(request["index"])], run_id)
+                _child_main(sock, (rfd, wfd), flows[int(request["index"])], request, settings)
             with contextlib.suppress(OSError):  # also set here: the runner may signal at once
                 os.setpgid(pid, pid)
             children[pid] = run_id
@@ -132,14 +142,20 @@ class Zygote:
         self._on_exit: ExitCallback | None = None
 
     @classmethod
-    def fork(cls, flows: Sequence[Any]) -> Zygote:
-        """Fork the zygote now (call before any thread or event loop exists)."""
+    def fork(cls, flows: Sequence[Any], settings: Settings) -> Zygote:
+        """Fork the zygote now (call before any thread or event loop exists).
+
+        ``settings`` (with the API URL resolved) are what every run uses. The process's API client
+        is built here, before forking, so each run inherits it instead of paying ~80 ms for its TLS
+        context at start.
+        """
+        sync_client(settings)
         parent, child = socket.socketpair()
         pid = os.fork()
         if pid == 0:
             parent.close()
             try:
-                _zygote_main(child, flows)
+                _zygote_main(child, flows, settings)
             finally:
                 os._exit(EXIT_CHILD_ERROR)
         child.close()
@@ -165,12 +181,17 @@ class Zygote:
             if not future.done():
                 future.set_exception(RuntimeError("the zygote process ended"))
 
-    async def start(self, index: int, run_id: UUID) -> int:
+    async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
         """Start flow ``index`` for run ``run_id`` in a new process; its pid (= process group)."""
         assert self._writer is not None, "open() first"
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._started[str(run_id)] = future
-        self._writer.write(json.dumps({"run_id": str(run_id), "index": index}).encode() + b"\n")
+        request = {
+            "run_id": str(run_id),
+            "index": index,
+            "flow_run": run.model_dump(mode="json") if run is not None else None,
+        }
+        self._writer.write(json.dumps(request).encode() + b"\n")
         await self._writer.drain()
         return await future
 
@@ -200,15 +221,16 @@ def _wait_pid(pid: int) -> None:
 class SpawnLauncher:
     """Each run in a fresh interpreter (``python -m tideflow.deployments._child``): no fork needed."""
 
-    def __init__(self, entrypoints: Sequence[str | None]) -> None:
+    def __init__(self, entrypoints: Sequence[str | None], settings: Settings) -> None:
         self.entrypoints = list(entrypoints)
+        self.env = {**os.environ, "TIDEFLOW_API_URL": settings.resolved_api_url}
         self._on_exit: ExitCallback | None = None
         self._waits: set[asyncio.Task[None]] = set()
 
     async def open(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
 
-    async def start(self, index: int, run_id: UUID) -> int:
+    async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
         entrypoint = self.entrypoints[index]
         if entrypoint is None:
             raise RuntimeError(
@@ -216,7 +238,7 @@ class SpawnLauncher:
             )
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tideflow.deployments._child", entrypoint, str(run_id),
-            start_new_session=True,
+            start_new_session=True, env=self.env,
         )  # fmt: skip
         task = asyncio.create_task(self._wait(proc, run_id))
         self._waits.add(task)

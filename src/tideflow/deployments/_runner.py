@@ -43,7 +43,7 @@ _POLL_LIMIT = 200
 
 class Launcher(Protocol):
     async def open(self, on_exit: ExitCallback) -> None: ...
-    async def start(self, index: int, run_id: UUID) -> int: ...
+    async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -190,7 +190,9 @@ class Runner:
             self._release(run.id)
             return
         try:
-            proc.pid = await self.launcher.start(self.index_of[run.deployment_id], run.id)
+            claimed = result.run or run.model_copy(update={"state": result.state})
+            index = self.index_of[run.deployment_id]
+            proc.pid = await self.launcher.start(index, run.id, claimed)
         except Exception as exc:
             await self._propose_end(
                 run.id, S.Crashed(f"Could not start the flow run process: {exc}")

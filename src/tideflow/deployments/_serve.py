@@ -14,6 +14,7 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from tideflow.client import resolve_api_url
 from tideflow.deployments._deployment import RunnerDeployment
 from tideflow.deployments._launchers import SpawnLauncher, Zygote
 from tideflow.deployments._runner import Runner
@@ -60,11 +61,13 @@ def serve(
     """
     check_serve_arguments(deployments, limit)
     settings = settings or get_settings()
+    # Resolve (or start) the API once, so the runner and every run process use the same one.
+    settings = settings.model_copy(update={"api_url": resolve_api_url(settings)})
     launcher: Zygote | SpawnLauncher
     if hasattr(os, "fork"):
-        launcher = Zygote.fork([d.flow for d in deployments])
+        launcher = Zygote.fork([d.flow for d in deployments], settings)
     else:
-        launcher = SpawnLauncher([d.create.entrypoint for d in deployments])
+        launcher = SpawnLauncher([d.create.entrypoint for d in deployments], settings)
     runner = Runner(deployments, launcher, settings=settings, limit=limit)
     try:
         asyncio.run(_serve(runner))

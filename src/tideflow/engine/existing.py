@@ -134,15 +134,19 @@ async def _run_async(flow: Any, plan: RunPlan, settings: Settings, run: FlowRun)
         return await _ExistingAsync(flow, plan, client, settings, run).run()
 
 
-def execute_flow_run(flow: Any, flow_run_id: UUID, settings: Settings | None = None) -> int:
+def execute_flow_run(
+    flow: Any, flow_run_id: UUID, settings: Settings | None = None, run: FlowRun | None = None
+) -> int:
     """Run the existing flow run ``flow_run_id`` of ``flow`` to a final state; the exit status.
 
-    The flow's own error is reported as the run's state (and logged), not raised.
+    ``run`` is the run as the caller last saw it (saves reading it again). The flow's own error is
+    reported as the run's state (and logged), not raised.
     """
     settings = settings or get_settings()
     configure_run_logging(settings.logging_level)
     client = sync_client(settings)
-    run = client.read_flow_run(flow_run_id)
+    if run is None or run.id != flow_run_id:
+        run = client.read_flow_run(flow_run_id)
     plan = _plan(flow, run)
     if plan.log_prints:
         install_print_capture()
