@@ -30,6 +30,7 @@ from tideflow.server.storage import deployment_runs as runs
 from tideflow.server.storage import deployment_schedules as schedules
 from tideflow.server.storage import deployments as storage
 from tideflow.server.storage.deployments import InvalidParameters
+from tideflow.server.triggers.owned import delete_owned_automations, sync_owned_automations
 
 __all__ = ["GetScheduledFlowRuns", "router"]
 
@@ -56,6 +57,7 @@ async def create_deployment(body: DeploymentCreate, db: DB, response: Response) 
     try:
         async with db.write() as session:
             deployment, _, created = await storage.upsert_deployment(session, body)
+            await sync_owned_automations(session, deployment)
     except InvalidParameters as exc:
         raise _invalid(exc, ("body", "parameters")) from None
     if not created:
@@ -101,6 +103,7 @@ async def update_deployment(deployment_id: UUID, body: DeploymentUpdate, db: DB)
     try:
         async with db.write() as session:
             deployment, _ = await storage.update_deployment(session, deployment_id, body)
+            await sync_owned_automations(session, deployment)
     except InvalidParameters as exc:
         raise _invalid(exc, ("body",)) from None
     return deployment
@@ -111,6 +114,7 @@ async def delete_deployment(deployment_id: UUID, db: DB) -> Response:
     """Delete it with its schedules and future auto-scheduled runs; past runs are kept."""
     async with db.write() as session:
         await storage.delete_deployment(session, deployment_id)
+        await delete_owned_automations(session, deployment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,6 +123,7 @@ async def pause_deployment(deployment_id: UUID, db: DB) -> Deployment:
     """Stop scheduling (future auto-scheduled runs are removed; schedules are kept)."""
     async with db.write() as session:
         deployment, _ = await storage.set_deployment_paused(session, deployment_id, True)
+        await sync_owned_automations(session, deployment)
     return deployment
 
 
@@ -126,6 +131,7 @@ async def pause_deployment(deployment_id: UUID, db: DB) -> Deployment:
 async def resume_deployment(deployment_id: UUID, db: DB) -> Deployment:
     async with db.write() as session:
         deployment, _ = await storage.set_deployment_paused(session, deployment_id, False)
+        await sync_owned_automations(session, deployment)
     return deployment
 
 

@@ -53,6 +53,7 @@ from tideflow.server.storage.flows import read_flow
 from tideflow.server.triggers import state as store
 from tideflow.server.triggers.emitted import action_event, find_resource_id
 from tideflow.server.triggers.evaluate import Firing, Resolution
+from tideflow.server.triggers.owned import sync_owned_automations
 from tideflow.server.triggers.templates import TemplateError, base_context, render_value
 
 __all__ = ["ActionFailed", "ActionRunner", "Outcome", "idempotency_key"]
@@ -257,7 +258,8 @@ class ActionRunner:
             if target is None:
                 raise ActionFailed("no deployment: the triggering event names none")
             pause = not isinstance(action, ResumeDeployment)
-            await set_deployment_paused(session, target, pause)
+            deployment, _ = await set_deployment_paused(session, target, pause)
+            await sync_owned_automations(session, deployment)
             return Outcome(detail=f"{'paused' if pause else 'resumed'} deployment {target}",
                            deployment_id=target)  # fmt: skip
         if isinstance(action, PauseAutomation):  # ResumeAutomation derives from it
