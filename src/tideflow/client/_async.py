@@ -24,6 +24,7 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
 )
+from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
 from tideflow.schemas.deployments import (
     Deployment,
     DeploymentCreate,
@@ -181,6 +182,37 @@ class AsyncClient:
         limit: int = 100,
     ) -> list[FlowRun]:
         return await self.send(c.get_scheduled_flow_runs(deployment_ids, scheduled_before, limit))
+
+    # --- automations ---
+    async def create_automation(self, data: dict[str, Any]) -> Automation:
+        return await self.send(c.create_automation(data))
+
+    async def read_automation(self, automation_id: UUID) -> Automation:
+        return await self.send(c.read_automation(automation_id))
+
+    async def read_automation_by_name(self, name: str) -> Automation:
+        return await self.send(c.read_automation_by_name(name))
+
+    async def read_automations(self, flt: AutomationFilter | None = None) -> list[Automation]:
+        return await self.send(c.read_automations(flt))
+
+    async def update_automation(self, automation_id: UUID, data: dict[str, Any]) -> Automation:
+        return await self.send(c.update_automation(automation_id, data))
+
+    async def delete_automation(self, automation_id: UUID) -> None:
+        return await self.send(c.delete_automation(automation_id))
+
+    async def pause_automation(self, automation_id: UUID) -> Automation:
+        return await self.send(c.pause_automation(automation_id))
+
+    async def resume_automation(self, automation_id: UUID) -> Automation:
+        return await self.send(c.resume_automation(automation_id))
+
+    async def explain_automation(self, automation_id: UUID, event_id: UUID) -> dict[str, Any]:
+        return await self.send(c.explain_automation(automation_id, event_id))
+
+    async def automation_history(self, automation_id: UUID, limit: int = 20) -> list[FiringRecord]:
+        return await self.send(c.automation_history(automation_id, limit))
 
 
 def get_async_client(**kwargs: Any) -> AsyncClient:

@@ -32,6 +32,7 @@ from tideflow.schemas import (
     State,
     StateProposal,
 )
+from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
 from tideflow.schemas.deployments import (
     Deployment,
     DeploymentCreate,
@@ -256,3 +257,52 @@ def get_scheduled_flow_runs(
         "limit": limit,
     }
     return Call("POST", "/deployments/get_scheduled_flow_runs", _model(list[FlowRun]), data)
+
+
+# --- automations ----------------------------------------------------------------------------------
+def create_automation(data: dict[str, Any]) -> Call[Automation]:
+    """Create from a JSON/YAML-shaped dict (the server names any bad field in a 422)."""
+    return Call("POST", "/automations/", _model(Automation), data)
+
+
+def read_automation(automation_id: UUID) -> Call[Automation]:
+    return Call("GET", f"/automations/{automation_id}", _model(Automation))
+
+
+def read_automation_by_name(name: str) -> Call[Automation]:
+    return Call("GET", f"/automations/name/{quote(name, safe='')}", _model(Automation))
+
+
+def read_automations(flt: AutomationFilter | None = None) -> Call[list[Automation]]:
+    return Call(
+        "POST", "/automations/filter", _model(list[Automation]), dump(flt or AutomationFilter())
+    )
+
+
+def update_automation(automation_id: UUID, data: dict[str, Any]) -> Call[Automation]:
+    return Call("PATCH", f"/automations/{automation_id}", _model(Automation), data)
+
+
+def delete_automation(automation_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/automations/{automation_id}", _none)
+
+
+def pause_automation(automation_id: UUID) -> Call[Automation]:
+    return Call("POST", f"/automations/{automation_id}/pause", _model(Automation))
+
+
+def resume_automation(automation_id: UUID) -> Call[Automation]:
+    return Call("POST", f"/automations/{automation_id}/resume", _model(Automation))
+
+
+def explain_automation(automation_id: UUID, event_id: UUID) -> Call[dict[str, Any]]:
+    """``{"explanation": {...}, "lines": [...], "firings": [...]}`` for one stored event."""
+    params = {"event_id": str(event_id)}
+    return Call("GET", f"/automations/{automation_id}/explain", _json, params=params)
+
+
+def automation_history(automation_id: UUID, limit: int = 20) -> Call[list[FiringRecord]]:
+    params = {"limit": limit}
+    return Call(
+        "GET", f"/automations/{automation_id}/history", _model(list[FiringRecord]), params=params
+    )

@@ -24,6 +24,7 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
 )
+from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
 from tideflow.schemas.deployments import (
     Deployment,
     DeploymentCreate,
@@ -181,6 +182,37 @@ class SyncClient:
         limit: int = 100,
     ) -> list[FlowRun]:
         return self.send(c.get_scheduled_flow_runs(deployment_ids, scheduled_before, limit))
+
+    # --- automations ---
+    def create_automation(self, data: dict[str, Any]) -> Automation:
+        return self.send(c.create_automation(data))
+
+    def read_automation(self, automation_id: UUID) -> Automation:
+        return self.send(c.read_automation(automation_id))
+
+    def read_automation_by_name(self, name: str) -> Automation:
+        return self.send(c.read_automation_by_name(name))
+
+    def read_automations(self, flt: AutomationFilter | None = None) -> list[Automation]:
+        return self.send(c.read_automations(flt))
+
+    def update_automation(self, automation_id: UUID, data: dict[str, Any]) -> Automation:
+        return self.send(c.update_automation(automation_id, data))
+
+    def delete_automation(self, automation_id: UUID) -> None:
+        return self.send(c.delete_automation(automation_id))
+
+    def pause_automation(self, automation_id: UUID) -> Automation:
+        return self.send(c.pause_automation(automation_id))
+
+    def resume_automation(self, automation_id: UUID) -> Automation:
+        return self.send(c.resume_automation(automation_id))
+
+    def explain_automation(self, automation_id: UUID, event_id: UUID) -> dict[str, Any]:
+        return self.send(c.explain_automation(automation_id, event_id))
+
+    def automation_history(self, automation_id: UUID, limit: int = 20) -> list[FiringRecord]:
+        return self.send(c.automation_history(automation_id, limit))
 
 
 def get_client(**kwargs: Any) -> SyncClient:

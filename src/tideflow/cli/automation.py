@@ -1,0 +1,237 @@
+"""`tideflow automation`: list, inspect, create/update from YAML, pause, resume, delete, explain why
+an automation fired (or not) on an event, and show its firing history.
+
+NAME is an automation's name or id; a name several automations share asks for the id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tideflow.cli._common import (
+    console,
+    exit_with_error,
+    format_time,
+    open_client,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from tideflow.client import SyncClient
+    from tideflow.schemas.automations import Automation
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Manage automations: triggers and the actions they run.", no_args_is_help=True
+)
+
+NameArg = Annotated[str, typer.Argument(help="The automation's name or id.")]
+FileOpt = Annotated[Path, typer.Option("--file", "-f", help="A YAML (or JSON) file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _resolve(client: SyncClient, ref: str) -> Automation:
+    from uuid import UUID
+
+    from tideflow.exceptions import ObjectNotFound
+
+    try:
+        return client.read_automation(UUID(ref))
+    except ValueError:
+        pass
+    except ObjectNotFound:
+        exit_with_error(f"no automation has id {ref}")
+    try:
+        return client.read_automation_by_name(ref)
+    except ObjectNotFound:
+        exit_with_error(f"no automation is called {ref!r} (see 'tideflow automation ls')")
+
+
+def _load(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        exit_with_error(f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        exit_with_error(f"{path} is not valid YAML: {' '.join(str(exc).split())}")
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    """The automations a file holds (one, a list, or ``automations: [...]``), checked locally so
+    every bad field is named before anything is sent."""
+    from tideflow.schemas.automations import parse_automations
+
+    document = _load(path)
+    try:
+        parse_automations(document)
+    except ValueError as exc:
+        exit_with_error(f"{path}: {' '.join(str(exc).split())}")
+    if isinstance(document, dict) and "automations" in document:
+        document = document["automations"]
+    return list(document) if isinstance(document, list) else [document]
+
+
+def _trigger_summary(automation: Automation) -> str:
+    trigger = automation.trigger
+    if trigger.type == "event":
+        names = ", ".join(sorted(trigger.expect)) or "any event"
+        return f"{trigger.posture} on {names}" + (
+            f" x{trigger.threshold}" if trigger.threshold > 1 else ""
+        )
+    return f"{trigger.type} of {len(trigger.triggers)}"
+
+
+@app.command("ls")
+def ls(as_json: JsonOpt = False) -> None:
+    """List automations: name, id, enabled, trigger, actions."""
+    with open_client() as client:
+        automations = client.read_automations()
+    if as_json:
+        print_json(automations)
+        return
+    if not automations:
+        console.print("No automations.")
+        return
+    table = Table()
+    for column in ("Name", "ID", "Enabled", "Trigger", "Actions", "Owner"):
+        table.add_column(column)
+    for a in automations:
+        actions = ", ".join(x.type for x in a.firing_actions()) or "-"
+        table.add_row(Text(a.name), str(a.id), "yes" if a.enabled else "no",
+                      Text(_trigger_summary(a)), actions, a.owner_resource or "-")  # fmt: skip
+    console.print(table)
+
+
+@app.command("inspect")
+def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
+    """Show one automation in full."""
+    with open_client() as client:
+        automation = _resolve(client, name)
+    if as_json:
+        print_json(automation)
+        return
+    import yaml
+
+    console.print(f"[bold]{automation.name}[/bold] ({automation.id})")
+    data = automation.model_dump(mode="json", exclude={"name", "id"})
+    console.print(Text(yaml.safe_dump(data, sort_keys=False).rstrip()))
+
+
+@app.command("create")
+def create(file: FileOpt) -> None:
+    """Create the automation(s) described in a YAML file."""
+    documents = _documents(file)
+    with open_client() as client:
+        for data in documents:
+            automation = client.create_automation(data)
+            console.print(f"Created automation {automation.name!r} ({automation.id})")
+
+
+@app.command("update")
+def update(name: NameArg, file: FileOpt) -> None:
+    """Replace an automation's definition with the one in a YAML file (the id is kept)."""
+    documents = _documents(file)
+    if len(documents) != 1:
+        exit_with_error(f"{file} holds {len(documents)} automations; update takes exactly one")
+    data = {k: v for k, v in documents[0].items() if k not in ("owner_resource", "owner_key")}
+    with open_client() as client:
+        current = _resolve(client, name)
+        automation = client.update_automation(current.id, data)
+    console.print(f"Updated automation {automation.name!r} ({automation.id})")
+
+
+@app.command("pause")
+def pause(name: NameArg) -> None:
+    """Disable an automation (its trigger stops counting)."""
+    with open_client() as client:
+        automation = client.pause_automation(_resolve(client, name).id)
+    console.print(f"Paused automation {automation.name!r}")
+
+
+@app.command("resume")
+def resume(name: NameArg) -> None:
+    """Enable an automation again (its trigger starts counting afresh)."""
+    with open_client() as client:
+        automation = client.resume_automation(_resolve(client, name).id)
+    console.print(f"Resumed automation {automation.name!r}")
+
+
+@app.command("delete")
+def delete(
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an automation with its state and history."""
+    with open_client() as client:
+        automation = _resolve(client, name)
+        if not yes and not typer.confirm(
+            f"Delete automation {automation.name!r} ({automation.id})?"
+        ):
+            exit_with_error("not deleted")
+        client.delete_automation(automation.id)
+    console.print(f"Deleted automation {automation.name!r}")
+
+
+@app.command("explain")
+def explain(
+    name: NameArg,
+    event: Annotated[str, typer.Option("--event", help="The id of a stored event.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Why an automation fired, or did not, on one event: each criterion with the values compared."""
+    from uuid import UUID
+
+    try:
+        event_id = UUID(event)
+    except ValueError:
+        exit_with_error(f"--event {event!r} is not an event id (a UUID)")
+    with open_client() as client:
+        automation = _resolve(client, name)
+        result = client.explain_automation(automation.id, event_id)
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"[bold]{automation.name}[/bold] on event {event_id}:")
+    for line in result["lines"]:
+        console.print(Text(line))
+
+
+@app.command("history")
+def history(
+    name: NameArg,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Most firings to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent firings: when, the triggering event, each action's outcome and the runs created."""
+    with open_client() as client:
+        automation = _resolve(client, name)
+        firings = client.automation_history(automation.id, limit)
+    if as_json:
+        print_json(firings)
+        return
+    if not firings:
+        console.print(f"Automation {automation.name!r} has not fired yet.")
+        return
+    table = Table()
+    for column in ("Fired", "Kind", "Triggering event", "Action", "Outcome", "Flow run"):
+        table.add_column(column)
+    for f in firings:
+        event = str(f.triggering_event_id) if f.triggering_event_id else "(deadline)"
+        rows = f.actions or []
+        if not rows:
+            table.add_row(format_time(f.fired_at), f.kind, event, "-", "-", "-")
+        for a in rows:
+            table.add_row(format_time(f.fired_at), f.kind, event, a.action_type,
+                          Text(f"{a.status}: {a.detail}" if a.detail else a.status),
+                          str(a.flow_run_id) if a.flow_run_id else "-")  # fmt: skip
+    console.print(table)
