@@ -6,12 +6,16 @@ Screenshots of every page at 1280 and 800 px go to a session temp folder (printe
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from ui_helpers import Snap
+from ui_helpers import SERVE_SCRIPT, Served, Snap, unique
 
 from tideflow.client import SyncClient
 from tideflow.testing import ServerProcess
@@ -34,6 +38,37 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     home = tmp_path_factory.mktemp("ui-server")
     with ServerProcess(home=home) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def served(ui_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``serve()`` of three deployments (see ui_helpers.SERVE_SCRIPT) as a real subprocess."""
+    folder = tmp_path_factory.mktemp("serve")
+    suffix = unique("s").removeprefix("s-")
+    script = folder / "ui_serve.py"
+    script.write_text(SERVE_SCRIPT.format(suffix=suffix))
+    out = folder / "serve.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["TIDEFLOW_API_URL"] = ui_server.api_url
+    with out.open("ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], stdout=fh, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=env, cwd=folder,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while out.read_text(errors="replace").count("Serving deployment") < 3:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve() did not start:\n{out.read_text(errors='replace')}")
+            time.sleep(0.05)
+        yield Served(suffix, proc, out)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +133,7 @@ def snap(shots_dir: Path) -> Snap:
         paths = []
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
+            page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(100)
             path = shots_dir / f"{name}-{width}.png"
             page.screenshot(path=str(path), full_page=True)

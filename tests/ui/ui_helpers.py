@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,3 +15,59 @@ Snap = Callable[[Page, str], list[Path]]
 def unique(prefix: str) -> str:
     """``prefix`` plus a short random suffix: tests share one server, so names must not collide."""
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+# The user's script the UI tests serve: a typed flow for the Run form, and an upstream/downstream
+# pair chained by a deployment trigger. Names carry a per-session suffix so nothing else matches.
+SERVE_SCRIPT = """
+from typing import Literal
+
+from tideflow import flow, serve
+from tideflow.events import DeploymentEventTrigger
+
+SUFFIX = {suffix!r}
+
+
+@flow(name="ui-report-" + SUFFIX, log_prints=True)
+def report(rows: int, source: str = "s3://bucket/raw", ratio: float = 0.5, dry_run: bool = False,
+           mode: Literal["fast", "full"] = "fast", columns: list[str] | None = None) -> int:
+    print(f"report on {{rows}} rows from {{source}} in {{mode}} mode")
+    return rows
+
+
+@flow(name="ui-extract-" + SUFFIX, log_prints=True)
+def extract() -> None:
+    print("extracted")
+
+
+@flow(name="ui-load-" + SUFFIX, log_prints=True)
+def load() -> None:
+    print("loaded")
+
+
+if __name__ == "__main__":
+    serve(
+        report.to_deployment(name="daily", tags=["ui"], cron="0 3 * * *",
+                             description="The daily report"),
+        extract.to_deployment(name="extract-" + SUFFIX),
+        load.to_deployment(
+            name="load-" + SUFFIX,
+            triggers=[DeploymentEventTrigger(
+                expect={{"tideflow.flow-run.Completed"}},
+                match_related={{"tideflow.resource.name": "extract-" + SUFFIX}},
+            )],
+        ),
+    )
+"""
+
+
+class Served:
+    """The running serve() script: its deployments' flow-name suffix and process."""
+
+    def __init__(self, suffix: str, proc: subprocess.Popen[bytes], out: Path) -> None:
+        self.suffix = suffix
+        self.proc = proc
+        self.out = out
+        self.report = f"ui-report-{suffix}/daily"
+        self.extract = f"ui-extract-{suffix}/extract-{suffix}"
+        self.load = f"ui-load-{suffix}/load-{suffix}"

@@ -1,5 +1,5 @@
-"""The dashboard: runs of the last 24 hours by state (counts and an hourly chart), failing runs and
-late runs."""
+"""The dashboard: runs of the last 24 hours by state (counts and an hourly chart), failing runs, late
+runs and deployments that no runner serves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from tideflow.schemas import FlowRunFilter, StateType
+from tideflow.schemas.deployments import DeploymentFilter, DeploymentStatus
 from tideflow.schemas.states import utcnow
+from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.ui import queries, views
 from tideflow.server.ui.rendering import database, render
@@ -37,6 +39,9 @@ async def dashboard(request: Request) -> HTMLResponse:
         late = await run_storage.read_flow_runs(
             session, FlowRunFilter(state_name=["Late"], sort="EXPECTED_START_TIME_ASC", limit=8)
         )
+        not_ready = await deployment_storage.read_deployments(
+            session, DeploymentFilter(status=DeploymentStatus.NOT_READY, paused=False, limit=8)
+        )
     return render(
         request,
         "dashboard.html",
@@ -46,4 +51,5 @@ async def dashboard(request: Request) -> HTMLResponse:
         bars=views.hourly_chart(times, now),
         failing=failing,
         late=late,
+        not_ready=not_ready,
     )

@@ -45,6 +45,7 @@ def build_environment() -> jinja2.Environment:
         seconds=views.seconds,
         level_name=views.level_name,
         pretty_json=views.pretty_json,
+        trigger_summary=views.trigger_summary,
     )
     env.globals.update(
         version=tideflow.__version__,

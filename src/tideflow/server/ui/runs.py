@@ -12,14 +12,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from tideflow.schemas import FlowFilter, FlowRunFilter, LogFilter, StateType
+from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.schemas.states import utcnow
 from tideflow.server.storage import NotFound
+from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import flows as flow_storage
 from tideflow.server.storage import logs as log_storage
 from tideflow.server.ui.rendering import database, not_found, render
 
-__all__ = ["RANGES", "RunQuery", "router"]
+__all__ = ["RANGES", "RunQuery", "router", "table_context"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,8 +54,9 @@ class RunQuery:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, request: Request) -> RunQuery:
-        q = request.query_params
+    def parse(cls, request: Request, **fixed: str) -> RunQuery:
+        """The query from ``request``; ``fixed`` values (a page's own deployment) override it."""
+        q = {**request.query_params, **fixed}
         state = q.get("state", "")
         if state != "LATE" and state not in StateType.__members__:
             state = ""
@@ -100,8 +103,8 @@ class RunQuery:
         return any(self.params.values())
 
 
-async def _table_context(request: Request) -> dict[str, Any]:
-    query = RunQuery.parse(request)
+async def table_context(request: Request, query: RunQuery) -> dict[str, Any]:
+    """What ``_runs_table.html`` shows for ``query``: one page of runs and the totals."""
     flt = query.run_filter(utcnow())
     async with database(request).read() as session:
         runs = await run_storage.read_flow_runs(session, flt)
@@ -112,16 +115,30 @@ async def _table_context(request: Request) -> dict[str, Any]:
 
 @router.get("/runs", response_class=HTMLResponse)
 async def runs_page(request: Request) -> HTMLResponse:
-    context = await _table_context(request)
+    context = await table_context(request, RunQuery.parse(request))
     async with database(request).read() as session:
         flows = await flow_storage.read_flows(session, FlowFilter(limit=1000))
-    return render(request, "runs.html", title="Flow runs", flows=flows, ranges=RANGES, **context)
+        deployments = await deployment_storage.read_deployments(
+            session, DeploymentFilter(limit=1000)
+        )
+    deployments.sort(key=lambda d: d.full_name)
+    return render(
+        request,
+        "runs.html",
+        title="Flow runs",
+        flows=flows,
+        deployments=deployments,
+        ranges=RANGES,
+        **context,
+    )
 
 
 @router.get("/runs/table", response_class=HTMLResponse)
 async def runs_table(request: Request) -> HTMLResponse:
     """The table part of the list, fetched by the page every few seconds."""
-    return render(request, "_runs_table.html", **await _table_context(request))
+    return render(
+        request, "_runs_table.html", **await table_context(request, RunQuery.parse(request))
+    )
 
 
 async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:

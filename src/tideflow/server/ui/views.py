@@ -22,6 +22,7 @@ __all__ = [
     "query_string",
     "seconds",
     "state_class",
+    "trigger_summary",
 ]
 
 # Display order of state types on the dashboard and in filters.
@@ -150,3 +151,49 @@ def hourly_chart(
             )
         )
     return bars
+
+
+def _spec(spec: Any) -> str:
+    if not isinstance(spec, Mapping) or not spec:
+        return ""
+    parts = []
+    for key, value in spec.items():
+        shown = key.removeprefix("tideflow.resource.")
+        values = value if isinstance(value, list) else [value]
+        parts.append(f"{shown} = {' | '.join(str(v) for v in values)}")
+    return ", ".join(parts)
+
+
+def trigger_summary(trigger: Mapping[str, Any]) -> str:
+    """One readable line for a trigger (a deployment's or an automation's), e.g. ``on
+    tideflow.flow-run.Completed of a resource related with name = extract``."""
+    kind = trigger.get("type", "event")
+    if kind in ("compound", "sequence"):
+        inner = [t for t in trigger.get("triggers", []) if isinstance(t, Mapping)]
+        require = trigger.get("require", "all")
+        head = "in sequence" if kind == "sequence" else f"{require} of"
+        return f"{head}: " + "; ".join(trigger_summary(t) for t in inner)
+    expect = sorted(trigger.get("expect") or [])
+    posture = trigger.get("posture", "Reactive")
+    threshold = trigger.get("threshold", 1)
+    within = trigger.get("within") or 0
+    words = ("when " if posture != "Proactive" else "when no ") + (
+        " or ".join(expect) if expect else "any event"
+    )
+    if threshold and threshold > 1:
+        words += f" {threshold} times"
+    if within:
+        words += f" within {seconds(float(within))}"
+    match = _spec(trigger.get("match"))
+    if match:
+        words += f" on a resource with {match}"
+    related = trigger.get("match_related")
+    related_specs = related if isinstance(related, list) else [related] if related else []
+    for spec in related_specs:
+        text = _spec(spec)
+        if text:
+            words += f", related to {text}"
+    after = sorted(trigger.get("after") or [])
+    if after:
+        words += f", after {' or '.join(after)}"
+    return words

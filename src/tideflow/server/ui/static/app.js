@@ -162,12 +162,112 @@
     setTimeout(poll, 1000);
   }
 
+
+  function apiError(body, status) {
+    if (body && typeof body.detail === "string") return body.detail;
+    return "the server answered " + status;
+  }
+
+  // Buttons that POST to the API and reload the page (pause/resume, enable/disable).
+  function setupPostButtons() {
+    document.querySelectorAll("button[data-post]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        fetch(button.dataset.post, { method: "POST" })
+          .then(function (r) {
+            if (r.ok) { window.location.reload(); return; }
+            return r.json().catch(function () { return null; }).then(function (body) {
+              button.disabled = false;
+              window.alert(apiError(body, r.status));
+            });
+          })
+          .catch(function () { button.disabled = false; });
+      });
+    });
+  }
+
+  // The deployment Run form: typed values -> POST create_flow_run -> the new run's page.
+  function setupRunForm(form) {
+    var formError = document.getElementById("run-form-error");
+
+    function fieldError(name, message) {
+      var el = document.getElementById("err-" + name);
+      var input = document.getElementById("param-" + name);
+      if (!el) return false;
+      el.textContent = message;
+      el.hidden = !message;
+      if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+      return true;
+    }
+
+    function clearErrors() {
+      form.querySelectorAll("[data-param]").forEach(function (f) { fieldError(f.dataset.param, ""); });
+      formError.hidden = true;
+    }
+
+    function collect() {
+      var params = {};
+      var ok = true;
+      form.querySelectorAll("[data-kind]").forEach(function (input) {
+        var name = input.name;
+        var kind = input.dataset.kind;
+        if (kind === "boolean") { params[name] = input.checked; return; }
+        var raw = input.value.trim();
+        if (raw === "") return;  // left empty: the deployment's default applies (or the API says it is required)
+        if (kind === "integer" || kind === "number") {
+          var n = Number(raw);
+          if (isNaN(n)) { fieldError(name, "enter a number"); ok = false; return; }
+          params[name] = n;
+        } else if (kind === "json") {
+          try { params[name] = JSON.parse(raw); }
+          catch (e) { fieldError(name, "not valid JSON: " + e.message); ok = false; }
+        } else {
+          params[name] = raw;
+        }
+      });
+      return ok ? params : null;
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      clearErrors();
+      var params = collect();
+      if (params === null) return;
+      var submit = form.querySelector("button[type=submit]");
+      submit.disabled = true;
+      fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ parameters: params })
+      })
+        .then(function (r) {
+          return r.json().catch(function () { return null; }).then(function (body) {
+            if (r.ok && body && body.id) { window.location.assign("/runs/" + body.id); return; }
+            submit.disabled = false;
+            var unplaced = [];
+            var errors = (body && body.errors) || [];
+            errors.forEach(function (err) {
+              var m = /parameter '([^']+)'/.exec(err.msg || "");
+              if (!(m && fieldError(m[1].split(/[.\[]/)[0], err.msg))) unplaced.push(err.msg);
+            });
+            if (!errors.length) unplaced.push(apiError(body, r.status));
+            if (unplaced.length) { formError.textContent = unplaced.join("; "); formError.hidden = false; }
+            var first = form.querySelector("[aria-invalid=true]");
+            if (first) first.focus();
+          });
+        })
+        .catch(function () { submit.disabled = false; formError.textContent = "the server could not be reached"; formError.hidden = false; });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
     setInterval(function () { renderTimes(document); }, 1000);
     document.querySelectorAll("[data-refresh]").forEach(startRefresh);
     var logs = document.getElementById("logs");
     if (logs) setupLogs(logs);
+    setupPostButtons();
+    var runForm = document.getElementById("run-form");
+    if (runForm) setupRunForm(runForm);
   });
 
   window.tideflow = { renderTimes: renderTimes };
