@@ -187,7 +187,9 @@ def build_deployment(
 ) -> RunnerDeployment:
     """The deployment of ``flow`` named ``name``; ValueError naming the first problem found."""
     if isinstance(tags, str):
-        raise ValueError(f"tags must be a list of strings, got the string {tags!r}")
+        raise ValueError(
+            f"deployment {name!r}: tags must be a list of strings, got the string {tags!r}"
+        )
     schema = parameter_schema(flow.fn)
     names = set(flow.parameter_schema.signature.parameters)
     unknown = sorted(set(parameters or {}) - names)
