@@ -93,7 +93,7 @@ async def runner_socket(websocket: WebSocket) -> None:
         )
     interval = context.settings.runner_heartbeat_interval
     await websocket.send_text(json.dumps({"type": "welcome", "heartbeat_interval": interval}))
-    conn = RunnerConnection(hello.runner_id, hello.name, hello.deployment_ids)
+    conn = RunnerConnection(hello.runner_id, hello.name, hello.deployment_ids, hello.limit)
     writer = asyncio.create_task(_write(websocket, conn))
     try:
         await context.dispatcher.connect(conn)
@@ -115,9 +115,20 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
             try:
                 Heartbeat.model_validate(frame)
             except ValidationError as exc:
-                conn.send(_error("invalid heartbeat: " + format_validation_errors(list(exc.errors()))))
+                conn.send(
+                    _error("invalid heartbeat: " + format_validation_errors(list(exc.errors())))
+                )
                 continue
             async with context.database.write() as session:
-                await storage.heartbeat(session, conn.runner_id, utcnow())
+                known = await storage.heartbeat(session, conn.runner_id, utcnow())
+                if known is None:  # forgotten after a silence: register it again
+                    await storage.register_runner(
+                        session,
+                        conn.runner_id,
+                        conn.name,
+                        list(conn.deployment_ids),
+                        conn.limit,
+                        utcnow(),
+                    )
         else:
             conn.send(_error(problem or f"unknown frame type {kind!r} (expected 'heartbeat')"))

@@ -48,9 +48,12 @@ def cancel_message(run_id: UUID) -> str:
 class RunnerConnection:
     """One connected runner: the deployments it serves and its outgoing message queue."""
 
-    def __init__(self, runner_id: UUID, name: str, deployment_ids: Iterable[UUID]) -> None:
+    def __init__(
+        self, runner_id: UUID, name: str, deployment_ids: Iterable[UUID], limit: int | None = None
+    ) -> None:
         self.runner_id = runner_id
         self.name = name
+        self.limit = limit
         self.deployment_ids = frozenset(deployment_ids)
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
 

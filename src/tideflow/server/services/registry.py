@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from tideflow.server.context import ServerContext
 from tideflow.server.services.base import Service
+from tideflow.server.services.event_retention import EventRetentionService
+from tideflow.server.services.late_runs import LateRunsService
+from tideflow.server.services.runner_monitor import RunnerMonitorService
+from tideflow.server.services.scheduler import SchedulerService
 from tideflow.server.triggers.engine import TriggerEngine
 
 __all__ = ["build_services"]
@@ -13,5 +17,9 @@ __all__ = ["build_services"]
 def build_services(context: ServerContext) -> list[Service]:
     """Fresh service objects for one server (no shared state between apps)."""
     return [
+        SchedulerService(context.database, context.settings, broker=context.broker),
+        LateRunsService(context.database, context.settings),
+        EventRetentionService(context.database, context.settings),
+        RunnerMonitorService(context.database, context.settings),
         TriggerEngine(context.database, context.broker, crash_at=context.settings.test_crash_at),
     ]

@@ -20,6 +20,7 @@ from tideflow.schemas.schedules import (
     DeploymentScheduleUpdate,
 )
 from tideflow.schemas.states import StateType, utcnow
+from tideflow.server.storage.dialect import dialect_name
 from tideflow.server.storage.errors import NotFound
 from tideflow.server.storage.outbox import publish_after_commit
 from tideflow.server.storage.tables import deployment_schedules, deployments, flow_runs
@@ -122,7 +123,10 @@ async def _changed(session: AsyncSession, deployment_id: UUID, now: dt.datetime)
 
 
 async def _require_deployment(session: AsyncSession, deployment_id: UUID) -> None:
+    # Locked like storage.deployments.lock_deployment: the scheduler's step must not interleave.
     stmt = sa.select(deployments.c.id).where(deployments.c.id == deployment_id)
+    if dialect_name(session) == "postgresql":
+        stmt = stmt.with_for_update()
     if (await session.execute(stmt)).first() is None:
         raise NotFound(f"deployment {deployment_id} not found")
 

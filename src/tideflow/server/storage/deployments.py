@@ -48,6 +48,7 @@ __all__ = [
     "InvalidParameters",
     "delete_deployment",
     "delete_future_scheduled_runs",
+    "lock_deployment",
     "mark_deployments_not_ready",
     "mark_deployments_polled",
     "read_deployment",
@@ -146,11 +147,19 @@ def _check_defaults(values: dict[str, Any]) -> None:
             raise InvalidParameters([f"invalid default parameters: {p}" for p in problems])
 
 
-async def _lock(session: AsyncSession, deployment_id: UUID) -> Any:
+async def lock_deployment(session: AsyncSession, deployment_id: UUID) -> Any:
+    """The deployment's row, locked for this transaction on PostgreSQL; None when it is gone.
+
+    Pausing, changing schedules and the scheduler's step take this lock, so they never interleave.
+    """
     stmt = sa.select(deployments).where(deployments.c.id == deployment_id)
     if dialect_name(session) == "postgresql":
         stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).first()
+    return (await session.execute(stmt)).first()
+
+
+async def _lock(session: AsyncSession, deployment_id: UUID) -> Any:
+    row = await lock_deployment(session, deployment_id)
     if row is None:
         raise NotFound(f"deployment {deployment_id} not found")
     return row

@@ -64,8 +64,9 @@ async def register_runner(
     return await mark_deployments_polled(session, await _known(session, deployment_ids), now)
 
 
-async def heartbeat(session: AsyncSession, runner_id: UUID, now: dt.datetime) -> list[UUID]:
-    """Mark the runner alive and its deployments polled; the ids that became READY."""
+async def heartbeat(session: AsyncSession, runner_id: UUID, now: dt.datetime) -> list[UUID] | None:
+    """Mark the runner alive and its deployments polled; the ids that became READY, or None when
+    the runner is unknown (forgotten after a silence: it must register again)."""
     stmt = (
         sa.update(runners)
         .where(runners.c.id == runner_id)
@@ -74,7 +75,7 @@ async def heartbeat(session: AsyncSession, runner_id: UUID, now: dt.datetime) ->
     )
     row = (await session.execute(stmt)).first()
     if row is None:
-        return []
+        return None
     ids = [UUID(d) for d in row.deployment_ids]
     return await mark_deployments_polled(session, await _known(session, ids), now)
 
@@ -103,11 +104,11 @@ async def read_runner_runs(session: AsyncSession, runner_id: UUID) -> list[tuple
     return [(row.id, StateType(row.state_type)) for row in await session.execute(stmt)]
 
 
-async def delete_runner(session: AsyncSession, runner_id: UUID, last_heartbeat: dt.datetime) -> bool:
-    """Forget a silent runner, unless it heartbeated since ``last_heartbeat`` was read."""
+async def delete_runner(session: AsyncSession, runner_id: UUID, silent_since: dt.datetime) -> bool:
+    """Forget the runner if it is still silent since ``silent_since``; whether it was deleted."""
     stmt = (
         sa.delete(runners)
-        .where(runners.c.id == runner_id, runners.c.last_heartbeat <= last_heartbeat)
+        .where(runners.c.id == runner_id, runners.c.last_heartbeat < silent_since)
         .returning(runners.c.id)
     )
     return (await session.execute(stmt)).first() is not None
