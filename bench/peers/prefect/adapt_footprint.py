@@ -25,16 +25,17 @@ def figure(name: str, samples: list[float], **extra: object) -> dict[str, object
 
 
 def main(quick: bool) -> None:
+    idle_s = 1.0 if quick else IDLE_WAIT_S
     starts: dict[str, list[float]] = {
         k: [] for k in ("fresh", "existing", "rss_fresh", "rss_existing")
     }
-    for _ in range(2 if quick else 5):
+    for _ in range(1 if quick else 5):
         with tempfile.TemporaryDirectory(prefix="bench-prefect-") as tmp:
             for kind in ("fresh", "existing"):
                 server = start_server(Path(tmp))
                 try:
                     starts[kind].append(server.startup_s * 1000)
-                    time.sleep(IDLE_WAIT_S)
+                    time.sleep(idle_s)
                     starts[f"rss_{kind}"].append(tree_rss_mib(server.proc.pid))
                 finally:
                     server.stop()
@@ -53,9 +54,9 @@ def main(quick: bool) -> None:
             running_server(Path(tmp)) as server,
         ):
             with served(server, HERE / "workloads" / "seed.py", SEED_DEPLOYMENTS) as proc:
-                time.sleep(IDLE_WAIT_S)
+                time.sleep(idle_s)
                 serve_rss.append(tree_rss_mib(proc.pid))
-    imports = import_seconds(sys.executable, SEED_IMPORTS, 5 if quick else 10)
+    imports = import_seconds(sys.executable, SEED_IMPORTS, 3 if quick else 10)
     size, packages = installed_mb(sys.executable, "prefect")
     emit(
         [
