@@ -182,6 +182,18 @@ def test_sigterm_lets_short_runs_finish_and_cancels_the_rest(
     ]
 
 
+def test_serve_stops_with_an_error_when_its_zygote_dies(
+    server: ServerProcess, client: SyncClient, tmp_path: Path
+) -> None:
+    script = ServeScript(tmp_path, server.api_url, "serve(record.to_deployment(name='orphaned'))")
+    with script:
+        assert script.proc is not None
+        zygote = next(p for p in script.children() if p.ppid() == script.proc.pid)
+        zygote.kill()
+        assert script.wait(30) == 1
+    assert "ended unexpectedly" in script.output()
+
+
 @pytest.mark.slow
 def test_two_runners_race_and_each_run_executes_once(
     server: ServerProcess, client: SyncClient, tmp_path: Path
@@ -257,7 +269,9 @@ def test_start_latency_and_idle_memory(
     with ServeScript(tmp_path, server.api_url, call, env=FAST) as s:
         time.sleep(1.0)
         assert s.proc is not None
-        rss = sum(p.memory_info().rss for p in [psutil.Process(s.proc.pid), *s.children()])
+        procs = [psutil.Process(s.proc.pid), *s.children()]
+        rss = sum(p.memory_info().rss for p in procs)
+        uss = sum(p.memory_full_info().uss for p in procs)
         deployment = client.read_deployment_by_name("record/latency")
         delays = []
         for _ in range(50):
@@ -270,7 +284,7 @@ def test_start_latency_and_idle_memory(
     delays.sort()
     median, p95 = statistics.median(delays), delays[int(0.95 * len(delays)) - 1]
     print(f"\ncreated→Running over 50 runs: median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
-    print(f"serve() idle RSS (runner + zygote): {rss / 2**20:.1f} MiB")
+    print(f"serve() idle RSS (runner + zygote): {rss / 2**20:.1f} MiB (USS {uss / 2**20:.1f} MiB)")
     record_property("created_to_running_median_ms", round(median * 1000, 1))
     record_property("created_to_running_p95_ms", round(p95 * 1000, 1))
     record_property("serve_idle_rss_mib", round(rss / 2**20, 1))

@@ -140,6 +140,8 @@ class Zygote:
         self._reader_task: asyncio.Task[None] | None = None
         self._started: dict[str, asyncio.Future[int]] = {}
         self._on_exit: ExitCallback | None = None
+        self._on_lost: Callable[[str], None] | None = None
+        self._closing = False
 
     @classmethod
     def fork(cls, flows: Sequence[Any], settings: Settings) -> Zygote:
@@ -161,9 +163,13 @@ class Zygote:
         child.close()
         return cls(pid, parent)
 
-    async def open(self, on_exit: ExitCallback) -> None:
-        """Attach to the running event loop; ``on_exit`` hears about every run's end."""
+    async def open(
+        self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
+    ) -> None:
+        """Attach to the running event loop; ``on_exit`` hears about every run's end, ``on_lost``
+        about the zygote ending while it is still needed."""
         self._on_exit = on_exit
+        self._on_lost = on_lost
         reader, self._writer = await asyncio.open_connection(sock=self._sock)
         self._reader_task = asyncio.create_task(self._read(reader))
 
@@ -180,6 +186,10 @@ class Zygote:
         for future in self._started.values():
             if not future.done():
                 future.set_exception(RuntimeError("the zygote process ended"))
+        if not self._closing and self._on_lost is not None:
+            self._on_lost(
+                f"the process that starts flow runs (zygote, pid {self.pid}) ended unexpectedly"
+            )
 
     async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
         """Start flow ``index`` for run ``run_id`` in a new process; its pid (= process group)."""
@@ -197,6 +207,7 @@ class Zygote:
 
     async def close(self) -> None:
         """End the zygote (it signals any child still running) and reap it."""
+        self._closing = True
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(Exception):
@@ -227,7 +238,9 @@ class SpawnLauncher:
         self._on_exit: ExitCallback | None = None
         self._waits: set[asyncio.Task[None]] = set()
 
-    async def open(self, on_exit: ExitCallback) -> None:
+    async def open(
+        self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
+    ) -> None:
         self._on_exit = on_exit
 
     async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:

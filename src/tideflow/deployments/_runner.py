@@ -19,7 +19,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -42,7 +42,9 @@ _POLL_LIMIT = 200
 
 
 class Launcher(Protocol):
-    async def open(self, on_exit: ExitCallback) -> None: ...
+    async def open(
+        self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
+    ) -> None: ...
     async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int: ...
     async def close(self) -> None: ...
 
@@ -102,6 +104,7 @@ class Runner:
         self.connected = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: AsyncClient | None = None
+        self.error: str | None = None  # why serving stopped on its own
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -114,7 +117,7 @@ class Runner:
         self._client = AsyncClient(settings=self.settings)
         try:
             await self.register()
-            await self.launcher.open(self._on_exit)
+            await self.launcher.open(self._on_exit, self._launcher_lost)
             ws_task = asyncio.create_task(self._ws_loop())
             poll_task = asyncio.create_task(self._poll_loop())
             await self.stopping.wait()
@@ -140,6 +143,11 @@ class Runner:
             _say(f"Stopping: waiting up to {grace:g} s for {running} running flow run(s) to finish")
         self.stopping.set()
         self.waiting.clear()
+
+    def _launcher_lost(self, reason: str) -> None:
+        self.error = reason
+        _say(f"Error: {reason}; stopping", err=True)
+        self.stop()
 
     async def register(self) -> None:
         """Upsert every deployment and print how to run each."""

@@ -18,6 +18,7 @@ from tideflow.client import resolve_api_url
 from tideflow.deployments._deployment import RunnerDeployment
 from tideflow.deployments._launchers import SpawnLauncher, Zygote
 from tideflow.deployments._runner import Runner
+from tideflow.exceptions import TideflowError
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["check_serve_arguments", "serve"]
@@ -57,7 +58,9 @@ def serve(
     """Serve ``deployments``: run their flow runs (on demand, scheduled, triggered) until stopped.
 
     ``limit`` caps how many runs execute at once; the rest wait in Scheduled until a slot frees.
-    Each run executes in its own process. Stop with Ctrl-C or SIGTERM.
+    Each run executes in its own process. Stop with Ctrl-C or SIGTERM (running runs get
+    ``runner_cancel_grace`` seconds to finish; the rest are Cancelled). Raises TideflowError when
+    serving had to stop on its own (the run-starting process died).
     """
     check_serve_arguments(deployments, limit)
     settings = settings or get_settings()
@@ -74,3 +77,5 @@ def serve(
     except BaseException:
         launcher.close_sync()
         raise
+    if runner.error is not None:
+        raise TideflowError(f"serve() stopped: {runner.error}")
