@@ -20,6 +20,7 @@ from tideflow.schemas.schedules import (
     DeploymentScheduleUpdate,
 )
 from tideflow.schemas.states import StateType, utcnow
+from tideflow.server.storage.deployment_events import emit_deployment_events_for
 from tideflow.server.storage.dialect import dialect_name
 from tideflow.server.storage.errors import NotFound
 from tideflow.server.storage.outbox import publish_after_commit
@@ -120,6 +121,9 @@ async def _changed(session: AsyncSession, deployment_id: UUID, now: dt.datetime)
         sa.update(deployments).where(deployments.c.id == deployment_id).values(updated=now)
     )
     publish_after_commit(session, SCHEDULES_TOPIC, deployment_id)
+    await emit_deployment_events_for(
+        session, [deployment_id], "updated", {"changed": ["schedules"]}
+    )
 
 
 async def _require_deployment(session: AsyncSession, deployment_id: UUID) -> None:

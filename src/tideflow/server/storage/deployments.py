@@ -1,7 +1,8 @@
 """Deployment queries: upsert by (flow, name), read by id or name, filter, update, pause/resume,
 delete, and readiness (``mark_deployments_polled``).
 
-A deployment's schedules live in ``deployment_schedules`` (see ``storage.deployment_schedules``); a
+Every change writes its ``tideflow.deployment.*`` event in the same transaction
+(``storage.deployment_events``). A deployment's schedules live in ``deployment_schedules`` (see ``storage.deployment_schedules``); a
 change to them, or pausing the deployment, removes its future auto-scheduled runs in the same
 transaction and wakes the scheduler through the broker topic ``SCHEDULES_TOPIC`` after commit.
 """
@@ -26,6 +27,10 @@ from tideflow.schemas.deployments import (
 )
 from tideflow.schemas.parameters import validate_parameters
 from tideflow.schemas.states import utcnow
+from tideflow.server.storage.deployment_events import (
+    emit_deployment_event,
+    emit_deployment_events_for,
+)
 from tideflow.server.storage.deployment_schedules import (
     SCHEDULES_TOPIC,
     delete_future_scheduled_runs,
@@ -186,7 +191,9 @@ async def upsert_deployment(
         if inserted:
             await replace_schedules(session, deployment_id, body.schedules, now)
             _wake_scheduler(session, deployment_id)
-            return await require_deployment(session, deployment_id), [], True
+            deployment = await require_deployment(session, deployment_id)
+            await emit_deployment_event(session, deployment, "created")
+            return deployment, [], True
         existing = (await session.execute(stmt)).scalar_one()
     changed = await _apply(session, existing, values, body.schedules, now)
     return await require_deployment(session, existing), changed, False
@@ -241,6 +248,12 @@ async def _apply(
         await delete_future_scheduled_runs(session, deployment_id, now)
     if {"schedules", "paused"} & set(changed):
         _wake_scheduler(session, deployment_id)
+    await emit_deployment_events_for(session, [deployment_id], "updated", {"changed": changed}, now)
+    if "paused" in changes:
+        # a microsecond later, so feeds order it after the "updated" event
+        after = now + dt.timedelta(microseconds=1)
+        verb = "paused" if changes["paused"] else "resumed"
+        await emit_deployment_events_for(session, [deployment_id], verb, None, after)
     return changed
 
 
@@ -277,6 +290,7 @@ async def delete_deployment(session: AsyncSession, deployment_id: UUID) -> Deplo
     found = await require_deployment(session, deployment_id)
     await delete_future_scheduled_runs(session, deployment_id, utcnow())
     await session.execute(sa.delete(deployments).where(deployments.c.id == deployment_id))
+    await emit_deployment_event(session, found, "deleted")
     return found
 
 
@@ -300,6 +314,7 @@ async def mark_deployments_polled(
         .where(c.id.in_(deployment_ids))
         .values(status=DeploymentStatus.READY.value, last_polled=now)
     )
+    await emit_deployment_events_for(session, ready, "ready")
     return ready
 
 
@@ -317,4 +332,6 @@ async def mark_deployments_not_ready(
         .values(status=DeploymentStatus.NOT_READY.value)
         .returning(c.id)
     )
-    return [row.id for row in await session.execute(stmt)]
+    ids = [row.id for row in await session.execute(stmt)]
+    await emit_deployment_events_for(session, ids, "not-ready")
+    return ids
