@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page
 
@@ -71,3 +73,15 @@ class Served:
         self.report = f"ui-report-{suffix}/daily"
         self.extract = f"ui-extract-{suffix}/extract-{suffix}"
         self.load = f"ui-load-{suffix}/load-{suffix}"
+
+
+def wait_final(client: Any, run_id: Any, timeout: float = 30.0) -> Any:
+    """The run once it reached a final state (AssertionError after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.read_flow_run(run_id)
+        if run.state is not None and run.state.is_final:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} did not finish within {timeout} s")
+        time.sleep(0.1)

@@ -1,16 +1,22 @@
-"""Reads that only the UI pages need (aggregates for the dashboard); everything else the pages show
-comes from the same storage functions as the API."""
+"""Reads that only the UI pages need (aggregates for the dashboard, the links of a run's chain);
+everything else the pages show comes from the same storage functions as the API."""
 
 from __future__ import annotations
 
 import datetime as dt
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.server.storage.tables import flow_runs
 
-__all__ = ["run_times_since", "state_counts_since"]
+__all__ = [
+    "run_times_since",
+    "runs_triggered_by",
+    "state_counts_since",
+    "triggering_event_id",
+]
 
 # The dashboard chart reads at most this many runs; past it the chart shows the newest ones.
 _CHART_ROWS = 50_000
@@ -41,3 +47,23 @@ async def run_times_since(
         .limit(_CHART_ROWS)
     )
     return [(row.created, row.state_type) for row in await session.execute(stmt)]
+
+
+async def triggering_event_id(session: AsyncSession, run_id: UUID) -> UUID | None:
+    """The event that made an automation create this run, if any."""
+    stmt = sa.select(flow_runs.c.triggering_event_id).where(flow_runs.c.id == run_id)
+    value: UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return value
+
+
+async def runs_triggered_by(session: AsyncSession, event_ids: list[UUID]) -> list[UUID]:
+    """Ids of the runs that automations created in response to any of ``event_ids``, oldest first."""
+    if not event_ids:
+        return []
+    stmt = (
+        sa.select(flow_runs.c.id)
+        .where(flow_runs.c.triggering_event_id.in_(event_ids))
+        .order_by(flow_runs.c.created)
+        .limit(100)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -46,6 +46,8 @@ def build_environment() -> jinja2.Environment:
         level_name=views.level_name,
         pretty_json=views.pretty_json,
         trigger_summary=views.trigger_summary,
+        resource_link=views.resource_link,
+        event_tone=views.event_tone,
     )
     env.globals.update(
         version=tideflow.__version__,

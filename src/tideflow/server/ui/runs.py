@@ -10,15 +10,19 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.schemas import FlowFilter, FlowRunFilter, LogFilter, StateType
+from tideflow.schemas import FlowFilter, FlowRun, FlowRunFilter, LogFilter, StateType
 from tideflow.schemas.deployments import DeploymentFilter
+from tideflow.schemas.events import EventFilter
 from tideflow.schemas.states import utcnow
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import deployments as deployment_storage
+from tideflow.server.storage import events as event_storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import flows as flow_storage
 from tideflow.server.storage import logs as log_storage
+from tideflow.server.ui import queries
 from tideflow.server.ui.rendering import database, not_found, render
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
@@ -158,7 +162,51 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
         children = await run_storage.read_flow_runs(
             session, FlowRunFilter(parent_flow_run_id=run_id, sort="CREATED_ASC", limit=100)
         )
-    return {"run": run, "states": states, "parent": parent, "children": children}
+        chain = await _chain(session, run)
+    return {
+        "run": run,
+        "states": states,
+        "parent": parent,
+        "children": children,
+        **chain,
+    }
+
+
+async def _chain(session: AsyncSession, run: FlowRun) -> dict[str, Any]:
+    """The run's events, what triggered it (event, automation, upstream run) and what it triggered."""
+    events = (
+        await event_storage.read_events(
+            session, EventFilter(resource_ids=[f"tideflow.flow-run.{run.id}"], limit=100)
+        )
+    ).events
+    trigger_event = None
+    upstream = None
+    event_id = await queries.triggering_event_id(session, run.id)
+    if event_id is not None:
+        trigger_event = await event_storage.read_event(session, event_id)
+        if trigger_event is not None:
+            upstream_id = _uuid(trigger_event.resource.id.removeprefix("tideflow.flow-run."))
+            if trigger_event.resource.id.startswith("tideflow.flow-run.") and upstream_id:
+                upstream = await run_storage.read_flow_run(session, upstream_id)
+    automation = None
+    if run.created_by is not None and run.created_by.type == "automation":
+        automation_id = _uuid(run.created_by.id.removeprefix("tideflow.automation."))
+        automation = {"id": automation_id, "name": run.created_by.name or run.created_by.id}
+    downstream_ids = await queries.runs_triggered_by(session, [e.id for e in events])
+    downstream = (
+        await run_storage.read_flow_runs(
+            session, FlowRunFilter(id=downstream_ids, sort="CREATED_ASC", limit=100)
+        )
+        if downstream_ids
+        else []
+    )
+    return {
+        "events": events,
+        "trigger_event": trigger_event,
+        "upstream": upstream,
+        "automation": automation,
+        "downstream": downstream,
+    }
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,12 @@ __all__ = [
     "STATE_ORDER",
     "ChartBar",
     "ChartSegment",
+    "event_tone",
     "hourly_chart",
     "level_name",
     "pretty_json",
     "query_string",
+    "resource_link",
     "seconds",
     "state_class",
     "trigger_summary",
@@ -197,3 +200,44 @@ def trigger_summary(trigger: Mapping[str, Any]) -> str:
     if after:
         words += f", after {' or '.join(after)}"
     return words
+
+
+_LINKS = {
+    "tideflow.flow-run.": "/runs/",
+    "tideflow.deployment.": "/deployments/",
+    "tideflow.automation.": "/automations/",
+    "tideflow.event.": "/events/",
+}
+
+
+def resource_link(labels: Mapping[str, str]) -> str | None:
+    """The UI page of the resource these labels describe (a run, deployment, automation, event, or
+    a flow's runs), or None when the UI has no page for it."""
+    rid = labels.get("tideflow.resource.id", "")
+    for prefix, page in _LINKS.items():
+        if rid.startswith(prefix):
+            tail = rid.removeprefix(prefix)
+            return page + tail if _is_uuid(tail) else None
+    if rid.startswith("tideflow.flow.") and labels.get("tideflow.resource.name"):
+        return "/runs" + query_string({"flow": labels["tideflow.resource.name"]})
+    return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def event_tone(name: str) -> str:
+    """The badge colour of an event name: its last part when it names a state, else neutral."""
+    last = name.rsplit(".", 1)[-1]
+    tones = {
+        "Completed": "completed", "Failed": "failed", "Crashed": "crashed", "Running": "running",
+        "Pending": "pending", "Scheduled": "scheduled", "Late": "late", "Cancelled": "cancelled",
+        "Cancelling": "cancelled", "Paused": "paused", "triggered": "running", "resolved": "completed",
+        "ready": "completed", "not-ready": "failed", "executed": "completed",
+    }  # fmt: skip
+    return tones.get(last, "neutral")
