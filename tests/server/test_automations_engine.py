@@ -330,3 +330,83 @@ async def test_a_thousand_automations_stay_cheap(database_url: str, database_kin
         await h.emit(*(event("ev.unrelated", occurred=T0) for _ in range(100)))
         await engine.run_once()
         assert engine.evaluated == before
+
+
+class _Hooks:
+    """A real local HTTP server recording requests; /moved redirects to another host."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append((self.command, self.path, dict(self.headers), body))
+                if self.path == "/moved":
+                    self.send_response(307)
+                    self.send_header("location", "http://other.invalid/hook")
+                else:
+                    self.send_response(200 if self.path != "/fail" else 500)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _any
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_call_webhook_templates_and_refuses_other_host_redirects(database_url: str) -> None:
+    import json
+
+    hooks = _Hooks()
+    try:
+        async with harness(database_url) as h:
+            auto = await h.create(
+                {"name": "hook", "trigger": {"type": "event", "expect": ["x.y"]},
+                 "actions": [
+                     {"type": "call-webhook", "url": f"{hooks.url}/ok", "method": "PUT",
+                      "headers": {"x-event": "{{ event.event }}"},
+                      "body": {"rows": "{{ event.payload.rows }}", "who": "{{ automation.name }}"}},
+                     {"type": "call-webhook", "url": f"{hooks.url}/moved"},
+                     {"type": "call-webhook", "url": f"{hooks.url}/fail"},
+                 ]}
+            )  # fmt: skip
+            await h.emit(event("x.y", payload={"rows": 7}))
+            await h.engine.run_once()
+            actions = sorted(await h.actions(auto.id), key=lambda a: a["action_index"])
+            assert [a["status"] for a in actions] == ["executed", "failed", "failed"]
+            assert "another host" in actions[1]["detail"] and "500" in actions[2]["detail"]
+            method, path, headers, body = hooks.received[0]
+            assert (method, path, headers["x-event"]) == ("PUT", "/ok", "x.y")
+            assert json.loads(body) == {"rows": 7, "who": "hook"}
+            assert len(hooks.received) == 3  # the redirect was not followed
+            # A webhook left 'running' by a stopped process is failed at start, never resent.
+            async with h.database.write() as session:
+                import sqlalchemy as sa
+
+                await session.execute(
+                    sa.update(automation_actions)
+                    .where(automation_actions.c.action_index == 0)
+                    .values(status="running")
+                )
+            await h.engine.close()
+            await h.new_engine().run_once()
+            [first] = [a for a in await h.actions(auto.id) if a["action_index"] == 0]
+            assert first["status"] == "failed" and "restart" in first["detail"]
+            assert len(hooks.received) == 3
+    finally:
+        hooks.close()

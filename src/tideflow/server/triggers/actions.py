@@ -1,13 +1,14 @@
-"""The action runner: runs each recorded action of a firing at most once, and records the outcome.
+"""The action runner: runs each action of a firing at most once, and records the outcome.
 
-Every action row (automation, firing, index) is inserted as ``pending`` in the firing's transaction
-(``state.insert_actions``). Running one first claims it (pending -> running, a compare-and-set), so a
-second replica or a restarted engine never runs it again. Actions that only touch the database
-(run-deployment, pause/resume, state changes) claim, act and record their outcome in ONE transaction:
-a crash leaves them pending, and the restarted engine runs them then — exactly once. A webhook is
-claimed in its own transaction before the request; one left ``running`` by a crash is recorded as
-failed, never sent twice. A failing action records ``tideflow.automation.action.failed`` with the
-reason and never stops the engine.
+Actions that only touch the database (run-deployment, pause/resume, flow-run state changes,
+do-nothing) run INSIDE the transaction that records their firing (``execute_in``, each in a
+savepoint so one failure cannot undo the others): the firing, the downstream run and the action's
+record commit together or not at all, so a crash before the commit leaves nothing and the replayed
+event fires again — exactly once, and no second transaction on the hot path. A webhook cannot be
+rolled back: its row is recorded ``pending`` with the firing, claimed (pending -> running, a
+compare-and-set) in its own transaction before the request, and one left ``running`` by a crash is
+recorded as failed, never sent twice. A failing action records ``tideflow.automation.action.failed``
+with the reason and never stops the engine.
 """
 
 from __future__ import annotations
@@ -56,7 +57,13 @@ from tideflow.server.triggers.evaluate import Firing, Resolution
 from tideflow.server.triggers.owned import sync_owned_automations
 from tideflow.server.triggers.templates import TemplateError, base_context, render_value
 
-__all__ = ["ActionFailed", "ActionRunner", "Outcome", "idempotency_key"]
+__all__ = [
+    "ActionFailed",
+    "ActionRunner",
+    "Outcome",
+    "idempotency_key",
+    "runs_in_transaction",
+]
 
 _ACTION = TypeAdapter(Action)
 _log = logging.getLogger("tideflow.server.actions")
@@ -160,19 +167,51 @@ class ActionRunner:
 
     # -- the two execution paths --------------------------------------------------------------
 
+    async def execute_in(
+        self,
+        session: AsyncSession,
+        automation: Automation,
+        firing: Firing | Resolution,
+        index: int,
+        action: Action,
+    ) -> Outcome | ActionFailed:
+        """Run a database action in ``session`` (a savepoint of it); the outcome, never raising for
+        the action's own failure."""
+        try:
+            async with session.begin_nested():
+                return await self._execute(session, automation, firing, index, action)
+        except ActionFailed as exc:
+            return exc
+        except (StorageError, TemplateError, ValueError) as exc:
+            return ActionFailed(str(exc))
+
+    def outcome_event(
+        self,
+        automation: Automation,
+        firing: Firing | Resolution,
+        index: int,
+        action: Action,
+        result: Outcome | ActionFailed,
+    ) -> Event:
+        """``tideflow.automation.action.executed`` or ``.failed`` for an outcome."""
+        failed = isinstance(result, ActionFailed)
+        outcome = Outcome(detail=str(result)) if isinstance(result, ActionFailed) else result
+        if failed:
+            _log.warning("automation %r action %d (%s) failed: %s", automation.name, index,
+                         action.type, outcome.detail)  # fmt: skip
+        return action_event(
+            automation, firing, index, action.type, "failed" if failed else "executed",
+            self.clock(), detail=outcome.detail, flow_run_id=outcome.flow_run_id,
+            flow_run_name=outcome.flow_run_name, deployment_id=outcome.deployment_id,
+        )  # fmt: skip
+
     async def _in_transaction(
         self, automation: Automation, firing: Firing | Resolution, index: int, action: Action
     ) -> None:
         async with self.database.write() as session:
-            now = self.clock()
-            if not await store.claim_action(session, automation.id, firing.id, index, now):
+            if not await store.claim_action(session, automation.id, firing.id, index, self.clock()):
                 return
-            result: Outcome | ActionFailed
-            try:
-                async with session.begin_nested():
-                    result = await self._execute(session, automation, firing, index, action)
-            except (ActionFailed, StorageError, TemplateError, ValueError) as exc:
-                result = exc if isinstance(exc, ActionFailed) else ActionFailed(str(exc))
+            result = await self.execute_in(session, automation, firing, index, action)
             self.crash("before-action-commit")
             await self._finish(session, automation, firing, index, action, result)
 
@@ -199,23 +238,16 @@ class ActionRunner:
         action: Action,
         result: Outcome | ActionFailed,
     ) -> None:
-        now = self.clock()
         failed = isinstance(result, ActionFailed)
         outcome = Outcome(detail=str(result)) if isinstance(result, ActionFailed) else result
         await store.finish_action(
             session, automation.id, firing.id, index,
             status="failed" if failed else "executed", detail=outcome.detail,
-            flow_run_id=outcome.flow_run_id, now=now,
+            flow_run_id=outcome.flow_run_id, now=self.clock(),
         )  # fmt: skip
-        event = action_event(
-            automation, firing, index, action.type, "failed" if failed else "executed", now,
-            detail=outcome.detail, flow_run_id=outcome.flow_run_id,
-            flow_run_name=outcome.flow_run_name, deployment_id=outcome.deployment_id,
-        )  # fmt: skip
-        await insert_events(session, [event])
-        if failed:
-            _log.warning("automation %r action %d (%s) failed: %s", automation.name, index,
-                         action.type, outcome.detail)  # fmt: skip
+        await insert_events(
+            session, [self.outcome_event(automation, firing, index, action, result)]
+        )
 
     # -- what each action does ----------------------------------------------------------------
 
@@ -408,6 +440,6 @@ def _as_firing(firing: Firing | Resolution) -> Firing:
     )  # fmt: skip
 
 
-def action_dumps(actions: list[Action]) -> list[dict[str, Any]]:
-    """Actions as the JSON rows ``state.insert_actions`` records."""
-    return [a.model_dump(mode="json") for a in actions]
+def runs_in_transaction(action: Action) -> bool:
+    """True for actions that only touch the database (everything but webhooks)."""
+    return not isinstance(action, CallWebhook)

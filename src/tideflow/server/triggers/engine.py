@@ -34,7 +34,7 @@ from tideflow.server.storage import Database
 from tideflow.server.storage import automations as automation_storage
 from tideflow.server.storage.events import insert_events
 from tideflow.server.triggers import state as store
-from tideflow.server.triggers.actions import ActionRunner, action_dumps
+from tideflow.server.triggers.actions import ActionFailed, ActionRunner, runs_in_transaction
 from tideflow.server.triggers.emitted import action_event, firing_event
 from tideflow.server.triggers.evaluate import (
     Evaluation,
@@ -350,19 +350,41 @@ class TriggerEngine(Service):
                         if isinstance(firing, Resolution)
                         else automation.firing_actions()
                     )
-                    fresh = await store.insert_actions(
-                        session, automation.id, firing.id, action_dumps(actions), now
-                    )
-                    work.append((automation, firing, fresh))
                     emitted.append(firing_event(automation, firing, now))
-                    emitted.extend(
-                        action_event(automation, firing, i, actions[i].type, "triggered", now)
-                        for i in fresh
-                    )
+                    later = []
+                    for index, action in enumerate(actions):
+                        emitted.append(
+                            action_event(automation, firing, index, action.type, "triggered", now)
+                        )
+                        dumped = action.model_dump(mode="json")
+                        if not runs_in_transaction(action):
+                            await store.insert_action(
+                                session, automation.id, firing.id, index, dumped, now
+                            )
+                            later.append(index)
+                            continue
+                        # The firing row is new, so this action has never run: run it here, in
+                        # this transaction, then record it with its outcome.
+                        result = await self.actions.execute_in(
+                            session, automation, firing, index, action
+                        )
+                        failed = isinstance(result, ActionFailed)
+                        await store.insert_action(
+                            session, automation.id, firing.id, index, dumped, now,
+                            status="failed" if failed else "executed",
+                            detail=str(result) if failed else result.detail,  # type: ignore[union-attr]
+                            flow_run_id=None if failed else result.flow_run_id,  # type: ignore[union-attr]
+                        )  # fmt: skip
+                        emitted.append(
+                            self.actions.outcome_event(automation, firing, index, action, result)
+                        )
+                    work.append((automation, firing, later))
             if with_checkpoint and self._checkpoint is not None:
                 await store.save_checkpoint(session, *self._checkpoint, now)
             if emitted:
                 await insert_events(session, emitted)
+            if work:
+                self._crash("before-action-commit")
         if with_checkpoint:
             self._checkpoint_dirty = False
             self._checkpoint_written = time.monotonic()
@@ -374,7 +396,8 @@ class TriggerEngine(Service):
         if work:
             self._crash("after-firing-commit")
         for automation, firing, indexes in work:
-            await self.actions.run(automation, firing, indexes)
+            if indexes:  # webhooks: claimed and sent outside any transaction
+                await self.actions.run(automation, firing, indexes)
 
     async def _write_checkpoint(self) -> None:
         if self._checkpoint is None:

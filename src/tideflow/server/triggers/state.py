@@ -36,7 +36,7 @@ __all__ = [
     "PendingAction",
     "claim_action",
     "finish_action",
-    "insert_actions",
+    "insert_action",
     "insert_firing",
     "load_states",
     "read_checkpoint",
@@ -166,34 +166,37 @@ async def insert_firing(
     return (await session.execute(stmt)).first() is not None
 
 
-async def insert_actions(
+async def insert_action(
     session: AsyncSession,
     automation_id: UUID,
     firing_id: UUID,
-    actions: list[dict[str, Any]],
+    index: int,
+    action: dict[str, Any],
     now: dt.datetime,
-) -> list[int]:
-    """Record each action of a firing as pending; the indexes that were new (not recorded before)."""
-    inserted = []
-    for index, action in enumerate(actions):
-        stmt = (
-            _insert(session)(automation_actions)
-            .values(
-                automation_id=automation_id,
-                firing_id=firing_id,
-                action_index=index,
-                action_type=action["type"],
-                action=action,
-                status="pending",
-                created=now,
-                updated=now,
-            )
-            .on_conflict_do_nothing(index_elements=["automation_id", "firing_id", "action_index"])
-            .returning(automation_actions.c.action_index)
+    *,
+    status: str = "pending",
+    detail: str | None = None,
+    flow_run_id: UUID | None = None,
+) -> bool:
+    """Record one action of a firing; False when (automation, firing, index) was recorded before."""
+    stmt = (
+        _insert(session)(automation_actions)
+        .values(
+            automation_id=automation_id,
+            firing_id=firing_id,
+            action_index=index,
+            action_type=action["type"],
+            action=action,
+            status=status,
+            detail=detail,
+            flow_run_id=flow_run_id,
+            created=now,
+            updated=now,
         )
-        if (await session.execute(stmt)).first() is not None:
-            inserted.append(index)
-    return inserted
+        .on_conflict_do_nothing(index_elements=["automation_id", "firing_id", "action_index"])
+        .returning(automation_actions.c.action_index)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 def _action_key(automation_id: UUID, firing_id: UUID, index: int) -> sa.ColumnElement[bool]:
