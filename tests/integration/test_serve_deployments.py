@@ -274,3 +274,29 @@ def test_flow_serve_and_async_flows(
             proc.stdout.close()
     assert code == 0
     assert os.environ.get("TIDEFLOW_API_URL") is None  # the test env stays isolated
+
+
+def test_the_serve_etl_example(server: ServerProcess, client: SyncClient) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "serve_etl.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(example)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=cli_env(server.api_url),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().decode() for _ in range(2)]
+        assert "'etl/nightly' (every day at 02:00 (UTC))" in lines[0]
+        assert "tideflow deployment run 'etl/on-demand'" in lines[1]
+        result = run_cli(
+            server.api_url, "deployment", "run", "etl/on-demand", "--param", "limit=5", "--watch"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "loading 5 rows from s3://bucket/raw" in result.stdout
+        nightly = client.read_deployment_by_name("etl/nightly")
+        assert nightly.tags == ["etl"] and nightly.status == "READY"
+    finally:
+        proc.terminate()
+        code = proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0

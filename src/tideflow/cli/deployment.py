@@ -30,8 +30,10 @@ from tideflow.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from tideflow.client import SyncClient
-    from tideflow.schemas import FlowRun, State
+    from tideflow.schemas import FlowRun, Log, State
     from tideflow.schemas.deployments import Deployment
 
 __all__ = ["app", "parse_duration", "parse_param"]
@@ -43,6 +45,7 @@ schedule_app = typer.Typer(
 app.add_typer(schedule_app, name="schedule")
 
 _WATCH_INTERVAL = 0.2
+_LATE_LOG_POLLS = 2
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEVEL_STYLES = {10: "dim", 20: "", 30: "yellow", 40: "red", 50: "bold red"}
@@ -202,53 +205,63 @@ def inspect(
     _field("Updated", format_time(d.updated))
 
 
-def _print_state(state: State) -> None:
+def _state_line(state: State) -> Text:
     stamp = state.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
     line = Text.assemble(stamp, " ", (state.name, STATE_COLOURS.get(state.type.value, "")))
     if state.message:
         line.append(f"  {state.message}")
-    console.print(line)
+    return line
+
+
+def _log_line(log: Log) -> Text:
+    stamp = log.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    level = logging.getLevelName(log.level)
+    style = _LEVEL_STYLES.get(log.level, "")
+    return Text.assemble(stamp, " ", (f"{level:<8}", style), " ", log.message)
+
+
+def _new_lines(
+    client: SyncClient, run_id: UUID, seen: set[object]
+) -> list[tuple[dt.datetime, Text]]:
+    from tideflow.schemas import LogFilter
+
+    lines: list[tuple[dt.datetime, Text]] = []
+    for state in client.read_flow_run_states(run_id):
+        if state.id not in seen:
+            seen.add(state.id)
+            lines.append((state.timestamp, _state_line(state)))
+    for log in client.read_logs(LogFilter(flow_run_id=[run_id], limit=10_000)):
+        key = ("log", log.id if log.id is not None else (log.timestamp, log.message))
+        if key not in seen:
+            seen.add(key)
+            lines.append((log.timestamp, _log_line(log)))
+    return sorted(lines, key=lambda item: item[0])
 
 
 def _watch(client: SyncClient, run: FlowRun) -> int:
-    """Print the run's state changes and logs until it ends; the exit code (0: Completed)."""
-    from tideflow.schemas import LogFilter
-
-    seen_states: set[object] = set()
-    seen_logs: set[object] = set()
+    """Print the run's state changes and logs, in time order, until it ends; the exit code."""
+    seen: set[object] = set()
     while True:
         current = client.read_flow_run(run.id)
-        for state in sorted(client.read_flow_run_states(run.id), key=lambda s: s.timestamp):
-            if state.id not in seen_states:
-                seen_states.add(state.id)
-                _print_state(state)
-        logs = client.read_logs(LogFilter(flow_run_id=[run.id], limit=10_000))
-        for log in sorted(logs, key=lambda lg: lg.timestamp):
-            key = log.id if log.id is not None else (log.timestamp, log.message)
-            if key not in seen_logs:
-                seen_logs.add(key)
-                stamp = log.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
-                level = logging.getLevelName(log.level)
-                console.print(
-                    Text.assemble(
-                        stamp,
-                        " ",
-                        (f"{level:<8}", _LEVEL_STYLES.get(log.level, "")),
-                        " ",
-                        log.message,
-                    )
-                )
+        for _, line in _new_lines(client, run.id, seen):
+            console.print(line)
         state = current.state
         if state is not None and state.is_final:
-            line = Text.assemble(
-                f"Flow run {current.name} finished in state ", state_text(state.type, state.name)
-            )
-            if state.message:
-                line.append(f": {state.message}")
-            console.print(line)
-            return 0 if state.is_completed() else 1
+            break
         sys.stdout.flush()
         time.sleep(_WATCH_INTERVAL)
+    # A run sends its last log batch just after its final state: give it a moment to land.
+    for _ in range(_LATE_LOG_POLLS):
+        time.sleep(_WATCH_INTERVAL)
+        for _, line in _new_lines(client, run.id, seen):
+            console.print(line)
+    end = Text.assemble(
+        f"Flow run {current.name} finished in state ", state_text(state.type, state.name)
+    )
+    if state.message:
+        end.append(f": {state.message}")
+    console.print(end)
+    return 0 if state.is_completed() else 1
 
 
 @app.command("run")

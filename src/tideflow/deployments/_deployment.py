@@ -39,7 +39,7 @@ def _trigger_adapter() -> TypeAdapter[Any]:
         | events.DeploymentCompoundTrigger
         | events.DeploymentSequenceTrigger
     )
-    return TypeAdapter(Annotated[union, Field(discriminator="type")])
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])  # type: ignore[arg-type]
 
 
 def _trigger(item: Any) -> Any:
@@ -132,8 +132,8 @@ def coerce_schedules(
         for value in _as_list(interval):
             out.append(DeploymentScheduleCreate(schedule=_interval(value)))
         for text in _as_list(rrule):
-            sched = text if isinstance(text, RRuleSchedule) else RRuleSchedule(rrule=text)
-            out.append(DeploymentScheduleCreate(schedule=sched))
+            rule = text if isinstance(text, RRuleSchedule) else RRuleSchedule(rrule=text)
+            out.append(DeploymentScheduleCreate(schedule=rule))
         for item in _as_list(schedules):
             out.append(_schedule_item(item))
     except ValidationError as exc:

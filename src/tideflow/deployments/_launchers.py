@@ -92,11 +92,11 @@ def _zygote_main(sock: socket.socket, flows: Sequence[Any], settings: Settings) 
     children: dict[int, str] = {}
     buffer = b""
     while True:
-        ready, _, _ = select.select([sock, rfd], [], [])
+        ready, _, _ = select.select([sock.fileno(), rfd], [], [])
         if rfd in ready:
             os.read(rfd, 4096)
         _reap(sock, children)
-        if sock not in ready:
+        if sock.fileno() not in ready:
             continue
         data = sock.recv(65536)
         if not data:  # the runner is gone: do not leave its runs behind
