@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 for record in records:
                     print(json.dumps(record), flush=True)
-            print_figures(name, system, figures, meta, out)
+            for shown in dict.fromkeys(f.system for f in figures) or [system]:
+                print_figures(name, shown, [f for f in figures if f.system == shown], meta, out)
             bench_figures.extend(figures)
         all_figures.extend(bench_figures)
     if args.vs:
