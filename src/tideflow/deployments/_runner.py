@@ -328,9 +328,9 @@ class Runner:
                     warned = False
             except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
                 if self.connected.is_set() or not warned:
+                    why = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
                     _say(
-                        f"Lost the connection to {self.client.api_url} ({type(exc).__name__}); "
-                        "reconnecting",
+                        f"Lost the connection to {self.client.api_url} ({why}); reconnecting",
                         err=True,
                     )
                     warned = True
@@ -349,7 +349,7 @@ class Runner:
         await ws.send(json.dumps(hello))
         welcome = json.loads(await ws.recv())
         if welcome.get("type") != "welcome":
-            raise ValueError(f"expected a welcome frame, got {welcome.get('type')!r}")
+            raise ValueError(f"the server refused the runner: {welcome.get('detail', welcome)}")
         interval = self.settings.runner_heartbeat_interval
         if isinstance(welcome.get("heartbeat_interval"), int | float):
             interval = min(interval, float(welcome["heartbeat_interval"]))
@@ -375,6 +375,8 @@ class Runner:
             self.offer(FlowRun.model_validate(message["flow_run"]))
         elif kind == "cancel":
             self.cancel(UUID(str(message["flow_run_id"])))
+        elif kind == "error":
+            _say(f"The server reported: {message.get('detail')}", err=True)
 
     # --- the fallback poll -----------------------------------------------------------------------
     async def _poll_loop(self) -> None:
