@@ -57,7 +57,7 @@ def served(ui_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while out.read_text(errors="replace").count("Serving deployment") < 3:
+        while out.read_text(errors="replace").count("Serving deployment") < 4:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"serve() did not start:\n{out.read_text(errors='replace')}")
             time.sleep(0.05)

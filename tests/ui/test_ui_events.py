@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from playwright.sync_api import Page, expect
-from ui_helpers import Served, Snap, unique, wait_final
+from ui_helpers import Served, Snap, unique
 
 from tideflow import flow
 from tideflow.client import SyncClient
@@ -92,10 +92,15 @@ def test_run_page_shows_the_chain_both_ways(
     upstream = client.create_flow_run_from_deployment(extract.id)
     page.goto(f"/runs/{upstream.id}")
     triggered = page.locator("#triggered")
-    expect(triggered.locator(".badge-completed")).to_be_visible(timeout=30_000)
-    downstream = client.read_flow_runs(FlowRunFilter(deployment_id=[load.id], limit=100))
-    down = next(r for r in downstream if r.name in triggered.inner_text())
-    wait_final(client, down.id)
+    # Other tests' automations may also run on extract's events: follow the load deployment's run.
+    load_item = triggered.locator("li", has_text=served.load)
+    expect(load_item.locator(".badge-completed")).to_be_visible(timeout=30_000)
+    down_name = load_item.get_by_role("link").inner_text()
+    down = next(
+        r
+        for r in client.read_flow_runs(FlowRunFilter(deployment_id=[load.id], limit=100))
+        if r.name == down_name
+    )
     snap(page, "run-chain-upstream")
 
     triggered.get_by_role("link", name=down.name).click()

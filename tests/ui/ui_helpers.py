@@ -47,6 +47,11 @@ def load() -> None:
     print("loaded")
 
 
+@flow(name="ui-notify-" + SUFFIX, log_prints=True)
+def notify() -> None:
+    print("notified")
+
+
 if __name__ == "__main__":
     serve(
         report.to_deployment(name="daily", tags=["ui"], cron="0 3 * * *",
@@ -59,6 +64,7 @@ if __name__ == "__main__":
                 match_related={{"tideflow.resource.name": "extract-" + SUFFIX}},
             )],
         ),
+        notify.to_deployment(name="notify-" + SUFFIX),
     )
 """
 
@@ -73,6 +79,7 @@ class Served:
         self.report = f"ui-report-{suffix}/daily"
         self.extract = f"ui-extract-{suffix}/extract-{suffix}"
         self.load = f"ui-load-{suffix}/load-{suffix}"
+        self.notify = f"ui-notify-{suffix}/notify-{suffix}"
 
 
 def wait_final(client: Any, run_id: Any, timeout: float = 30.0) -> Any:
