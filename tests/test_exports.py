@@ -22,6 +22,7 @@ PUBLIC: dict[str, list[str]] = {
         "get_async_client",
         "get_client",
         "get_run_logger",
+        "serve",
     ],
     "tideflow.schemas": [
         "Creator",

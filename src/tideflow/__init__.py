@@ -27,6 +27,7 @@ __all__ = sorted([*_LAZY, "__version__"])
 if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.client import get_async_client as get_async_client
     from tideflow.client import get_client as get_client
+    from tideflow.deployments import serve as serve
     from tideflow.engine.logging import get_run_logger as get_run_logger
     from tideflow.flows import Flow as Flow
     from tideflow.flows import flow as flow
