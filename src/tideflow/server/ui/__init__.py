@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from tideflow.server.ui import automations, dashboard, deployments, events, runs
+from tideflow.server.ui import automations, chains, dashboard, deployments, events, runs
 from tideflow.server.ui.rendering import STATIC_DIR, build_environment
 
 __all__ = ["install_ui"]
@@ -16,5 +16,5 @@ def install_ui(app: FastAPI) -> None:
     """Serve the pages at ``/`` and their assets at ``/ui/static`` on ``app``."""
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (dashboard, runs, deployments, events, automations):
+    for module in (dashboard, runs, deployments, events, automations, chains):
         app.include_router(module.router)
