@@ -81,6 +81,13 @@ def test_automation_from_an_event_fires_and_explains(
     expect(page.locator("#triggered-by")).to_contain_text(upstream.name)
     expect(page.locator("h1 .badge-completed")).to_be_visible(timeout=30_000)
 
+    # The dashboard lists it among the automations that fired recently.
+    page.goto("/")
+    fired = page.locator(
+        "section", has=page.get_by_role("heading", name="Automations fired recently")
+    )
+    expect(fired.locator(f"a[href='/automations/{automation_id}']")).to_be_visible()
+
     # Explain: the upstream run's Completed event matches every criterion; its Running event not.
     page.goto(f"/automations/{automation_id}")
     page.goto(f"/events?resource=tideflow.flow-run.{upstream.id}")

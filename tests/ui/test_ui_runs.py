@@ -73,6 +73,9 @@ def test_dashboard_shows_counts_chart_failing_and_late_runs(
     expect(late_card.get_by_role("link", name=late.name)).to_be_visible()
     expect(late_card.locator(".badge-late")).to_have_count(1)
     snap(page, "dashboard")
+    page.emulate_media(color_scheme="dark")
+    snap(page, "dashboard-dark")
+    page.emulate_media(color_scheme="light")
 
     late_card.get_by_role("link", name=late.name).click()
     expect(page).to_have_url(re.compile(f"/runs/{late.id}$"))

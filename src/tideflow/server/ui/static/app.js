@@ -375,7 +375,15 @@
     });
 
     function show(message) {
-      error.textContent = message;
+      // "automation 'x' is invalid: a: ...; b: ..." reads best as one line per problem.
+      var head = message.split(": ")[0];
+      var problems = message.indexOf("; ") > 0 ? message.slice(head.length + 2).split("; ") : [];
+      error.textContent = problems.length ? head + ":" : message;
+      if (problems.length) {
+        var list = document.createElement("ul");
+        problems.forEach(function (p) { var li = document.createElement("li"); li.textContent = p; list.appendChild(li); });
+        error.appendChild(list);
+      }
       error.hidden = !message;
       text.setAttribute("aria-invalid", message ? "true" : "false");
     }
