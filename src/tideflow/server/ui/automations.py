@@ -33,7 +33,7 @@ _EDITABLE = ("name", "description", "enabled", "trigger", "actions", "actions_on
 
 
 def _dump(document: dict[str, Any]) -> str:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100))
 
 
 def automation_yaml(automation: Automation) -> str:

@@ -69,7 +69,7 @@ async def _stats(
         )
         occurred = {e.id: e.occurred for e in events.events}
         for run in sorted(runs, key=lambda r: r.created, reverse=True):
-            event_time = occurred.get(run_to_event[run.id])  # type: ignore[index]
+            event_time = occurred.get(run_to_event[run.id])
             if run.deployment_id == downstream and run.start_time and event_time:
                 lags.append(max(0.0, (run.start_time - event_time).total_seconds()))
     return EdgeStats(

@@ -77,7 +77,9 @@ def chain_edges(automations: Iterable[Any], deployments: Iterable[Any]) -> list[
         upstreams = _watched(trigger, by_name, ids)
         for action in automation.actions:
             target = getattr(action, "deployment_id", None)
-            if getattr(action, "type", "") != "run-deployment" or target not in ids:
+            if getattr(action, "type", "") != "run-deployment" or not isinstance(target, UUID):
+                continue
+            if target not in ids:
                 continue
             for upstream in sorted(upstreams, key=str):
                 edges.append(
