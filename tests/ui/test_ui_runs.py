@@ -236,3 +236,25 @@ def test_keyboard_navigation_reaches_every_nav_link(page: Page, client: SyncClie
     )
     assert unlabelled == []
     assert client.count_flow_runs(FlowRunFilter()) >= 0
+
+
+def test_every_page_loads_only_local_assets(page: Page, base_url: str) -> None:
+    """No CDN, no external fonts: every request a page makes goes to the server itself."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path in (
+        "/",
+        "/runs",
+        "/deployments",
+        "/events",
+        "/automations",
+        "/automations/new",
+        "/chains",
+    ):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+        assert page.title().endswith("· tideflow"), path
+        expect(page.locator("nav[aria-label=Main] a[aria-current=page]")).to_have_count(1)
+    external = [url for url in requested if not url.startswith((base_url, "ws://127.0.0.1"))]
+    assert external == []
+    assert any(url.endswith(".css?v=0.1.0") or "/ui/static/app.css" in url for url in requested)
