@@ -11,7 +11,7 @@ try:  # recent Typer releases vendor Click; older ones use the click package
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
-from tideflow.cli import automation, config, deployment, flow, flow_run, server
+from tideflow.cli import automation, config, deployment, event, events, flow, flow_run, server
 from tideflow.cli._common import err_console
 from tideflow.exceptions import TideflowError
 
@@ -30,6 +30,8 @@ app.add_typer(flow.app, name="flow")
 app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(automation.app, name="automation")
+app.add_typer(events.app, name="events")
+app.add_typer(event.app, name="event")
 
 
 @app.command()

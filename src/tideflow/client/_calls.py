@@ -41,6 +41,7 @@ from tideflow.schemas.deployments import (
     DeploymentUpdate,
     split_full_name,
 )
+from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
 from tideflow.schemas.schedules import (
     DeploymentSchedule,
     DeploymentScheduleCreate,
@@ -257,6 +258,24 @@ def get_scheduled_flow_runs(
         "limit": limit,
     }
     return Call("POST", "/deployments/get_scheduled_flow_runs", _model(list[FlowRun]), data)
+
+
+# --- events ---------------------------------------------------------------------------------------
+def emit_events(events: list[Event]) -> Call[dict[str, Any]]:
+    """Store a batch: ``{"accepted": [ids], "refused": [{"index", "id", "reason"}]}``."""
+    return Call("POST", "/events", _json, [dump(e) for e in events])
+
+
+def read_events(flt: EventFilter | None = None) -> Call[EventPage]:
+    return Call("POST", "/events/filter", _model(EventPage), dump(flt or EventFilter()))
+
+
+def count_events(by: str, flt: EventFilter | None = None) -> Call[list[dict[str, Any]]]:
+    return Call("POST", f"/events/count-by/{by}", _json, dump(flt or EventFilter()))
+
+
+def read_event(event_id: UUID) -> Call[ReceivedEvent]:
+    return Call("GET", f"/events/{event_id}", _model(ReceivedEvent))
 
 
 # --- automations ----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tideflow.schemas.deployments import (
     DeploymentFlowRunCreate,
     DeploymentUpdate,
 )
+from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
 from tideflow.schemas.schedules import (
     DeploymentSchedule,
     DeploymentScheduleCreate,
@@ -182,6 +183,19 @@ class SyncClient:
         limit: int = 100,
     ) -> list[FlowRun]:
         return self.send(c.get_scheduled_flow_runs(deployment_ids, scheduled_before, limit))
+
+    # --- events -----------------------------------------------------------------------------------
+    def emit_events(self, events: list[Event]) -> dict[str, Any]:
+        return self.send(c.emit_events(events))
+
+    def read_events(self, flt: EventFilter | None = None) -> EventPage:
+        return self.send(c.read_events(flt))
+
+    def count_events(self, by: str, flt: EventFilter | None = None) -> list[dict[str, Any]]:
+        return self.send(c.count_events(by, flt))
+
+    def read_event(self, event_id: UUID) -> ReceivedEvent:
+        return self.send(c.read_event(event_id))
 
     # --- automations ---
     def create_automation(self, data: dict[str, Any]) -> Automation:

@@ -13,6 +13,7 @@ from contextvars import Token
 from typing import Any
 
 from tideflow.client import SyncClient
+from tideflow.client._events import flush_events
 from tideflow.engine.clients import forget_sync_client, sync_client
 from tideflow.engine.context import FlowRunContext, current_run, run_context_var
 from tideflow.engine.core import (
@@ -62,6 +63,7 @@ def accepted_run(run: FlowRun, result: OrchestrationResult) -> FlowRun:
 
 def flush_run_logs(ctx: FlowRunContext) -> None:
     """Wait (bounded) until the run's queued records were sent, when it queued any."""
+    flush_events(_FLUSH_TIMEOUT)  # events the run emitted (returns at once while offline)
     if ctx.api_logs:
         s = ctx.settings
         log_worker(ctx.api_url, interval=s.logs_batch_interval, max_buffer=s.logs_max_buffer).flush(

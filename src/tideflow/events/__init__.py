@@ -11,6 +11,7 @@ from tideflow.events._deployment_triggers import (
     DeploymentSequenceTrigger,
     DeploymentTrigger,
 )
+from tideflow.events._emit import emit_event
 from tideflow.schemas.automations import (
     CompoundTrigger,
     EventTrigger,
@@ -32,4 +33,5 @@ __all__ = [
     "Resource",
     "ResourceSpecification",
     "SequenceTrigger",
+    "emit_event",
 ]

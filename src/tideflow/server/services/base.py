@@ -61,6 +61,8 @@ class Service(ABC):
             except Exception:
                 self.log.exception("%s step failed; retrying in %.1f s", self.name, self.interval)
             self._wake.clear()
+            if self._stop.is_set():  # stop() during the step: its wake-up was just cleared
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             except TimeoutError:

@@ -65,7 +65,9 @@ def _value_clause(
 def _label(obj: sa.ColumnElement[Any], label: str, dialect: str) -> sa.ColumnElement[Any]:
     """The text value of key ``label`` in the JSON object ``obj`` (NULL when absent)."""
     if dialect == "postgresql":
-        return sa.type_coerce(obj, postgresql.JSONB).op("->>", return_type=sa.String)(sa.literal(label, sa.String))
+        return sa.type_coerce(obj, postgresql.JSONB).op("->>", return_type=sa.String)(
+            sa.literal(label, sa.String)
+        )
     each = sa.func.json_each(obj).table_valued("key", "value").alias()
     return (
         sa.select(each.c.value).where(each.c.key == sa.literal(label, sa.String)).scalar_subquery()

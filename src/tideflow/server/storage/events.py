@@ -44,9 +44,6 @@ __all__ = [
 EVENTS_TOPIC = "events"
 CountBy = Literal["day", "hour", "event", "resource"]
 
-# Rows per INSERT statement: well under SQLite's bound-parameter limit for either table.
-_CHUNK = 500
-
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -88,31 +85,25 @@ async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[R
     if not unique:
         return []
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    stored: set[UUID] = set()
+    # One cached statement run with many parameter sets ("insertmanyvalues"), not a fresh
+    # multi-VALUES statement per batch: compiling those costs more than the insert itself.
+    stmt = insert(events).on_conflict_do_nothing(index_elements=["id"]).returning(events.c.id)
     pending = list(unique.values())
-    for start in range(0, len(pending), _CHUNK):
-        chunk = pending[start : start + _CHUNK]
-        stmt = (
-            insert(events)
-            .values([_row(e, received) for e in chunk])
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(events.c.id)
-        )
-        stored.update((await session.execute(stmt)).scalars())
+    result = await session.execute(stmt, [_row(e, received) for e in pending])
+    stored = set(result.scalars())
     new = [e for e in pending if e.id in stored]
-    resource_rows = [row for e in new for row in _resource_rows(e)]
-    for start in range(0, len(resource_rows), _CHUNK):
+    if new:
         await session.execute(
-            sa.insert(event_resources).values(resource_rows[start : start + _CHUNK])
+            sa.insert(event_resources), [row for e in new for row in _resource_rows(e)]
         )
-    out = [ReceivedEvent(**_fields(e), received=received) for e in new]
+    out = [ReceivedEvent.model_construct(**_fields(e), received=received) for e in new]
     for ev in out:
         publish_after_commit(session, EVENTS_TOPIC, ev)
     return out
 
 
 def _fields(event: Event) -> dict[str, Any]:
-    # Already validated: copy the attributes instead of validating the event a second time.
+    # Already validated: the stored event is built from its attributes without validating again.
     return {name: getattr(event, name) for name in Event.model_fields}
 
 

@@ -1,0 +1,256 @@
+"""The events websockets, client side: the SDK's sending worker and the live stream reader.
+
+``EventWorker`` (one per process, made by ``event_worker()``, its thread started on the first event)
+sends buffered events over ``/api/events/in`` in batches, a few batches in flight, and forgets an
+event only when the server acknowledged it (after its commit). Events not yet acknowledged when the
+connection breaks are sent again after reconnecting; the server drops duplicates by id. The buffer
+is bounded (``events_client_buffer``): when full the oldest event is dropped and one warning later
+says how many. ``websockets`` is imported in the thread, never at ``import tideflow``.
+
+``stream_events`` reads ``/api/events/out`` (a filter and a backfill, then live frames).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from tideflow.client._local import resolve_api_url
+from tideflow.exceptions import ServerUnreachable
+from tideflow.schemas.events import Event, EventFilter
+from tideflow.settings import Settings, get_settings
+
+__all__ = ["EventWorker", "event_worker", "flush_events", "stream_events", "ws_url"]
+
+_BATCH = 500  # events per frame
+_IN_FLIGHT = 4  # frames sent before waiting for the oldest one's ack
+_ACK_TIMEOUT = 30.0  # seconds without an ack before the connection is taken as dead
+_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+_EXIT_FLUSH = 5.0
+
+warn_logger = logging.getLogger("tideflow.events")
+
+
+def ws_url(api_url: str, path: str) -> str:
+    """``http://host/api`` + ``/events/in`` -> ``ws://host/api/events/in``."""
+    base = api_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base.removeprefix("https://")
+    elif base.startswith("http://"):
+        base = "ws://" + base.removeprefix("http://")
+    return base + path
+
+
+class EventWorker:
+    """Buffers events and sends them from one daemon thread; see the module docstring."""
+
+    def __init__(self, *, max_buffer: int, max_payload_bytes: int = 1_000_000,
+                 api_url: str | None = None, settings: Settings | None = None) -> None:  # fmt: skip
+        self.max_buffer = max_buffer
+        self.max_payload_bytes = max_payload_bytes  # read once: settings cost ~1 ms to build
+        self._api_url = api_url
+        self._settings = settings
+        self._buffer: deque[Event] = deque()  # not sent on the current connection
+        self._in_flight: deque[list[Event]] = deque()  # sent, awaiting their ack, oldest first
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._dropped = 0  # dropped and not yet reported
+        self._retry = threading.Event()  # ends a back-off early
+        self.connected = False
+        self.failures = 0  # consecutive failed connection attempts
+        self.delivered = 0
+        self.refused = 0
+
+    # --- producer side -------------------------------------------------------------------------
+    def enqueue(self, event: Event) -> None:
+        """Buffer one event; never blocks on the network."""
+        with self._cond:
+            if self._unacked() >= self.max_buffer:
+                self._drop_oldest()
+            self._buffer.append(event)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="tideflow-event-worker", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _unacked(self) -> int:
+        return len(self._buffer) + sum(len(b) for b in self._in_flight)
+
+    def _drop_oldest(self) -> None:
+        # An emptied in-flight batch keeps its slot: its ack still comes and must match a frame.
+        for batch in self._in_flight:
+            if batch:
+                batch.pop(0)
+                break
+        else:
+            self._buffer.popleft()
+        self._dropped += 1
+
+    @property
+    def pending(self) -> int:
+        """Events not yet acknowledged by the server."""
+        with self._cond:
+            return self._unacked()
+
+    def flush(self, timeout: float = 5.0, *, wait_offline: bool = False) -> bool:
+        """Wait up to ``timeout`` s until every buffered event was acknowledged; True if so.
+
+        While the server is known to be unreachable it returns at once (a flow never waits on an
+        outage; the events stay buffered for the next connection) unless ``wait_offline``, which
+        also retries the connection now instead of at the end of the back-off.
+        """
+        deadline = time.monotonic() + timeout
+        if wait_offline:
+            self._retry.set()
+        with self._cond:
+            while self._unacked():
+                offline = self.failures and not self.connected
+                if self._thread is None or (offline and not wait_offline):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.5))
+            self._report_drops()
+            return not self._unacked()
+
+    # --- the thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        attempt = 0
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._buffer or self._in_flight))
+            try:
+                self._session()
+                attempt = 0
+            except Exception as exc:  # any failure: reconnect later, keep every unacked event
+                with self._cond:
+                    self.connected = False
+                    self.failures += 1
+                    # Frames never acknowledged go back in front, in their order.
+                    for batch in reversed(self._in_flight):
+                        self._buffer.extendleft(reversed(batch))
+                    self._in_flight.clear()
+                    self._cond.notify_all()
+                if attempt == 0:
+                    warn_logger.debug("tideflow: event connection failed: %s: %s",
+                                      type(exc).__name__, exc)  # fmt: skip
+                self._retry.wait(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                self._retry.clear()
+                attempt += 1
+
+    def _resolve(self) -> str:
+        if self._api_url is None:
+            self._api_url = resolve_api_url(self._settings or get_settings())
+        return self._api_url
+
+    def _session(self) -> None:
+        from websockets.sync.client import connect  # lazy: keeps ``import tideflow`` light
+
+        with connect(ws_url(self._resolve(), "/events/in"), open_timeout=5, close_timeout=1,
+                     max_size=None) as ws:  # fmt: skip
+            with self._cond:
+                self.connected = True
+                self.failures = 0
+                self._cond.notify_all()
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: bool(self._buffer or self._in_flight))
+                    frames = []
+                    while self._buffer and len(self._in_flight) < _IN_FLIGHT:
+                        batch = [self._buffer.popleft()
+                                 for _ in range(min(_BATCH, len(self._buffer)))]  # fmt: skip
+                        self._in_flight.append(batch)
+                        frames.append(batch)
+                for batch in frames:
+                    ws.send(json.dumps([e.model_dump(mode="json") for e in batch]))
+                answer = json.loads(ws.recv(timeout=_ACK_TIMEOUT))
+                self._acked(answer)
+
+    def _acked(self, answer: dict[str, Any]) -> None:
+        refused = answer.get("refused") or []
+        with self._cond:
+            if self._in_flight:
+                self._in_flight.popleft()
+            self.delivered += len(answer.get("ack") or [])
+            self.refused += len(refused)
+            self._cond.notify_all()
+        if refused:
+            first = refused[0]
+            warn_logger.warning(
+                "tideflow: the API refused %d event(s); first: %s (event id %s)",
+                len(refused), first.get("reason"), first.get("id"),
+            )  # fmt: skip
+
+    def _report_drops(self) -> None:
+        # caller holds self._cond
+        if self._dropped:
+            warn_logger.warning(
+                "tideflow: dropped %d event(s): the event buffer (events_client_buffer=%d) was "
+                "full while the API was slow or unreachable",
+                self._dropped,
+                self.max_buffer,
+            )
+            self._dropped = 0
+
+
+_worker: EventWorker | None = None
+_worker_lock = threading.Lock()
+
+
+def event_worker() -> EventWorker:
+    """The process's event worker (created on first use; flushed at interpreter exit)."""
+    global _worker
+    if _worker is not None:
+        return _worker
+    with _worker_lock:
+        if _worker is None:
+            settings = get_settings()
+            _worker = EventWorker(
+                max_buffer=settings.events_client_buffer,
+                max_payload_bytes=settings.events_max_payload_bytes,
+                settings=settings,
+            )
+            atexit.register(flush_events, _EXIT_FLUSH, wait_offline=True)
+        return _worker
+
+
+def flush_events(timeout: float = 5.0, *, wait_offline: bool = False) -> bool:
+    """Wait (bounded) until this process's emitted events were acknowledged; True when none wait.
+    Called at the end of every flow run and at interpreter exit (see ``EventWorker.flush``)."""
+    worker = _worker
+    return worker.flush(timeout, wait_offline=wait_offline) if worker is not None else True
+
+
+def stream_events(
+    api_url: str, flt: EventFilter | None = None, *, backfill_minutes: float = 0
+) -> Iterator[dict[str, Any]]:
+    """Frames from ``/api/events/out``: ``{"type": "event", "event"}`` or ``{"type": "dropped",
+    "count"}``; raises ServerUnreachable when it cannot connect, ValueError on a refused request."""
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+    from websockets.sync.client import connect
+
+    request = {"filter": (flt or EventFilter()).model_dump(mode="json", exclude_none=True),
+               "backfill_minutes": backfill_minutes}  # fmt: skip
+    try:
+        ws = connect(ws_url(api_url, "/events/out"), open_timeout=10, max_size=None)
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise ServerUnreachable(api_url, type(exc).__name__) from None
+    with ws:
+        ws.send(json.dumps(request))
+        while True:
+            try:
+                frame = json.loads(ws.recv())
+            except ConnectionClosed:
+                return
+            if frame.get("type") == "error":
+                raise ValueError(str(frame.get("detail")))
+            yield frame

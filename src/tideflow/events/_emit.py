@@ -1,0 +1,51 @@
+"""``emit_event``: build an event and hand it to the process's background sender.
+
+It returns at once with the event (its id is set here, so a resend after a reconnect is stored
+once); the sending, batching, buffering and retrying happen in ``client._events.EventWorker``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from tideflow.client._events import event_worker
+from tideflow.schemas.events import Event, RelatedResource, Resource
+
+__all__ = ["emit_event"]
+
+
+def emit_event(
+    event: str,
+    resource: Mapping[str, str] | Resource,
+    related: Sequence[Mapping[str, str] | RelatedResource] | None = None,
+    payload: Mapping[str, Any] | None = None,
+    occurred: dt.datetime | None = None,
+    follows: UUID | None = None,
+) -> Event:
+    """Emit ``event`` about ``resource`` (labels holding ``tideflow.resource.id``); returns the Event.
+
+    Never blocks on the network and never fails because the server is down: the event is sent in
+    the background and retried. Invalid input (a name with spaces, no resource id, a payload that
+    is not JSON or is above ``events_max_payload_bytes``) raises ValueError here.
+    """
+    fields: dict[str, Any] = {
+        "event": event,
+        "resource": resource,
+        "related": list(related or []),
+        "payload": dict(payload or {}),
+        "follows": follows,
+    }
+    if occurred is not None:
+        fields["occurred"] = occurred
+    built = Event.model_validate(fields)
+    worker = event_worker()
+    limit = worker.max_payload_bytes
+    size = len(json.dumps(built.payload, separators=(",", ":")).encode())
+    if size > limit:
+        raise ValueError(f"payload is {size} bytes, above the limit of {limit} bytes")
+    worker.enqueue(built)
+    return built
