@@ -77,8 +77,8 @@ def firing_event(automation: Automation, firing: Firing | Resolution, now: dt.da
         id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{kind}"),
         occurred=now,
         event=f"tideflow.automation.{kind}",
-        resource=_resource(automation),  # type: ignore[arg-type]
-        related=_related(automation, firing, []),  # type: ignore[arg-type]
+        resource=_resource(automation),
+        related=_related(automation, firing, []),
         payload=payload,
     )
 
@@ -120,8 +120,8 @@ def action_event(
         id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{index}/{outcome}"),
         occurred=now,
         event=f"tideflow.automation.action.{outcome}",
-        resource=_resource(automation),  # type: ignore[arg-type]
-        related=_related(automation, firing, extra),  # type: ignore[arg-type]
+        resource=_resource(automation),
+        related=_related(automation, firing, extra),
         payload=payload,
     )
 

@@ -365,18 +365,17 @@ class TriggerEngine(Service):
                             continue
                         # The firing row is new, so this action has never run: run it here, in
                         # this transaction, then record it with its outcome.
-                        result = await self.actions.execute_in(
+                        outcome = await self.actions.execute_in(
                             session, automation, firing, index, action
                         )
-                        failed = isinstance(result, ActionFailed)
                         await store.insert_action(
                             session, automation.id, firing.id, index, dumped, now,
-                            status="failed" if failed else "executed",
-                            detail=str(result) if failed else result.detail,  # type: ignore[union-attr]
-                            flow_run_id=None if failed else result.flow_run_id,  # type: ignore[union-attr]
+                            status="failed" if isinstance(outcome, ActionFailed) else "executed",
+                            detail=str(outcome) if isinstance(outcome, ActionFailed) else outcome.detail,
+                            flow_run_id=None if isinstance(outcome, ActionFailed) else outcome.flow_run_id,
                         )  # fmt: skip
                         emitted.append(
-                            self.actions.outcome_event(automation, firing, index, action, result)
+                            self.actions.outcome_event(automation, firing, index, action, outcome)
                         )
                     work.append((automation, firing, later))
             if with_checkpoint and self._checkpoint is not None:
