@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tideflow.client import AsyncClient
-from tideflow.schemas import FlowRunCreate
+from tideflow.schemas import Creator, FlowRunCreate
 from tideflow.schemas.events import EventFilter
 from tideflow.schemas.states import Completed, Running
 
@@ -113,7 +113,10 @@ async def test_filter_pages_count_by_and_read_one(http: httpx.AsyncClient) -> No
 async def test_state_changes_write_their_events_in_a_chain(
     client: AsyncClient, http: httpx.AsyncClient
 ) -> None:
-    run = await client.create_flow_run(FlowRunCreate(flow_name="etl", tags=["nightly"]))
+    alice = Creator(type="user", id="tideflow.user.alice", name="alice")
+    run = await client.create_flow_run(
+        FlowRunCreate(flow_name="etl", tags=["nightly"], created_by=alice)
+    )
     await client.set_flow_run_state(run.id, Running())
     await client.set_flow_run_state(run.id, Completed())
     flt = {"resource_ids": [f"tideflow.flow-run.{run.id}"], "order": "oldest"}
@@ -128,6 +131,8 @@ async def test_state_changes_write_their_events_in_a_chain(
     roles = {r["tideflow.resource.role"]: r for r in events[2]["related"]}
     assert roles["flow"]["tideflow.resource.name"] == "etl"
     assert roles["tag"]["tideflow.resource.id"] == "tideflow.tag.nightly"
+    assert roles["creator"] == {"tideflow.resource.id": "tideflow.user.alice",
+                                "tideflow.resource.role": "creator", "tideflow.resource.name": "alice"}  # fmt: skip
     assert events[2]["payload"]["previous"]["type"] == "RUNNING"
     # A refused transition writes no event.
     with pytest.raises(Exception, match="final state"):
