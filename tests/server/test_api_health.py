@@ -37,10 +37,10 @@ async def test_wrong_method_is_json_405(http: httpx.AsyncClient) -> None:
     assert "DELETE" in response.json()["detail"]
 
 
-async def test_root_redirects_to_docs_and_docs_are_offline(http: httpx.AsyncClient) -> None:
+async def test_root_is_the_ui_and_docs_are_offline(http: httpx.AsyncClient) -> None:
     root = await http.get("http://testserver/")
-    assert root.status_code == 307
-    assert root.headers["location"] == "/docs"
+    assert root.status_code == 200
+    assert "<title>Dashboard · tideflow</title>" in root.text
     docs = await http.get("http://testserver/docs")
     assert docs.status_code == 200
     assert "cdn.jsdelivr" not in docs.text and "unpkg.com" not in docs.text
