@@ -21,6 +21,8 @@ from tideflow.settings import Settings, get_settings
 
 __all__ = ["create_app"]
 
+SERVICE_STOP_GRACE = 10.0  # seconds a service may take to finish its step at shutdown
+
 
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
     """The API app for ``database_url`` (default: the settings' database, SQLite in TIDEFLOW_HOME)."""
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             finally:
                 for service in services:
                     service.stop()
+                # A service stuck in a step must not hold shutdown hostage: cancel it after a grace.
+                _, stuck = await asyncio.wait(tasks, timeout=SERVICE_STOP_GRACE) if tasks else ((), ())
+                for task in stuck:
+                    task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await context.dispatcher.stop()
         finally:
