@@ -186,7 +186,16 @@ async def test_poll_returns_due_runs_and_marks_ready(http: httpx.AsyncClient) ->
         f"/deployments/{d['id']}/create_flow_run",
         json={"parameters": {"day": "2"}, "scheduled_time": "2099-01-01T00:00:00Z"},
     )
+    retrying = (
+        await http.post(
+            f"/deployments/{d['id']}/create_flow_run", json={"parameters": {"day": "3"}}
+        )
+    ).json()
+    awaiting = {"type": "SCHEDULED", "name": "AwaitingRetry"}
+    r = await http.post(f"/flow_runs/{retrying['id']}/set_state", json={"state": awaiting})
+    assert r.status_code == 200
     r = await http.post("/deployments/get_scheduled_flow_runs", json={"deployment_ids": [d["id"]]})
+    # the run awaiting an in-place retry belongs to its process: never offered
     assert r.status_code == 200 and [run["id"] for run in r.json()] == [due["id"]]
     polled = (await http.get(f"/deployments/{d['id']}")).json()
     assert polled["status"] == "READY" and polled["last_polled"] is not None

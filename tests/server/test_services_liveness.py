@@ -87,6 +87,22 @@ async def test_silent_runner_runs_crash_and_deployments_become_not_ready(databas
             assert await runners_storage.heartbeat(session, alive, later) == []
 
 
+async def test_heartbeat_running_list_marks_the_runs_as_the_runners(database_url: str) -> None:
+    async with migrated(database_url) as db:
+        d = await make_deployment(db)
+        runner = uuid.uuid4()
+        run = await make_run(db, d.id)
+        async with db.write() as session:
+            await runners_storage.register_runner(session, runner, "r", [d.id], None, utcnow())
+            # claimed without naming the runner: not attributed yet
+            await set_flow_run_state(session, run.id, StateProposal(state=Running()))
+            assert await runners_storage.read_runner_runs(session, runner) == []
+            await runners_storage.heartbeat(session, runner, utcnow(), [run.id, uuid.uuid4()])
+            assert await runners_storage.read_runner_runs(session, runner) == [
+                (run.id, StateType.RUNNING)
+            ]
+
+
 async def test_concurrency_limit_has_exactly_limit_winners(database_url: str) -> None:
     async with migrated(database_url) as db:
         d = await make_deployment(db, concurrency_limit=2)

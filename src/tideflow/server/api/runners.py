@@ -113,14 +113,14 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
         kind = frame.get("type") if frame is not None else None
         if kind == "heartbeat":
             try:
-                Heartbeat.model_validate(frame)
+                beat = Heartbeat.model_validate(frame)
             except ValidationError as exc:
                 conn.send(
                     _error("invalid heartbeat: " + format_validation_errors(list(exc.errors())))
                 )
                 continue
             async with context.database.write() as session:
-                known = await storage.heartbeat(session, conn.runner_id, utcnow())
+                known = await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
                 if known is None:  # forgotten after a silence: register it again
                     await storage.register_runner(
                         session,
@@ -130,5 +130,6 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                         conn.limit,
                         utcnow(),
                     )
+                    await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
         else:
             conn.send(_error(problem or f"unknown frame type {kind!r} (expected 'heartbeat')"))

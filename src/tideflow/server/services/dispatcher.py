@@ -19,7 +19,8 @@ import itertools
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 from uuid import UUID
 
 from tideflow.schemas import FlowRun
@@ -94,8 +95,8 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -161,7 +162,7 @@ class Dispatcher:
         state = run.state
         if run.deployment_id is None or state is None:
             return
-        if state.type is StateType.SCHEDULED and state.name != runs_storage.WAITING:
+        if state.type is StateType.SCHEDULED and state.name not in runs_storage.NOT_OFFERED:
             when = state.details.scheduled_time or state.timestamp
             if when <= self.clock():
                 self._offer(run)

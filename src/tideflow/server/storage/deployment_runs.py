@@ -21,6 +21,7 @@ from tideflow.server.storage.flow_runs import create_flow_run, read_flow_runs
 from tideflow.server.storage.tables import deployments, flow_runs
 
 __all__ = [
+    "NOT_OFFERED",
     "WAITING",
     "create_deployment_flow_run",
     "read_due_runs",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 WAITING = "AwaitingConcurrencySlot"
+# Scheduled-type states no runner may claim on an offer: AwaitingRetry belongs to the process that
+# is retrying the run in place; waiting runs are offered one at a time as slots free.
+NOT_OFFERED = (WAITING, "AwaitingRetry")
 
 
 async def create_deployment_flow_run(
@@ -110,7 +114,8 @@ async def read_due_runs(
 ) -> list[FlowRun]:
     """Scheduled runs of these deployments due at ``before``, oldest first, for runners to claim.
 
-    Runs waiting for a concurrency slot are included only as far as their deployment has free slots.
+    Runs waiting for a concurrency slot are included only as far as their deployment has free slots;
+    runs awaiting an in-place retry never are.
     """
     if not deployment_ids:
         return []
@@ -121,7 +126,7 @@ async def read_due_runs(
         .where(
             *_scheduled(deployment_ids),
             c.next_scheduled_start_time <= before,
-            c.state_name != WAITING,
+            c.state_name.not_in(NOT_OFFERED),
         )
         .order_by(c.next_scheduled_start_time, c.id)
         .limit(limit)
@@ -165,9 +170,9 @@ async def read_upcoming_runs(
         .where(
             *_scheduled(deployment_ids),
             c.next_scheduled_start_time > after,
-            c.state_name != WAITING,
+            c.state_name.not_in(NOT_OFFERED),
         )
         .order_by(c.next_scheduled_start_time)
         .limit(limit)
     )
-    return [tuple(row) for row in await session.execute(stmt)]  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]

@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 
+_ACTIVE = [StateType.PENDING.value, StateType.RUNNING.value, StateType.CANCELLING.value]
+
+
 @dataclass(frozen=True)
 class RunnerRow:
     id: UUID
@@ -64,7 +67,9 @@ async def register_runner(
     return await mark_deployments_polled(session, await _known(session, deployment_ids), now)
 
 
-async def heartbeat(session: AsyncSession, runner_id: UUID, now: dt.datetime) -> list[UUID] | None:
+async def heartbeat(
+    session: AsyncSession, runner_id: UUID, now: dt.datetime, running: Sequence[UUID] = ()
+) -> list[UUID] | None:
     """Mark the runner alive and its deployments polled; the ids that became READY, or None when
     the runner is unknown (forgotten after a silence: it must register again)."""
     stmt = (
@@ -76,6 +81,13 @@ async def heartbeat(session: AsyncSession, runner_id: UUID, now: dt.datetime) ->
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
+    if running:
+        # the runs it reports as executing are its own (the monitor crashes them if it goes silent)
+        await session.execute(
+            sa.update(flow_runs)
+            .where(flow_runs.c.id.in_(running), flow_runs.c.state_type.in_(_ACTIVE))
+            .values(runner_id=runner_id)
+        )
     ids = [UUID(d) for d in row.deployment_ids]
     return await mark_deployments_polled(session, await _known(session, ids), now)
 
@@ -97,9 +109,8 @@ async def read_silent_runners(session: AsyncSession, before: dt.datetime) -> lis
 
 async def read_runner_runs(session: AsyncSession, runner_id: UUID) -> list[tuple[UUID, StateType]]:
     """(run id, state type) of the runner's claimed runs that are not finished."""
-    active = [StateType.PENDING.value, StateType.RUNNING.value, StateType.CANCELLING.value]
     stmt = sa.select(flow_runs.c.id, flow_runs.c.state_type).where(
-        flow_runs.c.runner_id == runner_id, flow_runs.c.state_type.in_(active)
+        flow_runs.c.runner_id == runner_id, flow_runs.c.state_type.in_(_ACTIVE)
     )
     return [(row.id, StateType(row.state_type)) for row in await session.execute(stmt)]
 
