@@ -11,6 +11,7 @@ from services_helpers import make_deployment, make_run, migrated
 
 from tideflow.schemas import FlowRunFilter, StateType
 from tideflow.schemas.schedules import DeploymentScheduleCreate, DeploymentScheduleUpdate
+from tideflow.server.context import ServerContext
 from tideflow.server.services.scheduler import SchedulerService
 from tideflow.server.storage import Database
 from tideflow.server.storage import deployment_schedules as schedules
@@ -136,3 +137,23 @@ async def test_runs_that_fail_validation_are_not_scheduled(database_url: str) ->
         service = SchedulerService(db, get_settings(), clock=Clock(NOW))
         await service.run_once()  # logged, not raised: other deployments still get their runs
         assert await scheduled_times(db) == []
+
+
+async def test_schedule_changes_wake_the_running_scheduler(database_url: str) -> None:
+    async with migrated(database_url) as db:
+        context = ServerContext(
+            settings=get_settings(), database=db
+        )  # commits publish to its broker
+        service = SchedulerService(db, get_settings(), broker=context.broker, interval=3600)
+        task = asyncio.create_task(service.run())
+        try:
+            await asyncio.sleep(0.2)  # its first step ran (nothing to schedule yet)
+            await make_deployment(db, schedules=[{"schedule": {"interval": 60}}])
+            for _ in range(100):  # woken by the commit, not by its hour-long interval
+                if len(await scheduled_times(db)) == 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(await scheduled_times(db)) == 3
+        finally:
+            service.stop()
+            await task
