@@ -133,9 +133,19 @@ def _related_clause(flt: EventFilter, dialect: str) -> sa.ColumnElement[bool] | 
     return sa.and_(events.c.id.in_(ids), exact)
 
 
-def filter_clauses(flt: EventFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
-    """The WHERE conditions on ``events`` for ``flt`` (order, limit and cursor left to the caller)."""
+def filter_clauses(
+    flt: EventFilter, dialect: str, *, for_page: bool = False
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions on ``events`` for ``flt`` (order, limit and cursor left to the caller).
+
+    ``for_page``: the conditions of a newest/oldest page. On SQLite a name prefix or pattern then
+    does not use the (event, occurred) index: for a broad prefix that index means sorting every
+    match, while walking (occurred, id) in page order stops after one page of matches.
+    """
     c = events.c
+    event_column: sa.ColumnElement[Any] = c.event
+    if for_page and dialect == "sqlite" and (flt.event_prefixes or flt.event_patterns):
+        event_column = c.event.op("||", return_type=sa.String)(sa.literal("", sa.String))
     out: list[sa.ColumnElement[bool]] = []
     if flt.ids is not None:
         out.append(c.id.in_(flt.ids))
@@ -145,7 +155,8 @@ def filter_clauses(flt: EventFilter, dialect: str) -> list[sa.ColumnElement[bool
         out.append(c.occurred <= flt.occurred_before)
     names = (flt.event_names, flt.event_prefixes, flt.event_patterns)
     if any(n is not None for n in names):
-        out.append(_any_of(c.event, *names, dialect))
+        exact = _any_of(c.event, names[0], None, None, dialect) if names[0] else sa.false()
+        out.append(sa.or_(exact, _any_of(event_column, None, names[1], names[2], dialect)))
     if flt.exclude_event_prefixes:
         out.append(sa.not_(_any_of(c.event, None, flt.exclude_event_prefixes, None, dialect)))
     if flt.resource_ids is not None or flt.resource_id_prefixes is not None:

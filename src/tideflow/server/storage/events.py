@@ -141,6 +141,7 @@ def _cursor_clause(flt: EventFilter) -> sa.ColumnElement[bool] | None:
 async def read_events(session: AsyncSession, flt: EventFilter) -> EventPage:
     """One page of the events ``flt`` includes, in its order, with the total and the next cursor."""
     where = filter_clauses(flt, dialect_name(session))
+    page_where = filter_clauses(flt, dialect_name(session), for_page=True)
     cursor = _cursor_clause(flt)
     c = events.c
     order = (
@@ -148,7 +149,7 @@ async def read_events(session: AsyncSession, flt: EventFilter) -> EventPage:
         if flt.order == "newest"
         else [c.occurred.asc(), c.id.asc()]
     )
-    stmt = sa.select(events).where(*where).order_by(*order).limit(flt.limit + 1)
+    stmt = sa.select(events).where(*page_where).order_by(*order).limit(flt.limit + 1)
     if cursor is not None:
         stmt = stmt.where(cursor)
     rows = list(await session.execute(stmt))
