@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import getpass
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tideflow.client import SyncClient
 from tideflow.exceptions import ParameterValidationError
 from tideflow.runtime import flow_run
 from tideflow.schemas import StateType
+from tideflow.schemas.events import EventFilter
 
 
 @dataclasses.dataclass
@@ -342,3 +344,30 @@ def test_at_most_three_requests_per_trivial_run(client: SyncClient) -> None:
         http.event_hooks["request"].remove(count)
     assert len(requests) == 3, requests
     assert requests[0] == "POST /api/flow_runs/" and all("set_state" in r for r in requests[1:])
+
+
+def test_a_flow_call_names_the_os_user_as_creator_of_the_run_and_its_events(
+    client: SyncClient,
+) -> None:
+    seen: list[UUID | None] = []
+
+    @flow
+    def who_made_me() -> None:
+        seen.append(flow_run.id)
+
+    who_made_me()
+    (run_id,) = seen
+    assert run_id is not None
+    login = getpass.getuser()
+    run = client.read_flow_run(run_id)
+    assert run.created_by is not None
+    assert (run.created_by.type, run.created_by.id) == ("user", f"tideflow.user.{login}")
+    page = client.read_events(
+        EventFilter(
+            resource_ids=[f"tideflow.flow-run.{run_id}"],
+            event_names=["tideflow.flow-run.Completed"],
+        )
+    )
+    (event,) = page.events
+    creators = [r for r in event.related if r.role == "creator"]
+    assert [(c.id, c.name) for c in creators] == [(f"tideflow.user.{login}", login)]

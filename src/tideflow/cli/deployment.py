@@ -7,7 +7,6 @@ A deployment is addressed as ``flow-name/deployment-name`` or by its id.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import re
@@ -294,7 +293,7 @@ def run(
     ] = False,
 ) -> None:
     """Create a run of a deployment (parameters override its defaults)."""
-    from tideflow.schemas import Creator
+    from tideflow.identity import user_creator
     from tideflow.schemas.deployments import DeploymentFlowRunCreate
 
     values: dict[str, Any] = {}
@@ -316,14 +315,13 @@ def run(
         when = dt.datetime.now(dt.UTC) + parse_duration(start_in)
     elif start_at is not None:
         when = _parse_start_at(start_at)
-    login = getpass.getuser()
     try:
         body = DeploymentFlowRunCreate(
             parameters=values,
             tags=list(tag or []),
             scheduled_time=when,
             idempotency_key=idempotency_key,
-            created_by=Creator(type="user", id=f"tideflow.user.{login}", name=login),
+            created_by=user_creator(),
         )
     except ValueError as exc:
         exit_with_error(" ".join(str(exc).split()))

@@ -13,6 +13,7 @@ from tideflow.engine.context import FlowRunContext
 from tideflow.engine.core import RunSpec
 from tideflow.engine.parameters import BoundCall, ParameterSchema, jsonable_parameters
 from tideflow.exceptions import ParameterValidationError
+from tideflow.identity import user_creator
 from tideflow.schemas import FlowRunCreate
 
 __all__ = ["RunPlan", "make_plan", "render_run_name", "trim_traceback"]
@@ -89,6 +90,7 @@ def make_plan(
         parameters=jsonable_parameters(call.arguments),
         tags=list(flow.tags),
         parent_flow_run_id=parent.flow_run.id if parent is not None else None,
+        created_by=user_creator(),
     )
     spec = RunSpec(
         flow_name=flow.name,
