@@ -2,7 +2,14 @@
 
 from tideflow.schemas.actions import FlowCreate, FlowRunCreate, LogCreate, StateProposal
 from tideflow.schemas.filters import FlowFilter, FlowRunFilter, FlowRunSort, LogFilter
-from tideflow.schemas.objects import Creator, Flow, FlowRun, Log, OrchestrationResult, SetStateStatus
+from tideflow.schemas.objects import (
+    Creator,
+    Flow,
+    FlowRun,
+    Log,
+    OrchestrationResult,
+    SetStateStatus,
+)
 from tideflow.schemas.states import State, StateDetails, StateType
 
 __all__ = [

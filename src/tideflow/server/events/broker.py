@@ -61,7 +61,9 @@ class Broker:
         self._subs: dict[str, list[Subscription]] = defaultdict(list)
         self.published = 0
 
-    def subscribe(self, topic: str, *, lossless: bool = False, maxsize: int = 10_000) -> Subscription:
+    def subscribe(
+        self, topic: str, *, lossless: bool = False, maxsize: int = 10_000
+    ) -> Subscription:
         sub = Subscription(self, topic, 0 if lossless else maxsize)
         self._subs[topic].append(sub)
         return sub
