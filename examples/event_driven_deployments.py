@@ -23,9 +23,11 @@ if __name__ == "__main__":
     up = upstream_flow.to_deployment(name="upstream_deployment")
     down = downstream_flow.to_deployment(
         name="downstream_deployment",
-        triggers=[DeploymentEventTrigger(
-            expect={"tideflow.flow-run.Completed"},
-            match_related={"tideflow.resource.name": "upstream_deployment"},
-        )],
+        triggers=[
+            DeploymentEventTrigger(
+                expect={"tideflow.flow-run.Completed"},
+                match_related={"tideflow.resource.name": "upstream_deployment"},
+            )
+        ],
     )
     serve(up, down)

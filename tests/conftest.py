@@ -22,7 +22,12 @@ import pytest
 
 PG_ENV = "TIDEFLOW_TEST_POSTGRES_URL"
 
-_ISOLATED_ENV = ("TIDEFLOW_API_URL", "TIDEFLOW_DATABASE_URL", "TIDEFLOW_SERVER_HOST", "TIDEFLOW_LOGGING_LEVEL")
+_ISOLATED_ENV = (
+    "TIDEFLOW_API_URL",
+    "TIDEFLOW_DATABASE_URL",
+    "TIDEFLOW_SERVER_HOST",
+    "TIDEFLOW_LOGGING_LEVEL",
+)
 
 
 def free_port() -> int:
@@ -60,7 +65,9 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""
     base = os.environ.get(PG_ENV)
     if not base:
-        pytest.skip(f"PostgreSQL cases need {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL cases need {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+        )
     name = f"tideflow_test_{uuid.uuid4().hex[:10]}"
     try:
         asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
@@ -86,6 +93,8 @@ def database_url(database_kind: str, tmp_path: Path, request: pytest.FixtureRequ
     base: str = request.getfixturevalue("postgres_url")
     name = f"t_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
-    request.addfinalizer(lambda: asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+    request.addfinalizer(
+        lambda: asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    )
     head, _, _ = base.rpartition("/")
     return f"{head}/{name}"

@@ -97,35 +97,68 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
-    home: Path = Field(default_factory=home_dir, description="Where the local database, logs and profile live.")
-    api_url: str | None = Field(None, description="API base URL including /api; unset means the local server.")
+    home: Path = Field(
+        default_factory=home_dir, description="Where the local database, logs and profile live."
+    )
+    api_url: str | None = Field(
+        None, description="API base URL including /api; unset means the local server."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite+aiosqlite:///$TIDEFLOW_HOME/tideflow.db."
     )
     server_host: str = Field("127.0.0.1", description="Interface `tideflow server start` binds.")
-    server_port: int = Field(4200, ge=1, le=65535, description="Port `tideflow server start` binds.")
+    server_port: int = Field(
+        4200, ge=1, le=65535, description="Port `tideflow server start` binds."
+    )
     logging_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Level of tideflow's own loggers and the default run-log level."
     )
-    server_autostart: bool = Field(True, description="Start a background local server when none answers.")
-    client_timeout: float = Field(30.0, gt=0, description="Seconds an API request may take.")
-    server_start_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an auto-started server.")
-    logs_batch_interval: float = Field(0.25, gt=0, description="Seconds between run-log batches sent to the API.")
-    logs_max_buffer: int = Field(100_000, gt=0, description="Run-log records kept while the API is unreachable.")
-    runner_poll_interval: float = Field(10.0, gt=0, description="Fallback poll of serve() for missed pushes.")
-    runner_heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between runner heartbeats.")
-    runner_heartbeat_timeout: float = Field(
-        60.0, gt=0, description="Silence after which a runner's runs are Crashed and its deployments NOT_READY."
+    server_autostart: bool = Field(
+        True, description="Start a background local server when none answers."
     )
-    runner_cancel_grace: float = Field(10.0, ge=0, description="SIGTERM→SIGKILL grace when cancelling a run.")
-    late_runs_after: float = Field(15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late.")
-    scheduler_max_runs: int = Field(3, gt=0, description="Future runs kept scheduled per active schedule.")
+    client_timeout: float = Field(30.0, gt=0, description="Seconds an API request may take.")
+    server_start_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for an auto-started server."
+    )
+    logs_batch_interval: float = Field(
+        0.25, gt=0, description="Seconds between run-log batches sent to the API."
+    )
+    logs_max_buffer: int = Field(
+        100_000, gt=0, description="Run-log records kept while the API is unreachable."
+    )
+    runner_poll_interval: float = Field(
+        10.0, gt=0, description="Fallback poll of serve() for missed pushes."
+    )
+    runner_heartbeat_interval: float = Field(
+        5.0, gt=0, description="Seconds between runner heartbeats."
+    )
+    runner_heartbeat_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Silence after which a runner's runs are Crashed and its deployments NOT_READY.",
+    )
+    runner_cancel_grace: float = Field(
+        10.0, ge=0, description="SIGTERM→SIGKILL grace when cancelling a run."
+    )
+    late_runs_after: float = Field(
+        15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late."
+    )
+    scheduler_max_runs: int = Field(
+        3, gt=0, description="Future runs kept scheduled per active schedule."
+    )
     scheduler_max_days: int = Field(100, gt=0, description="Horizon of scheduled runs, in days.")
-    events_retention_days: float = Field(7.0, gt=0, description="Days events are kept before pruning.")
-    events_max_payload_bytes: int = Field(1_000_000, gt=0, description="Largest accepted event payload (JSON bytes).")
-    events_client_buffer: int = Field(10_000, gt=0, description="Events an SDK process buffers while offline.")
+    events_retention_days: float = Field(
+        7.0, gt=0, description="Days events are kept before pruning."
+    )
+    events_max_payload_bytes: int = Field(
+        1_000_000, gt=0, description="Largest accepted event payload (JSON bytes)."
+    )
+    events_client_buffer: int = Field(
+        10_000, gt=0, description="Events an SDK process buffers while offline."
+    )
     test_crash_at: str | None = Field(
-        None, description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit)."
+        None,
+        description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit).",
     )
 
     @field_validator("home", mode="before")

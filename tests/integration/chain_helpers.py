@@ -26,7 +26,9 @@ def env_for(api_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(example: str, api_url: str, *args: str, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def serving(
+    example: str, api_url: str, *args: str, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``examples/<example>`` (which calls serve()) until the block ends, then SIGTERM it."""
     out = log.open("wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / example), *args], env=env_for(api_url),

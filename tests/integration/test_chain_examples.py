@@ -36,7 +36,10 @@ def owned(client: SyncClient, deployment_id: object):  # type: ignore[no-untyped
 
 def test_event_payload_becomes_parameters(server: ServerProcess, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    with serving("chain_event_payload.py", server.api_url, log=log), SyncClient(server.api_url) as c:
+    with (
+        serving("chain_event_payload.py", server.api_url, log=log),
+        SyncClient(server.api_url) as c,
+    ):
         dep = ready(c, "load-table/on-arrival")
         tideflow(server.api_url, "event", "emit", "shop.orders.arrived", "--resource-id",
                  "shop.orders", "--payload", json.dumps({"table": "orders", "rows": 42}))  # fmt: skip

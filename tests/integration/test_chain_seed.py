@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,7 +50,9 @@ def test_seed_chain_with_the_cli_and_the_event_feed(server: ServerProcess, tmp_p
                 capture_output=True, text=True, env=env_for(server.api_url), timeout=60,
             )  # fmt: skip
             assert cli.returncode == 0, cli.stderr
-            [downstream] = wait_for("the downstream run", lambda: runs_of(client, down.id, "COMPLETED"))
+            [downstream] = wait_for(
+                "the downstream run", lambda: runs_of(client, down.id, "COMPLETED")
+            )
             [upstream] = runs_of(client, client.read_deployment_by_name(UP).id)
     assert "downstream flow" in (tmp_path / "serve.log").read_text()
 
@@ -60,7 +63,10 @@ def test_seed_chain_with_the_cli_and_the_event_feed(server: ServerProcess, tmp_p
     assert related["flow"]["tideflow.resource.name"] == "upstream-flow"
     assert related["flow"]["tideflow.resource.id"] == f"tideflow.flow.{upstream.flow_id}"
     assert related["deployment"]["tideflow.resource.name"] == "upstream_deployment"
-    assert related["deployment"]["tideflow.resource.id"] == f"tideflow.deployment.{upstream.deployment_id}"
+    assert (
+        related["deployment"]["tideflow.resource.id"]
+        == f"tideflow.deployment.{upstream.deployment_id}"
+    )
     assert related["creator"]["tideflow.resource.id"] == f"tideflow.user.{login}"
     assert related["creator"]["tideflow.resource.name"] == login
 
@@ -74,17 +80,24 @@ def test_seed_chain_with_the_cli_and_the_event_feed(server: ServerProcess, tmp_p
 
 
 def test_a_hundred_chains_make_exactly_a_hundred_linked_runs(server: ServerProcess) -> None:
-    with serving("event_driven_deployments.py", server.api_url), SyncClient(server.api_url) as client:
+    with (
+        serving("event_driven_deployments.py", server.api_url),
+        SyncClient(server.api_url) as client,
+    ):
         up, down = ready(client, UP), ready(client, DOWN)
         before_up = {r.id for r in runs_of(client, up.id)}
         before_down = {r.id for r in runs_of(client, down.id)}
         login = getpass.getuser()
         creator = Creator(type="user", id=f"tideflow.user.{login}", name=login)
         for _ in range(100):  # in a row: each upstream run after the previous one finished
-            started = client.create_flow_run_from_deployment(up.id, DeploymentFlowRunCreate(created_by=creator))
+            started = client.create_flow_run_from_deployment(
+                up.id, DeploymentFlowRunCreate(created_by=creator)
+            )
             wait_for("the upstream run", lambda s=started: (r := client.read_flow_run(s.id)).state_type
                      and r.state_type.value == "COMPLETED")  # type: ignore[union-attr]  # fmt: skip
-        new_down = lambda: [r for r in runs_of(client, down.id, "COMPLETED") if r.id not in before_down]  # noqa: E731
+        def new_down() -> list[Any]:
+            return [r for r in runs_of(client, down.id, "COMPLETED") if r.id not in before_down]
+
         wait_for("100 downstream runs", lambda: len(new_down()) >= 100 or None, timeout=120)
         ups = [r for r in runs_of(client, up.id) if r.id not in before_up]
         downs = [r for r in runs_of(client, down.id) if r.id not in before_down]

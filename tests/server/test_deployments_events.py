@@ -48,7 +48,9 @@ async def test_each_change_writes_its_event(database_url: str) -> None:
         async with db.write() as session:
             await runners_storage.register_runner(session, uuid.uuid4(), "r", [d.id], None, now)
         monitor = RunnerMonitorService(
-            db, get_settings(runner_heartbeat_timeout=5), clock=lambda: now + dt.timedelta(seconds=6)
+            db,
+            get_settings(runner_heartbeat_timeout=5),
+            clock=lambda: now + dt.timedelta(seconds=6),
         )
         await monitor.run_once()
         async with db.write() as session:
@@ -66,7 +68,9 @@ async def test_each_change_writes_its_event(database_url: str) -> None:
             ("deleted", {}),
         ]
         async with db.read() as session:
-            page = await read_events(session, EventFilter(event_names=["tideflow.deployment.created"]))
+            page = await read_events(
+                session, EventFilter(event_names=["tideflow.deployment.created"])
+            )
         event = page.events[0]
         assert event.resource.id == f"tideflow.deployment.{d.id}" and event.resource.name == "d"
         assert [(r.id, r.role, r.name) for r in event.related] == [

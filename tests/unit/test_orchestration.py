@@ -465,13 +465,23 @@ def test_claim_without_a_free_slot_waits_in_awaiting_concurrency_slot() -> None:
 def test_slot_matters_only_when_the_run_becomes_active() -> None:
     running = stored(R)
     # an active run moving on needs no slot; a forced change ignores the limit
-    assert decide(RunFacts(state=stored(P), slot_available=False), prop(st.Running()), at(1)).status is ACCEPT
-    assert decide(RunFacts(state=running, slot_available=False), prop(st.Completed()), at(1)).status is ACCEPT
-    forced = decide(RunFacts(state=stored(S), slot_available=False), prop(st.Pending(), force=True), at(1))
+    assert (
+        decide(RunFacts(state=stored(P), slot_available=False), prop(st.Running()), at(1)).status
+        is ACCEPT
+    )
+    assert (
+        decide(RunFacts(state=running, slot_available=False), prop(st.Completed()), at(1)).status
+        is ACCEPT
+    )
+    forced = decide(
+        RunFacts(state=stored(S), slot_available=False), prop(st.Pending(), force=True), at(1)
+    )
     assert forced.status is ACCEPT
     # a failed compare-and-set is a rejection, not a wait
     stale = decide(
-        RunFacts(state=stored(S), slot_available=False), prop(st.Pending(), expected=uuid.uuid4()), at(1)
+        RunFacts(state=stored(S), slot_available=False),
+        prop(st.Pending(), expected=uuid.uuid4()),
+        at(1),
     )
     assert stale.status is REJECT
     # with a slot, the claim is accepted as before

@@ -7,9 +7,9 @@ import sys
 if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
 
-from tideflow.client._async import AsyncClient, get_async_client  # noqa: E402
-from tideflow.client._local import resolve_api_url, server_is_healthy  # noqa: E402
-from tideflow.client._sync import SyncClient, get_client  # noqa: E402
+from tideflow.client._async import AsyncClient, get_async_client
+from tideflow.client._local import resolve_api_url, server_is_healthy
+from tideflow.client._sync import SyncClient, get_client
 
 __all__ = [
     "AsyncClient",

@@ -35,7 +35,9 @@ class FlowRunCreate(_Action):
 
     flow_id: UUID | None = None
     flow_name: str | None = Field(None, min_length=1, max_length=200)
-    name: str | None = Field(None, description="Run name; a readable one is generated when omitted.")
+    name: str | None = Field(
+        None, description="Run name; a readable one is generated when omitted."
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     state: State | None = Field(None, description="Initial state; default Pending.")

@@ -92,7 +92,9 @@ class Log(_Object):
 
 class SetStateStatus(StrEnum):
     ACCEPT = "ACCEPT"  # the proposed state is now the run's state
-    WAIT = "WAIT"  # not now (e.g. a concurrency slot); ``state`` is what the run was moved to instead
+    WAIT = (
+        "WAIT"  # not now (e.g. a concurrency slot); ``state`` is what the run was moved to instead
+    )
     REJECT = "REJECT"  # refused; the API answers 409 with the reason
 
 

@@ -125,7 +125,11 @@ def _make(type_: StateType, default_name: str | None = None):  # type: ignore[no
         if type_ is StateType.SCHEDULED and det.scheduled_time is None:
             det.scheduled_time = utcnow()
         return State(
-            type=type_, name=name or default_name or _DEFAULT_NAMES[type_], message=message, details=det, data=data
+            type=type_,
+            name=name or default_name or _DEFAULT_NAMES[type_],
+            message=message,
+            details=det,
+            data=data,
         )
 
     factory.__name__ = default_name or _DEFAULT_NAMES[type_]
@@ -169,17 +173,16 @@ ALLOWED_TRANSITIONS: dict[StateType | None, frozenset[StateType]] = {
 
 def is_retry(from_type: StateType | None, to: State) -> bool:
     """A retry leaves a failed or crashed run for AwaitingRetry (SCHEDULED) or Retrying (RUNNING)."""
-    return (
-        from_type in (_F, _X)
-        and (
-            (to.type is _S and to.name in ("AwaitingRetry", "Scheduled"))
-            or (to.type is _R and to.name == "Retrying")
-            or (to.type is _P)
-        )
+    return from_type in (_F, _X) and (
+        (to.type is _S and to.name in ("AwaitingRetry", "Scheduled"))
+        or (to.type is _R and to.name == "Retrying")
+        or (to.type is _P)
     )
 
 
-def transition_refusal(from_type: StateType | None, to: State, *, force: bool = False) -> str | None:
+def transition_refusal(
+    from_type: StateType | None, to: State, *, force: bool = False
+) -> str | None:
     """Why ``from_type -> to`` is not allowed, or None when it is. ``force`` allows any change."""
     if force:
         return None

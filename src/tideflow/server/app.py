@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 for service in services:
                     service.stop()
                 # A service stuck in a step must not hold shutdown hostage: cancel it after a grace.
-                _, stuck = await asyncio.wait(tasks, timeout=SERVICE_STOP_GRACE) if tasks else ((), ())
+                _, stuck = (
+                    await asyncio.wait(tasks, timeout=SERVICE_STOP_GRACE) if tasks else ((), ())
+                )
                 for task in stuck:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

@@ -77,10 +77,21 @@ def decide(facts: RunFacts, proposal: StateProposal, now: dt.datetime) -> Decisi
     """Judge ``proposal`` against ``facts`` at time ``now`` (the server's clock)."""
     current = facts.state
     proposed = proposal.state
-    if proposal.expected_state_id is not None and (current is None or current.id != proposal.expected_state_id):
-        return _reject(current, proposed, "the run's state changed since it was read (compare-and-set failed)")
-    if current is not None and not proposal.force and proposal.expected_state_id is None and _same(current, proposed):
-        return Decision(SetStateStatus.ACCEPT, current, reason="identical to the current state; nothing changed")
+    if proposal.expected_state_id is not None and (
+        current is None or current.id != proposal.expected_state_id
+    ):
+        return _reject(
+            current, proposed, "the run's state changed since it was read (compare-and-set failed)"
+        )
+    if (
+        current is not None
+        and not proposal.force
+        and proposal.expected_state_id is None
+        and _same(current, proposed)
+    ):
+        return Decision(
+            SetStateStatus.ACCEPT, current, reason="identical to the current state; nothing changed"
+        )
     from_type = current.type if current is not None else None
     refusal = transition_refusal(from_type, proposed, force=proposal.force)
     if refusal is not None:
@@ -105,7 +116,9 @@ _NO_SLOT = "the deployment is at its concurrency limit; the run waits for a free
 
 
 def _reject(current: State | None, proposed: State, reason: str) -> Decision:
-    return Decision(SetStateStatus.REJECT, current if current is not None else proposed, reason=reason)
+    return Decision(
+        SetStateStatus.REJECT, current if current is not None else proposed, reason=reason
+    )
 
 
 def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) -> Decision:
@@ -125,7 +138,11 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
         changes["run_count"] = facts.run_count + 1
         if facts.start_time is None:
             changes["start_time"] = now
-    elif state.type is StateType.RUNNING and state.name == "Retrying" and (current is None or current.name != "Retrying"):
+    elif (
+        state.type is StateType.RUNNING
+        and state.name == "Retrying"
+        and (current is None or current.name != "Retrying")
+    ):
         changes["run_count"] = facts.run_count + 1
     if state.type in FINAL_TYPES:
         changes["end_time"] = now
@@ -138,4 +155,3 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
     elif facts.expected_start_time is None and state.type in (StateType.PENDING, StateType.RUNNING):
         changes["expected_start_time"] = now
     return Decision(SetStateStatus.ACCEPT, state, store=True, changes=changes)
-
