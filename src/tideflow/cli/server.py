@@ -62,8 +62,20 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def _raise_exit(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
+def _exit_while_starting(settings: Settings) -> Any:
+    """A SIGTERM/SIGINT handler for the start-up phase, before uvicorn installs its own.
+
+    Raising from a signal handler lands in whatever runs at that moment (inside pydantic's schema
+    building it surfaces as a SchemaError, exit 1); nothing has been served yet and a half-done
+    migration rolls back with the process, so removing our pid file and exiting 0 at once is safe.
+    """
+    from tideflow.client._local import remove_pid_file
+
+    def handler(signum: int, frame: Any) -> None:
+        remove_pid_file(settings, only_pid=os.getpid())
+        os._exit(0)
+
+    return handler
 
 
 @app.command()
@@ -134,8 +146,9 @@ def start(
             Text.assemble(("tideflow server", "bold green"), banner[len("tideflow server") :])
         )
     # A signal before uvicorn installs its handlers (during migrations) must still exit 0 and clean up.
-    signal.signal(signal.SIGTERM, _raise_exit)
-    signal.signal(signal.SIGINT, _raise_exit)
+    early_exit = _exit_while_starting(settings)
+    signal.signal(signal.SIGTERM, early_exit)
+    signal.signal(signal.SIGINT, early_exit)
     other = read_pid_file(settings)
     if other is not None and other.pid != os.getpid() and process_alive(other.pid):
         # Another server of this TIDEFLOW_HOME owns the pid file; `server stop` keeps meaning that one.
