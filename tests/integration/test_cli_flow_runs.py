@@ -42,10 +42,10 @@ def flow_name() -> str:
 
 
 def run_cli(
-    server: ServerProcess | str, *args: str, timeout: float = 60
+    server: ServerProcess | str, *args: str, timeout: float = 60, columns: int = 250
 ) -> subprocess.CompletedProcess[str]:
     api_url = server if isinstance(server, str) else server.api_url
-    env = {**os.environ, "TIDEFLOW_API_URL": api_url, "COLUMNS": "250"}
+    env = {**os.environ, "TIDEFLOW_API_URL": api_url, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "tideflow", *args],
         capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
@@ -103,6 +103,20 @@ def test_flow_ls_table_and_json(server: ServerProcess, client: SyncClient, flow_
 
 
 # --- flow-run ls ----------------------------------------------------------------------------------
+def test_ls_in_an_80_column_terminal_shows_id_prefixes_and_readable_names(
+    server: ServerProcess, client: SyncClient, flow_name: str
+) -> None:
+    run = make_run(client, flow_name, "narrow-run", Running(), Completed())
+    result = run_cli(server, "flow-run", "ls", "--flow", flow_name, columns=80)
+    assert result.returncode == 0, result.stderr
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    (row,) = table_rows(result.stdout)
+    assert row[0] == run.id.hex[:8]
+    assert row[1].startswith("narrow") and row[3] == "Completed"
+    shown = run_cli(server, "flow-run", "inspect", row[0])  # the prefix is enough to address it
+    assert shown.returncode == 0 and str(run.id) in shown.stdout
+
+
 def test_ls_shows_runs_newest_first_with_states(
     server: ServerProcess, client: SyncClient, flow_name: str
 ) -> None:

@@ -124,9 +124,10 @@ def ls(
         return
     table = Table()
     table.add_column("Occurred", no_wrap=True)
-    table.add_column("Event")
-    table.add_column("Resource")
-    table.add_column("Related")
+    # The event name is what people scan for: never cut it; resource and related wrap instead.
+    table.add_column("Event", no_wrap=True, min_width=20)
+    table.add_column("Resource", overflow="fold", min_width=12)
+    table.add_column("Related", overflow="fold", min_width=12)
     for e in out:
         table.add_row(
             format_time(e.occurred),

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
+NARROW_TERMINAL = 120  # columns below which `ls` shows id prefixes
+
 app = typer.Typer(help="Inspect and manage flow runs.", no_args_is_help=True)
 
 # Named states the SDK and server create, by lower-cased name (types are matched first).
@@ -114,10 +116,13 @@ def ls(
     if not runs:
         console.print("No flow runs.")
         return
+    # In a narrow terminal the full UUID would squeeze names to nothing; an 8-character prefix is
+    # enough for every command that takes an id (inspect, logs, cancel, delete), and --json has it all.
+    short_ids = console.width < NARROW_TERMINAL
     table = Table()
     table.add_column("ID", no_wrap=True)
-    table.add_column("Name")
-    table.add_column("Flow")
+    table.add_column("Name", min_width=8)
+    table.add_column("Flow", min_width=8)
     table.add_column("State", no_wrap=True)
     table.add_column("Start time", no_wrap=True)
     table.add_column("Duration", no_wrap=True, justify="right")
@@ -128,7 +133,7 @@ def ls(
             else Text(format_time(run.expected_start_time), style="dim")
         )
         table.add_row(
-            str(run.id),
+            run.id.hex[:8] if short_ids else str(run.id),
             Text(run.name),
             Text(run.flow_name or str(run.flow_id)),
             state_text(run.state_type, run.state_name),
