@@ -5,7 +5,8 @@ sends buffered events over ``/api/events/in`` in batches, a few batches in fligh
 event only when the server acknowledged it (after its commit). Events not yet acknowledged when the
 connection breaks are sent again after reconnecting; the server drops duplicates by id. The buffer
 is bounded (``events_client_buffer``): when full the oldest event is dropped and one warning later
-says how many. ``websockets`` is imported in the thread, never at ``import tideflow``.
+says how many, and the next send carries one ``tideflow.events.dropped`` event (resource
+``tideflow.process.<hostname>.<pid>``, payload ``{"count", "since"}``) so the loss shows in the feed. ``websockets`` is imported in the thread, never at ``import tideflow``.
 
 ``stream_events`` reads ``/api/events/out`` (a filter and a backfill, then live frames).
 """
@@ -13,8 +14,11 @@ says how many. ``websockets`` is imported in the thread, never at ``import tidef
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -26,7 +30,17 @@ from tideflow.exceptions import ServerUnreachable
 from tideflow.schemas.events import Event, EventFilter
 from tideflow.settings import Settings, get_settings
 
-__all__ = ["EventWorker", "event_worker", "flush_events", "stream_events", "ws_url"]
+__all__ = [
+    "DROPPED_EVENT",
+    "EventWorker",
+    "drop_report",
+    "event_worker",
+    "flush_events",
+    "stream_events",
+    "ws_url",
+]
+
+DROPPED_EVENT = "tideflow.events.dropped"
 
 _BATCH = 500  # events per frame
 _IN_FLIGHT = 4  # frames sent before waiting for the oldest one's ack
@@ -47,6 +61,22 @@ def ws_url(api_url: str, path: str) -> str:
     return base + path
 
 
+def drop_report(count: int, since: dt.datetime) -> Event:
+    """The ``tideflow.events.dropped`` event saying this process dropped ``count`` events since
+    ``since``."""
+    host, pid = socket.gethostname(), os.getpid()
+    return Event.model_validate(
+        {
+            "event": DROPPED_EVENT,
+            "resource": {
+                "tideflow.resource.id": f"tideflow.process.{host}.{pid}",
+                "tideflow.resource.name": f"{host}:{pid}",
+            },
+            "payload": {"count": count, "since": since.isoformat()},
+        }
+    )
+
+
 class EventWorker:
     """Buffers events and sends them from one daemon thread; see the module docstring."""
 
@@ -61,6 +91,10 @@ class EventWorker:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._dropped = 0  # dropped and not yet reported
+        # Dropped and not yet reported to the server (a report not yet acknowledged is buffered).
+        self._unsent_drops = 0
+        self._first_drop: dt.datetime | None = None
+        self._reports: set[Any] = set()  # ids of buffered drop reports
         self._retry = threading.Event()  # ends a back-off early
         self.connected = False
         self.failures = 0  # consecutive failed connection attempts
@@ -88,11 +122,33 @@ class EventWorker:
         # An emptied in-flight batch keeps its slot: its ack still comes and must match a frame.
         for batch in self._in_flight:
             if batch:
-                batch.pop(0)
+                lost = batch.pop(0)
                 break
         else:
-            self._buffer.popleft()
+            lost = self._buffer.popleft()
+        if lost.id in self._reports:
+            # A dropped drop report: its count goes into the next report, nothing is lost.
+            self._reports.discard(lost.id)
+            self._note_drops(int(lost.payload["count"]),
+                             dt.datetime.fromisoformat(lost.payload["since"]))  # fmt: skip
+            return
         self._dropped += 1
+        self._note_drops(1, dt.datetime.now(dt.UTC))
+
+    def _note_drops(self, count: int, since: dt.datetime) -> None:
+        self._unsent_drops += count
+        if self._first_drop is None or since < self._first_drop:
+            self._first_drop = since
+
+    def _queue_drop_report(self) -> None:
+        # caller holds self._cond; the report goes first so the next frame carries it
+        if not self._unsent_drops or self._first_drop is None:
+            return
+        report = drop_report(self._unsent_drops, self._first_drop)
+        self._reports.add(report.id)
+        self._buffer.appendleft(report)
+        self._unsent_drops = 0
+        self._first_drop = None
 
     @property
     def pending(self) -> int:
@@ -164,6 +220,7 @@ class EventWorker:
             while True:
                 with self._cond:
                     self._cond.wait_for(lambda: bool(self._buffer or self._in_flight))
+                    self._queue_drop_report()
                     frames = []
                     while self._buffer and len(self._in_flight) < _IN_FLIGHT:
                         batch = [self._buffer.popleft()
@@ -179,7 +236,7 @@ class EventWorker:
         refused = answer.get("refused") or []
         with self._cond:
             if self._in_flight:
-                self._in_flight.popleft()
+                self._reports.difference_update(e.id for e in self._in_flight.popleft())
             self.delivered += len(answer.get("ack") or [])
             self.refused += len(refused)
             self._cond.notify_all()
