@@ -39,6 +39,7 @@ TARGETS: dict[tuple[str, str], tuple[Target, ...]] = {
     ("footprint", "serve_idle_rss_mib"): (Target("median", 50),),
     ("footprint", "seed_import_ms"): (Target("median", 150),),
     ("overhead", "flow_call_ms"): (Target("median", 10),),
+    # issue 6 sets no target for query latency nor fan-out; those figures print without a verdict.
     ("ingest", "sqlite_events_per_s"): (Target("median", 10_000, at_least=True),),
     ("triggers", "automations_1000_events_per_s"): (Target("median", 20_000, at_least=True),),
 }
