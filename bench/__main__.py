@@ -28,7 +28,7 @@ from bench.peers.prefect import ADAPTERS, run_adapter
 
 __all__ = ["BENCHMARKS", "main"]
 
-BENCHMARKS = ("footprint", "overhead", "start", "chain", "triggers", "ingest", "query")
+BENCHMARKS = ("footprint", "overhead", "start", "chain", "triggers", "ingest", "query", "fanout")
 # Benchmarks whose Prefect adapter does not exist yet: ``--vs prefect`` says so instead of a table.
 PEER_PENDING = ("ingest", "query", "fanout")
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.jsonl"))
