@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from tideflow.schemas.events import EventFilter
 from tideflow.server.storage.tables import event_resources, events
 
-__all__ = ["filter_clauses", "pattern_clause"]
+__all__ = ["filter_clauses", "first_related_row", "pattern_clause", "related_rows"]
 
 
 def _glob_literal(text: str) -> str:
@@ -97,6 +97,37 @@ def _any_of(
     return sa.or_(sa.false(), *options)
 
 
+def _row_matches(er: Any, flt: EventFilter) -> list[sa.ColumnElement[bool]]:
+    conds = [er.position > 0, er.resource_id.in_(flt.related_ids or [])]
+    if flt.related_roles is not None:
+        conds.append(er.role.in_(flt.related_roles))
+    return conds
+
+
+def related_rows(flt: EventFilter) -> list[sa.ColumnElement[bool]] | None:
+    """Conditions on ``event_resources`` rows: an event has one when the related criteria accept it,
+    or None when the criteria are not decided by those rows alone (no ids, or labels)."""
+    if flt.related_ids is None or flt.related_labels is not None:
+        return None
+    return _row_matches(event_resources.c, flt)
+
+
+def first_related_row(flt: EventFilter) -> sa.ColumnElement[bool]:
+    """Of the rows ``related_rows`` accepts, only each event's first: a join on them has no
+    duplicates."""
+    earlier = event_resources.alias("earlier")
+    er = event_resources.c
+    return sa.not_(
+        sa.exists(
+            sa.select(1).where(
+                earlier.c.event_id == er.event_id,
+                earlier.c.position < er.position,
+                *_row_matches(earlier.c, flt),
+            )
+        )
+    )
+
+
 def _related_clause(flt: EventFilter, dialect: str) -> sa.ColumnElement[bool] | None:
     if flt.related_ids is None and flt.related_roles is None and flt.related_labels is None:
         return None
@@ -134,13 +165,14 @@ def _related_clause(flt: EventFilter, dialect: str) -> sa.ColumnElement[bool] | 
 
 
 def filter_clauses(
-    flt: EventFilter, dialect: str, *, for_page: bool = False
+    flt: EventFilter, dialect: str, *, for_page: bool = False, related: bool = True
 ) -> list[sa.ColumnElement[bool]]:
     """The WHERE conditions on ``events`` for ``flt`` (order, limit and cursor left to the caller).
 
     ``for_page``: the conditions of a newest/oldest page. On SQLite a name prefix or pattern then
     does not use the (event, occurred) index: for a broad prefix that index means sorting every
     match, while walking (occurred, id) in page order stops after one page of matches.
+    ``related=False`` leaves out the related criteria (the caller joins ``related_rows``).
     """
     c = events.c
     event_column: sa.ColumnElement[Any] = c.event
@@ -165,9 +197,9 @@ def filter_clauses(
         )
     if flt.resource_labels is not None:
         out.append(_labels_clause(c.resource, flt.resource_labels, dialect))
-    related = _related_clause(flt, dialect)
-    if related is not None:
-        out.append(related)
+    related_clause = _related_clause(flt, dialect) if related else None
+    if related_clause is not None:
+        out.append(related_clause)
     if flt.any_resource_ids is not None:
         sub = sa.select(event_resources.c.event_id).where(
             event_resources.c.resource_id.in_(flt.any_resource_ids)

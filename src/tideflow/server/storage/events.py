@@ -27,7 +27,7 @@ from tideflow.schemas.events import (
     encode_cursor,
 )
 from tideflow.server.storage.dialect import dialect_name
-from tideflow.server.storage.event_filters import filter_clauses
+from tideflow.server.storage.event_filters import filter_clauses, first_related_row, related_rows
 from tideflow.server.storage.outbox import publish_after_commit
 from tideflow.server.storage.tables import event_resources, events
 
@@ -128,37 +128,56 @@ async def read_event(session: AsyncSession, event_id: UUID) -> ReceivedEvent | N
     return _event(row) if row is not None else None
 
 
-def _cursor_clause(flt: EventFilter) -> sa.ColumnElement[bool] | None:
+def _cursor_clause(
+    flt: EventFilter, occurred_col: sa.ColumnElement[Any], id_col: sa.ColumnElement[Any]
+) -> sa.ColumnElement[bool] | None:
     if flt.cursor is None:
         return None
     occurred, ident = decode_cursor(flt.cursor)
-    c = events.c
     if flt.order == "newest":
-        return sa.or_(c.occurred < occurred, sa.and_(c.occurred == occurred, c.id < ident))
-    return sa.or_(c.occurred > occurred, sa.and_(c.occurred == occurred, c.id > ident))
+        return sa.or_(occurred_col < occurred, sa.and_(occurred_col == occurred, id_col < ident))
+    return sa.or_(occurred_col > occurred, sa.and_(occurred_col == occurred, id_col > ident))
 
 
 async def read_events(session: AsyncSession, flt: EventFilter) -> EventPage:
-    """One page of the events ``flt`` includes, in its order, with the total and the next cursor."""
-    where = filter_clauses(flt, dialect_name(session))
-    page_where = filter_clauses(flt, dialect_name(session), for_page=True)
-    cursor = _cursor_clause(flt)
-    c = events.c
+    """One page of the events ``flt`` includes, in its order, with the total and the next cursor.
+
+    With related ids the page is driven by ``event_resources`` (its (resource_id, occurred,
+    event_id) index gives the page order; each row carries its event's occurred and id), the total
+    counted from that index, instead of collecting and sorting every related event.
+    """
+    dialect = dialect_name(session)
+    rows_where = related_rows(flt)
+    driven = rows_where is not None
+    where = filter_clauses(flt, dialect, related=not driven)
+    page_where = filter_clauses(flt, dialect, for_page=True, related=not driven)
+    source: sa.FromClause = events
+    if rows_where is not None:
+        er = event_resources.c
+        occurred_col, id_col = er.occurred, er.event_id
+        source = event_resources.join(events, events.c.id == er.event_id)
+        page_where += [*rows_where, first_related_row(flt)]
+        counted = sa.func.count(sa.distinct(er.event_id))
+        total_stmt = sa.select(counted).select_from(source if where else event_resources)
+        total_stmt = total_stmt.where(*rows_where, *where)
+    else:
+        occurred_col, id_col = events.c.occurred, events.c.id
+        total_stmt = sa.select(sa.func.count()).select_from(events).where(*where)
     order = (
-        [c.occurred.desc(), c.id.desc()]
+        [occurred_col.desc(), id_col.desc()]
         if flt.order == "newest"
-        else [c.occurred.asc(), c.id.asc()]
+        else [occurred_col.asc(), id_col.asc()]
     )
-    stmt = sa.select(events).where(*page_where).order_by(*order).limit(flt.limit + 1)
+    stmt = (
+        sa.select(events).select_from(source).where(*page_where).order_by(*order)
+        .limit(flt.limit + 1)
+    )  # fmt: skip
+    cursor = _cursor_clause(flt, occurred_col, id_col)
     if cursor is not None:
         stmt = stmt.where(cursor)
     rows = list(await session.execute(stmt))
     page = [_event(r) for r in rows[: flt.limit]]
-    total = int(
-        (
-            await session.execute(sa.select(sa.func.count()).select_from(events).where(*where))
-        ).scalar_one()
-    )
+    total = int((await session.execute(total_stmt)).scalar_one())
     next_cursor = (
         encode_cursor(page[-1].occurred, page[-1].id) if len(rows) > flt.limit and page else None
     )

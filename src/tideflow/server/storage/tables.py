@@ -218,7 +218,8 @@ event_resources = sa.Table(
     sa.Column("resource_id", sa.String(1024), nullable=False),
     sa.Column("role", sa.String(1024), nullable=False),
     sa.Column("occurred", UTCDateTime, nullable=False),
-    sa.Index(None, "resource_id", "occurred"),
+    # Migration 0005: a related-id page is read in (occurred, event_id) order from this index.
+    sa.Index(None, "resource_id", "occurred", "event_id", "position"),
     sa.Index(None, "role", "resource_id"),
 )
 
