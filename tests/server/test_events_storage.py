@@ -21,6 +21,7 @@ from tideflow.server.storage import Database
 from tideflow.server.storage import events as storage
 from tideflow.server.storage.migrate import upgrade_engine
 from tideflow.server.storage.tables import event_resources
+from tideflow.server.storage.tables import events as events_table
 from tideflow.settings import get_settings
 
 pytestmark = pytest.mark.anyio
@@ -94,6 +95,52 @@ async def test_insert_dedupes_by_id_and_publishes_after_commit(db: Database) -> 
     async with db.read() as session:
         assert await storage.read_event(session, ev(3).id) is None
     assert sub.qsize() == 1
+
+
+async def test_stored_columns_match_what_typed_binds_look_up(db: Database) -> None:
+    # SQLite rows are bound by hand: every value must equal what SQLAlchemy's column types bind,
+    # or lookups by id, time or follows would miss. Whole seconds and a non-UTC offset included.
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    batch = [
+        Event(
+            id=uuid.UUID(int=900 + i),
+            occurred=occurred,
+            event="bind.check",
+            resource={"tideflow.resource.id": f"bind.r{i}", "x": "é"},
+            related=[{"tideflow.resource.id": "bind.flow", "tideflow.resource.role": "flow"}],
+            payload={"n": i, "text": "ü", "nested": [1, {"a": None}]},
+            follows=uuid.UUID(int=899 + i) if i else None,
+        )
+        for i, occurred in enumerate(
+            [T0, T0.replace(microsecond=123), dt.datetime(2030, 1, 1, 14, 0, 0, 7, tzinfo=plus2)]
+        )
+    ]
+    # Validation converts to UTC; an unvalidated copy keeps its offset and must be stored the same.
+    batch.append(batch[2].model_copy(update={"id": uuid.UUID(int=990), "occurred": batch[2]
+                                             .occurred.astimezone(plus2)}))  # fmt: skip
+    async with db.write() as session:
+        stored = await storage.insert_events(session, batch)
+    e, er = events_table.c, event_resources.c
+    async with db.read() as session:
+        for want, got in zip(batch, stored, strict=True):
+            hits = await session.scalar(
+                sa.select(sa.func.count()).select_from(events_table).where(
+                    e.id == want.id, e.occurred == want.occurred, e.received == got.received,
+                    e.follows == want.follows if want.follows else e.follows.is_(None),
+                    e.resource_id == want.resource.id,
+                )
+            )  # fmt: skip
+            assert hits == 1
+            rows = await session.scalar(
+                sa.select(sa.func.count()).select_from(event_resources).where(
+                    er.event_id == want.id, er.occurred == want.occurred
+                )
+            )  # fmt: skip
+            assert rows == 2
+            back = await storage.read_event(session, want.id)
+            assert back is not None
+            assert back.model_dump(exclude={"received"}) == want.model_dump()
+            assert back.received == got.received
 
 
 async def test_pages_follow_the_cursor_in_both_orders(db: Database) -> None:
