@@ -9,7 +9,7 @@ import pytest
 from automation_helpers import T0, event, harness
 
 from tideflow.server.storage import automations as automation_storage
-from tideflow.server.storage.tables import automation_actions, flow_runs
+from tideflow.server.storage.tables import automation_actions, automation_buckets, flow_runs
 from tideflow.server.triggers.actions import idempotency_key
 from tideflow.server.triggers.engine import TriggerEngine
 
@@ -243,6 +243,30 @@ async def test_bucket_state_survives_a_restart(database_url: str) -> None:
         await h.emit(event("x.y", occurred=T0 + dt.timedelta(seconds=1)))
         await engine.run_once()
         assert len(await h.firings(auto.id)) == 1
+
+
+async def test_every_event_trigger_stores_no_buckets_and_repeats_fire_once(
+    database_url: str,
+) -> None:
+    # Reactive, threshold 1, no after: nothing is stored per bucket; the firing row (keyed by a
+    # firing id derived from the event id) is what keeps a re-evaluated event from firing again.
+    async with harness(database_url) as h:
+        auto = await h.create(
+            {"name": "each", "trigger": {"type": "event", "expect": ["x.y"], "within": 60},
+             "actions": [{"type": "do-nothing"}]}
+        )  # fmt: skip
+        first, second = event("x.y"), event("x.y", occurred=T0 + dt.timedelta(seconds=1))
+        await h.emit(first, second)
+        await h.engine.run_once()
+        assert len(await h.firings(auto.id)) == 2
+        assert await h.rows(automation_buckets, automation_buckets.c.automation_id == auto.id) == []
+        await h.engine.close()
+        engine = h.new_engine()  # replays both events (checkpoint overlap): nothing fires again
+        await engine.run_once()
+        assert len(await h.firings(auto.id)) == 2
+        executed = [a["status"] for a in await h.actions(auto.id)]
+        assert executed == ["executed", "executed"]
+        assert len(await h.events_named("tideflow.automation.action.executed")) == 2
 
 
 async def test_crud_updates_the_index_before_later_events(database_url: str) -> None:

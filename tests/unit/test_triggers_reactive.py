@@ -8,16 +8,18 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tideflow.schemas.automations import EventTrigger
+from tideflow.schemas.automations import EventTrigger, parse_automation
 from tideflow.schemas.events import Event
 from tideflow.server.triggers.evaluate import (
     IDLE_RETENTION,
+    AnyTrigger,
     Firing,
     TriggerState,
     evaluate_deadlines,
     evaluate_event,
     index_keys,
     initial_state,
+    is_stateless,
     next_deadline,
 )
 
@@ -300,3 +302,20 @@ def test_unrelated_uuid_ids_do_not_collide() -> None:
     e1 = Event(id=UUID(int=1), event="a", occurred=T0, resource={"tideflow.resource.id": "r"})
     e2 = Event(id=uuid4(), event="a", occurred=T0, resource={"tideflow.resource.id": "r"})
     assert len(feed(trigger, [e1, e2])[1]) == 2
+
+
+def test_only_top_level_reactive_threshold_one_without_after_is_stateless() -> None:
+    def parse(data: dict[str, object]) -> AnyTrigger:
+        return parse_automation(
+            {"name": "s", "trigger": data, "actions": [{"type": "do-nothing"}]}
+        ).trigger
+
+    assert is_stateless(parse({"type": "event", "expect": ["a"], "within": 30}))
+    assert not is_stateless(parse({"type": "event", "expect": ["a"], "threshold": 2}))
+    assert not is_stateless(parse({"type": "event", "expect": ["a"], "after": ["b"]}))
+    assert not is_stateless(parse({"type": "event", "expect": ["a"], "posture": "Proactive",
+                                   "within": 10}))  # fmt: skip
+    assert not is_stateless(
+        parse({"type": "sequence", "triggers": [{"type": "event", "expect": ["a"]},
+                                                {"type": "event", "expect": ["b"]}]})
+    )  # fmt: skip

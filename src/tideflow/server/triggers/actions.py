@@ -177,6 +177,8 @@ class ActionRunner:
     ) -> Outcome | ActionFailed:
         """Run a database action in ``session`` (a savepoint of it); the outcome, never raising for
         the action's own failure."""
+        if isinstance(action, DoNothing):
+            return Outcome(detail="did nothing")  # touches nothing: no savepoint round trips
         try:
             async with session.begin_nested():
                 return await self._execute(session, automation, firing, index, action)

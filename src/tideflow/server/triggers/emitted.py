@@ -15,7 +15,14 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from tideflow.schemas.automations import Automation
-from tideflow.schemas.events import RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
+from tideflow.schemas.events import (
+    RESOURCE_ID,
+    RESOURCE_NAME,
+    RESOURCE_ROLE,
+    Event,
+    RelatedResource,
+    Resource,
+)
 from tideflow.server.triggers.evaluate import Firing, Resolution
 
 __all__ = [
@@ -59,6 +66,27 @@ def _resource(automation: Automation) -> dict[str, str]:
     return {RESOURCE_ID: automation_resource_id(automation.id), RESOURCE_NAME: automation.name}
 
 
+def _event(
+    ident: UUID,
+    now: dt.datetime,
+    name: str,
+    resource: dict[str, str],
+    related: list[dict[str, str]],
+    payload: dict[str, Any],
+) -> Event:
+    # Built from parts that are valid by construction (our labels, JSON-safe payloads, an aware UTC
+    # ``now``): validating them again cost more than writing them, at one event per firing/action.
+    return Event.model_construct(
+        id=ident,
+        occurred=now,
+        event=name,
+        resource=Resource.model_construct(resource),
+        related=[RelatedResource.model_construct(r) for r in related],
+        payload=payload,
+        follows=None,
+    )
+
+
 def firing_event(automation: Automation, firing: Firing | Resolution, now: dt.datetime) -> Event:
     """``tideflow.automation.triggered`` (or ``.resolved``) for one firing."""
     kind = "resolved" if isinstance(firing, Resolution) else "triggered"
@@ -73,13 +101,13 @@ def firing_event(automation: Automation, firing: Firing | Resolution, now: dt.da
         payload["posture"] = firing.posture
     else:
         payload["resolves"] = str(firing.firing_id)
-    return Event(
-        id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{kind}"),
-        occurred=now,
-        event=f"tideflow.automation.{kind}",
-        resource=_resource(automation),
-        related=_related(automation, firing, []),
-        payload=payload,
+    return _event(
+        uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{kind}"),
+        now,
+        f"tideflow.automation.{kind}",
+        _resource(automation),
+        _related(automation, firing, []),
+        payload,
     )
 
 
@@ -116,13 +144,13 @@ def action_event(
         payload["reason" if outcome == "failed" else "detail"] = detail
     if flow_run_id is not None:
         payload["flow_run_id"] = str(flow_run_id)
-    return Event(
-        id=uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{index}/{outcome}"),
-        occurred=now,
-        event=f"tideflow.automation.action.{outcome}",
-        resource=_resource(automation),
-        related=_related(automation, firing, extra),
-        payload=payload,
+    return _event(
+        uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{index}/{outcome}"),
+        now,
+        f"tideflow.automation.action.{outcome}",
+        _resource(automation),
+        _related(automation, firing, extra),
+        payload,
     )
 
 

@@ -44,6 +44,7 @@ from tideflow.server.triggers.evaluate import (
     evaluate_deadlines,
     evaluate_event,
     initial_state,
+    is_stateless,
     next_deadline,
 )
 from tideflow.server.triggers.index import AutomationIndex
@@ -58,6 +59,9 @@ CHECKPOINT_EVERY = 2.0  # seconds between checkpoint-only writes while events ch
 REPLAY_PAGE = 500
 
 _log = logging.getLogger("tideflow.server.triggers")
+_EMPTY = (
+    TriggerState()
+)  # the state of every stateless automation (never mutated: evaluation copies)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class TriggerEngine(Service):
         self.index = AutomationIndex()
         self._automations: dict[UUID, Automation] = {}
         self._states: dict[UUID, TriggerState] = {}
+        self._stateless: set[UUID] = set()  # evaluated from an empty state, never stored
         self._heap: list[tuple[dt.datetime, int, UUID]] = []
         self._deadline: dict[UUID, dt.datetime] = {}
         self._seq = itertools.count()
@@ -249,12 +254,18 @@ class TriggerEngine(Service):
     def _install(self, automation: Automation, state: TriggerState) -> None:
         self._automations[automation.id] = automation
         self._states[automation.id] = state
+        if is_stateless(automation.trigger):
+            self._stateless.add(automation.id)
+            self._states[automation.id] = _EMPTY
+        else:
+            self._stateless.discard(automation.id)
         self.index.add(automation.id, automation.trigger)
         self._schedule(automation.id)
 
     def _uninstall(self, automation_id: UUID) -> None:
         self._automations.pop(automation_id, None)
         self._states.pop(automation_id, None)
+        self._stateless.discard(automation_id)
         self._deadline.pop(automation_id, None)
         self.index.remove(automation_id)
 
@@ -279,8 +290,13 @@ class TriggerEngine(Service):
                 self._collect(results, ident, outcome)
         return list(results.values())
 
-    @staticmethod
-    def _collect(results: dict[UUID, _Result], ident: UUID, outcome: Evaluation) -> None:
+    def _collect(self, results: dict[UUID, _Result], ident: UUID, outcome: Evaluation) -> None:
+        if ident in self._stateless:
+            # Only the firing matters; the bucket it opened and closed again is not kept.
+            if outcome.firings or outcome.resolutions:
+                result = results.setdefault(ident, _Result(ident, _EMPTY))
+                result.firings.extend([*outcome.firings, *outcome.resolutions])
+            return
         if not (outcome.changed or outcome.firings or outcome.resolutions):
             return
         result = results.setdefault(ident, _Result(ident, outcome.state))
@@ -331,53 +347,70 @@ class TriggerEngine(Service):
     # -- persistence and actions --------------------------------------------------------------
 
     async def _commit(self, results: list[_Result], *, with_checkpoint: bool) -> None:
+        # One transaction per batch, each kind of row written by ONE statement run with all its
+        # parameter sets: per-firing statements through aiosqlite's thread used to dominate.
         now = self.clock()
+        live = [
+            (automation, result)
+            for result in results
+            if (automation := self._automations.get(result.automation_id)) is not None
+        ]  # the others were deleted or disabled since they were evaluated
         work: list[tuple[Automation, Firing | Resolution, list[int]]] = []
         async with self.database.write() as session:
+            await store.save_bucket_changes(
+                session,
+                [(a.id, r.state, list(r.changed)) for a, r in live if r.changed],
+                now,
+            )
+            fired = [(a, firing) for a, r in live for firing in r.firings]
+            new = await store.insert_firings(session, [(a.id, f) for a, f in fired])
             emitted: list[Event] = []
-            for result in results:
-                automation = self._automations.get(result.automation_id)
-                if automation is None:
-                    continue  # deleted or disabled since it was evaluated
-                await store.save_buckets(
-                    session, automation.id, result.state, list(result.changed), now
+            action_rows: list[dict[str, Any]] = []
+            for automation, firing in fired:
+                if (automation.id, firing.id) not in new:
+                    continue  # recorded before (a replay): its actions are already recorded
+                new.discard((automation.id, firing.id))
+                actions = (
+                    automation.actions_on_resolve
+                    if isinstance(firing, Resolution)
+                    else automation.firing_actions()
                 )
-                for firing in result.firings:
-                    if not await store.insert_firing(session, automation.id, firing):
-                        continue  # recorded before (a replay): its actions are already recorded
-                    actions = (
-                        automation.actions_on_resolve
-                        if isinstance(firing, Resolution)
-                        else automation.firing_actions()
+                emitted.append(firing_event(automation, firing, now))
+                later = []
+                for index, action in enumerate(actions):
+                    emitted.append(
+                        action_event(automation, firing, index, action.type, "triggered", now)
                     )
-                    emitted.append(firing_event(automation, firing, now))
-                    later = []
-                    for index, action in enumerate(actions):
-                        emitted.append(
-                            action_event(automation, firing, index, action.type, "triggered", now)
+                    dumped = action.model_dump(mode="json")
+                    if not runs_in_transaction(action):
+                        action_rows.append(
+                            store.action_row(automation.id, firing.id, index, dumped, now)
                         )
-                        dumped = action.model_dump(mode="json")
-                        if not runs_in_transaction(action):
-                            await store.insert_action(
-                                session, automation.id, firing.id, index, dumped, now
-                            )
-                            later.append(index)
-                            continue
-                        # The firing row is new, so this action has never run: run it here, in
-                        # this transaction, then record it with its outcome.
-                        outcome = await self.actions.execute_in(
-                            session, automation, firing, index, action
+                        later.append(index)
+                        continue
+                    # The firing row is new, so this action has never run: run it here, in this
+                    # transaction, and record it with its outcome.
+                    outcome = await self.actions.execute_in(
+                        session, automation, firing, index, action
+                    )
+                    failed = isinstance(outcome, ActionFailed)
+                    action_rows.append(
+                        store.action_row(
+                            automation.id,
+                            firing.id,
+                            index,
+                            dumped,
+                            now,
+                            status="failed" if failed else "executed",
+                            detail=str(outcome) if failed else outcome.detail,
+                            flow_run_id=None if failed else outcome.flow_run_id,
                         )
-                        await store.insert_action(
-                            session, automation.id, firing.id, index, dumped, now,
-                            status="failed" if isinstance(outcome, ActionFailed) else "executed",
-                            detail=str(outcome) if isinstance(outcome, ActionFailed) else outcome.detail,
-                            flow_run_id=None if isinstance(outcome, ActionFailed) else outcome.flow_run_id,
-                        )  # fmt: skip
-                        emitted.append(
-                            self.actions.outcome_event(automation, firing, index, action, outcome)
-                        )
-                    work.append((automation, firing, later))
+                    )
+                    emitted.append(
+                        self.actions.outcome_event(automation, firing, index, action, outcome)
+                    )
+                work.append((automation, firing, later))
+            await store.insert_actions(session, action_rows)
             if with_checkpoint and self._checkpoint is not None:
                 await store.save_checkpoint(session, *self._checkpoint, now)
             if emitted:
@@ -387,7 +420,7 @@ class TriggerEngine(Service):
         if with_checkpoint:
             self._checkpoint_dirty = False
             self._checkpoint_written = time.monotonic()
-        for result in results:
+        for _, result in live:
             if result.automation_id in self._automations:
                 self._states[result.automation_id] = result.state
                 self._schedule(result.automation_id)

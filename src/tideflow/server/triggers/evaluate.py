@@ -57,6 +57,7 @@ __all__ = [
     "evaluate_event",
     "index_keys",
     "initial_state",
+    "is_stateless",
     "next_deadline",
     "qualify",
 ]
@@ -608,6 +609,19 @@ def initial_state(trigger: AnyTrigger, now: dt.datetime) -> TriggerState:
         ):
             buckets[str(t.id)] = {"": BucketState(key="", opened_at=now, last_seen=now)}
     return TriggerState(started_at=now, buckets=buckets)
+
+
+def is_stateless(trigger: AnyTrigger) -> bool:
+    """True for a top-level Reactive event trigger that fires on every qualifying event (threshold 1,
+    no ``after``): nothing carries over between events, so its evaluation can always start from an
+    empty state and nothing needs storing. Repeats are still dropped: the firing id is derived from
+    the event id, and a firing row is written once."""
+    return (
+        isinstance(trigger, EventTrigger)
+        and trigger.posture == "Reactive"
+        and trigger.threshold == 1
+        and not trigger.after
+    )
 
 
 def evaluate_event(

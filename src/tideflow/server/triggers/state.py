@@ -34,17 +34,22 @@ from tideflow.server.triggers.evaluate import BucketState, Firing, Resolution, T
 __all__ = [
     "CHECKPOINT_NAME",
     "PendingAction",
+    "action_row",
     "claim_action",
     "finish_action",
     "insert_action",
+    "insert_actions",
     "insert_firing",
+    "insert_firings",
     "load_states",
     "read_checkpoint",
     "read_events_since",
     "read_firing",
     "read_history",
+    "read_received",
     "read_unfinished_actions",
     "replace_state",
+    "save_bucket_changes",
     "save_buckets",
     "save_checkpoint",
 ]
@@ -139,12 +144,42 @@ async def save_buckets(
         await session.execute(stmt)
 
 
-async def insert_firing(
-    session: AsyncSession, automation_id: UUID, firing: Firing | Resolution
-) -> bool:
-    """Record a firing or resolution; False when this (automation, id) was recorded before."""
+async def save_bucket_changes(
+    session: AsyncSession,
+    changes: list[tuple[UUID, TriggerState, list[tuple[UUID, str]]]],
+    now: dt.datetime,
+) -> None:
+    """``save_buckets`` for many automations at once: one upsert and one delete statement, each run
+    with all its parameter sets (no per-bucket round trip)."""
+    upserts: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for automation_id, state, changed in changes:
+        for trigger_id, key in changed:
+            bucket = state.bucket(trigger_id, key)
+            if bucket is None:
+                deletes.append({"a": automation_id, "t": trigger_id, "k": key})
+            else:
+                upserts.append(_bucket_row(automation_id, trigger_id, bucket, now))
+    c = automation_buckets.c
+    if deletes:
+        stmt = sa.delete(automation_buckets).where(
+            c.automation_id == sa.bindparam("a"),
+            c.trigger_id == sa.bindparam("t"),
+            c.bucket_key == sa.bindparam("k"),
+        )
+        await session.execute(stmt, deletes)
+    if upserts:
+        ins = _insert(session)(automation_buckets)
+        ins = ins.on_conflict_do_update(
+            index_elements=["automation_id", "trigger_id", "bucket_key"],
+            set_={"state": ins.excluded.state, "updated": ins.excluded.updated},
+        )
+        await session.execute(ins, upserts)
+
+
+def _firing_row(automation_id: UUID, firing: Firing | Resolution) -> dict[str, Any]:
     event = firing.triggering_event
-    values = {
+    return {
         "automation_id": automation_id,
         "id": firing.id,
         "kind": "resolved" if isinstance(firing, Resolution) else "fired",
@@ -157,6 +192,33 @@ async def insert_firing(
         "labels": dict(firing.labels),
         "firing": firing.model_dump(mode="json"),
     }
+
+
+async def insert_firings(
+    session: AsyncSession, firings: list[tuple[UUID, Firing | Resolution]]
+) -> set[tuple[UUID, UUID]]:
+    """Record many (automation id, firing) pairs in one statement; the (automation id, firing id)
+    keys that are new (the others were recorded before: a replay)."""
+    if not firings:
+        return set()
+    c = automation_firings.c
+    stmt = (
+        _insert(session)(automation_firings)
+        .on_conflict_do_nothing(index_elements=["automation_id", "id"])
+        .returning(c.automation_id, c.id)
+    )
+    rows: dict[tuple[UUID, UUID], dict[str, Any]] = {}
+    for automation_id, firing in firings:
+        rows.setdefault((automation_id, firing.id), _firing_row(automation_id, firing))
+    result = await session.execute(stmt, list(rows.values()))
+    return {(row[0], row[1]) for row in result}
+
+
+async def insert_firing(
+    session: AsyncSession, automation_id: UUID, firing: Firing | Resolution
+) -> bool:
+    """Record a firing or resolution; False when this (automation, id) was recorded before."""
+    values = _firing_row(automation_id, firing)
     stmt = (
         _insert(session)(automation_firings)
         .values(**values)
@@ -197,6 +259,42 @@ async def insert_action(
         .returning(automation_actions.c.action_index)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+def action_row(
+    automation_id: UUID,
+    firing_id: UUID,
+    index: int,
+    action: dict[str, Any],
+    now: dt.datetime,
+    *,
+    status: str = "pending",
+    detail: str | None = None,
+    flow_run_id: UUID | None = None,
+) -> dict[str, Any]:
+    """The ``automation_actions`` row of one action of a firing, for ``insert_actions``."""
+    return {
+        "automation_id": automation_id,
+        "firing_id": firing_id,
+        "action_index": index,
+        "action_type": action["type"],
+        "action": action,
+        "status": status,
+        "detail": detail,
+        "flow_run_id": flow_run_id,
+        "created": now,
+        "updated": now,
+    }
+
+
+async def insert_actions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record many action rows (``action_row``) in one statement; keys recorded before are kept."""
+    if not rows:
+        return
+    stmt = _insert(session)(automation_actions).on_conflict_do_nothing(
+        index_elements=["automation_id", "firing_id", "action_index"]
+    )
+    await session.execute(stmt, rows)
 
 
 def _action_key(automation_id: UUID, firing_id: UUID, index: int) -> sa.ColumnElement[bool]:
@@ -358,3 +456,12 @@ async def read_events_since(
         )
         for m in (row._mapping for row in await session.execute(stmt))
     ]
+
+
+async def read_received(session: AsyncSession, event_ids: list[UUID]) -> dict[UUID, dt.datetime]:
+    """When each of these events was received, for the ones that are stored."""
+    if not event_ids:
+        return {}
+    c = events.c
+    stmt = sa.select(c.id, c.received).where(c.id.in_(event_ids))
+    return {row.id: row.received for row in await session.execute(stmt)}
