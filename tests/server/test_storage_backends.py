@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -78,6 +81,143 @@ async def test_app_lifespan_upgrades_the_database(database_url: str) -> None:
     async with app.router.lifespan_context(app):
         assert TABLES <= await _tables(database_url)
     assert await migrate.current(database_url) is not None
+
+
+def _schema(connection: sa.Connection) -> dict[str, object]:
+    """Everything the inspector reports about the database's tables (and PostgreSQL sequences)."""
+    inspector = sa.inspect(connection)
+    tables = {}
+    for name in sorted(inspector.get_table_names()):
+        columns = [
+            {**c, "type": c["type"].compile(connection.dialect)}
+            for c in inspector.get_columns(name)
+        ]
+        tables[name] = {
+            "columns": columns,
+            "pk": inspector.get_pk_constraint(name),
+            "fks": sorted(inspector.get_foreign_keys(name), key=lambda f: str(f["name"])),
+            "indexes": sorted(inspector.get_indexes(name), key=lambda i: str(i["name"])),
+            "uniques": sorted(inspector.get_unique_constraints(name), key=lambda u: str(u["name"])),
+            "checks": sorted(inspector.get_check_constraints(name), key=lambda c: str(c["name"])),
+        }
+    sequences = inspector.get_sequence_names() if connection.dialect.name == "postgresql" else []
+    return {"tables": tables, "sequences": sorted(sequences)}
+
+
+async def _snapshot(url: str) -> dict[str, object]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(_schema)
+    finally:
+        await db.dispose()
+
+
+async def _upgrade_engine(url: str) -> None:
+    db = Database(url)
+    try:
+        await migrate.upgrade_engine(db.engine)
+    finally:
+        await db.dispose()
+
+
+async def _drop_version_table(url: str) -> None:
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.text("DROP TABLE alembic_version"))
+    finally:
+        await db.dispose()
+
+
+def test_head_revision_read_without_alembic_is_alembics_head() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.head_revision() == script.get_current_head()
+
+
+def test_head_revision_is_none_unless_the_history_is_one_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "__init__.py").write_text("")
+    (versions / "a.py").write_text('revision = "a"\ndown_revision = None\n')
+    (versions / "b.py").write_text('revision: str = "b"\ndown_revision = "a"\n')
+    monkeypatch.setattr(migrate, "_SCRIPTS", tmp_path / "migrations")
+    migrate.head_revision.cache_clear()
+    try:
+        assert migrate.head_revision() == "b"
+        migrate.head_revision.cache_clear()
+        (versions / "c.py").write_text('revision = "c"\ndown_revision = "a"\n')  # two heads
+        assert migrate.head_revision() is None
+        migrate.head_revision.cache_clear()
+        (versions / "c.py").write_text('revision = "c"\ndown_revision = ("a", "b")\n')  # merge
+        assert migrate.head_revision() is None
+    finally:
+        migrate.head_revision.cache_clear()
+
+
+async def test_created_schema_is_the_migrated_schema(database_url: str) -> None:
+    # The server creates an empty database from the table definitions (no Alembic): the result must
+    # be exactly what replaying every migration builds, on both backends.
+    await migrate.upgrade(database_url)
+    migrated = await _snapshot(database_url)
+    assert TABLES <= set(migrated["tables"])  # type: ignore[call-overload]
+    await migrate.downgrade(database_url, "base")
+    await _drop_version_table(database_url)
+    assert (await _snapshot(database_url))["tables"] == {}
+    await _upgrade_engine(database_url)
+    assert await migrate.current(database_url) == migrate.head_revision()
+    assert await _snapshot(database_url) == migrated
+
+
+async def test_created_schema_migrates_down_and_up(database_url: str) -> None:
+    await _upgrade_engine(database_url)  # the created (not migrated) schema
+    head = migrate.head_revision()
+    assert await migrate.current(database_url) == head
+    await migrate.downgrade(database_url, "0004")
+    assert await migrate.current(database_url) == "0004"
+    await _upgrade_engine(database_url)  # not at head: Alembic upgrades it
+    assert await migrate.current(database_url) == head
+    await migrate.downgrade(database_url, "base")
+    assert not (TABLES & await _tables(database_url))
+    await _upgrade_engine(database_url)  # an empty version table left by a downgrade: Alembic
+    assert TABLES <= await _tables(database_url)
+    await migrate.reset(database_url)
+    assert await migrate.current(database_url) == head
+
+
+async def test_tables_without_a_revision_are_left_to_alembic(database_url: str) -> None:
+    await migrate.upgrade(database_url)
+    await _drop_version_table(database_url)
+    with pytest.raises(sa.exc.DatabaseError):  # Alembic replays 0001 on top: the tables exist
+        await _upgrade_engine(database_url)
+
+
+def test_server_start_imports_alembic_only_when_it_migrates(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from tideflow.server.app import create_app\n"
+        "async def main():\n"
+        f"    app = create_app(database_url={url!r})\n"
+        "    async with app.router.lifespan_context(app):\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in ("fresh", "existing")
+    ]
+    assert runs == ["False", "False"]
+    assert asyncio.run(migrate.current(url)) == migrate.head_revision()
+    asyncio.run(migrate.downgrade(url, "0004"))
+    older = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert older.stdout.strip() == "True", older.stderr
+    assert asyncio.run(migrate.current(url)) == migrate.head_revision()
 
 
 async def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The table definitions (SQLAlchemy Core). The schema itself is created only by the migrations;
-these objects describe it for queries and are checked against the migrations by a test."""
+"""The table definitions (SQLAlchemy Core). The migrations build the schema (the server creates an
+empty database from these, see ``migrate``); tests check both give the same schema."""
 
 from __future__ import annotations
 
