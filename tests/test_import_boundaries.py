@@ -84,6 +84,88 @@ def test_cli_commands_load_no_server_stack(argv: list[str]) -> None:
     assert _loaded_after(code, env) == []
 
 
+_LOADED = """
+import json, sys
+{code}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_after(code: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(code=code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+# What the seed's imports must not load (issue 6: ≤ 150 ms): the HTTP client, the schedule maths,
+# pydantic-settings, asyncio, the engine's runners, serve()'s runner and launchers, the event
+# sender, and every schema module a flow definition does not need. They load on first use.
+SEED_LAZY = (
+    "httpx",
+    "croniter",
+    "dateutil",
+    "pydantic_settings",
+    "asyncio",
+    "jinja2",
+    "tideflow.client",
+    "tideflow.settings",
+    "tideflow.engine.sync_runner",
+    "tideflow.engine.async_runner",
+    "tideflow.engine.parameters",
+    "tideflow.deployments._deployment",
+    "tideflow.deployments._serve",
+    "tideflow.deployments._runner",
+    "tideflow.deployments._launchers",
+    "tideflow.events._emit",
+    "tideflow.schemas.deployments",
+    "tideflow.schemas.schedules",
+    "tideflow.schemas.objects",
+    "tideflow.schemas.actions",
+    "tideflow.cli",
+)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tideflow",
+        "from tideflow import flow, serve",
+        "from tideflow import flow, serve; from tideflow.events import DeploymentEventTrigger",
+        "from tideflow import flow\n@flow\ndef f(x: int) -> int:\n    return x",
+    ],
+)
+def test_seed_imports_load_nothing_until_used(code: str) -> None:
+    loaded = _modules_after(code)
+    eager = sorted(
+        name
+        for name in SEED_LAZY
+        if name in loaded or any(m.startswith(name + ".") for m in loaded)
+    )
+    assert eager == [], f"`{code}` loaded {eager}"
+
+
+def test_lazy_names_still_resolve_to_the_real_objects() -> None:
+    """The lazy packages hand out the defining modules' objects (no copies, no stale wrappers)."""
+    code = (
+        "import tideflow, tideflow.events as ev, tideflow.schemas as sc, tideflow.deployments as dp\n"
+        "from tideflow.events._deployment_triggers import DeploymentEventTrigger\n"
+        "from tideflow.schemas.objects import FlowRun\n"
+        "from tideflow.deployments._deployment import RunnerDeployment\n"
+        "assert ev.DeploymentEventTrigger is DeploymentEventTrigger\n"
+        "assert sc.FlowRun is FlowRun and dp.RunnerDeployment is RunnerDeployment\n"
+        "assert tideflow.serve is dp.serve and callable(dp.serve)\n"
+        "for mod in (tideflow, ev, sc, dp):\n"
+        "    for name in mod.__all__:\n"
+        "        getattr(mod, name)\n"
+    )
+    _modules_after(code)
+
+
 def _modules_imported(path: Path) -> list[str]:
     """Absolute names of the tideflow modules ``path`` imports (relative imports resolved)."""
     package = ".".join(("tideflow", *path.relative_to(SRC).with_suffix("").parts))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from tideflow.deployments import RunnerDeployment, build_deployment
-from tideflow.deployments import serve as serve_deployments
-from tideflow.engine.async_runner import run_flow_async
-from tideflow.engine.parameters import ParameterSchema
-from tideflow.engine.sync_runner import run_flow_sync
+if TYPE_CHECKING:
+    from tideflow.deployments import RunnerDeployment
+    from tideflow.engine.parameters import ParameterSchema
+
+# The engine, the HTTP client and the deployment machinery load on first use (first call,
+# ``to_deployment``, ``serve``), not at import: ``from tideflow import flow`` must stay cheap (issue 6).
+# tests/test_import_boundaries.py pins this.
 
 __all__ = ["Flow", "StateHook", "flow"]
 
@@ -144,6 +146,8 @@ class Flow(Generic[P, R]):
     def parameter_schema(self) -> ParameterSchema:
         """The validators built from the signature (once per function)."""
         if self._schema is None:
+            from tideflow.engine.parameters import ParameterSchema  # lazy: see the module top
+
             self._schema = ParameterSchema(self.fn)
         return self._schema
 
@@ -185,6 +189,8 @@ class Flow(Generic[P, R]):
         ``triggers`` are ``tideflow.events`` Deployment*Trigger objects (or dicts). A problem raises
         ValueError naming it (an unknown parameter, a bad cron, a trigger wired to a missing one).
         """
+        from tideflow.deployments import build_deployment  # lazy: see the module top
+
         return build_deployment(
             self,
             name,
@@ -205,11 +211,18 @@ class Flow(Generic[P, R]):
 
     def serve(self, name: str, *, limit: int | None = None, **options: Any) -> None:
         """Serve one deployment of this flow (``to_deployment(name, **options)``) until stopped."""
-        serve_deployments(self.to_deployment(name, **options), limit=limit)
+        from tideflow.deployments import serve  # lazy: see the module top
+
+        serve(self.to_deployment(name, **options), limit=limit)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        # lazy: see the module top (a cached import costs well under a microsecond per call)
         if self.isasync:
+            from tideflow.engine.async_runner import run_flow_async
+
             return cast(R, run_flow_async(self, args, kwargs))
+        from tideflow.engine.sync_runner import run_flow_sync
+
         return cast(R, run_flow_sync(self, args, kwargs))
 
     def __repr__(self) -> str:

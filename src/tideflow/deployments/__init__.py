@@ -1,10 +1,50 @@
 """Deployments from the SDK side: ``Flow.to_deployment`` builds a ``RunnerDeployment``; ``serve()``
 registers deployments and runs their flow runs, each in its own process.
+
+Nothing here loads at import: ``serve`` imports the runner, the launchers and the HTTP client when it
+is called, and the other names load on first access, so ``from tideflow import serve`` stays cheap.
 """
 
 from __future__ import annotations
 
-from tideflow.deployments._deployment import RunnerDeployment, build_deployment
-from tideflow.deployments._serve import serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tideflow.deployments._deployment import RunnerDeployment as RunnerDeployment
+    from tideflow.deployments._deployment import build_deployment as build_deployment
+    from tideflow.settings import Settings
 
 __all__ = ["RunnerDeployment", "build_deployment", "serve"]
+
+_LAZY = {
+    "RunnerDeployment": "tideflow.deployments._deployment",
+    "build_deployment": "tideflow.deployments._deployment",
+}
+
+
+def serve(
+    *deployments: RunnerDeployment, limit: int | None = None, settings: Settings | None = None
+) -> None:
+    """Serve ``deployments``: run their flow runs (on demand, scheduled, triggered) until stopped.
+
+    ``limit`` caps how many runs execute at once; the rest wait in Scheduled until a slot frees.
+    Each run executes in its own process. Stop with Ctrl-C or SIGTERM (running runs get
+    ``runner_cancel_grace`` seconds to finish; the rest are Cancelled). Raises TideflowError when
+    serving had to stop on its own (the run-starting process died).
+    """
+    impl = importlib.import_module("tideflow.deployments._serve").serve
+    impl(*deployments, limit=limit, settings=settings)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tideflow.deployments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

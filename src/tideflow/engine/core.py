@@ -135,7 +135,8 @@ def orchestrate(spec: RunSpec) -> Generator[Step, Any, Any]:
         logger.error("Validation of flow parameters failed: %s", spec.invalid)
         yield from _final(run, state)
         raise spec.invalid
-    yield from _propose(run, S.Running())
+    if spec.create.state is None or spec.create.state.type is not StateType.RUNNING:
+        yield from _propose(run, S.Running())  # else the run was created Running (plan.make_plan)
     retries_done = 0
     while True:
         outcome: Outcome = yield Invoke(spec.timeout_seconds)

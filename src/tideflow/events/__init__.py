@@ -1,37 +1,63 @@
 """Events for users: the event model and the trigger classes that chain deployments on events.
 
-Importing this package loads pydantic and the schemas only (no server stack, no jinja2).
+Names load on first access: ``from tideflow.events import DeploymentEventTrigger`` loads the trigger
+schemas only, not the event sender (and never the server stack or jinja2).
 """
 
 from __future__ import annotations
 
-from tideflow.events._deployment_triggers import (
-    DeploymentCompoundTrigger,
-    DeploymentEventTrigger,
-    DeploymentSequenceTrigger,
-    DeploymentTrigger,
-)
-from tideflow.events._emit import emit_event
-from tideflow.schemas.automations import (
-    CompoundTrigger,
-    EventTrigger,
-    ResourceSpecification,
-    SequenceTrigger,
-)
-from tideflow.schemas.events import Event, ReceivedEvent, RelatedResource, Resource
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "CompoundTrigger",
-    "DeploymentCompoundTrigger",
-    "DeploymentEventTrigger",
-    "DeploymentSequenceTrigger",
-    "DeploymentTrigger",
-    "Event",
-    "EventTrigger",
-    "ReceivedEvent",
-    "RelatedResource",
-    "Resource",
-    "ResourceSpecification",
-    "SequenceTrigger",
-    "emit_event",
-]
+if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
+    from tideflow.events._deployment_triggers import (
+        DeploymentCompoundTrigger as DeploymentCompoundTrigger,
+    )
+    from tideflow.events._deployment_triggers import (
+        DeploymentEventTrigger as DeploymentEventTrigger,
+    )
+    from tideflow.events._deployment_triggers import (
+        DeploymentSequenceTrigger as DeploymentSequenceTrigger,
+    )
+    from tideflow.events._deployment_triggers import DeploymentTrigger as DeploymentTrigger
+    from tideflow.events._emit import emit_event as emit_event
+    from tideflow.schemas.automations import CompoundTrigger as CompoundTrigger
+    from tideflow.schemas.automations import EventTrigger as EventTrigger
+    from tideflow.schemas.automations import ResourceSpecification as ResourceSpecification
+    from tideflow.schemas.automations import SequenceTrigger as SequenceTrigger
+    from tideflow.schemas.events import Event as Event
+    from tideflow.schemas.events import ReceivedEvent as ReceivedEvent
+    from tideflow.schemas.events import RelatedResource as RelatedResource
+    from tideflow.schemas.events import Resource as Resource
+
+# name -> module that defines it
+_LAZY: dict[str, str] = {
+    "CompoundTrigger": "tideflow.schemas.automations",
+    "DeploymentCompoundTrigger": "tideflow.events._deployment_triggers",
+    "DeploymentEventTrigger": "tideflow.events._deployment_triggers",
+    "DeploymentSequenceTrigger": "tideflow.events._deployment_triggers",
+    "DeploymentTrigger": "tideflow.events._deployment_triggers",
+    "Event": "tideflow.schemas.events",
+    "EventTrigger": "tideflow.schemas.automations",
+    "ReceivedEvent": "tideflow.schemas.events",
+    "RelatedResource": "tideflow.schemas.events",
+    "Resource": "tideflow.schemas.events",
+    "ResourceSpecification": "tideflow.schemas.automations",
+    "SequenceTrigger": "tideflow.schemas.automations",
+    "emit_event": "tideflow.events._emit",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tideflow.events' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
