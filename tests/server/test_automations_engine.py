@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from uuid import UUID
+import logging
+from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
 from automation_helpers import T0, event, harness
 
+from tideflow.schemas.events import Event
 from tideflow.server.storage import automations as automation_storage
-from tideflow.server.storage.tables import automation_actions, automation_buckets, flow_runs
+from tideflow.server.storage.tables import (
+    automation_actions,
+    automation_buckets,
+    events,
+    flow_runs,
+)
+from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.actions import idempotency_key
 from tideflow.server.triggers.engine import TriggerEngine
+from tideflow.server.triggers.follows import FOLLOW_WAIT
 
 pytestmark = pytest.mark.anyio
 
@@ -434,3 +444,108 @@ async def test_call_webhook_templates_and_refuses_other_host_redirects(database_
             assert len(hooks.received) == 3
     finally:
         hooks.close()
+
+
+def _follows(name: str, seconds: float, follows: UUID | None = None) -> Event:
+    return Event(
+        event=name,
+        occurred=T0 + dt.timedelta(seconds=seconds),
+        resource={"tideflow.resource.id": "tideflow.thing.1"},  # type: ignore[arg-type]
+        follows=follows,
+    )
+
+
+GATE = {
+    "name": "gate",
+    "trigger": {"type": "event", "after": ["x.lead"], "expect": ["x.follow"], "within": 3600},
+    "actions": [{"type": "do-nothing"}],
+}
+
+
+async def test_parked_follower_holds_the_checkpoint_until_its_leader_comes(
+    database_url: str,
+) -> None:
+    async with harness(database_url) as h:
+        auto = await h.create(GATE)
+        await h.emit(_follows("x.before", 0))
+        await h.engine.run_once()
+        lead = _follows("x.lead", 1)
+        follower = _follows("x.follow", 2, follows=lead.id)
+        await h.emit(follower)
+        await h.engine.run_once()
+        await h.emit(_follows("x.later", 3))
+        await h.engine.run_once()
+        await h.engine.close()  # writes the checkpoint
+        async with h.database.read() as session:
+            checkpoint = await trigger_state.read_checkpoint(session)
+        async with h.database.read() as session:
+            stored = await trigger_state.read_received(session, [follower.id])
+        assert checkpoint is not None and checkpoint[0] <= stored[follower.id]
+        assert await h.firings(auto.id) == []
+        # A restarted engine re-reads the parked follower, parks it again, and the leader releases it.
+        engine = h.new_engine()
+        await engine.run_once()
+        assert len(engine.follows) == 1
+        await h.emit(lead)
+        await engine.run_once()
+        assert [f["triggering_event_id"] for f in await h.firings(auto.id)] == [follower.id]
+        assert len(engine.follows) == 0
+
+
+async def test_leader_later_in_the_same_batch_goes_first_and_chains_follow(
+    database_url: str,
+) -> None:
+    async with harness(database_url) as h:
+        auto = await h.create(
+            {"name": "seq", "trigger": {"type": "sequence", "within": 3600, "triggers": [
+                {"type": "event", "expect": ["x.a"]}, {"type": "event", "expect": ["x.b"]},
+                {"type": "event", "expect": ["x.c"]}]}, "actions": [{"type": "do-nothing"}]}
+        )  # fmt: skip
+        a = _follows("x.a", 5)
+        b = _follows("x.b", 1, follows=a.id)  # occurred earlier by the clocks, but comes after a
+        c = _follows("x.c", 0, follows=b.id)
+        await h.emit(c, b, a)
+        await h.engine.run_once()
+        assert len(await h.firings(auto.id)) == 1
+
+
+async def test_follower_of_a_lost_leader_is_evaluated_after_the_wait(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness(database_url) as h:
+        auto = await h.create(
+            {"name": "f", "trigger": {"type": "event", "expect": ["x.follow"]},
+             "actions": [{"type": "do-nothing"}]}
+        )  # fmt: skip
+        await h.emit(_follows("x.before", 0))
+        await h.engine.run_once()  # a checkpoint exists: storage is asked about the leader
+        await h.emit(_follows("x.follow", 1, follows=uuid4()))
+        await h.engine.run_once()
+        h.clock.advance(FOLLOW_WAIT.total_seconds() - 1)
+        await h.engine.run_once()
+        assert await h.firings(auto.id) == []
+        h.clock.advance(1)
+        with caplog.at_level(logging.INFO, logger="tideflow.server.triggers"):
+            await h.engine.run_once()
+        assert len(await h.firings(auto.id)) == 1
+        assert "evaluating it anyway" in caplog.text
+
+
+async def test_follower_of_a_leader_evaluated_long_ago_is_not_held(database_url: str) -> None:
+    async with harness(database_url) as h:
+        auto = await h.create(GATE)
+        lead = _follows("x.lead", 0)
+        await h.emit(lead)
+        await h.engine.run_once()
+        await h.engine.close()
+        engine = h.new_engine()  # remembers no evaluated ids: storage must answer
+        # The leader was received long before the checkpoint's replay window.
+        async with h.database.write() as session:
+            await session.execute(
+                sa.update(events).where(events.c.id == lead.id)
+                .values(received=T0 - dt.timedelta(hours=1))
+            )  # fmt: skip
+        await h.emit(_follows("x.follow", 1, follows=lead.id))
+        await engine.run_once()
+        assert len(engine.follows) == 0
+        assert len(await h.firings(auto.id)) == 1

@@ -4,7 +4,8 @@ only the candidate automations of each event, persists what changed, and hands f
 One engine per app (built by ``services.registry``; no globals). It subscribes lossless to the
 ``"events"`` and ``"automations"`` topics when built, so nothing committed after the app starts can
 slip past it. Per batch: events are evaluated in ``occurred`` order (per resource, that is the order
-they happened), the new bucket state, firings, pending action rows, the ``tideflow.automation.*``
+they happened), each after the event it ``follows`` (a follower whose leader has not come yet waits
+for it, at most ``follows.FOLLOW_WAIT``; the checkpoint stays at or before it), the new bucket state, firings, pending action rows, the ``tideflow.automation.*``
 events and the replay checkpoint are written in ONE transaction, and only then are the actions run
 (``actions.ActionRunner``). Proactive deadlines sit in a heap keyed by ``next_deadline``; nothing
 is scanned. On start the engine reloads state, finishes actions a stopped process left, and
@@ -47,6 +48,7 @@ from tideflow.server.triggers.evaluate import (
     is_stateless,
     next_deadline,
 )
+from tideflow.server.triggers.follows import FollowGate
 from tideflow.server.triggers.index import AutomationIndex
 
 __all__ = ["EVENTS_TOPIC", "REPLAY_OVERLAP", "TriggerEngine"]
@@ -102,6 +104,8 @@ class TriggerEngine(Service):
         self._deadline: dict[UUID, dt.datetime] = {}
         self._seq = itertools.count()
         self._checkpoint: tuple[dt.datetime, UUID] | None = None
+        self._latest: tuple[dt.datetime, UUID] | None = None  # latest event evaluated or parked
+        self.follows = FollowGate()
         self._checkpoint_dirty = False
         self._checkpoint_written = 0.0
         self._started = False
@@ -176,8 +180,10 @@ class TriggerEngine(Service):
 
     async def _wait(self) -> None:
         timeout = None
-        if self._heap:
-            timeout = max(0.0, (self._heap[0][0] - self.clock()).total_seconds())
+        wake_at = [t for t in (self._heap[0][0] if self._heap else None,
+                               self.follows.next_expiry()) if t is not None]  # fmt: skip
+        if wake_at:
+            timeout = max(0.0, (min(wake_at) - self.clock()).total_seconds())
         if self._checkpoint_dirty:
             timeout = min(timeout if timeout is not None else CHECKPOINT_EVERY, CHECKPOINT_EVERY)
         getters = {
@@ -205,6 +211,10 @@ class TriggerEngine(Service):
         batch = self._drain()
         if batch:
             await self._process_events(batch)
+        expired = self.follows.expire(self.clock())
+        if expired:
+            await self._evaluate_and_commit(expired)
+            self._advance_checkpoint([])
         await self._process_deadlines()
         if (
             self._checkpoint_dirty
@@ -281,7 +291,7 @@ class TriggerEngine(Service):
 
     def _evaluate_events(self, events: list[ReceivedEvent], now: dt.datetime) -> list[_Result]:
         results: dict[UUID, _Result] = {}
-        for event in sorted(events, key=lambda e: e.occurred):
+        for event in events:  # already in order (``FollowGate.admit``)
             for ident in self.index.candidates(event):
                 self.evaluated += 1
                 current = results.get(ident)
@@ -305,13 +315,43 @@ class TriggerEngine(Service):
         result.firings.extend([*outcome.firings, *outcome.resolutions])
 
     async def _process_events(self, events: list[ReceivedEvent]) -> None:
-        latest = max(events, key=lambda e: (e.received, e.id.int))
-        if self._checkpoint is None or (latest.received, latest.id.int) > (
-            self._checkpoint[0],
-            self._checkpoint[1].int,
-        ):
-            self._checkpoint = (latest.received, latest.id)
+        ready = await self._admit(events)
+        self._advance_checkpoint(events)
+        if ready:
+            await self._evaluate_and_commit(ready)
+
+    async def _admit(self, events: list[ReceivedEvent]) -> list[ReceivedEvent]:
+        """The events to evaluate now, in order; followers of leaders not evaluated yet are parked."""
+        unknown = self.follows.unknown_leaders(events)
+        known: set[UUID] = set()
+        if unknown and self._checkpoint is not None:
+            async with self.database.read() as session:
+                stored = await store.read_received(session, unknown)
+            # A stored leader older than the replay window was evaluated (by this process or before
+            # a restart); a newer one that this process has not evaluated is still on its way to it
+            # (queued, or later in the replay), so its follower waits for it.
+            horizon = self._checkpoint[0] - REPLAY_OVERLAP
+            known = {ident for ident, received in stored.items() if received < horizon}
+        return self.follows.admit(events, known, self.clock())
+
+    def _advance_checkpoint(self, events: list[ReceivedEvent]) -> None:
+        def key(point: tuple[dt.datetime, UUID]) -> tuple[dt.datetime, int]:
+            return point[0], point[1].int
+
+        for event in events:
+            if self._latest is None or key((event.received, event.id)) > key(self._latest):
+                self._latest = (event.received, event.id)
+        target = self._latest
+        parked = self.follows.oldest_parked()
+        if target is not None and parked is not None and key(parked) < key(target):
+            # Not past a parked event: replay starts REPLAY_OVERLAP before the checkpoint (inclusive),
+            # so after a restart the parked event is read and evaluated again.
+            target = parked
+        if target is not None and (self._checkpoint is None or key(target) > key(self._checkpoint)):
+            self._checkpoint = target
             self._checkpoint_dirty = True
+
+    async def _evaluate_and_commit(self, events: list[ReceivedEvent]) -> None:
         for attempt in range(2):
             results = self._evaluate_events(events, self.clock())
             if not results:
