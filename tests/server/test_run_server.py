@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tideflow.client import AsyncClient, SyncClient
@@ -116,3 +120,59 @@ def test_bad_log_level_is_a_readable_error(tmp_path: Path) -> None:
     with pytest.raises(TideflowError, match="invalid log level 'loud'"):
         run_server(get_settings(), host="127.0.0.1", port=free_port(), log_level="loud",
                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")  # fmt: skip
+
+
+_UI_PROBE = """
+import asyncio, json, sys
+import httpx
+from tideflow.server.app import create_app
+
+async def main():
+    app = create_app(database_url=sys.argv[1])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            out = {"health": (await c.get("/api/health")).status_code}
+            out["ui_at_start"] = [m for m in ("tideflow.server.ui.dashboard", "yaml")
+                                  if m in sys.modules]
+            first = await asyncio.gather(*(c.get(p) for p in sys.argv[2:]))
+            out["first"] = [(r.status_code, r.headers.get("content-type", "")) for r in first]
+            again = await asyncio.gather(*(c.get(p) for p in sys.argv[2:]))
+            out["again"] = [(r.status_code, r.headers.get("content-type", "")) for r in again]
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_ui_pages_load_on_first_use(tmp_path: Path) -> None:
+    # The API answers without the UI's modules; the first request the API does not take loads the
+    # pages and is then routed as usual (pages, static files, API 404s, slash redirects), even when
+    # several such requests arrive together.
+    paths = ["/api/nope", "/", "/runs", "/ui/static/app.css", "/runs/", "/nope"]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", _UI_PROBE, url, *paths], capture_output=True, text=True, check=True
+    )
+    out = json.loads(result.stdout)
+    assert out["health"] == 200 and out["ui_at_start"] == []
+    expected = [
+        [404, "application/json"],
+        [200, "text/html; charset=utf-8"],
+        [200, "text/html; charset=utf-8"],
+        [200, "text/css; charset=utf-8"],
+        [307, ""],
+        [404, "application/json"],
+    ]
+    assert out["first"] == expected
+    assert out["again"] == expected
+
+
+def test_ui_page_is_the_first_request_of_a_real_server(tmp_path: Path) -> None:
+    with ServerProcess(home=tmp_path) as server:
+        base = server.api_url.removesuffix("/api")
+        with httpx.Client(base_url=base) as http:
+            page = http.get("/deployments")
+            assert page.status_code == 200 and "<html" in page.text.lower()
+            assert http.get("/ui/static/app.js").status_code == 200
+            assert http.get("/api/health").json() == {"status": "ok"}
