@@ -1,7 +1,10 @@
-"""Every ``TIDEFLOW_*`` setting in one pydantic-settings model; the only place the environment is read.
+"""Every ``TIDEFLOW_*`` setting in one pydantic model; the only place the environment is read.
 
-Values come, highest first, from environment variables, then the profile file
-``$TIDEFLOW_HOME/profile.toml`` (written by ``tideflow config set``), then the defaults below.
+Values come, highest first, from keyword arguments, environment variables (names matched without
+regard to case), then the profile file ``$TIDEFLOW_HOME/profile.toml`` (written by ``tideflow config
+set``), then the defaults below. The sources are merged here by hand rather than with
+pydantic-settings, whose import costs every process ~30 ms (issue 6); values are validated the same
+way (strings from the environment are parsed by the field's type, errors name the setting).
 """
 
 from __future__ import annotations
@@ -11,9 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -73,29 +74,15 @@ def write_profile(values: dict[str, Any]) -> Path:
     return path
 
 
-class _ProfileSource(PydanticBaseSettingsSource):
-    """Reads the profile file; keys are the full environment-variable names."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self._data = read_profile()
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(ENV_PREFIX + field_name.upper()), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in self.settings_cls.model_fields:
-            key = ENV_PREFIX + name.upper()
-            if key in self._data:
-                out[name] = self._data[key]
-        return out
+def _environment() -> dict[str, str]:
+    """``TIDEFLOW_*`` environment variables, keys upper-cased (lookup ignores case)."""
+    return {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """tideflow's settings. Field ``x`` is read from ``TIDEFLOW_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     home: Path = Field(
         default_factory=home_dir, description="Where the local database, logs and profile live."
@@ -156,6 +143,11 @@ class Settings(BaseSettings):
     events_client_buffer: int = Field(
         10_000, gt=0, description="Events an SDK process buffers while offline."
     )
+    events_backlog_limit: int = Field(
+        50_000,
+        gt=0,
+        description="Events the trigger engine may have queued before ingestion waits.",
+    )
     test_crash_at: str | None = Field(
         None,
         description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit).",
@@ -166,16 +158,24 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str) else value
 
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ProfileSource(settings_cls))
+    def _from_sources(cls, data: Any) -> Any:
+        # Fill what the caller did not pass: environment first, then the profile file.
+        if not isinstance(data, dict):
+            return data
+        env = _environment()
+        profile = read_profile()
+        merged = dict(data)
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if name in merged:
+                continue
+            if key in env:
+                merged[name] = env[key]
+            elif key in profile:
+                merged[name] = profile[key]
+        return merged
 
     @property
     def resolved_database_url(self) -> str:
@@ -203,9 +203,10 @@ def setting_sources() -> dict[str, tuple[Any, str]]:
     settings = get_settings()
     profile = read_profile()
     out: dict[str, tuple[Any, str]] = {}
+    env = _environment()
     for name in Settings.model_fields:
         key = ENV_PREFIX + name.upper()
-        if key in os.environ:
+        if key in env:
             source = "env"
         elif key in profile:
             source = "profile"

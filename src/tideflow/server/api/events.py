@@ -16,10 +16,11 @@ from tideflow.schemas.events import EventFilter, EventPage, ReceivedEvent
 from tideflow.server.api.deps import DB, get_context
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
-from tideflow.server.events.ingest import check_events
+from tideflow.server.events.ingest import Checked, check_events
 from tideflow.server.events.stream import StreamRequest, event_stream
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import events as storage
+from tideflow.server.storage.events import EVENTS_TOPIC
 
 __all__ = ["router"]
 
@@ -28,38 +29,91 @@ router = APIRouter(prefix="/events", tags=["events"])
 POLICY_VIOLATION = 1008
 
 
-async def _ingest(context: ServerContext, raws: list[Any]) -> dict[str, Any]:
-    checked = check_events(raws, context.settings.events_max_payload_bytes)
-    if checked.events:
-        async with context.database.write() as session:
-            await storage.insert_events(session, checked.events)
-    return {"accepted": [str(e.id) for e in checked.events], "refused": checked.refused}
+# Websocket ingest: frames are received and checked ahead of the writer (at most _READ_AHEAD per
+# connection, so a waiting writer stops the reading and the sender's acks come later), and the
+# writer stores everything already checked in one transaction (at most _GROUP_EVENTS events):
+# fewer, larger commits cost SQLite less per event.
+_READ_AHEAD = 8
+_GROUP_EVENTS = 2_000
+
+
+async def _store(context: ServerContext, batches: list[Checked]) -> None:
+    """Store the checked events of ``batches`` in one transaction, once there is room for them."""
+    todo = [e for c in batches for e in c.events]
+    if not todo:
+        return
+    await context.broker.wait_for_room(EVENTS_TOPIC, context.settings.events_backlog_limit)
+    async with context.database.write() as session:
+        await storage.insert_events(session, todo)
 
 
 @router.post("")
 async def create_events(body: list[Any], request: Request) -> dict[str, Any]:
-    """Store a batch: ``accepted`` ids (stored, or already stored) and ``refused`` with reasons."""
-    return await _ingest(get_context(request), body)
+    """Store a batch: ``accepted`` ids (stored, or already stored) and ``refused`` with reasons.
+    The answer waits while the trigger engine is too far behind (backpressure)."""
+    context = get_context(request)
+    checked = check_events(body, context.settings.events_max_payload_bytes)
+    await _store(context, [checked])
+    return {"accepted": [str(e.id) for e in checked.events], "refused": checked.refused}
+
+
+def _check_frame(text: str, max_payload_bytes: int) -> Checked:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        return Checked(refused=[{"index": 0, "id": None, "reason": f"frame is not JSON: {exc}"}])
+    return check_events(raw if isinstance(raw, list) else [raw], max_payload_bytes)
+
+
+async def _read_frames(
+    websocket: WebSocket, frames: asyncio.Queue[Checked | None], room: asyncio.Semaphore,
+    max_payload_bytes: int,
+) -> None:  # fmt: skip
+    try:
+        while True:
+            await room.acquire()
+            text = await websocket.receive_text()
+            frames.put_nowait(_check_frame(text, max_payload_bytes))
+    finally:
+        frames.put_nowait(None)  # the writer stops after what was read
 
 
 @router.websocket("/in")
 async def events_in(websocket: WebSocket) -> None:
-    """Each frame is one event or a list; the answer ``{"ack", "refused"}`` comes after commit."""
+    """Each frame is one event or a list; the answers ``{"ack", "refused"}`` come in frame order,
+    each after the commit that stored its events."""
     context: ServerContext = websocket.app.state.context
     await websocket.accept()
+    frames: asyncio.Queue[Checked | None] = asyncio.Queue()
+    room = asyncio.Semaphore(_READ_AHEAD)
+    reader = asyncio.create_task(
+        _read_frames(websocket, frames, room, context.settings.events_max_payload_bytes)
+    )
     try:
-        while True:
-            text = await websocket.receive_text()
-            try:
-                raw = json.loads(text)
-            except ValueError as exc:
-                refused = [{"index": 0, "id": None, "reason": f"frame is not JSON: {exc}"}]
-                await websocket.send_json({"ack": [], "refused": refused})
-                continue
-            answer = await _ingest(context, raw if isinstance(raw, list) else [raw])
-            await websocket.send_json({"ack": answer["accepted"], "refused": answer["refused"]})
+        ended = False
+        while not ended:
+            first = await frames.get()
+            if first is None:
+                break
+            group, size = [first], len(first.events)
+            while size < _GROUP_EVENTS and not frames.empty():
+                more = frames.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                group.append(more)
+                size += len(more.events)
+            await _store(context, group)
+            for checked in group:
+                ack = [str(e.id) for e in checked.events]
+                await websocket.send_json({"ack": ack, "refused": checked.refused})
+                room.release()
     except WebSocketDisconnect:
         return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await reader
 
 
 @router.post("/filter")

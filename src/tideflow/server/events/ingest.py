@@ -17,6 +17,9 @@ from tideflow.schemas.events import Event, event_problem
 
 __all__ = ["Checked", "check_events"]
 
+# Built once: ``json.dumps`` with options builds a new encoder on every call.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
 
 @dataclass
 class Checked:
@@ -40,7 +43,7 @@ def check_events(raws: Sequence[Any], max_payload_bytes: int) -> Checked:
             if not isinstance(raw, dict):
                 raise TypeError
             event = Event.model_validate(raw)
-            size = len(json.dumps(event.payload, separators=(",", ":")).encode())
+            size = len(_compact(event.payload).encode())
             reason = None if size <= max_payload_bytes else event_problem(raw, max_payload_bytes)
         except (TypeError, ValidationError):
             reason = event_problem(raw, max_payload_bytes) or "invalid event"
