@@ -29,8 +29,6 @@ from bench.peers.prefect import ADAPTERS, run_adapter
 __all__ = ["BENCHMARKS", "main"]
 
 BENCHMARKS = ("footprint", "overhead", "start", "chain", "triggers", "ingest", "query", "fanout")
-# Benchmarks whose Prefect adapter does not exist yet: ``--vs prefect`` says so instead of a table.
-PEER_PENDING = ("ingest", "query", "fanout")
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.jsonl"))
 
 
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stderr if args.json else sys.stdout  # tables; --json keeps stdout for JSON
     for name in names:
         systems = [("tideflow", lambda n=name: _ours(n, args.quick))]
-        if args.vs == "prefect" and name not in PEER_PENDING:
+        if args.vs == "prefect":
             systems.append(("prefect", lambda n=name: _peer(n, args.quick, log_dir)))
         bench_figures: list[Figure] = []
         for system, job in systems:
@@ -124,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
                 print_figures(name, shown, [f for f in figures if f.system == shown], meta, out)
             bench_figures.extend(figures)
         all_figures.extend(bench_figures)
-        if args.vs == "prefect" and name in PEER_PENDING:
-            print(f"\n== {name} · prefect\n  Prefect: not measured yet", file=out)
     if args.vs:
         print_comparison(all_figures, out)
     if errors:

@@ -19,7 +19,15 @@ from typing import Any
 
 from bench._proc import tree_rss_mib
 
-__all__ = ["Api", "RssSampler", "chain_once", "parse_time", "start_once", "wait_for"]
+__all__ = [
+    "Api",
+    "RssSampler",
+    "chain_once",
+    "fanout_round",
+    "parse_time",
+    "start_once",
+    "wait_for",
+]
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 POLL_S = 0.05
@@ -115,6 +123,35 @@ def chain_once(api: Api, upstream: str, downstream_id: str, seen: set[str]) -> d
         "cli_to_downstream_completed_ms": (down_completed - t0) * 1000,
         "cli_wall_ms": wall * 1000,
     }
+
+
+def fanout_round(
+    api: Api,
+    upstream: str,
+    downstream_runs: Callable[[], list[dict[str, Any]]],
+    count: int,
+    seen: set[str],
+    timeout: float = 600.0,
+) -> list[float]:
+    """One CLI-started upstream run; each of the ``count`` downstream runs' Running minus the
+    upstream's Completed, in ms. ``downstream_runs`` lists the downstream deployments' runs (with
+    ``id`` and ``state_name``); runs in ``seen`` belong to earlier rounds. Waits until every new
+    downstream run is Completed, so that one round's runs stay out of the next round."""
+    run_id, _, _ = _cli_run(api, upstream)
+    completed = _terminal(api, run_id, "Completed")
+
+    def all_completed() -> list[dict[str, Any]] | None:
+        runs = [r for r in downstream_runs() if r["id"] not in seen]
+        if bad := [r for r in runs if r["state_name"] in {"Failed", "Crashed", "Cancelled"}]:
+            raise RuntimeError(f"downstream run {bad[0]['id']} ended {bad[0]['state_name']}")
+        if len(runs) > count:
+            raise RuntimeError(f"{len(runs)} downstream runs for {count} downstream deployments")
+        finished = [r for r in runs if r["state_name"] == "Completed"]
+        return runs if len(finished) == count else None
+
+    runs = wait_for(f"{count} downstream runs Completed", all_completed, timeout=timeout)
+    seen.update(r["id"] for r in runs)
+    return [(_terminal(api, r["id"], "Running") - completed) * 1000 for r in runs]
 
 
 class RssSampler:

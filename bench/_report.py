@@ -7,7 +7,7 @@ from typing import Any, TextIO
 from bench._stats import Figure
 from bench._targets import target_for
 
-__all__ = ["print_comparison", "print_figures", "ratio", "verdict"]
+__all__ = ["comparison_rows", "print_comparison", "print_figures", "ratio", "verdict"]
 
 
 def _fmt(value: Any) -> str:
@@ -55,19 +55,40 @@ def ratio(ours: Figure, theirs: Figure) -> float | None:
     return b / a if a else None
 
 
+def comparison_rows(figures: list[Figure]) -> list[tuple[str, str, str, str, str]]:
+    """(bench.figure, our median, peer system, peer median or why not, ratio) per figure and peer.
+
+    Every figure of ours gets a row for each peer system that reported anything for its benchmark
+    ("prefect" when none did): a peer figure without samples reads "cannot: <why>", a figure the
+    peer did not report at all reads "not measured".
+    """
+    ours = {(f.bench, f.figure): f for f in figures if f.system == "tideflow"}
+    theirs = {(f.bench, f.figure, f.system): f for f in figures if f.system != "tideflow"}
+    benches = list(dict.fromkeys(f.bench for f in figures))
+    rows = []
+    for bench in benches:
+        peers = list(dict.fromkeys(s for b, _, s in theirs if b == bench)) or ["prefect"]
+        names = [n for b, n in ours if b == bench]
+        names += [n for b, n, _ in theirs if b == bench and n not in names]
+        for name in dict.fromkeys(names):
+            mine = ours.get((bench, name))
+            left = _fmt(mine.record()["median"]) if mine and mine.samples else "—"
+            for peer in peers:
+                other = theirs.get((bench, name, peer))
+                if other is None:
+                    right, r = "not measured", ""
+                elif not other.samples:
+                    right, r = f"cannot: {other.unsupported}", ""
+                else:
+                    right = _fmt(other.record()["median"])
+                    value = ratio(mine, other) if mine else None
+                    r = f"{value:,.3g}x" if value else ""
+                rows.append((f"{bench}.{name}", left, peer, right, r))
+    return rows
+
+
 def print_comparison(figures: list[Figure], out: TextIO) -> None:
     """Per figure: our median, each peer row's median, and the ratio (times better for tideflow)."""
-    ours = {(f.bench, f.figure): f for f in figures if f.system == "tideflow"}
     print("\n== tideflow vs prefect (medians; ratio = how many times better tideflow is)", file=out)
-    for theirs in (f for f in figures if f.system != "tideflow"):
-        mine = ours.get((theirs.bench, theirs.figure))
-        left = _fmt(mine.record()["median"]) if mine and mine.samples else "—"
-        if not theirs.samples:
-            right = f"cannot: {theirs.unsupported}"
-            r = ""
-        else:
-            right = _fmt(theirs.record()["median"])
-            value = ratio(mine, theirs) if mine else None
-            r = f"{value:,.3g}x" if value else ""
-        label = f"{theirs.bench}.{theirs.figure}"
-        print(f"  {label:<44} tideflow {left:>10}   {theirs.system} {right:>10}   {r}", file=out)
+    for label, left, peer, right, r in comparison_rows(figures):
+        print(f"  {label:<44} tideflow {left:>10}   {peer} {right:>10}   {r}", file=out)

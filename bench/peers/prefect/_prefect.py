@@ -67,8 +67,10 @@ class PrefectServer:
         stop_process(self.proc, timeout=30)
 
 
-def start_server(home: Path) -> PrefectServer:
-    """``prefect server start`` on a free port; timed from spawn to /api/health 200."""
+def start_server(home: Path, **env: str) -> PrefectServer:
+    """``prefect server start`` on a free port; timed from spawn to /api/health 200.
+
+    ``env`` adds settings, e.g. PREFECT_API_DATABASE_CONNECTION_URL for PostgreSQL."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = (home / f"server-{port}.log").open("ab")
@@ -76,7 +78,7 @@ def start_server(home: Path) -> PrefectServer:
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        env=environment(home, f"http://127.0.0.1:{port}/api"),
+        env=environment(home, f"http://127.0.0.1:{port}/api", **env),
     )  # fmt: skip
     log.close()
     try:
@@ -88,8 +90,8 @@ def start_server(home: Path) -> PrefectServer:
 
 
 @contextmanager
-def running_server(home: Path) -> Iterator[PrefectServer]:
-    server = start_server(home)
+def running_server(home: Path, **env: str) -> Iterator[PrefectServer]:
+    server = start_server(home, **env)
     try:
         yield server
     finally:
