@@ -212,7 +212,7 @@ class ServeScript:
             return self.proc.wait()
 
     def children(self) -> list[Any]:
-        """psutil processes below the script (the zygote and the run processes)."""
+        """psutil processes below the script (its runs' processes)."""
         import psutil
 
         assert self.proc is not None

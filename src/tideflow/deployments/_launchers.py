@@ -1,13 +1,17 @@
-"""Starting each flow run in its own process: a pre-forked zygote (POSIX) or a fresh interpreter.
+"""Starting each flow run in its own process: forked from the serving process (POSIX) or a fresh
+interpreter.
 
-``Zygote.fork(flows)`` runs BEFORE serve() starts any thread or event loop: it forks a small process
-that already holds the imported user module and its flows. Over a socketpair the runner asks it to
-start a run (``{"op": "start", "run_id", "index"}``); the zygote forks a child that puts itself in its
-own process group (so cancelling can signal the whole group and a terminal's Ctrl-C does not reach
-it), runs the flow run through the engine and ``_exit``s with its status. The zygote answers
-``{"type": "started", "run_id", "pid"}`` and, when it reaps the child, ``{"type": "exited", "run_id",
-"pid", "code"}`` (``code`` < 0: killed by that signal). Forking a warm process costs a millisecond or
-two; a cold ``python`` start with the user's imports costs hundreds.
+``ForkLauncher`` forks each run straight from the runner: the child already holds the imported user
+module, its flows and the API client, so a run starts in a millisecond or two instead of the hundreds
+a cold ``python`` with the user's imports costs. There is no pre-forked helper process: an idle
+``serve()`` is one process, and a running one is the runner plus one process per run (a resident
+zygote would add a third copy of the same heap to the tree's RSS). The child puts itself in its own
+process group (so cancelling can signal the whole group and a terminal's Ctrl-C does not reach it),
+drops the runner's signal handling, freezes the inherited objects out of the garbage collector (its
+collections then do not write to, and so do not copy, the pages it shares with the runner), runs the
+flow run through the engine and ``_exit``s with its status. Exits are reaped on SIGCHLD. A pipe
+whose only write end the runner holds tells every child when the runner is gone (even SIGKILLed):
+the child then SIGTERMs its group, so no run outlives its runner.
 
 ``SpawnLauncher`` is the fallback where ``os.fork`` does not exist: each run is a fresh
 ``python -m tideflow.deployments._child ENTRYPOINT RUN_ID`` in a new session.
@@ -17,12 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import gc
 import os
-import select
 import signal
-import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -30,19 +33,20 @@ from uuid import UUID
 
 from tideflow.engine.clients import sync_client
 from tideflow.engine.existing import execute_flow_run
+from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import FlowRun
 from tideflow.settings import Settings
 
-__all__ = ["EXIT_CHILD_ERROR", "ExitCallback", "SpawnLauncher", "Zygote"]
+__all__ = ["EXIT_CHILD_ERROR", "ExitCallback", "ForkLauncher", "SpawnLauncher"]
 
 ExitCallback = Callable[[UUID, int], None]
 """Called with (flow run id, exit code) when a run's process ended; a negative code is a signal."""
 
 EXIT_CHILD_ERROR = 70  # the child failed before or outside the engine (EX_SOFTWARE)
 
-
-def _send(sock: socket.socket, message: dict[str, Any]) -> None:
-    sock.sendall(json.dumps(message).encode() + b"\n")
+# Held blocked across fork(): until the child has reset its handlers, one of these would run the
+# runner's handler in the child (or write to the runner's event-loop wakeup fd).
+_FORK_BLOCKED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 
 
 def _signal_groups(pids: Sequence[int], signum: int) -> None:
@@ -51,27 +55,31 @@ def _signal_groups(pids: Sequence[int], signum: int) -> None:
             os.killpg(pid, signum)
 
 
+def _watch_runner(fd: int) -> None:
+    """In the child: block until the runner's end of the lifeline closes, then end this run."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
+    _signal_groups([os.getpid()], signal.SIGTERM)
+
+
 def _child_main(
-    sock: socket.socket,
-    wakeup: tuple[int, int],
-    flow: Any,
-    request: dict[str, Any],
-    settings: Settings,
+    lifeline: tuple[int, int], flow: Any, run_id: UUID, run: FlowRun | None, settings: Settings
 ) -> NoReturn:
     """In the forked child: own process group, default signals, run the flow run, exit."""
     code = EXIT_CHILD_ERROR
     try:
+        gc.freeze()  # inherited objects are never collected here: their pages stay shared
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
-        sock.close()
         signal.set_wakeup_fd(-1)
-        for fd in wakeup:
-            os.close(fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        run = FlowRun.model_validate(request["flow_run"]) if request.get("flow_run") else None
-        code = execute_flow_run(flow, UUID(request["run_id"]), settings, run)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORK_BLOCKED)
+        os.close(lifeline[1])
+        threading.Thread(target=_watch_runner, args=(lifeline[0],), daemon=True).start()
+        code = execute_flow_run(flow, run_id, settings, run)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -81,152 +89,82 @@ def _child_main(
     os._exit(code)
 
 
-def _zygote_main(sock: socket.socket, flows: Sequence[Any], settings: Settings) -> NoReturn:
-    """The zygote's loop: start children on request, report their exits, end on EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve() decides what Ctrl-C means
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    rfd, wfd = os.pipe()
-    os.set_blocking(wfd, False)
-    signal.set_wakeup_fd(wfd)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd does the work
-    children: dict[int, str] = {}
-    buffer = b""
-    while True:
-        ready, _, _ = select.select([sock.fileno(), rfd], [], [])
-        if rfd in ready:
-            os.read(rfd, 4096)
-        _reap(sock, children)
-        if sock.fileno() not in ready:
-            continue
-        data = sock.recv(65536)
-        if not data:  # the runner is gone: do not leave its runs behind
-            _signal_groups(list(children), signal.SIGTERM)
-            os._exit(0)
-        buffer += data
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            request = json.loads(line)
-            run_id = str(request["run_id"])
-            pid = os.fork()
-            if pid == 0:
-                _child_main(sock, (rfd, wfd), flows[int(request["index"])], request, settings)
-            with contextlib.suppress(OSError):  # also set here: the runner may signal at once
-                os.setpgid(pid, pid)
-            children[pid] = run_id
-            _send(sock, {"type": "started", "run_id": run_id, "pid": pid})
+class ForkLauncher:
+    """Starts each run as a fork of this (the runner's) process and reports its exit."""
 
+    def __init__(self, flows: Sequence[Any], settings: Settings) -> None:
+        """``settings`` (with the API URL resolved) are what every run uses.
 
-def _reap(sock: socket.socket, children: dict[int, str]) -> None:
-    while children:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        run_id = children.pop(pid, None)
-        if run_id is not None:
-            code = os.waitstatus_to_exitcode(status)
-            _send(sock, {"type": "exited", "run_id": run_id, "pid": pid, "code": code})
-
-
-class Zygote:
-    """The runner's handle on its zygote process: start runs, hear about their exits."""
-
-    def __init__(self, pid: int, sock: socket.socket) -> None:
-        self.pid = pid
-        self._sock = sock
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._started: dict[str, asyncio.Future[int]] = {}
-        self._on_exit: ExitCallback | None = None
-        self._on_lost: Callable[[str], None] | None = None
-        self._closing = False
-
-    @classmethod
-    def fork(cls, flows: Sequence[Any], settings: Settings) -> Zygote:
-        """Fork the zygote now (call before any thread or event loop exists).
-
-        ``settings`` (with the API URL resolved) are what every run uses. The process's API client
-        is built here, before forking, so each run inherits it instead of paying ~80 ms for its TLS
-        context at start.
+        The process's API client and run-log sender's client are built here, before any run, so each
+        run inherits them instead of paying tens of ms for each one's TLS context (the log sender's
+        after the run's final state, which kept each run's process alive that much longer).
         """
-        sync_client(settings)
-        parent, child = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            parent.close()
-            try:
-                _zygote_main(child, flows, settings)
-            finally:
-                os._exit(EXIT_CHILD_ERROR)
-        child.close()
-        return cls(pid, parent)
+        self.flows = list(flows)
+        self.settings = settings
+        api_url = sync_client(settings).api_url
+        log_worker(
+            api_url, interval=settings.logs_batch_interval, max_buffer=settings.logs_max_buffer
+        ).prepare()
+        self._children: dict[int, UUID] = {}
+        self._on_exit: ExitCallback | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lifeline: tuple[int, int] | None = None
 
     async def open(
         self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
     ) -> None:
-        """Attach to the running event loop; ``on_exit`` hears about every run's end, ``on_lost``
-        about the zygote ending while it is still needed."""
+        """Attach to the running event loop; ``on_exit`` hears about every run's end."""
         self._on_exit = on_exit
-        self._on_lost = on_lost
-        reader, self._writer = await asyncio.open_connection(sock=self._sock)
-        self._reader_task = asyncio.create_task(self._read(reader))
-
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        while line := await reader.readline():
-            message = json.loads(line)
-            run_id = message["run_id"]
-            if message["type"] == "started":
-                future = self._started.pop(run_id, None)
-                if future is not None and not future.done():
-                    future.set_result(int(message["pid"]))
-            elif message["type"] == "exited" and self._on_exit is not None:
-                self._on_exit(UUID(run_id), int(message["code"]))
-        for future in self._started.values():
-            if not future.done():
-                future.set_exception(RuntimeError("the zygote process ended"))
-        if not self._closing and self._on_lost is not None:
-            self._on_lost(
-                f"the process that starts flow runs (zygote, pid {self.pid}) ended unexpectedly"
-            )
+        self._loop = asyncio.get_running_loop()
+        self._lifeline = os.pipe()
+        self._loop.add_signal_handler(signal.SIGCHLD, self._reap)
 
     async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
         """Start flow ``index`` for run ``run_id`` in a new process; its pid (= process group)."""
-        assert self._writer is not None, "open() first"
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._started[str(run_id)] = future
-        request = {
-            "run_id": str(run_id),
-            "index": index,
-            "flow_run": run.model_dump(mode="json") if run is not None else None,
-        }
-        self._writer.write(json.dumps(request).encode() + b"\n")
-        await self._writer.drain()
-        return await future
+        assert self._lifeline is not None, "open() first"
+        flow = self.flows[index]
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _child_main(self._lifeline, flow, run_id, run, self.settings)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        with contextlib.suppress(OSError):  # also set here: the runner may signal at once
+            os.setpgid(pid, pid)
+        self._children[pid] = run_id
+        return pid
+
+    def _reap(self) -> None:
+        for pid in list(self._children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is lost
+                done, status = pid, 255 << 8
+            if done == 0:
+                continue
+            run_id = self._children.pop(pid)
+            if self._on_exit is not None:
+                self._on_exit(run_id, os.waitstatus_to_exitcode(status))
 
     async def close(self) -> None:
-        """End the zygote (it signals any child still running) and reap it."""
-        self._closing = True
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
-        else:
-            self._sock.close()
-        if self._reader_task is not None:
-            await asyncio.gather(self._reader_task, return_exceptions=True)
-        await asyncio.to_thread(_wait_pid, self.pid)
+        """Stop reaping; any run still running (the runner already tried to drain) is SIGTERMed."""
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGCHLD)
+        self.close_sync()
 
     def close_sync(self) -> None:
         """Close without an event loop (serve() failed before or after running one)."""
-        self._sock.close()
-        _wait_pid(self.pid)
-
-
-def _wait_pid(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+        _signal_groups(list(self._children), signal.SIGTERM)
+        for pid in list(self._children):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    del self._children[pid]
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._lifeline = None
 
 
 class SpawnLauncher:

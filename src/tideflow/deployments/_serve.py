@@ -1,9 +1,9 @@
 """``serve(*deployments, limit=None)``: register deployments and run their flow runs until stopped.
 
-The zygote (``_launchers.Zygote``) is forked first, before any thread or event loop exists, so each
-run starts as a fork of a warm process. SIGINT/SIGTERM stop the runner gracefully (running runs get
-``runner_cancel_grace`` seconds to finish, the rest are Cancelled); a second signal cancels them at
-once. serve() then returns normally.
+Each run starts as a fork of this warm process (``_launchers.ForkLauncher``); where ``os.fork`` does
+not exist, as a fresh interpreter (``SpawnLauncher``). SIGINT/SIGTERM stop the runner gracefully
+(running runs get ``runner_cancel_grace`` seconds to finish, the rest are Cancelled); a second signal
+cancels them at once. serve() then returns normally.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from tideflow.client import resolve_api_url
 from tideflow.deployments._deployment import RunnerDeployment
-from tideflow.deployments._launchers import SpawnLauncher, Zygote
+from tideflow.deployments._launchers import ForkLauncher, SpawnLauncher
 from tideflow.deployments._runner import Runner
 from tideflow.exceptions import TideflowError
 from tideflow.settings import Settings, get_settings
@@ -66,9 +66,9 @@ def serve(
     settings = settings or get_settings()
     # Resolve (or start) the API once, so the runner and every run process use the same one.
     settings = settings.model_copy(update={"api_url": resolve_api_url(settings)})
-    launcher: Zygote | SpawnLauncher
+    launcher: ForkLauncher | SpawnLauncher
     if hasattr(os, "fork"):
-        launcher = Zygote.fork([d.flow for d in deployments], settings)
+        launcher = ForkLauncher([d.flow for d in deployments], settings)
     else:
         launcher = SpawnLauncher([d.create.entrypoint for d in deployments], settings)
     runner = Runner(deployments, launcher, settings=settings, limit=limit)

@@ -117,6 +117,11 @@ class LogWorker:
             self._dropped += len(batch) - len(keep)
             self._buffer.extendleft(reversed(keep))
 
+    def prepare(self) -> None:
+        """Build the HTTP client now: a process that forks runs calls this so each run inherits it
+        (building one costs tens of ms, paid after the run's final state when its logs flush)."""
+        self._http()
+
     def _http(self) -> SyncClient:
         if self._client is None:
             self._client = SyncClient(self.api_url, timeout=_SEND_TIMEOUT)
