@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tideflow.schemas.automations import Automation
+from tideflow.schemas.automations import Action, Automation
 from tideflow.schemas.events import Event, ReceivedEvent
 from tideflow.server.events.broker import Broker
 from tideflow.server.services.base import Clock, Service, utc_clock
@@ -35,7 +35,12 @@ from tideflow.server.storage import Database
 from tideflow.server.storage import automations as automation_storage
 from tideflow.server.storage.events import insert_events
 from tideflow.server.triggers import state as store
-from tideflow.server.triggers.actions import ActionFailed, ActionRunner, runs_in_transaction
+from tideflow.server.triggers.actions import (
+    ActionFailed,
+    ActionRunner,
+    Outcome,
+    runs_in_transaction,
+)
 from tideflow.server.triggers.emitted import action_event, firing_event
 from tideflow.server.triggers.evaluate import (
     Evaluation,
@@ -388,24 +393,34 @@ class TriggerEngine(Service):
 
     async def _commit(self, results: list[_Result], *, with_checkpoint: bool) -> None:
         # One transaction per batch, each kind of row written by ONE statement run with all its
-        # parameter sets: per-firing statements through aiosqlite's thread used to dominate.
+        # parameter sets: per-firing statements through aiosqlite's thread used to dominate. What
+        # needs no database is prepared before the write lock is taken, and the actions run before
+        # the events about them are built, so a downstream run is created as early as possible.
         now = self.clock()
         live = [
             (automation, result)
             for result in results
             if (automation := self._automations.get(result.automation_id)) is not None
         ]  # the others were deleted or disabled since they were evaluated
+        fired = [(a, firing) for a, r in live for firing in r.firings]
+        firing_rows = [store.firing_row(a.id, f) for a, f in fired]
+        # The checkpoint rides along at most every CHECKPOINT_EVERY: replay re-reads from before it
+        # and firing ids dedupe, so a checkpoint a little behind costs nothing but a short replay.
+        checkpoint = (
+            self._checkpoint
+            if with_checkpoint and time.monotonic() - self._checkpoint_written >= CHECKPOINT_EVERY
+            else None
+        )
         work: list[tuple[Automation, Firing | Resolution, list[int]]] = []
         async with self.database.write() as session:
+            # Buckets first: an action (pause, or a trigger change) may clear them after this.
             await store.save_bucket_changes(
                 session,
                 [(a.id, r.state, list(r.changed)) for a, r in live if r.changed],
                 now,
             )
-            fired = [(a, firing) for a, r in live for firing in r.firings]
-            new = await store.insert_firings(session, [(a.id, f) for a, f in fired])
-            emitted: list[Event] = []
-            action_rows: list[dict[str, Any]] = []
+            new = await store.insert_firings(session, firing_rows)
+            ran: list[tuple[Automation, Firing | Resolution, list[tuple[int, Action, Any]]]] = []
             for automation, firing in fired:
                 if (automation.id, firing.id) not in new:
                     continue  # recorded before (a replay): its actions are already recorded
@@ -415,24 +430,33 @@ class TriggerEngine(Service):
                     if isinstance(firing, Resolution)
                     else automation.firing_actions()
                 )
+                outcomes: list[tuple[int, Action, Outcome | ActionFailed | None]] = []
+                for index, action in enumerate(actions):
+                    # The firing row is new, so this action has never run: database actions run
+                    # here, in this transaction; webhooks are recorded pending and sent after it.
+                    outcome = (
+                        await self.actions.execute_in(session, automation, firing, index, action)
+                        if runs_in_transaction(action)
+                        else None
+                    )
+                    outcomes.append((index, action, outcome))
+                ran.append((automation, firing, outcomes))
+            emitted: list[Event] = []
+            action_rows: list[dict[str, Any]] = []
+            for automation, firing, outcomes in ran:
                 emitted.append(firing_event(automation, firing, now))
                 later = []
-                for index, action in enumerate(actions):
+                for index, action, outcome in outcomes:
                     emitted.append(
                         action_event(automation, firing, index, action.type, "triggered", now)
                     )
                     dumped = action.model_dump(mode="json")
-                    if not runs_in_transaction(action):
+                    if outcome is None:
                         action_rows.append(
                             store.action_row(automation.id, firing.id, index, dumped, now)
                         )
                         later.append(index)
                         continue
-                    # The firing row is new, so this action has never run: run it here, in this
-                    # transaction, and record it with its outcome.
-                    outcome = await self.actions.execute_in(
-                        session, automation, firing, index, action
-                    )
                     failed = isinstance(outcome, ActionFailed)
                     action_rows.append(
                         store.action_row(
@@ -451,15 +475,15 @@ class TriggerEngine(Service):
                     )
                 work.append((automation, firing, later))
             await store.insert_actions(session, action_rows)
-            if with_checkpoint and self._checkpoint is not None:
-                await store.save_checkpoint(session, *self._checkpoint, now)
+            if checkpoint is not None:
+                await store.save_checkpoint(session, *checkpoint, now)
             if emitted:
                 await insert_events(session, emitted)
             if work:
                 self._crash("before-action-commit")
-        if with_checkpoint:
-            self._checkpoint_dirty = False
+        if checkpoint is not None:
             self._checkpoint_written = time.monotonic()
+            self._checkpoint_dirty = self._checkpoint != checkpoint
         for _, result in live:
             if result.automation_id in self._automations:
                 self._states[result.automation_id] = result.state

@@ -37,6 +37,7 @@ __all__ = [
     "action_row",
     "claim_action",
     "finish_action",
+    "firing_row",
     "insert_action",
     "insert_actions",
     "insert_firing",
@@ -177,7 +178,8 @@ async def save_bucket_changes(
         await session.execute(ins, upserts)
 
 
-def _firing_row(automation_id: UUID, firing: Firing | Resolution) -> dict[str, Any]:
+def firing_row(automation_id: UUID, firing: Firing | Resolution) -> dict[str, Any]:
+    """The ``automation_firings`` row of one firing or resolution, for ``insert_firings``."""
     event = firing.triggering_event
     return {
         "automation_id": automation_id,
@@ -195,11 +197,11 @@ def _firing_row(automation_id: UUID, firing: Firing | Resolution) -> dict[str, A
 
 
 async def insert_firings(
-    session: AsyncSession, firings: list[tuple[UUID, Firing | Resolution]]
+    session: AsyncSession, rows: list[dict[str, Any]]
 ) -> set[tuple[UUID, UUID]]:
-    """Record many (automation id, firing) pairs in one statement; the (automation id, firing id)
-    keys that are new (the others were recorded before: a replay)."""
-    if not firings:
+    """Record many firings (``firing_row``) in one statement; the (automation id, firing id) keys
+    that are new (the others were recorded before: a replay)."""
+    if not rows:
         return set()
     c = automation_firings.c
     stmt = (
@@ -207,10 +209,8 @@ async def insert_firings(
         .on_conflict_do_nothing(index_elements=["automation_id", "id"])
         .returning(c.automation_id, c.id)
     )
-    rows: dict[tuple[UUID, UUID], dict[str, Any]] = {}
-    for automation_id, firing in firings:
-        rows.setdefault((automation_id, firing.id), _firing_row(automation_id, firing))
-    result = await session.execute(stmt, list(rows.values()))
+    unique = {(row["automation_id"], row["id"]): row for row in rows}
+    result = await session.execute(stmt, list(unique.values()))
     return {(row[0], row[1]) for row in result}
 
 
@@ -218,7 +218,7 @@ async def insert_firing(
     session: AsyncSession, automation_id: UUID, firing: Firing | Resolution
 ) -> bool:
     """Record a firing or resolution; False when this (automation, id) was recorded before."""
-    values = _firing_row(automation_id, firing)
+    values = firing_row(automation_id, firing)
     stmt = (
         _insert(session)(automation_firings)
         .values(**values)
