@@ -257,3 +257,117 @@ async def test_two_runners_race_and_each_run_is_claimed_once(
     )
     assert len(pending.json()) == total
     print(f"\nclaims per runner: {[list(claimed.values()).count(r) for r in runners]}")
+
+
+# --- batched claims on the websocket (claim → claimed), on SQLite and PostgreSQL ---
+
+
+@pytest.fixture
+def any_server(database_url: str) -> Iterator[ServerProcess]:
+    with ServerProcess(database_url=database_url) as proc:
+        yield proc
+
+
+async def ws_claim(ws: ClientConnection, claim_id: int, runs: list[dict[str, Any]]) -> list[Any]:
+    """Send one claim frame for ``runs`` (as offered); the results of the matching answer."""
+    claims = [{"flow_run_id": r["id"], "expected_state_id": r["state"]["id"]} for r in runs]
+    await ws.send(json.dumps({"type": "claim", "id": claim_id, "claims": claims}))
+    while True:
+        message = await next_message(ws)
+        if message["type"] == "claimed":
+            assert message["id"] == claim_id
+            return list(message["results"])
+
+
+async def test_claim_frame_accepts_rejects_and_waits(any_server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=any_server.api_url, timeout=10) as http:
+        free = await deployment(http)
+        limited = await deployment(http, concurrency_limit=1)
+        runs = [await new_run(http, free["id"]) for _ in range(3)]
+        slot, over = await new_run(http, limited["id"]), await new_run(http, limited["id"])
+        runner_id = uuid.uuid4()
+        ws = await hello(any_server, [free["id"], limited["id"]], runner_id)
+        try:
+            stale = {**runs[2], "state": {**runs[2]["state"], "id": str(uuid.uuid4())}}
+            results = await ws_claim(ws, 7, [runs[0], runs[1], stale, slot, over])
+        finally:
+            await ws.close()
+        by_id = {r["flow_run_id"]: r for r in results}
+        assert len(results) == 5
+        for run in (runs[0], runs[1], slot):
+            assert by_id[run["id"]]["status"] == "ACCEPT"
+            assert by_id[run["id"]]["flow_run"]["state_type"] == "PENDING"
+        assert (
+            by_id[runs[2]["id"]]["status"] == "REJECT" and by_id[runs[2]["id"]]["flow_run"] is None
+        )
+        assert by_id[over["id"]]["status"] == "WAIT"
+        for run, name in (
+            (runs[0], "Pending"),
+            (runs[2], "Scheduled"),
+            (over, "AwaitingConcurrencySlot"),
+        ):
+            stored = (await http.get(f"/flow_runs/{run['id']}")).json()
+            assert stored["state_name"] == name
+        claimed = (await http.get(f"/flow_runs/{runs[0]['id']}")).json()
+        assert claimed["state"]["details"]["runner_id"] == str(runner_id)
+
+
+async def test_invalid_claim_frame_gets_an_error(server: ServerProcess) -> None:
+    ws = await hello(server, [])
+    try:
+        await ws.send(json.dumps({"type": "claim", "id": 1, "claims": [{"flow_run_id": "x"}]}))
+        message = await next_message(ws)
+        assert message["type"] == "error" and "invalid claim" in message["detail"]
+    finally:
+        await ws.close()
+
+
+async def _batch_claimer(
+    ws: ClientConnection, runner_id: str, total: int, claimed: dict[str, str]
+) -> None:
+    """Claim every offer received so far in one frame, until all ``total`` runs are claimed."""
+    claim_id = 0
+    while len(claimed) < total:
+        offers: list[dict[str, Any]] = []
+        try:
+            offers.append((await next_message(ws, timeout=0.5))["flow_run"])
+            while True:
+                offers.append((await next_message(ws, timeout=0.01))["flow_run"])
+        except TimeoutError:
+            pass
+        if not offers:
+            continue
+        claim_id += 1
+        for result in await ws_claim(ws, claim_id, offers):
+            if result["status"] == "ACCEPT":
+                assert result["flow_run_id"] not in claimed, "claimed twice"
+                claimed[result["flow_run_id"]] = runner_id
+            else:
+                assert result["status"] == "REJECT"
+
+
+async def test_two_runners_batch_claim_and_each_run_is_claimed_once(
+    any_server: ServerProcess,
+) -> None:
+    async with httpx.AsyncClient(base_url=any_server.api_url, timeout=10) as http:
+        d = await deployment(http)
+        runners = [str(uuid.uuid4()), str(uuid.uuid4())]
+        sockets = [await hello(any_server, [d["id"]], uuid.UUID(r)) for r in runners]
+        claimed: dict[str, str] = {}
+        total = 100
+        try:
+            workers = [
+                asyncio.create_task(_batch_claimer(ws, rid, total, claimed))
+                for ws, rid in zip(sockets, runners, strict=True)
+            ]
+            created = [await new_run(http, d["id"]) for _ in range(total)]
+            await asyncio.wait_for(asyncio.gather(*workers), 60)
+        finally:
+            for ws in sockets:
+                await ws.close()
+        assert set(claimed) == {r["id"] for r in created}
+        pending = await http.post(
+            "/flow_runs/filter",
+            json={"deployment_id": [d["id"]], "state_type": ["PENDING"], "limit": 1000},
+        )
+        assert len(pending.json()) == total

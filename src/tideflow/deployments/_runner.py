@@ -3,8 +3,10 @@ their processes.
 
 Protocol (docs/adr/0001-push-dispatch-to-runners.md): one websocket to ``/api/runners/ws``; ``hello``
 then ``heartbeat`` frames out; ``run`` offers and ``cancel`` commands in. An offer is claimed with a
-compare-and-set Scheduled → Pending (``expected_state_id`` = the offered state): 409 means another
-runner took it, WAIT means the deployment is at its concurrency limit (the server offers it again).
+compare-and-set Scheduled → Pending (``expected_state_id`` = the offered state): REJECT (409) means
+another runner took it, WAIT means the deployment is at its concurrency limit (the server offers it
+again). Offers that arrive together (a fan-out) are claimed together in one ``claim`` frame on the
+websocket (one server transaction); without the websocket, each is claimed over HTTP.
 A slow poll of ``get_scheduled_flow_runs`` covers missed pushes and runs that became CANCELLING.
 With ``limit`` set, offers beyond it wait here unclaimed (still Scheduled) until a slot frees.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -105,6 +108,10 @@ class Runner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: AsyncClient | None = None
         self.error: str | None = None  # why serving stopped on its own
+        self._ws: Any = None  # the websocket, while connected to a server that takes claims on it
+        self._to_claim: list[FlowRun] = []  # offers of this loop iteration, claimed in one frame
+        self._claims: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._claim_ids = itertools.count(1)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -181,11 +188,72 @@ class Runner:
             return
         self.waiting.pop(run.id, None)
         self.procs[run.id] = _Proc(run.id)
-        self._spawn(self._claim_and_start(run))
+        if self._ws is None:
+            self._spawn(self._claim_and_start(run))
+            return
+        self._to_claim.append(run)
+        if len(self._to_claim) == 1:  # the offers already received are handled first
+            asyncio.get_running_loop().call_soon(self._claim_offers)
+
+    def _claim_offers(self) -> None:
+        runs, self._to_claim = self._to_claim, []
+        if runs:
+            self._spawn(self._claim_batch(runs))
+
+    async def _claim_batch(self, runs: list[FlowRun]) -> None:
+        """Claim ``runs`` in one websocket frame; start the accepted ones."""
+        ws = self._ws
+        claim_id = next(self._claim_ids)
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._claims[claim_id] = future
+        claims = [
+            {"flow_run_id": str(run.id), "expected_state_id": str(run.state.id)}
+            for run in runs
+            if run.state is not None
+        ]
+        try:
+            if ws is None:
+                raise ConnectionError("not connected")
+            await ws.send(json.dumps({"type": "claim", "id": claim_id, "claims": claims}))
+            results = await future
+        except Exception:  # the connection dropped: the claims may or may not have committed
+            self._claims.pop(claim_id, None)
+            for run in runs:
+                self._spawn(self._recover_claim(run))
+            return
+        by_id = {run.id: run for run in runs}
+        for result in results:
+            run = by_id.pop(UUID(str(result["flow_run_id"])), None)
+            if run is None:
+                continue
+            if result.get("status") == SetStateStatus.ACCEPT and result.get("flow_run"):
+                self._spawn(self._start(run, FlowRun.model_validate(result["flow_run"])))
+            else:  # REJECT: another runner took it; WAIT: offered again when a slot frees
+                self._release(run.id)
+        for run_id in by_id:
+            self._release(run_id)
+
+    async def _recover_claim(self, run: FlowRun) -> None:
+        """After a claim frame got no answer: start the run if the claim committed, else claim it
+        again over HTTP if it is still Scheduled (otherwise someone else has it)."""
+        try:
+            current = await self.client.read_flow_run(run.id)
+        except TideflowError:
+            self._release(run.id)
+            return
+        state = current.state
+        if state is not None and state.type is StateType.PENDING:
+            extra = state.details.model_extra or {}
+            if str(extra.get("runner_id")) == str(self.runner_id):
+                await self._start(run, current)
+                return
+        if state is not None and state.type is StateType.SCHEDULED:
+            await self._claim_and_start(current)
+            return
+        self._release(run.id)
 
     async def _claim_and_start(self, run: FlowRun) -> None:
-        assert run.state is not None and run.deployment_id is not None
-        proc = self.procs[run.id]
+        assert run.state is not None
         claim = S.Pending(runner_id=str(self.runner_id))
         try:
             result = await self.client.set_flow_run_state(
@@ -197,8 +265,15 @@ class Runner:
         if result.status is not SetStateStatus.ACCEPT:  # WAIT: offered again when a slot frees
             self._release(run.id)
             return
+        await self._start(run, result.run or run.model_copy(update={"state": result.state}))
+
+    async def _start(self, run: FlowRun, claimed: FlowRun) -> None:
+        """Start the process of ``run``, which this runner claimed (now ``claimed``)."""
+        assert run.deployment_id is not None
+        proc = self.procs.get(run.id)
+        if proc is None:
+            proc = self.procs[run.id] = _Proc(run.id)
         try:
-            claimed = result.run or run.model_copy(update={"state": result.state})
             index = self.index_of[run.deployment_id]
             proc.pid = await self.launcher.start(index, run.id, claimed)
         except Exception as exc:
@@ -354,11 +429,18 @@ class Runner:
         if isinstance(welcome.get("heartbeat_interval"), int | float):
             interval = min(interval, float(welcome["heartbeat_interval"]))
         self.connected.set()
+        if welcome.get("claims") is True:  # this server takes claims on the websocket
+            self._ws = ws
         beat = asyncio.create_task(self._heartbeats(ws, interval))
         try:
             async for raw in ws:
                 self._on_message(json.loads(raw))
         finally:
+            self._ws = None
+            for future in self._claims.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the runner websocket closed"))
+            self._claims.clear()
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
 
@@ -373,6 +455,10 @@ class Runner:
         kind = message.get("type")
         if kind == "run":
             self.offer(FlowRun.model_validate(message["flow_run"]))
+        elif kind == "claimed":
+            future = self._claims.pop(int(message.get("id", 0)), None)
+            if future is not None and not future.done():
+                future.set_result(list(message.get("results") or []))
         elif kind == "cancel":
             self.cancel(UUID(str(message["flow_run_id"])))
         elif kind == "error":

@@ -1,5 +1,6 @@
-"""The runners' websocket ``/api/runners/ws`` (ADR 0001): hello/welcome, heartbeats, and the run
-offers and cancels the dispatcher pushes. Claims go through ``POST /flow_runs/{id}/set_state``."""
+"""The runners' websocket ``/api/runners/ws`` (ADR 0001): hello/welcome, heartbeats, the run offers
+and cancels the dispatcher pushes, and batched claims (``claim`` → ``claimed``): the same
+compare-and-set Scheduled → Pending as ``POST /flow_runs/{id}/set_state``, many runs per frame."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.schemas.states import utcnow
+from tideflow.schemas import FlowRun, SetStateStatus, StateProposal
+from tideflow.schemas.states import Pending, utcnow
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
 from tideflow.server.services.dispatcher import RunnerConnection
+from tideflow.server.storage import flow_runs as runs_storage
 from tideflow.server.storage import runners as storage
+from tideflow.server.storage.errors import NotFound
 
-__all__ = ["Heartbeat", "Hello", "router"]
+__all__ = ["Claim", "ClaimResult", "Claimed", "Heartbeat", "Hello", "router"]
 
 router = APIRouter(prefix="/runners", tags=["runners"])
 
@@ -43,6 +48,38 @@ class Heartbeat(BaseModel):
 
     type: Literal["heartbeat"]
     running: list[UUID] = Field(default_factory=list)
+
+
+class ClaimItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    flow_run_id: UUID
+    expected_state_id: UUID
+
+
+class Claim(BaseModel):
+    """Claim runs for this runner: ``id`` is echoed in the answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["claim"]
+    id: int
+    claims: list[ClaimItem] = Field(min_length=1, max_length=1000)
+
+
+class ClaimResult(BaseModel):
+    """One claim's outcome: ACCEPT (with the run as it is now), WAIT (concurrency) or REJECT."""
+
+    flow_run_id: UUID
+    status: SetStateStatus
+    reason: str | None = None
+    flow_run: FlowRun | None = None
+
+
+class Claimed(BaseModel):
+    type: Literal["claimed"] = "claimed"
+    id: int
+    results: list[ClaimResult]
 
 
 def _error(detail: str) -> str:
@@ -92,7 +129,8 @@ async def runner_socket(websocket: WebSocket) -> None:
             session, hello.runner_id, hello.name, hello.deployment_ids, hello.limit, utcnow()
         )
     interval = context.settings.runner_heartbeat_interval
-    await websocket.send_text(json.dumps({"type": "welcome", "heartbeat_interval": interval}))
+    welcome = {"type": "welcome", "heartbeat_interval": interval, "claims": True}
+    await websocket.send_text(json.dumps(welcome))
     conn = RunnerConnection(hello.runner_id, hello.name, hello.deployment_ids, hello.limit)
     writer = asyncio.create_task(_write(websocket, conn))
     try:
@@ -131,5 +169,52 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                         utcnow(),
                     )
                     await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
+        elif kind == "claim":
+            try:
+                claim = Claim.model_validate(frame)
+            except ValidationError as exc:
+                conn.send(_error("invalid claim: " + format_validation_errors(list(exc.errors()))))
+                continue
+            conn.send(await _claim(context, conn, claim))
         else:
-            conn.send(_error(problem or f"unknown frame type {kind!r} (expected 'heartbeat')"))
+            conn.send(
+                _error(problem or f"unknown frame type {kind!r} (expected 'heartbeat' or 'claim')")
+            )
+
+
+async def _claim(context: ServerContext, conn: RunnerConnection, claim: Claim) -> str:
+    """Compare-and-set each run Scheduled → Pending for ``conn``; the ``claimed`` frame.
+
+    On SQLite (one writer at a time) the whole batch is one write transaction: one commit instead
+    of one per run. On PostgreSQL each claim is its own transaction: two runners locking the same
+    runs' rows and deployments' rows in one transaction each could deadlock.
+    """
+    results: list[ClaimResult] = []  # in the frame's order: the runner's oldest offer first
+    if context.database.is_sqlite:
+        async with context.database.write() as session:
+            for item in claim.claims:
+                results.append(await _claim_one(session, conn, item))
+    else:
+        for item in claim.claims:
+            async with context.database.write() as session:
+                results.append(await _claim_one(session, conn, item))
+    return Claimed(id=claim.id, results=results).model_dump_json()
+
+
+async def _claim_one(session: AsyncSession, conn: RunnerConnection, item: ClaimItem) -> ClaimResult:
+    proposal = StateProposal(
+        state=Pending(runner_id=str(conn.runner_id)), expected_state_id=item.expected_state_id
+    )
+    try:
+        decision, run = await runs_storage.set_flow_run_state(session, item.flow_run_id, proposal)
+    except NotFound as exc:
+        return ClaimResult(
+            flow_run_id=item.flow_run_id, status=SetStateStatus.REJECT, reason=str(exc)
+        )
+    accepted = decision.status is SetStateStatus.ACCEPT
+    return ClaimResult(
+        flow_run_id=item.flow_run_id,
+        status=decision.status,
+        reason=decision.reason,
+        flow_run=run if accepted else None,
+    )
