@@ -166,6 +166,40 @@ def test_lazy_names_still_resolve_to_the_real_objects() -> None:
     _modules_after(code)
 
 
+# A CLI command imports its own command group only, and the client loads the schema modules of
+# the calls it makes (issue 6: a command ≤ 300 ms).
+CLI_LAZY = (
+    "tideflow.cli.automation",
+    "tideflow.cli.config",
+    "tideflow.cli.event",
+    "tideflow.cli.events",
+    "tideflow.cli.flow",
+    "tideflow.cli.flow_run",
+    "tideflow.cli.server",
+    "tideflow.schemas.automations",
+    "tideflow.schemas.events",
+    "pydantic_settings",
+    "croniter",
+    "dateutil",
+)
+
+
+def test_a_cli_command_loads_only_its_group() -> None:
+    """``tideflow deployment run`` (against a dead port) imports no other group and no schemas or
+    libraries it does not use; help still lists every group."""
+    code = (
+        "import os, sys\n"
+        "os.environ['TIDEFLOW_API_URL'] = 'http://127.0.0.1:9/api'\n"
+        "from tideflow.cli.main import app\n"
+        "sys.argv = ['tideflow', 'deployment', 'run', 'some-flow/some-deployment']\n"
+        "try:\n    app()\nexcept BaseException:\n    pass"
+    )
+    loaded = _modules_after(code)
+    assert "tideflow.cli.deployment" in loaded
+    eager = sorted(name for name in CLI_LAZY if name in loaded)
+    assert eager == [], f"`tideflow deployment run` loaded {eager}"
+
+
 def _modules_imported(path: Path) -> list[str]:
     """Absolute names of the tideflow modules ``path`` imports (relative imports resolved)."""
     package = ".".join(("tideflow", *path.relative_to(SRC).with_suffix("").parts))

@@ -155,3 +155,38 @@ def test_setting_sources_covers_every_setting() -> None:
     sources = setting_sources()
     assert set(sources) == {f"TIDEFLOW_{name.upper()}" for name in Settings.model_fields}
     assert all(source in {"env", "profile", "default"} for _, source in sources.values())
+
+
+def test_env_names_ignore_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIDEFLOW_SERVER_PORT")
+    monkeypatch.setenv("tideflow_server_port", "4341")
+    assert get_settings().server_port == 4341
+    assert setting_sources()["TIDEFLOW_SERVER_PORT"] == (4341, "env")
+
+
+def test_env_strings_are_parsed_by_the_field_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEFLOW_SERVER_AUTOSTART", "false")
+    monkeypatch.setenv("TIDEFLOW_CLIENT_TIMEOUT", "2.5")
+    monkeypatch.setenv("TIDEFLOW_LOGGING_LEVEL", "DEBUG")
+    settings = get_settings()
+    assert settings.server_autostart is False
+    assert settings.client_timeout == 2.5
+    assert settings.logging_level == "DEBUG"
+    monkeypatch.setenv("TIDEFLOW_LOGGING_LEVEL", "LOUD")
+    with pytest.raises(ValidationError, match="logging_level"):
+        get_settings()
+
+
+def test_settings_construct_directly_with_the_same_precedence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Settings(...)`` is ``get_settings(...)``: keyword > environment > profile > default."""
+    write_profile({"TIDEFLOW_SERVER_PORT": 4351, "TIDEFLOW_SCHEDULER_MAX_RUNS": 5})
+    monkeypatch.setenv("TIDEFLOW_SERVER_PORT", "4352")
+    settings = Settings(client_timeout=4.0, unknown_key="ignored")
+    assert (settings.server_port, settings.scheduler_max_runs, settings.client_timeout) == (
+        4352,
+        5,
+        4.0,
+    )
+    assert settings.late_runs_after == 15.0

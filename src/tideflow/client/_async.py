@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import httpx
@@ -24,21 +24,23 @@ from tideflow.schemas import (
     OrchestrationResult,
     State,
 )
-from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
-from tideflow.schemas.deployments import (
-    Deployment,
-    DeploymentCreate,
-    DeploymentFilter,
-    DeploymentFlowRunCreate,
-    DeploymentUpdate,
-)
-from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
-from tideflow.schemas.schedules import (
-    DeploymentSchedule,
-    DeploymentScheduleCreate,
-    DeploymentScheduleUpdate,
-)
 from tideflow.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # annotations only: these schema modules load when their calls are made
+    from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
+    from tideflow.schemas.deployments import (
+        Deployment,
+        DeploymentCreate,
+        DeploymentFilter,
+        DeploymentFlowRunCreate,
+        DeploymentUpdate,
+    )
+    from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.schedules import (
+        DeploymentSchedule,
+        DeploymentScheduleCreate,
+        DeploymentScheduleUpdate,
+    )
 
 __all__ = ["AsyncClient", "get_async_client"]
 
@@ -59,7 +61,12 @@ class AsyncClient:
         settings = settings or get_settings()
         self.api_url = (api_url or resolve_api_url(settings)).rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.api_url, timeout=timeout or settings.client_timeout, transport=transport
+            base_url=self.api_url,
+            timeout=timeout or settings.client_timeout,
+            transport=transport,
+            # A plain-HTTP API (the local server) never speaks TLS, so skip loading the CA bundle
+            # (~25 ms per client); an https API is verified as usual.
+            verify=not self.api_url.lower().startswith("http://"),
         )
 
     async def __aenter__(self) -> AsyncClient:

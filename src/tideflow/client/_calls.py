@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 from uuid import UUID
 
@@ -32,21 +32,23 @@ from tideflow.schemas import (
     State,
     StateProposal,
 )
-from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
-from tideflow.schemas.deployments import (
-    Deployment,
-    DeploymentCreate,
-    DeploymentFilter,
-    DeploymentFlowRunCreate,
-    DeploymentUpdate,
-    split_full_name,
-)
-from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
-from tideflow.schemas.schedules import (
-    DeploymentSchedule,
-    DeploymentScheduleCreate,
-    DeploymentScheduleUpdate,
-)
+
+if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
+    from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
+    from tideflow.schemas.deployments import (
+        Deployment,
+        DeploymentCreate,
+        DeploymentFilter,
+        DeploymentFlowRunCreate,
+        DeploymentUpdate,
+    )
+    from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.schedules import (
+        DeploymentSchedule,
+        DeploymentScheduleCreate,
+        DeploymentScheduleUpdate,
+    )
+
 
 T = TypeVar("T")
 
@@ -108,6 +110,11 @@ def raise_for_status(response: httpx.Response) -> None:
     if response.status_code == 409:
         raise TransitionRefused(409, detail)
     raise ServerError(response.status_code, detail)
+
+
+# Lazy schema modules: the deployment, schedule, event and automation schemas are imported by the
+# calls that use them, not with the client (building those models costs ~40 ms, which every flow
+# call's process and every CLI command would otherwise pay; issue 6).
 
 
 # --- server ---------------------------------------------------------------------------------------
@@ -180,27 +187,37 @@ def read_logs(flt: LogFilter) -> Call[list[Log]]:
 # --- deployments ----------------------------------------------------------------------------------
 def create_deployment(body: DeploymentCreate) -> Call[Deployment]:
     """Create the deployment, or update the one with the same (flow name, name)."""
+    from tideflow.schemas.deployments import Deployment
+
     return Call("POST", "/deployments/", _model(Deployment), dump(body))
 
 
 def read_deployment(deployment_id: UUID) -> Call[Deployment]:
+    from tideflow.schemas.deployments import Deployment
+
     return Call("GET", f"/deployments/{deployment_id}", _model(Deployment))
 
 
 def read_deployment_by_name(full_name: str) -> Call[Deployment]:
     """``full_name`` is ``flow-name/deployment-name``."""
+    from tideflow.schemas.deployments import Deployment, split_full_name
+
     flow_name, name = split_full_name(full_name)
     path = f"/deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
     return Call("GET", path, _model(Deployment))
 
 
 def read_deployments(flt: DeploymentFilter | None = None) -> Call[list[Deployment]]:
+    from tideflow.schemas.deployments import Deployment, DeploymentFilter
+
     return Call(
         "POST", "/deployments/filter", _model(list[Deployment]), dump(flt or DeploymentFilter())
     )
 
 
 def update_deployment(deployment_id: UUID, body: DeploymentUpdate) -> Call[Deployment]:
+    from tideflow.schemas.deployments import Deployment
+
     data = body.model_dump(mode="json", exclude_unset=True)
     return Call("PATCH", f"/deployments/{deployment_id}", _model(Deployment), data)
 
@@ -210,21 +227,29 @@ def delete_deployment(deployment_id: UUID) -> Call[None]:
 
 
 def pause_deployment(deployment_id: UUID) -> Call[Deployment]:
+    from tideflow.schemas.deployments import Deployment
+
     return Call("POST", f"/deployments/{deployment_id}/pause", _model(Deployment))
 
 
 def resume_deployment(deployment_id: UUID) -> Call[Deployment]:
+    from tideflow.schemas.deployments import Deployment
+
     return Call("POST", f"/deployments/{deployment_id}/resume", _model(Deployment))
 
 
 def create_flow_run_from_deployment(
     deployment_id: UUID, body: DeploymentFlowRunCreate | None = None
 ) -> Call[FlowRun]:
+    from tideflow.schemas.deployments import DeploymentFlowRunCreate
+
     data = dump(body or DeploymentFlowRunCreate())
     return Call("POST", f"/deployments/{deployment_id}/create_flow_run", _model(FlowRun), data)
 
 
 def read_deployment_schedules(deployment_id: UUID) -> Call[list[DeploymentSchedule]]:
+    from tideflow.schemas.schedules import DeploymentSchedule
+
     path = f"/deployments/{deployment_id}/schedules"
     return Call("GET", path, _model(list[DeploymentSchedule]))
 
@@ -232,6 +257,8 @@ def read_deployment_schedules(deployment_id: UUID) -> Call[list[DeploymentSchedu
 def create_deployment_schedules(
     deployment_id: UUID, schedules: list[DeploymentScheduleCreate]
 ) -> Call[list[DeploymentSchedule]]:
+    from tideflow.schemas.schedules import DeploymentSchedule
+
     path = f"/deployments/{deployment_id}/schedules"
     return Call("POST", path, _model(list[DeploymentSchedule]), [dump(s) for s in schedules])
 
@@ -239,6 +266,8 @@ def create_deployment_schedules(
 def update_deployment_schedule(
     deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate
 ) -> Call[DeploymentSchedule]:
+    from tideflow.schemas.schedules import DeploymentSchedule
+
     path = f"/deployments/{deployment_id}/schedules/{schedule_id}"
     data = body.model_dump(mode="json", exclude_unset=True)
     return Call("PATCH", path, _model(DeploymentSchedule), data)
@@ -267,38 +296,54 @@ def emit_events(events: list[Event]) -> Call[dict[str, Any]]:
 
 
 def read_events(flt: EventFilter | None = None) -> Call[EventPage]:
+    from tideflow.schemas.events import EventFilter, EventPage
+
     return Call("POST", "/events/filter", _model(EventPage), dump(flt or EventFilter()))
 
 
 def count_events(by: str, flt: EventFilter | None = None) -> Call[list[dict[str, Any]]]:
+    from tideflow.schemas.events import EventFilter
+
     return Call("POST", f"/events/count-by/{by}", _json, dump(flt or EventFilter()))
 
 
 def read_event(event_id: UUID) -> Call[ReceivedEvent]:
+    from tideflow.schemas.events import ReceivedEvent
+
     return Call("GET", f"/events/{event_id}", _model(ReceivedEvent))
 
 
 # --- automations ----------------------------------------------------------------------------------
 def create_automation(data: dict[str, Any]) -> Call[Automation]:
     """Create from a JSON/YAML-shaped dict (the server names any bad field in a 422)."""
+    from tideflow.schemas.automations import Automation
+
     return Call("POST", "/automations/", _model(Automation), data)
 
 
 def read_automation(automation_id: UUID) -> Call[Automation]:
+    from tideflow.schemas.automations import Automation
+
     return Call("GET", f"/automations/{automation_id}", _model(Automation))
 
 
 def read_automation_by_name(name: str) -> Call[Automation]:
+    from tideflow.schemas.automations import Automation
+
     return Call("GET", f"/automations/name/{quote(name, safe='')}", _model(Automation))
 
 
 def read_automations(flt: AutomationFilter | None = None) -> Call[list[Automation]]:
+    from tideflow.schemas.automations import Automation, AutomationFilter
+
     return Call(
         "POST", "/automations/filter", _model(list[Automation]), dump(flt or AutomationFilter())
     )
 
 
 def update_automation(automation_id: UUID, data: dict[str, Any]) -> Call[Automation]:
+    from tideflow.schemas.automations import Automation
+
     return Call("PATCH", f"/automations/{automation_id}", _model(Automation), data)
 
 
@@ -307,10 +352,14 @@ def delete_automation(automation_id: UUID) -> Call[None]:
 
 
 def pause_automation(automation_id: UUID) -> Call[Automation]:
+    from tideflow.schemas.automations import Automation
+
     return Call("POST", f"/automations/{automation_id}/pause", _model(Automation))
 
 
 def resume_automation(automation_id: UUID) -> Call[Automation]:
+    from tideflow.schemas.automations import Automation
+
     return Call("POST", f"/automations/{automation_id}/resume", _model(Automation))
 
 
@@ -321,6 +370,8 @@ def explain_automation(automation_id: UUID, event_id: UUID) -> Call[dict[str, An
 
 
 def automation_history(automation_id: UUID, limit: int = 20) -> Call[list[FiringRecord]]:
+    from tideflow.schemas.automations import FiringRecord
+
     params = {"limit": limit}
     return Call(
         "GET", f"/automations/{automation_id}/history", _model(list[FiringRecord]), params=params
