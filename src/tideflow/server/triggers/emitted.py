@@ -11,6 +11,7 @@ triggering event (role ``triggering-event``) and, for actions, the run they crea
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -40,48 +41,51 @@ def automation_resource_id(automation_id: UUID) -> str:
     return f"tideflow.automation.{automation_id}"
 
 
-def _related(
-    automation: Automation, firing: Firing | Resolution, extra: list[dict[str, str]]
-) -> list[dict[str, str]]:
-    out = [
-        {
-            RESOURCE_ID: automation_resource_id(automation.id),
-            RESOURCE_ROLE: "automation",
-            RESOURCE_NAME: automation.name,
-        }
-    ]
-    event = firing.triggering_event
-    if event is not None:
-        out.append(
-            {
-                RESOURCE_ID: f"tideflow.event.{event.id}",
-                RESOURCE_ROLE: "triggering-event",
-                RESOURCE_NAME: event.event,
-            }
-        )
-    return out + extra
+@lru_cache(maxsize=4096)
+def _automation_parts(automation_id: UUID, name: str) -> tuple[Resource, RelatedResource]:
+    # The resource and "automation" related resource are the same on every event an automation
+    # writes (several per firing): built once, shared (nothing mutates them).
+    rid = automation_resource_id(automation_id)
+    return (
+        Resource.model_construct({RESOURCE_ID: rid, RESOURCE_NAME: name}),
+        RelatedResource.model_construct(
+            {RESOURCE_ID: rid, RESOURCE_ROLE: "automation", RESOURCE_NAME: name}
+        ),
+    )
 
 
-def _resource(automation: Automation) -> dict[str, str]:
-    return {RESOURCE_ID: automation_resource_id(automation.id), RESOURCE_NAME: automation.name}
+@lru_cache(maxsize=4096)
+def _triggering_event(event_id: UUID, name: str) -> RelatedResource:
+    # Shared by the events of one firing (triggered, and per action triggered/executed).
+    return RelatedResource.model_construct(
+        {RESOURCE_ID: f"tideflow.event.{event_id}", RESOURCE_ROLE: "triggering-event",
+         RESOURCE_NAME: name}
+    )  # fmt: skip
 
 
 def _event(
     ident: UUID,
     now: dt.datetime,
     name: str,
-    resource: dict[str, str],
-    related: list[dict[str, str]],
+    automation: Automation,
+    firing: Firing | Resolution,
+    extra: list[dict[str, str]],
     payload: dict[str, Any],
 ) -> Event:
     # Built from parts that are valid by construction (our labels, JSON-safe payloads, an aware UTC
     # ``now``): validating them again cost more than writing them, at one event per firing/action.
+    resource, related = _automation_parts(automation.id, automation.name)
+    out = [related]
+    event = firing.triggering_event
+    if event is not None:
+        out.append(_triggering_event(event.id, event.event))
+    out.extend(RelatedResource.model_construct(r) for r in extra)
     return Event.model_construct(
         id=ident,
         occurred=now,
         event=name,
-        resource=Resource.model_construct(resource),
-        related=[RelatedResource.model_construct(r) for r in related],
+        resource=resource,
+        related=out,
         payload=payload,
         follows=None,
     )
@@ -105,8 +109,9 @@ def firing_event(automation: Automation, firing: Firing | Resolution, now: dt.da
         uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{kind}"),
         now,
         f"tideflow.automation.{kind}",
-        _resource(automation),
-        _related(automation, firing, []),
+        automation,
+        firing,
+        [],
         payload,
     )
 
@@ -148,8 +153,9 @@ def action_event(
         uuid5(EVENT_NAMESPACE, f"{automation.id}/{firing.id}/{index}/{outcome}"),
         now,
         f"tideflow.automation.action.{outcome}",
-        _resource(automation),
-        _related(automation, firing, extra),
+        automation,
+        firing,
+        extra,
         payload,
     )
 
