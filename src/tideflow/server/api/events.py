@@ -16,6 +16,7 @@ from tideflow.schemas.events import EventFilter, EventPage, ReceivedEvent
 from tideflow.server.api.deps import DB, get_context
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
+from tideflow.server.events.hotpath import gc_paused
 from tideflow.server.events.ingest import Checked, check_events
 from tideflow.server.events.stream import StreamRequest, event_stream
 from tideflow.server.storage import NotFound
@@ -52,17 +53,20 @@ async def create_events(body: list[Any], request: Request) -> dict[str, Any]:
     """Store a batch: ``accepted`` ids (stored, or already stored) and ``refused`` with reasons.
     The answer waits while the trigger engine is too far behind (backpressure)."""
     context = get_context(request)
-    checked = check_events(body, context.settings.events_max_payload_bytes)
+    with gc_paused():
+        checked = check_events(body, context.settings.events_max_payload_bytes)
     await _store(context, [checked])
     return {"accepted": [str(e.id) for e in checked.events], "refused": checked.refused}
 
 
 def _check_frame(text: str, max_payload_bytes: int) -> Checked:
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        return Checked(refused=[{"index": 0, "id": None, "reason": f"frame is not JSON: {exc}"}])
-    return check_events(raw if isinstance(raw, list) else [raw], max_payload_bytes)
+    with gc_paused():
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            reason = f"frame is not JSON: {exc}"
+            return Checked(refused=[{"index": 0, "id": None, "reason": reason}])
+        return check_events(raw if isinstance(raw, list) else [raw], max_payload_bytes)
 
 
 async def _read_frames(

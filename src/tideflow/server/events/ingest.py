@@ -6,7 +6,6 @@ the reason from ``schemas.events.event_problem``; a bad event never blocks the r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from tideflow.schemas.events import Event, event_problem
+from tideflow.server.events.hotpath import compact_json
 
 __all__ = ["Checked", "check_events"]
-
-# Built once: ``json.dumps`` with options builds a new encoder on every call.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass
@@ -43,7 +40,7 @@ def check_events(raws: Sequence[Any], max_payload_bytes: int) -> Checked:
             if not isinstance(raw, dict):
                 raise TypeError
             event = Event.model_validate(raw)
-            size = len(_compact(event.payload).encode())
+            size = len(compact_json(event.payload).encode())
             reason = None if size <= max_payload_bytes else event_problem(raw, max_payload_bytes)
         except (TypeError, ValidationError):
             reason = event_problem(raw, max_payload_bytes) or "invalid event"

@@ -10,7 +10,6 @@ The filter SQL is built in ``storage.event_filters``; it must return exactly wha
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 from uuid import UUID
@@ -27,6 +26,7 @@ from tideflow.schemas.events import (
     decode_cursor,
     encode_cursor,
 )
+from tideflow.server.events.hotpath import gc_paused, json_text
 from tideflow.server.storage.dialect import dialect_name
 from tideflow.server.storage.event_filters import filter_clauses, first_related_row, related_rows
 from tideflow.server.storage.outbox import publish_after_commit
@@ -117,27 +117,28 @@ async def _insert_sqlite(
         chunk = hexes[start : start + 10_000]
         query = _SQLITE_EXISTING.format(",".join("?" * len(chunk)))
         existing.update(r[0] for r in await conn.exec_driver_sql(query, tuple(chunk)))
-    received_text = _sqlite_time(received)
-    dumps = json.dumps
     rows: list[tuple[Any, ...]] = []
     resource_rows: list[tuple[Any, ...]] = []
     new: list[Event] = []
-    for event, ident in zip(pending, hexes, strict=True):
-        if ident in existing:
-            continue
-        existing.add(ident)
-        new.append(event)
-        occurred = _sqlite_time(event.occurred)
-        resource, related = event.resource, event.related
-        rows.append(
-            (ident, occurred, event.event, resource.id, dumps(resource.root),
-             dumps([r.root for r in related]), dumps(event.payload),
-             event.follows.hex if event.follows is not None else None, received_text)
-        )  # fmt: skip
-        resource_rows.append((ident, 0, resource.id, "", occurred))
-        resource_rows += [
-            (ident, i, r.id, r.role, occurred) for i, r in enumerate(related, start=1)
-        ]
+    with gc_paused():
+        received_text = _sqlite_time(received)
+        dumps = json_text
+        for event, ident in zip(pending, hexes, strict=True):
+            if ident in existing:
+                continue
+            existing.add(ident)
+            new.append(event)
+            occurred = _sqlite_time(event.occurred)
+            resource, related = event.resource, event.related
+            rows.append(
+                (ident, occurred, event.event, resource.id, dumps(resource.root),
+                 dumps([r.root for r in related]), dumps(event.payload),
+                 event.follows.hex if event.follows is not None else None, received_text)
+            )  # fmt: skip
+            resource_rows.append((ident, 0, resource.id, "", occurred))
+            resource_rows += [
+                (ident, i, r.id, r.role, occurred) for i, r in enumerate(related, start=1)
+            ]
     if new:
         await conn.exec_driver_sql(_SQLITE_EVENTS, rows)
         await conn.exec_driver_sql(_SQLITE_RESOURCES, resource_rows)
@@ -178,10 +179,11 @@ async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[R
     else:
         new = await _insert_generic(session, pending, received)
     # Already validated: the stored event is built from its fields without validating again.
-    out = [
-        ReceivedEvent.model_construct(set(_RECEIVED_FIELDS), **e.__dict__, received=received)
-        for e in new
-    ]
+    with gc_paused():
+        out = [
+            ReceivedEvent.model_construct(set(_RECEIVED_FIELDS), **e.__dict__, received=received)
+            for e in new
+        ]
     for ev in out:
         publish_after_commit(session, EVENTS_TOPIC, ev)
     return out
