@@ -125,7 +125,7 @@ def test_bad_log_level_is_a_readable_error(tmp_path: Path) -> None:
 _UI_PROBE = """
 import asyncio, json, sys
 import httpx
-from tideflow.server.app import create_app
+from tideflow.server.run import create_app  # what `tideflow server start` imports
 
 async def main():
     app = create_app(database_url=sys.argv[1])
@@ -133,8 +133,8 @@ async def main():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             out = {"health": (await c.get("/api/health")).status_code}
-            out["ui_at_start"] = [m for m in ("tideflow.server.ui.dashboard", "yaml")
-                                  if m in sys.modules]
+            out["loaded_at_start"] = [m for m in ("tideflow.server.ui.dashboard", "yaml",
+                                                  "watchfiles", "alembic") if m in sys.modules]
             first = await asyncio.gather(*(c.get(p) for p in sys.argv[2:]))
             out["first"] = [(r.status_code, r.headers.get("content-type", "")) for r in first]
             again = await asyncio.gather(*(c.get(p) for p in sys.argv[2:]))
@@ -146,7 +146,7 @@ asyncio.run(main())
 
 
 def test_ui_pages_load_on_first_use(tmp_path: Path) -> None:
-    # The API answers without the UI's modules; the first request the API does not take loads the
+    # The API answers without the UI's modules (nor Alembic, nor uvicorn's file watcher); the first request the API does not take loads the
     # pages and is then routed as usual (pages, static files, API 404s, slash redirects), even when
     # several such requests arrive together.
     paths = ["/api/nope", "/", "/runs", "/ui/static/app.css", "/runs/", "/nope"]
@@ -155,7 +155,7 @@ def test_ui_pages_load_on_first_use(tmp_path: Path) -> None:
         [sys.executable, "-c", _UI_PROBE, url, *paths], capture_output=True, text=True, check=True
     )
     out = json.loads(result.stdout)
-    assert out["health"] == 200 and out["ui_at_start"] == []
+    assert out["health"] == 200 and out["loaded_at_start"] == []
     expected = [
         [404, "application/json"],
         [200, "text/html; charset=utf-8"],

@@ -13,9 +13,16 @@ import errno
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+# Importing uvicorn loads its reload supervisor and with it watchfiles (~0.8 MiB resident: a Rust
+# extension plus anyio); this server never reloads, so that module is marked absent and uvicorn
+# falls back to its stat-based supervisor, which it only loads, never runs.
+if "uvicorn" not in sys.modules:
+    sys.modules.setdefault("uvicorn.supervisors.watchfilesreload", None)  # type: ignore[assignment]
 
 import uvicorn
 
