@@ -258,10 +258,13 @@ class TriggerEngine(Service):
         if change.reset_state or automation.id not in self._states:
             now = self.clock()
             state = initial_state(automation.trigger, now)
-            async with self.database.write() as session:
-                if await automation_storage.read_automation(session, automation.id) is None:
-                    return  # deleted since; its delete is further down the queue
-                await store.replace_state(session, automation.id, state, now)
+            # A reset change already deleted the stored buckets in its own transaction: a start
+            # with no open bucket has nothing to write (one transaction less per created automation).
+            if not (change.reset_state and not state.buckets):
+                async with self.database.write() as session:
+                    if await automation_storage.read_automation(session, automation.id) is None:
+                        return  # deleted since; its delete is further down the queue
+                    await store.replace_state(session, automation.id, state, now)
         else:
             state = self._states[automation.id]
         self._install(automation, state)
