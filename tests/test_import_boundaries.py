@@ -126,6 +126,9 @@ SEED_LAZY = (
     "tideflow.schemas.schedules",
     "tideflow.schemas.objects",
     "tideflow.schemas.actions",
+    "tideflow.schemas.automations",
+    "tideflow.schemas.events",
+    "tideflow.schemas.states",
     "tideflow.cli",
 )
 

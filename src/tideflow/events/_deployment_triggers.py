@@ -9,19 +9,20 @@ same automation and keeps its counting state instead of starting over.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, Field, field_validator
 
-from tideflow.schemas.automations import (
+from tideflow.schemas.triggers import (
     TEMPLATE_CONTEXT_NAMES,
-    AutomationCreate,
     CompoundTrigger,
     EventTrigger,
-    RunDeployment,
     SequenceTrigger,
 )
+
+if TYPE_CHECKING:
+    from tideflow.schemas.automations import AutomationCreate
 
 __all__ = [
     "DeploymentCompoundTrigger",
@@ -64,6 +65,10 @@ class _DeploymentFields(BaseModel):
         self, deployment_id: UUID, deployment_name: str, position: int
     ) -> AutomationCreate:
         """The automation that runs deployment ``deployment_id`` when this trigger fires."""
+        # Imported here: the action and automation models are needed when serve() registers the
+        # trigger, not to define one (keeps `from tideflow.events import ...` cheap, issue 6).
+        from tideflow.schemas.automations import AutomationCreate, RunDeployment
+
         owner = f"tideflow.deployment.{deployment_id}"
         key = self.owner_key(position)
         trigger = self.model_dump(exclude=_DEPLOYMENT_FIELDS)
