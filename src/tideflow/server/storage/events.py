@@ -96,13 +96,11 @@ _SQLITE_RESOURCES = (
 
 
 def _sqlite_time(value: dt.datetime) -> str:
-    # UTCDateTime: naive means UTC; stored naive in UTC with microseconds always written.
-    if value.tzinfo is not None and value.utcoffset():
+    # UTCDateTime: naive means UTC; stored naive in UTC with microseconds always written. The
+    # first 26 characters of isoformat are exactly that (the year is always 4 digits).
+    if value.tzinfo is not dt.UTC and value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(dt.UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
-        f"{value.second:02d}.{value.microsecond:06d}"
-    )
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 async def _insert_sqlite(
