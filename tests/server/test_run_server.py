@@ -176,3 +176,26 @@ def test_ui_page_is_the_first_request_of_a_real_server(tmp_path: Path) -> None:
             assert page.status_code == 200 and "<html" in page.text.lower()
             assert http.get("/ui/static/app.js").status_code == 200
             assert http.get("/api/health").json() == {"status": "ok"}
+
+
+def test_every_api_route_is_documented_under_the_api_prefix(tmp_path: Path) -> None:
+    # The API routers are included one by one (so FastAPI prepares each on its first request):
+    # the OpenAPI document must still list every route of every router, with its methods.
+    from fastapi.routing import APIRoute
+
+    from tideflow.server.api import API_PREFIX, api_routers
+    from tideflow.server.app import create_app
+
+    declared = {
+        (f"{API_PREFIX}{route.path_format}", method.lower())
+        for router in api_routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.include_in_schema
+        for method in route.methods
+    }
+    app = create_app(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    documented = {
+        (path, method) for path, item in app.openapi()["paths"].items() for method in item
+    }
+    assert len(declared) > 40
+    assert documented == declared

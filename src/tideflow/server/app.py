@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 import tideflow
-from tideflow.server.api import api_router, install_error_handlers
+from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
-    app.include_router(api_router)
+    for router in api_routers:
+        # With a prefix given here, FastAPI defers each router's route set-up to its first request.
+        app.include_router(router, prefix=API_PREFIX)
 
     install_ui(app)
 
