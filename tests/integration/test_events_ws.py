@@ -68,6 +68,39 @@ def test_events_in_acks_after_commit(server: ServerProcess) -> None:
         assert page["total"] == 3
 
 
+def test_pipelined_frames_are_acked_in_order_each_after_its_commit(server: ServerProcess) -> None:
+    # Frames sent without waiting are stored together (one transaction for what was read ahead);
+    # each still gets its own answer, in frame order: bad events and bad frames refused on their
+    # own, duplicates across frames stored once, and every acknowledged event readable.
+    name = f"pipe.{uuid.uuid4().hex[:8]}"
+    frames = [[_event(f * 100 + i, name) for i in range(50)] for f in range(6)]
+    bad = dict(_event(999, name), resource={"no": "id"})
+    frames[2].insert(7, bad)
+    frames[4] += frames[1][:5]  # resent: acknowledged again, stored once
+    with (
+        connect(ws_url(server.api_url, "/events/in")) as ws,
+        httpx.Client(base_url=server.api_url) as http,
+    ):
+        for i, frame in enumerate(frames):
+            ws.send(json.dumps(frame))
+            if i == 3:
+                ws.send("[{not json")
+        answers = [json.loads(ws.recv(timeout=20)) for _ in range(len(frames) + 1)]
+        not_json = answers.pop(4)
+        assert not_json["ack"] == [] and not_json["refused"][0]["reason"].startswith(
+            "frame is not JSON"
+        )
+        for frame, answer in zip(frames, answers, strict=True):
+            assert answer["ack"] == [e["id"] for e in frame if e is not bad]
+        assert answers[2]["refused"] == [
+            {"index": 7, "id": bad["id"], "reason": "resource: resource has no "
+             "'tideflow.resource.id' label"}
+        ]  # fmt: skip
+        assert all(a["refused"] == [] for i, a in enumerate(answers) if i != 2)
+        page = http.post("/events/filter", json={"event_names": [name], "limit": 1}).json()
+        assert page["total"] == 300
+
+
 def test_backfill_live_seam_has_no_gap_and_no_duplicate(server: ServerProcess) -> None:
     stop = threading.Event()
     sent: list[int] = []
