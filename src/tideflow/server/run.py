@@ -18,11 +18,16 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# Importing uvicorn loads its reload supervisor and with it watchfiles (~0.8 MiB resident: a Rust
-# extension plus anyio); this server never reloads, so that module is marked absent and uvicorn
-# falls back to its stat-based supervisor, which it only loads, never runs.
+# Modules the server process loads for nothing, marked absent before the server stack is imported:
+# - uvicorn's package import loads its reload supervisor and with it watchfiles (~0.8 MiB: a Rust
+#   extension plus anyio); this server never reloads, and uvicorn falls back to its stat-based one;
+# - FastAPI imports pydantic.v1 (~15 ms, ~1.7 MiB) only to refuse pydantic v1 models in routes;
+#   tideflow has none, and FastAPI treats an absent pydantic.v1 as "not a v1 model".
+# Only when not imported yet: a process that already uses them keeps them.
 if "uvicorn" not in sys.modules:
-    sys.modules.setdefault("uvicorn.supervisors.watchfilesreload", None)  # type: ignore[assignment]
+    sys.modules.setdefault("uvicorn.supervisors.watchfilesreload", None)  # type: ignore[arg-type]
+if "fastapi" not in sys.modules:
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 import uvicorn
 
