@@ -22,8 +22,10 @@ __all__ = ["FOLLOW_WAIT", "SEEN_IDS", "FollowGate"]
 # connection, the next batch); one that has not come after this is likely lost, and holding the
 # follower longer would only delay every automation it triggers.
 FOLLOW_WAIT = dt.timedelta(seconds=10)
-# Evaluated event ids remembered to answer "was the leader evaluated?" without a query.
-SEEN_IDS = 100_000
+# Evaluated event ids remembered to answer "was the leader evaluated?" without a query (~1.5 MB).
+# Older leaders are looked up in storage; one evaluated so long ago that it is no longer remembered
+# yet still inside the replay window only costs its follower the FOLLOW_WAIT, never the order.
+SEEN_IDS = 10_000
 
 _log = logging.getLogger("tideflow.server.triggers")
 
