@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from bench._memory import tree_memory_mib
 from bench._probes import import_seconds, installed_mb
 from bench._proc import tree_rss_mib
@@ -27,7 +29,8 @@ SEED_IMPORTS = (
 
 def _starts(count: int, idle_s: float) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {
-        k: [] for k in ("fresh", "existing", "rss_fresh", "rss_existing")
+        k: []
+        for k in ("fresh", "existing", "cpu_fresh", "cpu_existing", "rss_fresh", "rss_existing")
     }
     for _ in range(count):
         with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
@@ -35,6 +38,10 @@ def _starts(count: int, idle_s: float) -> dict[str, list[float]]:
                 server = start_server(Path(tmp))
                 try:
                     figures[kind].append(server.startup_s * 1000)
+                    # CPU the server spent until healthy: start-up is CPU-bound, and this figure
+                    # barely moves with the machine's load while the wall time does.
+                    cpu = psutil.Process(server.proc.pid).cpu_times()
+                    figures[f"cpu_{kind}"].append((cpu.user + cpu.system) * 1000)
                     time.sleep(idle_s)
                     figures[f"rss_{kind}"].append(tree_rss_mib(server.proc.pid))
                 finally:
@@ -62,6 +69,8 @@ def run(quick: bool) -> list[Figure]:
     figures = [
         Figure(NAME, "start_fresh_ms", "tideflow", starts["fresh"]),
         Figure(NAME, "start_existing_ms", "tideflow", starts["existing"]),
+        Figure(NAME, "start_fresh_cpu_ms", "tideflow", starts["cpu_fresh"]),
+        Figure(NAME, "start_existing_cpu_ms", "tideflow", starts["cpu_existing"]),
         Figure(NAME, "server_idle_rss_fresh_mib", "tideflow", starts["rss_fresh"]),
         Figure(NAME, "server_idle_rss_existing_mib", "tideflow", starts["rss_existing"]),
     ]
