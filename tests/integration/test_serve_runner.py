@@ -293,7 +293,7 @@ def test_start_latency_and_idle_memory(
     delays.sort()
     median, p95 = statistics.median(delays), delays[int(0.95 * len(delays)) - 1]
     print(f"\ncreated→Running over 50 runs: median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
-    print(f"serve() idle RSS (runner + zygote): {rss / 2**20:.1f} MiB (USS {uss / 2**20:.1f} MiB)")
+    print(f"serve() idle RSS (process tree): {rss / 2**20:.1f} MiB (USS {uss / 2**20:.1f} MiB)")
     record_property("created_to_running_median_ms", round(median * 1000, 1))
     record_property("created_to_running_p95_ms", round(p95 * 1000, 1))
     record_property("serve_idle_rss_mib", round(rss / 2**20, 1))
