@@ -215,8 +215,10 @@ class Runner:
             if ws is None:
                 raise ConnectionError("not connected")
             await ws.send(json.dumps({"type": "claim", "id": claim_id, "claims": claims}))
-            results = await future
-        except Exception:  # the connection dropped: the claims may or may not have committed
+            results = await asyncio.wait_for(future, self.settings.client_timeout)
+        except (
+            Exception
+        ):  # no answer (dropped, timed out): the claims may or may not have committed
             self._claims.pop(claim_id, None)
             for run in runs:
                 self._spawn(self._recover_claim(run))
