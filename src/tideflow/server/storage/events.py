@@ -1,8 +1,10 @@
 """Event storage: insert (deduplicated by id), read one, filter a page, count by bucket, prune.
 
-``insert_events`` stamps ``received``, drops ids already stored (``ON CONFLICT DO NOTHING`` on both
-backends, so the transaction goes on), writes one ``event_resources`` row per resource of each new
-event and queues the new events for the broker's ``"events"`` topic (published after commit).
+``insert_events`` stamps ``received``, drops ids already stored (SQLite: looked up under the write
+lock; PostgreSQL: ``ON CONFLICT DO NOTHING``; either way the transaction goes on), writes one
+``event_resources`` row per resource of each new event and queues the new events for the broker's
+``"events"`` topic (published after commit). Both backends bypass SQLAlchemy's per-value bind
+processing for these rows (see below): it cost more than the databases' own work.
 The filter SQL is built in ``storage.event_filters``; it must return exactly what
 ``EventFilter.includes`` accepts.
 """
@@ -15,7 +17,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.events import (
@@ -49,33 +50,6 @@ CountBy = Literal["day", "hour", "event", "resource"]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _row(event: Event, received: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "occurred": event.occurred,
-        "event": event.event,
-        "resource_id": event.resource.id,
-        "resource": event.resource.root,
-        "related": [r.root for r in event.related],
-        "payload": event.payload,
-        "follows": event.follows,
-        "received": received,
-    }
-
-
-def _resource_rows(event: Event) -> list[dict[str, Any]]:
-    rows = [
-        {"event_id": event.id, "position": 0, "resource_id": event.resource.id, "role": "",
-         "occurred": event.occurred}
-    ]  # fmt: skip
-    for i, r in enumerate(event.related, start=1):
-        rows.append(
-            {"event_id": event.id, "position": i, "resource_id": r.id, "role": r.role,
-             "occurred": event.occurred}
-        )  # fmt: skip
-    return rows
 
 
 # --- SQLite: rows bound by hand ------------------------------------------------------------------
@@ -143,23 +117,57 @@ async def _insert_sqlite(
     return new
 
 
-async def _insert_generic(
+# --- PostgreSQL: one statement per table over arrays ----------------------------------------------
+# unnest() of one array per column: a single prepared statement whatever the batch size, and the
+# values go to asyncpg in its native types (UUID, aware datetime; JSON text for jsonb), not through
+# SQLAlchemy's per-value processing. ON CONFLICT because PostgreSQL writers run concurrently.
+
+_PG_EVENTS = (
+    "INSERT INTO events (id, occurred, event, resource_id, resource, related, payload, follows, "
+    "received) SELECT i, o, e, r, rs, rl, p, f, $9::timestamptz FROM unnest($1::uuid[], "
+    "$2::timestamptz[], $3::varchar[], $4::varchar[], $5::jsonb[], $6::jsonb[], $7::jsonb[], "
+    "$8::uuid[]) AS t(i, o, e, r, rs, rl, p, f) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_PG_RESOURCES = (
+    "INSERT INTO event_resources (event_id, position, resource_id, role, occurred) "
+    "SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::varchar[], $5::timestamptz[])"
+)
+
+
+async def _insert_postgres(
     session: AsyncSession, pending: list[Event], received: dt.datetime
 ) -> list[Event]:
-    # One cached statement run with many parameter sets ("insertmanyvalues"), not a fresh
-    # multi-VALUES statement per batch: compiling those costs more than the insert itself.
-    stmt = (
-        postgresql.insert(events)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(events.c.id)
-    )
-    result = await session.execute(stmt, [_row(e, received) for e in pending])
-    stored = set(result.scalars())
+    conn = await session.connection()
+    dumps = json_text
+    with gc_paused():
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        ids, occurred, names, resource_ids, resources, related, payloads, follows = columns
+        for e in pending:
+            ids.append(e.id)
+            occurred.append(e.occurred)
+            names.append(e.event)
+            resource_ids.append(e.resource.id)
+            resources.append(dumps(e.resource.root))
+            related.append(dumps([r.root for r in e.related]))
+            payloads.append(dumps(e.payload))
+            follows.append(e.follows)
+    result = await conn.exec_driver_sql(_PG_EVENTS, (*columns, received))
+    stored = {row[0] for row in result}
     new = [e for e in pending if e.id in stored]
     if new:
-        await session.execute(
-            sa.insert(event_resources), [row for e in new for row in _resource_rows(e)]
-        )
+        with gc_paused():
+            rows: list[list[Any]] = [[] for _ in range(5)]
+            event_ids, positions, rids, roles, times = rows
+            for e in new:
+                for position, (rid, role) in enumerate(
+                    [(e.resource.id, ""), *[(r.id, r.role) for r in e.related]]
+                ):
+                    event_ids.append(e.id)
+                    positions.append(position)
+                    rids.append(rid)
+                    roles.append(role)
+                    times.append(e.occurred)
+        await conn.exec_driver_sql(_PG_RESOURCES, tuple(rows))
     return new
 
 
@@ -175,7 +183,7 @@ async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[R
     if dialect_name(session) == "sqlite":
         new = await _insert_sqlite(session, pending, received)
     else:
-        new = await _insert_generic(session, pending, received)
+        new = await _insert_postgres(session, pending, received)
     # Already validated: the stored event is built from its fields without validating again.
     with gc_paused():
         out = [
