@@ -11,13 +11,14 @@ import datetime as dt
 import json
 import re
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from tideflow.client import SyncClient
     from tideflow.schemas import FlowRun
     from tideflow.settings import Settings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATE_COLOURS",
     "console",
+    "echo",
     "err_console",
     "exit_with_error",
     "format_duration",
@@ -37,8 +39,31 @@ __all__ = [
     "state_text",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use: rich costs ~20 ms to import, and a command that prints
+    only plain lines (``echo``, ``exit_with_error``) never loads it (issue 6: a command ≤ 300 ms)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
+err_console = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
+
+
+def echo(line: str, *, err: bool = False) -> None:
+    """Print one plain line (no markup, no wrapping) to stdout, or stderr with ``err``."""
+    typer.echo(line, err=err)
+
 
 # Rich style per state type: green done, red broken, yellow waiting, blue moving, dim stopped.
 STATE_COLOURS: dict[str, str] = {
@@ -59,7 +84,8 @@ _PREFIX_PAGE = 1000
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
     """Print one readable line to stderr and exit non-zero (never a traceback)."""
-    err_console.print(Text.assemble(("Error:", "red"), " ", message))
+    # Click drops the colour when stderr is not a terminal, as rich did.
+    typer.echo(f"{typer.style('Error:', fg='red')} {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -130,6 +156,8 @@ def resolve_flow_run(client: SyncClient, ref: str) -> FlowRun:
 
 def state_text(state_type: str | None, state_name: str | None) -> Text:
     """A run's state name coloured by its type (``-`` when it has none)."""
+    from rich.text import Text
+
     if state_type is None:
         return Text("-")
     return Text(state_name or str(state_type).title(), style=STATE_COLOURS.get(str(state_type), ""))

@@ -15,12 +15,11 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from tideflow.cli._common import (
     STATE_COLOURS,
     console,
+    echo,
     exit_with_error,
     format_time,
     open_client,
@@ -30,6 +29,8 @@ from tideflow.cli._common import (
 
 if TYPE_CHECKING:
     from uuid import UUID
+
+    from rich.text import Text
 
     from tideflow.client import SyncClient
     from tideflow.schemas import FlowRun, Log, State
@@ -118,12 +119,16 @@ def _schedules_text(deployment: Deployment) -> str:
 
 
 def _field(label: str, value: object) -> None:
+    from rich.text import Text
+
     console.print(
         Text.assemble((f"{label:<16}", "bold"), value if isinstance(value, Text) else str(value))
     )
 
 
 def _status_text(deployment: Deployment) -> Text:
+    from rich.text import Text
+
     status = str(deployment.status.value)
     return Text(status, style="green" if status == "READY" else "dim")
 
@@ -136,6 +141,9 @@ def ls(
     ] = False,
 ) -> None:
     """List deployments: name, status, paused, schedules, triggers."""
+    from rich.table import Table
+    from rich.text import Text
+
     from tideflow.schemas.deployments import DeploymentFilter
 
     deployments: list[Deployment] = []
@@ -177,6 +185,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON.")] = False,
 ) -> None:
     """Show a deployment: parameters and their schema, schedules, triggers, status."""
+    from rich.text import Text
+
     with open_client() as client:
         d = resolve_deployment(client, name)
     if as_json:
@@ -205,6 +215,8 @@ def inspect(
 
 
 def _state_line(state: State) -> Text:
+    from rich.text import Text
+
     stamp = state.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
     line = Text.assemble(stamp, " ", (state.name, STATE_COLOURS.get(state.type.value, "")))
     if state.message:
@@ -213,6 +225,8 @@ def _state_line(state: State) -> Text:
 
 
 def _log_line(log: Log) -> Text:
+    from rich.text import Text
+
     stamp = log.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
     level = logging.getLevelName(log.level)
     style = _LEVEL_STYLES.get(log.level, "")
@@ -222,6 +236,7 @@ def _log_line(log: Log) -> Text:
 def _new_lines(
     client: SyncClient, run_id: UUID, seen: set[object]
 ) -> list[tuple[dt.datetime, Text]]:
+
     from tideflow.schemas import LogFilter
 
     lines: list[tuple[dt.datetime, Text]] = []
@@ -239,6 +254,8 @@ def _new_lines(
 
 def _watch(client: SyncClient, run: FlowRun) -> int:
     """Print the run's state changes and logs, in time order, until it ends; the exit code."""
+    from rich.text import Text
+
     seen: set[object] = set()
     while True:
         current = client.read_flow_run(run.id)
@@ -330,10 +347,8 @@ def run(
         flow_run = client.create_flow_run_from_deployment(deployment.id, body)
         start = flow_run.expected_start_time
         start_text = f", scheduled for {format_time(start)}" if when is not None else ""
-        console.print(
-            Text(
-                f"Created flow run {flow_run.name} ({flow_run.id}) of '{deployment.full_name}'{start_text}"
-            )
+        echo(
+            f"Created flow run {flow_run.name} ({flow_run.id}) of '{deployment.full_name}'{start_text}"
         )
         if watch:
             raise typer.Exit(_watch(client, flow_run))
@@ -344,7 +359,7 @@ def pause(name: NameArg) -> None:
     """Pause a deployment: its schedules (and triggers) stop creating runs."""
     with open_client() as client:
         d = client.pause_deployment(resolve_deployment(client, name).id)
-    console.print(Text(f"Paused deployment '{d.full_name}'"))
+    echo(f"Paused deployment '{d.full_name}'")
 
 
 @app.command("resume")
@@ -352,7 +367,7 @@ def resume(name: NameArg) -> None:
     """Resume a paused deployment."""
     with open_client() as client:
         d = client.resume_deployment(resolve_deployment(client, name).id)
-    console.print(Text(f"Resumed deployment '{d.full_name}'"))
+    echo(f"Resumed deployment '{d.full_name}'")
 
 
 @app.command("delete")
@@ -371,7 +386,7 @@ def delete(
             if not typer.confirm(f"Delete deployment '{d.full_name}'?", default=False):
                 exit_with_error("not deleted")
         client.delete_deployment(d.id)
-    console.print(Text(f"Deleted deployment '{d.full_name}'"))
+    echo(f"Deleted deployment '{d.full_name}'")
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -381,6 +396,9 @@ def schedule_ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print the schedules as JSON.")] = False,
 ) -> None:
     """List a deployment's schedules: id, schedule, active."""
+    from rich.table import Table
+    from rich.text import Text
+
     from tideflow.schemas.schedules import schedule_summary
 
     with open_client() as client:
@@ -433,7 +451,7 @@ def _set_active(name: str, schedule_id: str | None, active: bool) -> None:
                 d.id, UUID(str(item.id)), DeploymentScheduleUpdate(active=active)
             )
     which = f"schedule {items[0].id}" if schedule_id is not None else f"{len(items)} schedule(s)"
-    console.print(Text(f"{verb} {which} of deployment '{d.full_name}'"))
+    echo(f"{verb} {which} of deployment '{d.full_name}'")
 
 
 @schedule_app.command("pause")

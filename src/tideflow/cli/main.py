@@ -22,7 +22,7 @@ try:  # recent Typer releases vendor Click; older ones use the click package
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
-from tideflow.cli._common import err_console
+from tideflow.cli._common import echo
 from tideflow.exceptions import TideflowError
 
 __all__ = ["GROUPS", "app", "main"]
@@ -127,7 +127,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TideflowError as exc:
-        err_console.print(f"Error: {exc}", markup=False)
+        echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except NoArgsIsHelpError as exc:
         if exc.ctx is not None:
@@ -135,10 +135,10 @@ def main() -> None:
         sys.exit(0)
     except UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        err_console.print(f"Error: {exc.format_message()}{hint}", markup=False)
+        echo(f"Error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except ClickException as exc:
-        err_console.print(f"Error: {exc.format_message()}", markup=False)
+        echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code or 1)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
