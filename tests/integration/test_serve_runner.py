@@ -203,6 +203,32 @@ def test_idle_serve_is_one_process_and_a_run_dies_with_its_runner(
         assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def test_a_run_process_leads_its_group_and_keeps_the_inherited_heap_frozen(
+    server: ServerProcess, client: SyncClient, tmp_path: Path
+) -> None:
+    """Forked from the runner: own process group, default SIGTERM, and the runner's objects frozen
+    out of its garbage collector (so its collections do not copy the pages it shares)."""
+    call = """
+import gc, signal
+
+@flow
+def inspect_process():
+    sigterm_default = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    print("PROBE", gc.get_freeze_count(), os.getpgid(0) == os.getpid(), sigterm_default, flush=True)
+
+serve(inspect_process.to_deployment(name="inspect"))
+"""
+    with ServeScript(tmp_path, server.api_url, call) as script:
+        run = _run(client, "inspect-process/inspect")
+        assert _completed(client, run)
+        line = wait_for(
+            lambda: next((x for x in script.output().splitlines() if x.startswith("PROBE")), None)
+        )
+    _, frozen, leader, sigterm_default = line.split()
+    assert int(frozen) > 10_000, line  # the SDK's objects, at least
+    assert leader == "True" and sigterm_default == "True", line
+
+
 @pytest.mark.slow
 def test_two_runners_race_and_each_run_executes_once(
     server: ServerProcess, client: SyncClient, tmp_path: Path
