@@ -2,7 +2,9 @@
 server; the figure is the wall time per call after the first (which pays for imports and connections).
 
 The calls run in a child process (``python -m bench.overhead COUNT``) so that its settings point at
-the benchmark server and nothing of the harness is in the way.
+the benchmark server and nothing of the harness is in the way. Besides the wall time per call, the
+child reports its own CPU time per call (the client's share; the rest is waiting for the server)
+and the HTTP requests each call sent.
 """
 
 from __future__ import annotations
@@ -24,18 +26,32 @@ __all__ = ["call_trivial_flow", "run"]
 NAME = "overhead"
 
 
-def call_trivial_flow(count: int) -> list[float]:
-    """Seconds each of ``count`` calls of a trivial flow took, in this process."""
+def call_trivial_flow(count: int) -> dict[str, list[float]]:
+    """Per call of a trivial flow, ``count`` times in this process: wall seconds, CPU seconds of
+    this process, and HTTP requests sent."""
+    import httpx
+
+    requests = [0]
+    send = httpx.HTTPTransport.handle_request
+
+    def counting(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        requests[0] += 1
+        return send(self, request)
+
+    httpx.HTTPTransport.handle_request = counting  # type: ignore[method-assign]
 
     @flow
     def trivial() -> int:
         return 1
 
-    out = []
+    out: dict[str, list[float]] = {"wall": [], "cpu": [], "requests": []}
     for _ in range(count):
-        t0 = time.perf_counter()
+        sent = requests[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         trivial()
-        out.append(time.perf_counter() - t0)
+        out["wall"].append(time.perf_counter() - t0)
+        out["cpu"].append(time.process_time() - c0)
+        out["requests"].append(requests[0] - sent)
     return out
 
 
@@ -50,8 +66,12 @@ def run(quick: bool) -> list[Figure]:
             capture_output=True, text=True, check=True, cwd=str(ROOT),
             env=client_environment(Path(tmp), server.api_url),
         )  # fmt: skip
-    seconds = json.loads(done.stdout.strip().splitlines()[-1])
-    return [Figure(NAME, "flow_call_ms", "tideflow", [s * 1000 for s in seconds[1:]])]
+    calls = json.loads(done.stdout.strip().splitlines()[-1])
+    return [
+        Figure(NAME, "flow_call_ms", "tideflow", [s * 1000 for s in calls["wall"][1:]]),
+        Figure(NAME, "flow_call_cpu_ms", "tideflow", [s * 1000 for s in calls["cpu"][1:]]),
+        Figure(NAME, "flow_call_requests", "tideflow", calls["requests"][1:]),
+    ]
 
 
 if __name__ == "__main__":
