@@ -92,6 +92,24 @@ def test_counting_verdicts_and_duplicates() -> None:
     assert threshold.detail == "Reactive: 1 of 3 counted so far, within 60s"
 
 
+def test_every_event_trigger_counted_by_its_firing_history() -> None:
+    # The engine stores no bucket for an every-event trigger (its state stays initial after it
+    # fired), so the firing history is what says the event was counted.
+    event = completed("upstream_deployment")
+    state = initial_state(SEED, T0)
+    fresh = explain(SEED, state, event, enabled=True, now=T0)
+    assert fresh.verdict == "would fire" and fresh.would_fire
+    seen = explain(SEED, state, event, enabled=True, now=T0, counted=True)
+    assert seen.verdict == "ignored: this event was already counted" and not seen.would_fire
+    duplicate = {c.name: c for c in seen.criteria}["duplicate"]
+    assert duplicate.matched is False and str(event.id) in duplicate.detail
+    compound = CompoundTrigger(triggers=[SEED], require="all")
+    again = explain(
+        compound, initial_state(compound, T0), event, enabled=True, now=T0, counted=True
+    )
+    assert again.verdict == "ignored: this event was already counted" and not again.would_fire
+
+
 def test_after_waiting_and_match_labels() -> None:
     trigger = EventTrigger(
         after={"go"},

@@ -21,15 +21,14 @@ from tideflow.schemas.automations import (
     describe_validation_error,
     parse_automation,
 )
-from tideflow.schemas.states import utcnow
 from tideflow.server.api.deps import DB
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
-from tideflow.server.triggers.evaluate import TriggerState
-from tideflow.server.triggers.explain import Explanation, explain
+from tideflow.server.triggers.explain import Explanation
 from tideflow.server.triggers.templates import automation_template_problems
+from tideflow.server.triggers.why import explain_stored
 
 __all__ = ["AutomationExplanation", "router"]
 
@@ -161,16 +160,7 @@ async def explain_automation(
         event = await read_event(session, event_id)
         if event is None:
             raise NotFound(f"event {event_id} not found")
-        states = await trigger_state.load_states(session, [automation_id])
-        history = await trigger_state.read_history(session, automation_id, limit=1000)
-    result = explain(
-        automation.trigger,
-        states.get(automation_id, TriggerState()),
-        event,
-        enabled=automation.enabled,
-        now=utcnow(),
-    )
-    fired = [f for f in history if f.triggering_event_id == event_id or event_id in f.event_ids]
+        result, fired = await explain_stored(session, automation, event)
     lines = result.lines()
     for f in fired:
         outcomes = ", ".join(f"{a.action_type} {a.status}" for a in f.actions) or "no actions"

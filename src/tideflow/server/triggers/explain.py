@@ -104,7 +104,7 @@ def _related_criteria(
 
 
 def _event_criteria(
-    trigger: EventTrigger, state: TriggerState, event: Event
+    trigger: EventTrigger, state: TriggerState, event: Event, counted: bool
 ) -> tuple[list[Criterion], str]:
     q = qualify(trigger, event)
     criteria = [
@@ -176,13 +176,14 @@ def _event_criteria(
             criteria.append(
                 Criterion(name="deadline", matched=None, detail=f"fires at {deadline.isoformat()}")
             )
-        if event.id in bucket.recent_ids:
-            criteria.append(
-                Criterion(
-                    name="duplicate", matched=False, detail=f"event {event.id} was already counted"
-                )
+    # Every-event triggers keep no bucket, so their firing history (``counted``) is what says an
+    # event was counted already; counting triggers also remember recent ids in the bucket.
+    if counted or (bucket is not None and event.id in bucket.recent_ids):
+        criteria.append(
+            Criterion(
+                name="duplicate", matched=False, detail=f"event {event.id} was already counted"
             )
-    if bucket is not None and event.id in bucket.recent_ids:
+        )
         return criteria, "ignored: this event was already counted"
     failed = [
         c.name.split(" ")[0] for c in criteria if c.matched is False and c.name != "bucket open"
@@ -200,11 +201,20 @@ def _event_criteria(
 
 
 def explain(
-    trigger: AnyTrigger, state: TriggerState, event: Event, *, enabled: bool, now: dt.datetime
+    trigger: AnyTrigger,
+    state: TriggerState,
+    event: Event,
+    *,
+    enabled: bool,
+    now: dt.datetime,
+    counted: bool = False,
 ) -> Explanation:
-    """For one trigger and one event: each criterion, and a verdict from the real evaluation."""
+    """For one trigger and one event: each criterion, and a verdict from the real evaluation.
+
+    ``counted``: the automation's history shows this event already caused a firing.
+    """
     result = evaluate_event(trigger, state, event, now)
-    fired = bool(result.firings)
+    fired = bool(result.firings) and not counted
     criteria = [
         Criterion(
             name="enabled",
@@ -214,7 +224,7 @@ def explain(
     ]
     children: list[Explanation] = []
     if isinstance(trigger, EventTrigger):
-        more, summary = _event_criteria(trigger, state, event)
+        more, summary = _event_criteria(trigger, state, event, counted)
         criteria.extend(more)
         after = result.state.bucket(trigger.id, bucket_key(trigger, event)[0])
         if fired:
@@ -246,6 +256,8 @@ def explain(
             )
         )
         verdict = "would fire" if fired else f"would not fire ({done} of {need} children)"
+        if counted:
+            verdict = "ignored: this event was already counted"
     if not enabled:
         verdict = f"disabled (otherwise: {verdict})"
     return Explanation(

@@ -15,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tideflow.schemas.automations import Automation
 from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.schemas.events import EventFilter, ReceivedEvent
-from tideflow.schemas.states import utcnow
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
 from tideflow.server.triggers import state as trigger_state
-from tideflow.server.triggers.evaluate import TriggerState
-from tideflow.server.triggers.explain import explain
+from tideflow.server.triggers.why import explain_stored
 from tideflow.server.ui.rendering import database, not_found, render
 
 __all__ = ["automation_yaml", "draft_from_event", "router"]
@@ -223,16 +221,7 @@ async def explain_fragment(request: Request, automation_id: str) -> HTMLResponse
         event = await event_storage.read_event(session, event_id)
         if event is None:
             return render(request, "_explain.html", status_code=404, error=f"event {raw} not found")
-        states = await trigger_state.load_states(session, [automation.id])
-        history = await trigger_state.read_history(session, automation.id, limit=1000)
-    result = explain(
-        automation.trigger,
-        states.get(automation.id, TriggerState()),
-        event,
-        enabled=automation.enabled,
-        now=utcnow(),
-    )
-    fired = [f for f in history if f.triggering_event_id == event_id or event_id in f.event_ids]
+        result, fired = await explain_stored(session, automation, event)
     return render(
         request, "_explain.html", error=None, event=event, explanation=result, firings=fired
     )
