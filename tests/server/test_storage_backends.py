@@ -358,3 +358,10 @@ def test_generated_names_are_adjective_animal() -> None:
     for name in names:
         adjective, animal = name.split("-")
         assert adjective in ADJECTIVES and animal in ANIMALS
+
+
+def test_generated_names_leave_the_global_random_state_alone() -> None:
+    # Servers in threads name runs while user code or Hypothesis uses ``random``: never touch it.
+    before = random.getstate()
+    names = {generate_name() for _ in range(50)}
+    assert random.getstate() == before and len(names) > 1

@@ -36,7 +36,12 @@ ANIMALS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# A private generator: names never touch the global ``random`` state that user code (and test
+# tools such as Hypothesis, which flags foreign use of it) may rely on.
+_RNG = random.Random()
+
+
 def generate_name(rng: random.Random | None = None) -> str:
     """A random ``adjective-animal`` name (not unique: run ids identify runs)."""
-    r = rng or random
+    r = rng or _RNG
     return f"{r.choice(ADJECTIVES)}-{r.choice(ANIMALS)}"
