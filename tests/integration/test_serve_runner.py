@@ -172,16 +172,14 @@ def test_ctrl_c_lets_short_runs_finish_and_cancels_the_rest(
         long = _run(client, "sleeper/shutdown", seconds=60)
         for run in (short, long):
             wait_for(lambda r=run: state_of(client, r.id).type is StateType.RUNNING)
-        zygote_and_children = script.children()
+        run_processes = script.children()
         script.signal(signal.SIGINT)  # Ctrl-C; SIGTERM (every other test's stop) is the same path
         assert script.wait(30) == 0, script.output()
     assert _completed(client, short)
     final = wait_final(client, long.id)
     assert final.state is not None and final.state.type is StateType.CANCELLED
     assert "shut down" in (final.state.message or "")
-    assert not [
-        p for p in zygote_and_children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    assert not [p for p in run_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_idle_serve_is_one_process_and_a_run_dies_with_its_runner(
@@ -227,6 +225,18 @@ serve(inspect_process.to_deployment(name="inspect"))
     _, frozen, leader, sigterm_default = line.split()
     assert int(frozen) > 10_000, line  # the SDK's objects, at least
     assert leader == "True" and sigterm_default == "True", line
+
+
+def test_the_runner_never_starts_a_thread_so_forking_runs_is_safe(
+    server: ServerProcess, client: SyncClient, tmp_path: Path
+) -> None:
+    """Even with a host name to resolve (asyncio resolves names in executor threads)."""
+    api_url = server.api_url.replace("127.0.0.1", "localhost")
+    with ServeScript(tmp_path, api_url, "serve(record.to_deployment(name='threads'))") as script:
+        run = _run(client, "record/threads")
+        assert _completed(client, run)
+        assert script.proc is not None
+        assert psutil.Process(script.proc.pid).num_threads() == 1
 
 
 @pytest.mark.slow

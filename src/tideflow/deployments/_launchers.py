@@ -20,6 +20,7 @@ the child then SIGTERMs its group, so no run outlives its runner.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import os
@@ -37,7 +38,7 @@ from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import FlowRun
 from tideflow.settings import Settings
 
-__all__ = ["EXIT_CHILD_ERROR", "ExitCallback", "ForkLauncher", "SpawnLauncher"]
+__all__ = ["EXIT_CHILD_ERROR", "ExitCallback", "ForkLauncher", "InlineExecutor", "SpawnLauncher"]
 
 ExitCallback = Callable[[UUID, int], None]
 """Called with (flow run id, exit code) when a run's process ended; a negative code is a signal."""
@@ -87,6 +88,25 @@ def _child_main(
             with contextlib.suppress(Exception):
                 stream.flush()
     os._exit(code)
+
+
+class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """An event loop's default executor that runs each call at once, in the loop's thread (a
+    ThreadPoolExecutor only because asyncio accepts nothing else; it never starts a thread).
+
+    The runner forks run processes, and a fork must not happen while another thread may hold a
+    lock the child needs (e.g. inside ``getaddrinfo``, which asyncio runs in its default executor's
+    threads): with this executor the runner has no other thread. The cost: a DNS lookup (only when
+    a new connection opens) blocks the loop for its duration.
+    """
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 class ForkLauncher:

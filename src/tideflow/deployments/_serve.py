@@ -16,7 +16,7 @@ from typing import Any
 
 from tideflow.client import resolve_api_url
 from tideflow.deployments._deployment import RunnerDeployment
-from tideflow.deployments._launchers import ForkLauncher, SpawnLauncher
+from tideflow.deployments._launchers import ForkLauncher, InlineExecutor, SpawnLauncher
 from tideflow.deployments._runner import Runner
 from tideflow.exceptions import TideflowError
 from tideflow.settings import Settings, get_settings
@@ -43,6 +43,8 @@ def check_serve_arguments(deployments: Sequence[Any], limit: Any) -> None:
 
 async def _serve(runner: Runner) -> None:
     loop = asyncio.get_running_loop()
+    if isinstance(runner.launcher, ForkLauncher):  # no thread may exist when a run is forked
+        loop.set_default_executor(InlineExecutor())
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, runner.stop)
     try:
