@@ -39,7 +39,7 @@ def test_sync_flow_returns_value_and_completes(client: SyncClient) -> None:
     assert add_numbers(1) == 3
     (run_id,) = seen
     assert run_id is not None
-    assert state_names(client, run_id) == ["Running", "Completed"]  # created Running
+    assert state_names(client, run_id) == ["Pending", "Running", "Completed"]
     run = client.read_flow_run(run_id)
     assert (
         run.flow_name == "add-numbers" and run.parameters == {"a": 1, "b": 2} and run.run_count == 1
@@ -63,7 +63,7 @@ def test_failing_flow_reraises_and_fails_with_type_and_message(client: SyncClien
     run_id = seen[0]
     assert run_id is not None
     states = client.read_flow_run_states(run_id)
-    assert [s.name for s in states] == ["Running", "Failed"]
+    assert [s.name for s in states] == ["Pending", "Running", "Failed"]
     assert states[-1].message == "BoomError: it went boom"
 
 
@@ -79,7 +79,7 @@ def test_async_flow_returns_a_coroutine_and_runs(client: SyncClient) -> None:
     coro = async_double(21)
     assert asyncio.iscoroutine(coro)
     assert asyncio.run(coro) == 42
-    assert state_names(client, seen[0]) == ["Running", "Completed"]  # type: ignore[arg-type]
+    assert state_names(client, seen[0]) == ["Pending", "Running", "Completed"]  # type: ignore[arg-type]
 
 
 def test_async_flow_failure(client: SyncClient) -> None:
@@ -319,7 +319,7 @@ def test_refused_state_says_the_run_was_cancelled(client: SyncClient) -> None:
         cancelled_midway()
     run_id = seen[0]
     assert seen[1] == ("hook", StateType.CANCELLED, run_id)
-    assert state_names(client, run_id) == ["Running", "Cancelled"]
+    assert state_names(client, run_id) == ["Pending", "Running", "Cancelled"]
 
 
 def test_two_requests_per_trivial_run(client: SyncClient) -> None:
@@ -342,7 +342,8 @@ def test_two_requests_per_trivial_run(client: SyncClient) -> None:
         trivial()
     finally:
         http.event_hooks["request"].remove(count)
-    # create the run already Running, then Completed: no Pending round trip, no log flush request
+    # create the run (the server records Pending, then Running), then Completed: no separate
+    # Running round trip, no log flush request
     assert len(requests) == 2, requests
     assert requests[0] == "POST /api/flow_runs/" and "set_state" in requests[1]
 
@@ -374,11 +375,11 @@ def test_a_flow_call_names_the_os_user_as_creator_of_the_run_and_its_events(
     assert [(c.id, c.name) for c in creators] == [(f"tideflow.user.{login}", login)]
 
 
-def test_a_flow_call_emits_running_then_completed_events_chained_by_follows(
+def test_a_flow_call_emits_pending_running_completed_events_chained_by_follows(
     client: SyncClient,
 ) -> None:
-    """The run is created Running (one round trip fewer); each state still emits its event, and
-    Completed follows Running."""
+    """The run is created to start at once (one round trip fewer), yet passes through Pending: each
+    state emits its event, each following the one before."""
     seen: list[UUID | None] = []
 
     @flow
@@ -390,8 +391,14 @@ def test_a_flow_call_emits_running_then_completed_events_chained_by_follows(
     page = client.read_events(EventFilter(resource_ids=[f"tideflow.flow-run.{run_id}"]))
     events = sorted(page.events, key=lambda e: e.occurred)
     assert [e.event for e in events] == [
+        "tideflow.flow-run.Pending",
         "tideflow.flow-run.Running",
         "tideflow.flow-run.Completed",
     ]
     assert events[0].follows is None
-    assert events[1].follows == events[0].id
+    assert events[1].follows == events[0].id and events[2].follows == events[1].id
+    pending, running = (e.resource["tideflow.run-count"] for e in events[:2])
+    assert (pending, running) == ("0", "1")
+    states = client.read_flow_run_states(run_id)
+    assert [s.type.value for s in states] == ["PENDING", "RUNNING", "COMPLETED"]
+    assert states[0].timestamp < states[1].timestamp < states[2].timestamp

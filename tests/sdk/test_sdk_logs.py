@@ -218,7 +218,7 @@ def test_server_down_mid_run_buffers_logs_and_delivers_them_after_restart(
             messages = log_messages(c, ids[0])
             assert messages[0] == "before outage"
             assert messages[1:] == [f"during outage {i}" for i in range(200)]
-            assert state_names(c, ids[0]) == ["Running", "Completed"]
+            assert state_names(c, ids[0]) == ["Pending", "Running", "Completed"]
 
 
 def test_server_gone_at_the_end_of_a_run_fails_fast_with_server_unreachable(

@@ -32,7 +32,7 @@ def test_retries_until_success_with_run_count(client: SyncClient) -> None:
     assert flaky_twice() == "ok"
     assert counts == [1, 2, 3]
     assert state_names(client, ids[0]) == [
-        "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "Completed",
+        "Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "Completed",
     ]  # fmt: skip
     assert client.read_flow_run(ids[0]).run_count == 3
 
@@ -48,7 +48,7 @@ def test_retries_exhausted_fail_with_the_last_error(client: SyncClient) -> None:
     with pytest.raises(ValueError, match="bad 2"):
         always_fails()
     states = client.read_flow_run_states(ids[0])
-    assert [s.name for s in states] == ["Running", "AwaitingRetry", "Retrying", "Failed"]
+    assert [s.name for s in states] == ["Pending", "Running", "AwaitingRetry", "Retrying", "Failed"]
     assert states[-1].message == "ValueError: bad 2"
     assert client.read_flow_run(ids[0]).run_count == 2
 
@@ -151,7 +151,7 @@ def test_async_timeout(client: SyncClient) -> None:
     with pytest.raises(FlowRunTimeout, match=r"timed out after 0\.2 seconds"):
         asyncio.run(asleeps())
     assert time.monotonic() - started < 3
-    assert state_names(client, ids[0]) == ["Running", "TimedOut"]
+    assert state_names(client, ids[0]) == ["Pending", "Running", "TimedOut"]
 
 
 def test_async_flow_raising_its_own_timeout_error_is_a_failure(client: SyncClient) -> None:

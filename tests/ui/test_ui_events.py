@@ -36,7 +36,7 @@ def test_completed_event_arrives_live_and_expands(
     row = page.locator("details.event", has_text=run.name)
     expect(row).to_have_count(1)
     expect(row.locator(".event-name")).to_have_text("tideflow.flow-run.Completed")
-    # Only Completed events pass the filter: the run's Running event is not shown.
+    # Only Completed events pass the filter: the run's Pending/Running events are not shown.
     expect(page.locator("details.event", has_text=run.name)).to_have_count(1)
 
     row.locator("summary").click()
@@ -71,9 +71,9 @@ def test_feed_filters_by_resource_and_related(page: Page, client: SyncClient) ->
     page.get_by_label("Resource id", exact=True).fill(f"tideflow.flow-run.{ids[0]}")
     page.get_by_role("button", name="Apply").click()
     rows = page.locator("details.event")
-    expect(rows).to_have_count(2)  # Running, Completed of the first run (a call creates it Running)
+    expect(rows).to_have_count(3)  # Pending, Running, Completed of the first run
     expect(rows.locator(".event-name")).to_have_text(
-        ["tideflow.flow-run.Completed", "tideflow.flow-run.Running"]
+        ["tideflow.flow-run.Completed", "tideflow.flow-run.Running", "tideflow.flow-run.Pending"]
     )
     flow_id = client.read_flow_by_name(flow_name).id
     page.goto(f"/events?related=tideflow.flow.{flow_id}&name=tideflow.flow-run.Completed")

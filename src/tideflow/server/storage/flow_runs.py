@@ -11,6 +11,7 @@ is free" to ``decide``, which answers WAIT when it is not.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -149,7 +150,21 @@ async def create_flow_run(
             return await _read_existing(session, existing), False
     run_id = uuid.uuid4()
     now = utcnow()
-    decision = decide(RunFacts(state=None), StateProposal(state=body.state or Pending()), now)
+    requested = body.state or Pending()
+    # A run created to start at once (an in-process flow call: one request instead of two) still
+    # passes through Pending like any other run: history and events say Pending, then Running.
+    pending: State | None = None
+    if requested.type is StateType.RUNNING:
+        first = decide(RunFacts(state=None), StateProposal(state=Pending()), now)
+        pending = first.state
+        decision = decide(
+            RunFacts(state=pending, **_facts_changes(first.changes)),
+            StateProposal(state=requested),
+            _clock(pending),
+        )
+        decision = _merge_changes(first, decision)
+    else:
+        decision = decide(RunFacts(state=None), StateProposal(state=requested), now)
     if decision.status is not SetStateStatus.ACCEPT:
         raise Conflict(decision.reason or "the initial state was refused")
     values: dict[str, Any] = {
@@ -180,12 +195,30 @@ async def create_flow_run(
         existing = await _run_id_by_key(session, flow.id, body.idempotency_key)
         assert existing is not None
         return await _read_existing(session, existing), False
+    states = [pending, decision.state] if pending is not None else [decision.state]
     await session.execute(
-        sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
+        sa.insert(flow_run_states), [_state_values(run_id, state) for state in states]
     )
     run = await _read_existing(session, run_id)
-    await record_state_change(session, run, None)
+    if pending is not None:
+        await record_state_change(
+            session, run.model_copy(update={"state": pending, "run_count": 0}), None
+        )
+    await record_state_change(session, run, pending)
     return run, True
+
+
+_FACT_FIELDS = ("run_count", "start_time", "end_time", "total_run_time", "expected_start_time")
+
+
+def _facts_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The RunFacts fields a first decision's column changes set (for deciding the next one)."""
+    return {k: v for k, v in changes.items() if k in _FACT_FIELDS}
+
+
+def _merge_changes(first: Decision, second: Decision) -> Decision:
+    """``second`` with the column changes of both (the later one wins)."""
+    return dataclasses.replace(second, changes={**first.changes, **second.changes})
 
 
 async def _read_existing(session: AsyncSession, run_id: UUID) -> FlowRun:
