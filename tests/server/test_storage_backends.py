@@ -227,8 +227,10 @@ async def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
         async with db.read() as session:
             values = {
                 name: (await session.execute(sa.text(f"PRAGMA {name}"))).scalar()
-                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
-            }
+                for name in (
+                    "journal_mode", "foreign_keys", "busy_timeout", "synchronous", "cache_size"
+                )
+            }  # fmt: skip
     finally:
         await db.dispose()
     assert values == {
@@ -236,6 +238,7 @@ async def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": 30000,
         "synchronous": 1,
+        "cache_size": -32768,  # 32 MiB: random-UUID index inserts stay in memory
     }
     assert (tmp_path / "nested" / "dirs" / "x.db").exists()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -128,6 +129,7 @@ def run_server(
             raise TideflowError(
                 f"cannot start the server on the database {mask_url(url)}: {_one_line(exc)}"
             ) from None
+        _settle_gc()
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -138,6 +140,19 @@ def run_server(
             runner.run(serve())
     finally:
         sock.close()
+
+
+# Hot paths (event ingest, trigger evaluation) allocate many short-lived containers; with the
+# default gen-0 threshold (700) the cyclic collector ran thousands of times a second and took
+# 11-17 % of the server's time in the ingest profile. Refcounting frees almost all of it anyway.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _settle_gc() -> None:
+    """After start-up: move what start-up built out of the collector's sight, collect less often."""
+    gc.collect()
+    gc.freeze()  # modules, models, app: never garbage, so never scanned again
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -69,6 +69,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         "busy_timeout=30000",
         "foreign_keys=ON",
         "synchronous=NORMAL",
+        # Event keys are random UUIDs, so inserts touch index pages all over the file: with the
+        # default 2 MiB cache, 100,000-event ingests went to disk pages per row (raw SQLite test:
+        # 84 -> 63 us/event with a larger cache). Pages are only held once read, up to this size.
+        "cache_size=-32768",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
