@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any
 from bench._proc import tree_rss_mib
 
 __all__ = [
+    "FANOUT_STAGES",
     "Api",
     "RssSampler",
     "chain_once",
@@ -31,6 +33,12 @@ __all__ = [
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 POLL_S = 0.05
+FANOUT_STAGES = (
+    "completed_to_created_ms",
+    "created_to_pending_ms",
+    "pending_to_running_ms",
+    "completed_to_each_running_ms",
+)
 TIMEOUT_S = 180.0
 
 
@@ -132,11 +140,14 @@ def fanout_round(
     count: int,
     seen: set[str],
     timeout: float = 600.0,
-) -> list[float]:
-    """One CLI-started upstream run; each of the ``count`` downstream runs' Running minus the
-    upstream's Completed, in ms. ``downstream_runs`` lists the downstream deployments' runs (with
-    ``id`` and ``state_name``); runs in ``seen`` belong to earlier rounds. Waits until every new
-    downstream run is Completed, so that one round's runs stay out of the next round."""
+) -> dict[str, list[float]]:
+    """One CLI-started upstream run; per each of the ``count`` downstream runs, in ms: upstream
+    Completed → run created (the trigger fired), created → Pending (the runner took it), Pending →
+    Running (its process started), and Completed → Running, keyed by figure name as bench/fanout.py.
+
+    ``downstream_runs`` lists the downstream deployments' runs (``id``, ``created``,
+    ``state_name``); runs in ``seen`` belong to earlier rounds. Waits until every new downstream
+    run is Completed, so that one round's runs stay out of the next round."""
     run_id, _, _ = _cli_run(api, upstream)
     completed = _terminal(api, run_id, "Completed")
 
@@ -149,9 +160,24 @@ def fanout_round(
         finished = [r for r in runs if r["state_name"] == "Completed"]
         return runs if len(finished) == count else None
 
-    runs = wait_for(f"{count} downstream runs Completed", all_completed, timeout=timeout)
+    try:
+        runs = wait_for(f"{count} downstream runs Completed", all_completed, timeout=timeout)
+    except TimeoutError as exc:  # say where the round stuck: how many runs exist, in which states
+        states = Counter(r["state_name"] for r in downstream_runs() if r["id"] not in seen)
+        raise TimeoutError(f"{exc}; new downstream runs by state: {dict(states)}") from exc
     seen.update(r["id"] for r in runs)
-    return [(_terminal(api, r["id"], "Running") - completed) * 1000 for r in runs]
+    out: dict[str, list[float]] = {name: [] for name in FANOUT_STAGES}
+    for r in runs:
+        at = {s["name"]: parse_time(s["timestamp"]) for s in api.states(r["id"])}
+        created = parse_time(r["created"])
+        for name, value in zip(
+            FANOUT_STAGES,
+            (created - completed, at["Pending"] - created, at["Running"] - at["Pending"],
+             at["Running"] - completed),
+            strict=True,
+        ):  # fmt: skip
+            out[name].append(value * 1000)
+    return out
 
 
 class RssSampler:

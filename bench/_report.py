@@ -91,4 +91,4 @@ def print_comparison(figures: list[Figure], out: TextIO) -> None:
     """Per figure: our median, each peer row's median, and the ratio (times better for tideflow)."""
     print("\n== tideflow vs prefect (medians; ratio = how many times better tideflow is)", file=out)
     for label, left, peer, right, r in comparison_rows(figures):
-        print(f"  {label:<44} tideflow {left:>10}   {peer} {right:>10}   {r}", file=out)
+        print(f"  {label:<40} tideflow {left:>8}   {peer:<14} {right:>10}   {r}", file=out)
