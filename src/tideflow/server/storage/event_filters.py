@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from tideflow.schemas.events import EventFilter
+from tideflow.server.storage.dialect import jsonb
 from tideflow.server.storage.tables import event_resources, events
 
 __all__ = ["filter_clauses", "first_related_row", "pattern_clause", "related_rows"]
@@ -65,7 +65,7 @@ def _value_clause(
 def _label(obj: sa.ColumnElement[Any], label: str, dialect: str) -> sa.ColumnElement[Any]:
     """The text value of key ``label`` in the JSON object ``obj`` (NULL when absent)."""
     if dialect == "postgresql":
-        return sa.type_coerce(obj, postgresql.JSONB).op("->>", return_type=sa.String)(
+        return sa.type_coerce(obj, jsonb()).op("->>", return_type=sa.String)(
             sa.literal(label, sa.String)
         )
     each = sa.func.json_each(obj).table_valued("key", "value").alias()
@@ -143,7 +143,7 @@ def _related_clause(flt: EventFilter, dialect: str) -> sa.ColumnElement[bool] | 
     # One related resource (a JSON object of the array) must satisfy every criterion together.
     if dialect == "postgresql":
         item = (
-            sa.func.jsonb_array_elements(sa.type_coerce(events.c.related, postgresql.JSONB))
+            sa.func.jsonb_array_elements(sa.type_coerce(events.c.related, jsonb()))
             .table_valued("value")
             .alias()
         )

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.states import StateType
 from tideflow.server.storage.deployments import mark_deployments_polled
-from tideflow.server.storage.dialect import dialect_name
+from tideflow.server.storage.dialect import dialect_insert
 from tideflow.server.storage.tables import deployments, flow_runs, runners
 
 __all__ = [
@@ -61,7 +60,7 @@ async def register_runner(
         "limit": limit,
         "last_heartbeat": now,
     }
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     stmt = insert(runners).values(id=runner_id, created=now, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
     return await mark_deployments_polled(session, await _known(session, deployment_ids), now)

@@ -6,15 +6,32 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["BigIntId", "JSONType", "UTCDateTime", "UuidType"]
 
-# JSONB on PostgreSQL gives containment (``@>``) for tag filters; plain JSON text elsewhere.
-# Python None is SQL NULL (not the JSON literal null), so "IS NULL" means "absent" everywhere.
-JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+class _JSON(TypeDecorator[Any]):
+    """JSON text; JSONB on PostgreSQL (containment ``@>`` for tag filters).
+
+    A decorator rather than ``with_variant(JSONB)`` so a SQLite server never imports the
+    PostgreSQL dialect (~35 ms and ~2 MiB at start). Python None is SQL NULL (not the JSON literal
+    null), so "IS NULL" means "absent" everywhere.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+
+JSONType = _JSON()
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")

@@ -16,12 +16,11 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.automations import ActionRecord, FiringRecord
 from tideflow.schemas.events import ReceivedEvent
-from tideflow.server.storage.dialect import dialect_name
+from tideflow.server.storage.dialect import dialect_insert
 from tideflow.server.storage.tables import (
     automation_actions,
     automation_buckets,
@@ -70,7 +69,7 @@ class PendingAction:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    return dialect_insert(session)
 
 
 async def load_states(
