@@ -15,11 +15,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from serve_helpers import ServeScript, run_cli, state_of, wait_final, wait_for
+from serve_helpers import ServeScript, run_cli, state_of, unique, wait_final, wait_for
 
 from tideflow.client import SyncClient
-from tideflow.schemas import FlowRun, FlowRunFilter, StateType
+from tideflow.schemas import FlowRun, FlowRunFilter, LogFilter, StateType
 from tideflow.schemas.deployments import DeploymentFlowRunCreate
+from tideflow.schemas.events import EventFilter
 from tideflow.schemas.states import Cancelling
 from tideflow.testing import ServerProcess
 
@@ -237,6 +238,50 @@ def test_the_runner_never_starts_a_thread_so_forking_runs_is_safe(
         assert _completed(client, run)
         assert script.proc is not None
         assert psutil.Process(script.proc.pid).num_threads() == 1
+
+
+def test_runs_send_their_own_events_and_logs_after_the_runner_emitted_at_import(
+    server: ServerProcess, client: SyncClient, tmp_path: Path
+) -> None:
+    """The serving script emits an event before serve() (the runner then holds a live event
+    sender thread and connection); each forked run must still deliver its own events and logs,
+    not hand them to the parent's sender, which does not exist in the run's process."""
+    tag = unique("forked")
+    call = f"""
+from tideflow.events import emit_event
+emit_event("{tag}.runner-started", resource={{"tideflow.resource.id": "{tag}.runner"}})
+
+@flow(log_prints=True)
+def announce():
+    emit_event("{tag}.from-run", resource={{"tideflow.resource.id": f"{tag}.{{flow_run.id}}"}})
+    print("announced from", flow_run.id)
+
+serve(announce.to_deployment(name="announce"))
+"""
+    with ServeScript(tmp_path, server.api_url, call):
+        runs = [_run(client, "announce/announce") for _ in range(3)]
+        for run in runs:
+            assert wait_final(client, run.id).state.type is StateType.COMPLETED  # type: ignore[union-attr]
+
+        def stored() -> list[str] | None:
+            page = client.read_events(EventFilter(event_prefixes=[tag]))
+            names = sorted(e.resource["tideflow.resource.id"] for e in page.events)
+            return names if len(names) == 4 else None
+
+        names = wait_for(stored, timeout=20)
+    assert names == sorted([f"{tag}.runner", *(f"{tag}.{r.id}" for r in runs)])
+    for run in runs:
+        logs = wait_for(
+            lambda run=run: (
+                [
+                    log.message
+                    for log in client.read_logs(LogFilter(flow_run_id=[run.id]))
+                    if log.message.startswith("announced from")
+                ]
+                or None
+            )
+        )
+        assert logs == [f"announced from {run.id}"]
 
 
 @pytest.mark.slow

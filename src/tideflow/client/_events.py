@@ -290,6 +290,16 @@ def event_worker() -> EventWorker:
         return _worker
 
 
+def _forget_after_fork() -> None:
+    # A forked process starts with no worker: the parent's thread does not exist here, its buffer
+    # and in-flight frames are the parent's to deliver, and its connection is the parent's socket.
+    global _worker, _worker_lock
+    _worker, _worker_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def flush_events(timeout: float = 5.0, *, wait_offline: bool = False) -> bool:
     """Wait (bounded) until this process's emitted events were acknowledged; True when none wait.
     Called at the end of every flow run and at interpreter exit (see ``EventWorker.flush``)."""

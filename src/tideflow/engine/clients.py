@@ -7,6 +7,7 @@ Reusing the sync client keeps its connection open, which keeps a trivial flow ca
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 
 from tideflow.client import AsyncClient, SyncClient
@@ -60,3 +61,15 @@ def new_async_client(settings: Settings) -> AsyncClient:
 def _close() -> None:
     if _client is not None:
         _client.close()
+
+
+def _forget_after_fork() -> None:
+    # A forked flow-run process must not share the parent's pooled connections (two processes on
+    # one socket garble each other's responses) nor a lock some thread held at fork time. The old
+    # client is dropped, not closed: closing would act on sockets the parent still uses.
+    global _lock, _client, _client_key
+    _lock = threading.Lock()
+    _client, _client_key = None, None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

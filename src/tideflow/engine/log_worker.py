@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections import deque
 
@@ -158,6 +159,18 @@ def log_worker(api_url: str, *, interval: float, max_buffer: int) -> LogWorker:
                 api_url, interval=interval, max_buffer=max_buffer
             )
         return worker
+
+
+def _forget_after_fork() -> None:
+    # A forked flow-run process sends its own logs with fresh workers: the parent's threads do not
+    # exist here, their buffered records are the parent's, their pooled connections the parent's
+    # sockets (dropped, not closed), and a lock held at fork time would never be released.
+    global _workers_lock
+    _workers_lock = threading.Lock()
+    _workers.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def flush_all(timeout: float = 5.0) -> None:
