@@ -78,14 +78,14 @@ def _sqlite_time(value: dt.datetime) -> str:
 
 
 async def _insert_sqlite(
-    session: AsyncSession, pending: list[Event], received: dt.datetime
+    session: AsyncSession, pending: list[Event], received: dt.datetime, *, fresh: bool = False
 ) -> list[Event]:
     # The write transaction holds SQLite's lock (BEGIN IMMEDIATE): the ids found here stay the
     # only stored ones until the insert below, so no ON CONFLICT is needed.
     conn = await session.connection()
     hexes = [e.id.hex for e in pending]
     existing: set[str] = set()
-    for start in range(0, len(hexes), 10_000):  # under SQLite's 32,766 variables per statement
+    for start in range(0, 0 if fresh else len(hexes), 10_000):  # < SQLite's 32,766 variables
         chunk = hexes[start : start + 10_000]
         query = _SQLITE_EXISTING.format(",".join("?" * len(chunk)))
         existing.update(r[0] for r in await conn.exec_driver_sql(query, tuple(chunk)))
@@ -171,8 +171,14 @@ async def _insert_postgres(
     return new
 
 
-async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[ReceivedEvent]:
-    """Store the events whose ids are new; the stored ones, in batch order, as ReceivedEvents."""
+async def insert_events(
+    session: AsyncSession, batch: Sequence[Event], *, fresh: bool = False
+) -> list[ReceivedEvent]:
+    """Store the events whose ids are new; the stored ones, in batch order, as ReceivedEvents.
+
+    ``fresh``: the caller built these events with ids nothing stored can have (the server's own
+    state events, named after new state ids), so the duplicate lookup is skipped.
+    """
     received = _utcnow()
     unique: dict[UUID, Event] = {}
     for event in batch:
@@ -181,7 +187,7 @@ async def insert_events(session: AsyncSession, batch: Sequence[Event]) -> list[R
         return []
     pending = list(unique.values())
     if dialect_name(session) == "sqlite":
-        new = await _insert_sqlite(session, pending, received)
+        new = await _insert_sqlite(session, pending, received, fresh=fresh)
     else:
         new = await _insert_postgres(session, pending, received)
     # Already validated: the stored event is built from its fields without validating again.

@@ -40,7 +40,7 @@ from tideflow.server.storage.dialect import (
 from tideflow.server.storage.errors import Conflict, NotFound
 from tideflow.server.storage.flows import create_or_get_flow, read_flow
 from tideflow.server.storage.names import generate_name
-from tideflow.server.storage.run_changes import record_state_change
+from tideflow.server.storage.run_changes import record_state_change, record_state_changes
 from tideflow.server.storage.tables import deployments, flow_run_states, flow_runs, flows
 
 __all__ = [
@@ -200,11 +200,10 @@ async def create_flow_run(
         sa.insert(flow_run_states), [_state_values(run_id, state) for state in states]
     )
     run = await _read_existing(session, run_id)
+    changes: list[tuple[FlowRun, State | None]] = [(run, pending)]
     if pending is not None:
-        await record_state_change(
-            session, run.model_copy(update={"state": pending, "run_count": 0}), None
-        )
-    await record_state_change(session, run, pending)
+        changes.insert(0, (run.model_copy(update={"state": pending, "run_count": 0}), None))
+    await record_state_changes(session, changes)
     return run, True
 
 
@@ -304,11 +303,11 @@ async def set_flow_run_state(
     session: AsyncSession, run_id: UUID, proposal: StateProposal
 ) -> tuple[Decision, FlowRun]:
     """Judge ``proposal`` against the locked run and apply the decision; the run as it is after."""
-    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
+    stmt = _SELECT.where(flow_runs.c.id == run_id)
     if dialect_name(session) == "postgresql":
         # FOR NO KEY UPDATE: serialises proposals for this run, yet lets log and state inserts
-        # (whose foreign-key checks take KEY SHARE) proceed.
-        stmt = stmt.with_for_update(key_share=True)
+        # (whose foreign-key checks take KEY SHARE) proceed. Only the run's row is locked.
+        stmt = stmt.with_for_update(key_share=True, of=flow_runs)
     row = (await session.execute(stmt)).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
@@ -320,20 +319,18 @@ async def set_flow_run_state(
         await session.execute(
             sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
         )
-        await session.execute(
-            sa.update(flow_runs)
-            .where(flow_runs.c.id == run_id)
-            .values(
-                **_current_state_columns(decision.state),
-                **decision.changes,
-                **_claimant(decision.state),
-                updated=decision.state.timestamp,
-            )
-        )
-        run = await _read_existing(session, run_id)
+        values = {
+            **_current_state_columns(decision.state),
+            **decision.changes,
+            **_claimant(decision.state),
+            "updated": decision.state.timestamp,
+        }
+        await session.execute(sa.update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+        # The run as stored now, without reading it back: the locked row plus what was written.
+        run = FlowRun.model_validate({**row._mapping, **values})
         await record_state_change(session, run, facts.state)
         return decision, run
-    return decision, await _read_existing(session, run_id)
+    return decision, _flow_run(row)
 
 
 def _claimant(state: State) -> dict[str, Any]:

@@ -25,6 +25,9 @@ async def create_or_get_flow(
     session: AsyncSession, name: str, tags: list[str] | None = None
 ) -> tuple[Flow, bool]:
     """The flow called ``name``, created when new; the flag says whether it was created."""
+    existing = await read_flow_by_name(session, name)
+    if existing is not None:  # the common case (every call of a known flow): one statement
+        return existing, False
     now = utcnow()
     values = {
         "id": uuid.uuid4(),

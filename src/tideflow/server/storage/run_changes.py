@@ -9,6 +9,7 @@ the dispatcher and concurrency bookkeeping listen there).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.outbox import publish_after_commit
 from tideflow.server.storage.tables import flow_runs
 
-__all__ = ["RUNS_TOPIC", "RunStateChanged", "record_state_change"]
+__all__ = ["RUNS_TOPIC", "RunStateChanged", "record_state_change", "record_state_changes"]
 
 RUNS_TOPIC = "runs"
 
@@ -44,14 +45,33 @@ async def _triggering_event_id(session: AsyncSession, run: FlowRun) -> UUID | No
 
 
 async def record_state_change(session: AsyncSession, run: FlowRun, previous: State | None) -> None:
-    if run.state is not None:
-        event = flow_run_state_event(
-            run,
-            run.state,
-            previous,
-            flow_name=run.flow_name,
-            deployment_name=run.deployment_name,
-            triggering_event_id=await _triggering_event_id(session, run),
+    """Write the event of ``run`` entering its state from ``previous``; queue the broker notice."""
+    await record_state_changes(session, [(run, previous)])
+
+
+async def record_state_changes(
+    session: AsyncSession, changes: Sequence[tuple[FlowRun, State | None]]
+) -> None:
+    """Several state changes of one transaction, oldest first: their events in one insert."""
+    events = []
+    triggering: dict[UUID, UUID | None] = {}
+    for run, previous in changes:
+        if run.state is None:
+            continue
+        if run.id not in triggering:
+            triggering[run.id] = await _triggering_event_id(session, run)
+        events.append(
+            flow_run_state_event(
+                run,
+                run.state,
+                previous,
+                flow_name=run.flow_name,
+                deployment_name=run.deployment_name,
+                triggering_event_id=triggering[run.id],
+            )
         )
-        await insert_events(session, [event])
-    publish_after_commit(session, RUNS_TOPIC, RunStateChanged(run=run, previous=previous))
+    if events:
+        # State event ids derive from new state ids: nothing stored can have them.
+        await insert_events(session, events, fresh=True)
+    for run, previous in changes:
+        publish_after_commit(session, RUNS_TOPIC, RunStateChanged(run=run, previous=previous))
