@@ -233,3 +233,23 @@ def test_server_collects_cycles_rarely_after_start(tmp_path: Path) -> None:
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert tuple(seen["thresholds"]) == (50_000, 20, 100)
     assert seen["frozen"] > 10_000  # modules, models and the app itself
+
+
+def test_a_browser_asking_for_a_missing_page_gets_the_ui_404_page(tmp_path: Path) -> None:
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    with ServerProcess(home=tmp_path) as server:
+        base = server.api_url.removesuffix("/api")
+        with httpx.Client(base_url=base, timeout=10) as http:
+            page = http.get("/no/such/page", headers=html)
+            assert page.status_code == 404
+            assert page.headers["content-type"].startswith("text/html")
+            assert "page at /no/such/page" in page.text and 'href="/"' in page.text
+            # Programs (no HTML in Accept) and the API keep the JSON error naming the route.
+            plain = http.get("/no/such/page")
+            assert plain.status_code == 404
+            assert plain.json() == {"detail": "no such route: GET /no/such/page"}
+            api = http.get("/api/nope", headers=html)
+            assert api.status_code == 404 and api.json()["detail"] == "no such route: GET /api/nope"
+            missing_asset = http.get("/ui/static/nope.css", headers=html)
+            assert missing_asset.status_code == 404
+            assert not missing_asset.headers["content-type"].startswith("text/html")

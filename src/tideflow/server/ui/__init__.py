@@ -7,7 +7,12 @@ YAML and the Jinja2 environment cost ~35 ms and ~2 MiB that an API-only server n
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
@@ -15,8 +20,41 @@ __all__ = ["install_ui"]
 
 
 def install_ui(app: FastAPI) -> None:
-    """Serve the pages at ``/`` and their assets at ``/ui/static`` on ``app`` (loaded on first use)."""
+    """Serve the pages at ``/`` and their assets at ``/ui/static`` on ``app`` (loaded on first use).
+
+    Call after the API's error handlers are installed: a browser asking for a page that does not
+    exist gets the UI's 404 page; everything else keeps the API's JSON error.
+    """
     app.router.routes.append(_LazyUI(app))
+    api_handler = app.exception_handlers.get(HTTPException)
+    app.add_exception_handler(HTTPException, _page_not_found(api_handler))
+
+
+_NOT_PAGES = ("/api/", "/ui/static/", "/docs", "/redoc")
+
+
+def _page_not_found(
+    api_handler: Callable[[Request, Any], Awaitable[Response] | Response] | None,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        path = request.url.path
+        if (
+            exc.status_code == 404
+            and request.method in ("GET", "HEAD")
+            and not path.startswith(_NOT_PAGES)
+            and path != "/api"
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            from tideflow.server.ui.rendering import not_found
+
+            return not_found(request, f"page at {path}")
+        if api_handler is None:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        response = api_handler(request, exc)
+        return await response if isinstance(response, Awaitable) else response
+
+    return handle
 
 
 def load_ui(app: FastAPI) -> None:
