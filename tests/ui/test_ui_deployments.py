@@ -91,6 +91,9 @@ def test_run_form_starts_a_run_that_completes_on_its_page(
         "rows": 7, "source": "s3://bucket/raw", "ratio": 0.5, "dry_run": True, "mode": "full",
         "columns": ["id", "total"],
     }  # fmt: skip
+    assert run.created_by is not None
+    assert (run.created_by.type, run.created_by.id) == ("ui", "tideflow.ui")
+    expect(page.locator(".facts")).to_contain_text("web UI")
     expect(page.locator(".facts")).to_contain_text("daily")
     snap(page, "run-from-deployment")
 

@@ -36,9 +36,9 @@ class Flow(_Object):
 
 
 class Creator(_Object):
-    """Who or what created a run: a user (CLI/SDK), an automation or a schedule."""
+    """Who or what created a run: a user (CLI/SDK), an automation, a schedule or the web UI."""
 
-    type: str  # "user" | "automation" | "schedule" | "deployment"
+    type: str  # "user" | "automation" | "schedule" | "deployment" | "ui"
     id: str  # a resource id, e.g. "tideflow.user.alice"
     name: str | None = None
 

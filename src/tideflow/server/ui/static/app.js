@@ -239,7 +239,11 @@
       submit.disabled = true;
       fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ parameters: params })
+        // The run says it was started from the web UI (there is no login to name a person).
+        body: JSON.stringify({
+          parameters: params,
+          created_by: { type: "ui", id: "tideflow.ui", name: "web UI" }
+        })
       })
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (body) {
