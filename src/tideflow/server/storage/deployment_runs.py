@@ -48,7 +48,7 @@ async def create_deployment_flow_run(
     its schema (``InvalidParameters`` names each bad parameter). A repeated ``idempotency_key``
     returns the existing run with False. Raises NotFound for an unknown deployment.
     """
-    deployment = await require_deployment(session, deployment_id)
+    deployment = await require_deployment(session, deployment_id, schedules=False)
     parameters, problems = deployment_run_parameters(deployment, body.parameters)
     if problems:
         raise InvalidParameters(problems)
@@ -62,7 +62,11 @@ async def create_deployment_flow_run(
         created_by=body.created_by,
     )
     run, created = await create_flow_run(
-        session, create, deployment_id=deployment_id, triggering_event_id=triggering_event_id
+        session,
+        create,
+        deployment_id=deployment_id,
+        triggering_event_id=triggering_event_id,
+        flow_known=True,  # the deployment row references it
     )
     if not created and run.deployment_id != deployment_id:
         raise Conflict(

@@ -93,9 +93,9 @@ class InvalidParameters(StorageError):
         super().__init__("; ".join(problems))
 
 
-async def _deployment(session: AsyncSession, row: Any) -> Deployment:
+async def _deployment(session: AsyncSession, row: Any, *, schedules: bool = True) -> Deployment:
     values = dict(row._mapping)
-    values["schedules"] = await read_schedules(session, values["id"])
+    values["schedules"] = await read_schedules(session, values["id"]) if schedules else []
     return Deployment.model_validate(values)
 
 
@@ -104,12 +104,15 @@ async def read_deployment(session: AsyncSession, deployment_id: UUID) -> Deploym
     return await _deployment(session, row) if row is not None else None
 
 
-async def require_deployment(session: AsyncSession, deployment_id: UUID) -> Deployment:
-    """The deployment, or NotFound naming it."""
-    found = await read_deployment(session, deployment_id)
-    if found is None:
+async def require_deployment(
+    session: AsyncSession, deployment_id: UUID, *, schedules: bool = True
+) -> Deployment:
+    """The deployment, or NotFound naming it. ``schedules=False`` leaves its ``schedules`` empty
+    (one query fewer, for callers such as run creation that never look at them)."""
+    row = (await session.execute(_SELECT.where(deployments.c.id == deployment_id))).first()
+    if row is None:
         raise NotFound(f"deployment {deployment_id} not found")
-    return found
+    return await _deployment(session, row, schedules=schedules)
 
 
 async def read_deployment_by_name(

@@ -134,18 +134,23 @@ async def create_flow_run(
     *,
     deployment_id: UUID | None = None,
     triggering_event_id: UUID | None = None,
+    flow_known: bool = False,
 ) -> tuple[FlowRun, bool]:
     """Create a run in its initial state (default Pending); the flag is False when ``(flow,
-    idempotency_key)`` already named a run, which is returned unchanged."""
-    if body.flow_id is not None:
+    idempotency_key)`` already named a run, which is returned unchanged. ``flow_known``: the
+    caller just read ``body.flow_id`` from a row that references it (no existence check)."""
+    if body.flow_id is not None and flow_known:
+        flow_id = body.flow_id
+    elif body.flow_id is not None:
         flow = await read_flow(session, body.flow_id)
         if flow is None:
             raise NotFound(f"flow {body.flow_id} not found")
+        flow_id = flow.id
     else:
         assert body.flow_name is not None
-        flow, _ = await create_or_get_flow(session, body.flow_name)
+        flow_id = (await create_or_get_flow(session, body.flow_name))[0].id
     if body.idempotency_key is not None:
-        existing = await _run_id_by_key(session, flow.id, body.idempotency_key)
+        existing = await _run_id_by_key(session, flow_id, body.idempotency_key)
         if existing is not None:
             return await _read_existing(session, existing), False
     run_id = uuid.uuid4()
@@ -170,7 +175,7 @@ async def create_flow_run(
     values: dict[str, Any] = {
         "id": run_id,
         "name": body.name or generate_name(),
-        "flow_id": flow.id,
+        "flow_id": flow_id,
         "deployment_id": deployment_id,
         "triggering_event_id": triggering_event_id,
         "parameters": body.parameters,
@@ -192,7 +197,7 @@ async def create_flow_run(
         session, flow_runs, values, ["flow_id", "idempotency_key"]
     ):
         # A concurrent request with the same key won the insert: answer with its run.
-        existing = await _run_id_by_key(session, flow.id, body.idempotency_key)
+        existing = await _run_id_by_key(session, flow_id, body.idempotency_key)
         assert existing is not None
         return await _read_existing(session, existing), False
     states = [pending, decision.state] if pending is not None else [decision.state]
@@ -203,7 +208,7 @@ async def create_flow_run(
     changes: list[tuple[FlowRun, State | None]] = [(run, pending)]
     if pending is not None:
         changes.insert(0, (run.model_copy(update={"state": pending, "run_count": 0}), None))
-    await record_state_changes(session, changes)
+    await record_state_changes(session, changes, created_from=triggering_event_id)
     return run, True
 
 

@@ -50,11 +50,19 @@ async def record_state_change(session: AsyncSession, run: FlowRun, previous: Sta
 
 
 async def record_state_changes(
-    session: AsyncSession, changes: Sequence[tuple[FlowRun, State | None]]
+    session: AsyncSession,
+    changes: Sequence[tuple[FlowRun, State | None]],
+    *,
+    created_from: UUID | None = None,
 ) -> None:
-    """Several state changes of one transaction, oldest first: their events in one insert."""
+    """Several state changes of one transaction, oldest first: their events in one insert.
+
+    ``created_from``: the triggering event of runs created just now (known, so not read back).
+    """
     events = []
-    triggering: dict[UUID, UUID | None] = {}
+    triggering: dict[UUID, UUID | None] = {run.id: created_from for run, _ in changes}
+    if created_from is None:
+        triggering.clear()
     for run, previous in changes:
         if run.state is None:
             continue
