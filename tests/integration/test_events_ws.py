@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -141,6 +142,7 @@ def test_backfill_live_seam_has_no_gap_and_no_duplicate(server: ServerProcess) -
 
 def test_overflowing_subscriber_is_told_how_many_were_dropped(server: ServerProcess) -> None:
     resource = f"drop.{uuid.uuid4()}"
+    started = dt.datetime.now(dt.UTC).isoformat()
     with (
         connect(ws_url(server.api_url, "/events/out")) as ws,
         httpx.Client(base_url=server.api_url) as http,
@@ -165,6 +167,24 @@ def test_overflowing_subscriber_is_told_how_many_were_dropped(server: ServerProc
             elif frame["event"]["payload"]["seq"] >= 0:
                 events += 1
         assert dropped > 0 and events + dropped == 200
+
+    # The server reports what it shed, too: stored tideflow.events.dropped events whose counts
+    # add up to what the client was told (the last one when the stream ended).
+    def reported() -> int | None:
+        body = {"event_names": ["tideflow.events.dropped"], "occurred_after": started}
+        with httpx.Client(base_url=server.api_url) as http:
+            page = http.post("/events/filter", json=body).json()
+        streams = [
+            e for e in page["events"]
+            if e["resource"]["tideflow.resource.id"].startswith("tideflow.events-stream.")
+        ]  # fmt: skip
+        total = sum(e["payload"]["count"] for e in streams)
+        return total if total == dropped else None
+
+    deadline = time.monotonic() + 10
+    while reported() is None:
+        assert time.monotonic() < deadline, f"stored reports never added up to {dropped}"
+        time.sleep(0.1)
 
 
 def test_a_bad_first_frame_is_refused(server: ServerProcess) -> None:
