@@ -83,6 +83,26 @@ async def test_filter_update_delete(http: httpx.AsyncClient) -> None:
     assert kept["deployment_id"] is None and kept["deployment_name"] is None
 
 
+async def test_created_runs_answer_exactly_what_a_read_returns(http: httpx.AsyncClient) -> None:
+    # Creation answers with the run as written (no read-back): it must equal a later read.
+    d = await _create(http)
+    by_deployment = await http.post(
+        f"/deployments/{d['id']}/create_flow_run",
+        json={"parameters": {"day": "tue"}, "idempotency_key": "k-1",
+              "created_by": {"type": "user", "id": "tideflow.user.x", "name": "x"}},
+    )  # fmt: skip
+    by_flow = await http.post(
+        "/flow_runs/",
+        json={"flow_name": "etl", "parameters": {"a": 1}, "tags": ["t"],
+              "state": {"type": "RUNNING", "name": "Running"}},
+    )  # fmt: skip
+    by_new_flow = await http.post("/flow_runs/", json={"flow_name": f"new-{uuid.uuid4().hex}"})
+    for created in (by_deployment, by_flow, by_new_flow):
+        assert created.status_code == 201, created.text
+        run = created.json()
+        assert (await http.get(f"/flow_runs/{run['id']}")).json() == run
+
+
 async def test_create_flow_run_merges_and_schedules(http: httpx.AsyncClient) -> None:
     d = await _create(http)
     when = "2031-05-01T10:00:00Z"

@@ -66,7 +66,7 @@ async def create_deployment_flow_run(
         create,
         deployment_id=deployment_id,
         triggering_event_id=triggering_event_id,
-        flow_known=True,  # the deployment row references it
+        names=(deployment.flow_name, deployment.name),  # read with the deployment
     )
     if not created and run.deployment_id != deployment_id:
         raise Conflict(

@@ -134,21 +134,22 @@ async def create_flow_run(
     *,
     deployment_id: UUID | None = None,
     triggering_event_id: UUID | None = None,
-    flow_known: bool = False,
+    names: tuple[str, str | None] | None = None,
 ) -> tuple[FlowRun, bool]:
     """Create a run in its initial state (default Pending); the flag is False when ``(flow,
-    idempotency_key)`` already named a run, which is returned unchanged. ``flow_known``: the
-    caller just read ``body.flow_id`` from a row that references it (no existence check)."""
-    if body.flow_id is not None and flow_known:
+    idempotency_key)`` already named a run, which is returned unchanged. ``names``: the flow's and
+    the deployment's names, which the caller just read with ``body.flow_id`` (no flow lookup)."""
+    if body.flow_id is not None and names is not None:
         flow_id = body.flow_id
     elif body.flow_id is not None:
         flow = await read_flow(session, body.flow_id)
         if flow is None:
             raise NotFound(f"flow {body.flow_id} not found")
-        flow_id = flow.id
+        flow_id, names = flow.id, (flow.name, None) if deployment_id is None else None
     else:
         assert body.flow_name is not None
-        flow_id = (await create_or_get_flow(session, body.flow_name))[0].id
+        flow = (await create_or_get_flow(session, body.flow_name))[0]
+        flow_id, names = flow.id, (flow.name, None) if deployment_id is None else None
     if body.idempotency_key is not None:
         existing = await _run_id_by_key(session, flow_id, body.idempotency_key)
         if existing is not None:
@@ -204,7 +205,13 @@ async def create_flow_run(
     await session.execute(
         sa.insert(flow_run_states), [_state_values(run_id, state) for state in states]
     )
-    run = await _read_existing(session, run_id)
+    if names is not None:  # the run as written, without reading it back
+        flow_name, deployment_name = names
+        run = FlowRun.model_validate(
+            {**values, "flow_name": flow_name, "deployment_name": deployment_name}
+        )
+    else:
+        run = await _read_existing(session, run_id)
     changes: list[tuple[FlowRun, State | None]] = [(run, pending)]
     if pending is not None:
         changes.insert(0, (run.model_copy(update={"state": pending, "run_count": 0}), None))
