@@ -8,7 +8,9 @@ is called, and the other names load on first access, so ``from tideflow import s
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tideflow._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tideflow.deployments._deployment import RunnerDeployment as RunnerDeployment
@@ -37,14 +39,4 @@ def serve(
     impl(*deployments, limit=limit, settings=settings)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tideflow.deployments' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

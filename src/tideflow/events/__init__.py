@@ -6,8 +6,9 @@ schemas only, not the event sender (and never the server stack or jinja2).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tideflow._lazy import lazy_exports
 
 if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.events._deployment_triggers import (
@@ -50,14 +51,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tideflow.events' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

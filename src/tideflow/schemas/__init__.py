@@ -52,6 +52,8 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
+# The same mechanism as tideflow._lazy.lazy_exports, written out here because schemas import nothing
+# else of tideflow (the wire contract stands alone; tests/test_import_boundaries.py).
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
