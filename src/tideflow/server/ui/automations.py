@@ -20,7 +20,7 @@ from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.why import explain_stored
-from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 
 __all__ = ["automation_yaml", "draft_from_event", "router"]
 
@@ -151,18 +151,9 @@ async def yaml_to_json(request: Request) -> JSONResponse:
     return JSONResponse(data)
 
 
-async def _automation(request: Request, automation_id: str) -> Automation | None:
-    try:
-        parsed = UUID(automation_id)
-    except ValueError:
-        return None
-    async with database(request).read() as session:
-        return await storage.read_automation(session, parsed)
-
-
 @router.get("/automations/{automation_id}", response_class=HTMLResponse)
 async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
-    automation = await _automation(request, automation_id)
+    automation = await read_by_id(request, automation_id, storage.read_automation)
     if automation is None:
         return not_found(request, f"automation {automation_id}")
     async with database(request).read() as session:
@@ -188,7 +179,7 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
 
 @router.get("/automations/{automation_id}/edit", response_class=HTMLResponse)
 async def edit_automation(request: Request, automation_id: str) -> HTMLResponse:
-    automation = await _automation(request, automation_id)
+    automation = await read_by_id(request, automation_id, storage.read_automation)
     if automation is None:
         return not_found(request, f"automation {automation_id}")
     async with database(request).read() as session:
@@ -207,7 +198,7 @@ async def edit_automation(request: Request, automation_id: str) -> HTMLResponse:
 @router.get("/automations/{automation_id}/explain", response_class=HTMLResponse)
 async def explain_fragment(request: Request, automation_id: str) -> HTMLResponse:
     """Each criterion of the trigger against one stored event (the same evaluation as the API's)."""
-    automation = await _automation(request, automation_id)
+    automation = await read_by_id(request, automation_id, storage.read_automation)
     if automation is None:
         return not_found(request, f"automation {automation_id}")
     raw = request.query_params.get("event_id", "").strip()

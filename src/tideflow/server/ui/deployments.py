@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRunFilter
 from tideflow.schemas.automations import Automation
-from tideflow.schemas.deployments import Deployment, DeploymentFilter
+from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.server.storage import automations as automation_storage
 from tideflow.server.storage import deployments as storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.owned import owner_resource
 from tideflow.server.ui.forms import parameter_fields
-from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 from tideflow.server.ui.runs import RunQuery, table_context
 
 __all__ = ["automations_of", "router"]
@@ -70,18 +70,9 @@ async def deployments_page(request: Request) -> HTMLResponse:
     )
 
 
-async def _deployment(request: Request, deployment_id: str) -> Deployment | None:
-    try:
-        parsed = UUID(deployment_id)
-    except ValueError:
-        return None
-    async with database(request).read() as session:
-        return await storage.read_deployment(session, parsed)
-
-
 @router.get("/deployments/{deployment_id}", response_class=HTMLResponse)
 async def deployment_page(request: Request, deployment_id: str) -> HTMLResponse:
-    deployment = await _deployment(request, deployment_id)
+    deployment = await read_by_id(request, deployment_id, storage.read_deployment)
     if deployment is None:
         return not_found(request, f"deployment {deployment_id}")
     async with database(request).read() as session:

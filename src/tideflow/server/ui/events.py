@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from tideflow.schemas.events import EventFilter
 from tideflow.server.storage import events as storage
-from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 
 __all__ = ["EventQuery", "router"]
 
@@ -110,12 +110,7 @@ async def event_rows(request: Request) -> HTMLResponse:
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
 async def event_page(request: Request, event_id: str) -> HTMLResponse:
-    try:
-        parsed = UUID(event_id)
-    except ValueError:
-        return not_found(request, f"event {event_id}")
-    async with database(request).read() as session:
-        event = await storage.read_event(session, parsed)
+    event = await read_by_id(request, event_id, storage.read_event)
     if event is None:
         return not_found(request, f"event {event_id}")
     return render(request, "event.html", title=event.event, event=event)

@@ -4,12 +4,15 @@ every page handler uses to answer: ``render`` a page, ``not_found`` for unknown 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import tideflow
 from tideflow.server.context import ServerContext
@@ -60,6 +63,21 @@ def build_environment() -> jinja2.Environment:
 def database(request: Request) -> Database:
     context: ServerContext = request.app.state.context
     return context.database
+
+
+T = TypeVar("T")
+
+
+async def read_by_id(
+    request: Request, raw_id: str, read: Callable[[AsyncSession, UUID], Awaitable[T | None]]
+) -> T | None:
+    """The object whose id is in the URL, or None when the id is malformed or unknown (a 404)."""
+    try:
+        parsed = UUID(raw_id)
+    except ValueError:
+        return None
+    async with database(request).read() as session:
+        return await read(session, parsed)
 
 
 def render(
