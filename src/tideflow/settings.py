@@ -97,6 +97,16 @@ class Settings(BaseModel):
     server_port: int = Field(
         4200, ge=1, le=65535, description="Port `tideflow server start` binds."
     )
+    server_allowed_hosts: str = Field(
+        "",
+        description="Extra Host names the server answers, comma-separated (* for any); "
+        "127.0.0.1, localhost, ::1 and server_host are always allowed.",
+    )
+    server_allowed_origins: str = Field(
+        "",
+        description="Extra browser origins (e.g. https://ops.example.com) allowed to open the "
+        "websockets and post, comma-separated (* for any); the server's own origin always is.",
+    )
     logging_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Level of tideflow's own loggers and the default run-log level."
     )

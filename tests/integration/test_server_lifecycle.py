@@ -243,8 +243,8 @@ def test_database_url_from_the_environment_and_log_level_option(
     servers.append(server)
     server.wait_healthy()
     assert db_file.exists()
-    version = httpx.get(f"{server.api_url}/version", timeout=5).json()
-    assert version["database_url"] == f"sqlite+aiosqlite:///{db_file}"
+    assert httpx.get(f"{server.api_url}/version", timeout=5).json()["database"] == "sqlite"
+    assert read_pid_file(home)["database"] == f"sqlite+aiosqlite:///{db_file}"
     assert "\x1b[" not in server.stdout  # --background prints no colour
     assert server.terminate() == 0
     assert "INFO" not in server.stderr  # warning level hides uvicorn's info lines

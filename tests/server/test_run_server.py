@@ -132,7 +132,7 @@ async def main():
     app = create_app(database_url=sys.argv[1])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             out = {"health": (await c.get("/api/health")).status_code}
             unused = ("tideflow.server.ui.dashboard", "yaml", "watchfiles", "alembic", "pydantic.v1",
                       "sqlalchemy.dialects.postgresql")

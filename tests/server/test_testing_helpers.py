@@ -16,7 +16,9 @@ async def test_in_process_client_uses_a_fresh_temporary_sqlite() -> None:
     async with in_process_client() as client:
         version = await client.version()
         assert version["database"] == "sqlite"
-        path = Path(version["database_url"].removeprefix("sqlite+aiosqlite:///"))
+        app = client._http._transport.app  # type: ignore[attr-defined]
+        url = app.state.context.database.url
+        path = Path(url.removeprefix("sqlite+aiosqlite:///"))
         assert path.exists()
         run = await client.create_flow_run(FlowRunCreate(flow_name="f"))
         assert (await client.read_flow_run(run.id)).flow_name == "f"

@@ -208,14 +208,16 @@ def status(
         "api_url": api_url,
         "version": info.get("version"),
         "database": info.get("database"),
-        "database_url": info.get("database_url"),
+        # The API names only the dialect; the URL (masked) is known for this home's local server.
+        "database_url": local.database if pid is not None and local is not None else None,
         "pid": pid,
     }
     if as_json:
         print_json(report)
         return
     console.print(Text.assemble(("up", "green"), f" tideflow {report['version']} at {api_url}"))
-    console.print(Text(f"database {report['database']} {report['database_url']}"))
+    shown_url = f" {report['database_url']}" if report["database_url"] else ""
+    console.print(Text(f"database {report['database']}{shown_url}"))
     if pid is not None:
         console.print(Text(f"local server pid {pid} (started {local.started if local else '?'})"))
 

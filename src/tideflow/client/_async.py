@@ -64,6 +64,7 @@ class AsyncClient:
             base_url=self.api_url,
             timeout=timeout or settings.client_timeout,
             transport=transport,
+            headers=c.CLIENT_HEADERS,
             # A plain-HTTP API (the local server) never speaks TLS, so skip loading the CA bundle
             # (~25 ms per client); an https API is verified as usual.
             verify=not self.api_url.lower().startswith("http://"),

@@ -52,6 +52,10 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
 
 T = TypeVar("T")
 
+# Sent on every request: the server refuses a state-changing API request that has neither a JSON
+# content type nor this header (a cross-site form cannot set it), e.g. a body-less POST .../pause.
+CLIENT_HEADERS = {"X-Tideflow-Client": "python"}
+
 
 @dataclass(frozen=True)
 class Call(Generic[T]):

@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers
+from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
@@ -69,5 +70,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.include_router(router, prefix=API_PREFIX)
 
     install_ui(app)
+    # Added last, so outermost: a request refused at the door (foreign Host or Origin, a body-less
+    # cross-site POST) never reaches a route nor has its body read.
+    app.add_middleware(
+        DoorsMiddleware, policy=DoorPolicy.from_settings(settings), api_prefix=API_PREFIX
+    )
 
     return app

@@ -15,6 +15,8 @@ from tideflow.settings import Settings, get_settings
 
 __all__ = ["in_process_client"]
 
+TEST_HOST = "testserver"  # the host name the in-process client sends
+
 
 @asynccontextmanager
 async def in_process_client(
@@ -24,10 +26,13 @@ async def in_process_client(
     with tempfile.TemporaryDirectory(prefix="tideflow-test-") as tmp:
         url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'tideflow.db'}"
         settings = settings or get_settings()
-        app = create_app(settings, database_url=url)
+        # The app answers only the hosts it knows (DNS-rebinding guard): add the test host.
+        hosts = ",".join(filter(None, (settings.server_allowed_hosts, TEST_HOST)))
+        app_settings = settings.model_copy(update={"server_allowed_hosts": hosts})
+        app = create_app(app_settings, database_url=url)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with AsyncClient(
-                api_url="http://testserver/api", settings=settings, transport=transport
+                api_url=f"http://{TEST_HOST}/api", settings=settings, transport=transport
             ) as client:
                 yield client
