@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import (
@@ -37,7 +38,7 @@ from tideflow.server.storage.dialect import (
     insert_ignoring_conflict,
     json_array_contains_all,
 )
-from tideflow.server.storage.errors import Conflict, NotFound
+from tideflow.server.storage.errors import Conflict, NotFound, is_unique_violation
 from tideflow.server.storage.flows import create_or_get_flow, read_flow
 from tideflow.server.storage.names import generate_name
 from tideflow.server.storage.run_changes import record_state_change, record_state_changes
@@ -202,9 +203,7 @@ async def create_flow_run(
         assert existing is not None
         return await _read_existing(session, existing), False
     states = [pending, decision.state] if pending is not None else [decision.state]
-    await session.execute(
-        sa.insert(flow_run_states), [_state_values(run_id, state) for state in states]
-    )
+    await _insert_states(session, run_id, states, decision.state)
     if names is not None:  # the run as written, without reading it back
         flow_name, deployment_name = names
         run = FlowRun.model_validate(
@@ -328,9 +327,7 @@ async def set_flow_run_state(
         facts = _facts(row, await _slot_available(session, row.deployment_id, run_id))
     decision = decide(facts, proposal, _clock(facts.state))
     if decision.store:
-        await session.execute(
-            sa.insert(flow_run_states).values(**_state_values(run_id, decision.state))
-        )
+        await _insert_states(session, run_id, [decision.state], decision.state)
         values = {
             **_current_state_columns(decision.state),
             **decision.changes,
@@ -343,6 +340,30 @@ async def set_flow_run_state(
         await record_state_change(session, run, facts.state)
         return decision, run
     return decision, _flow_run(row)
+
+
+async def _insert_states(
+    session: AsyncSession, run_id: UUID, states: list[State], proposed: State
+) -> None:
+    """Store ``states``; a state id already stored (a client may send its own) is a Conflict.
+
+    The duplicate is found by the primary key itself rather than by a lookup first: no extra
+    statement on the hot path. The failed insert ends the transaction, which the Conflict rolls back.
+    """
+    rows = [_state_values(run_id, state) for state in states]
+    try:
+        if len(rows) == 1:
+            await session.execute(sa.insert(flow_run_states).values(**rows[0]))
+        else:
+            await session.execute(sa.insert(flow_run_states), rows)
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        # Only ``proposed`` can carry a client's id: a Pending inserted before it is made here.
+        raise Conflict(
+            f"state id {proposed.id} is already used by another state; "
+            "send a new id or leave it out (the server then assigns one)"
+        ) from None
 
 
 def _claimant(state: State) -> dict[str, Any]:
