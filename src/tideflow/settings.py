@@ -144,6 +144,18 @@ class Settings(BaseModel):
         3, gt=0, description="Future runs kept scheduled per active schedule."
     )
     scheduler_max_days: int = Field(100, gt=0, description="Horizon of scheduled runs, in days.")
+    automations_max_causal_depth: int = Field(
+        3,
+        ge=1,
+        description="An automation does not fire on an event its own actions caused this many "
+        "firings deep (stops self-feeding loops; chains of different automations are unaffected).",
+    )
+    automations_max_firings_per_minute: int = Field(
+        600,
+        ge=1,
+        description="An automation firing more often than this within a minute is paused "
+        "(tideflow.automation.paused says why).",
+    )
     events_retention_days: float = Field(
         7.0, gt=0, description="Days events are kept before pruning."
     )

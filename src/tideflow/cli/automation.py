@@ -123,7 +123,7 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
     import yaml
 
     console.print(f"[bold]{automation.name}[/bold] ({automation.id})")
-    data = automation.model_dump(mode="json", exclude={"name", "id"})
+    data = automation.model_dump(mode="json", exclude={"name", "id", "warnings"})
     console.print(Text(yaml.safe_dump(data, sort_keys=False).rstrip()))
 
 

@@ -64,6 +64,7 @@ __all__ = [
     "SequenceTrigger",
     "SuspendFlowRun",
     "Trigger",
+    "automation_warnings",
     "describe_validation_error",
     "iter_triggers",
     "parse_automation",
@@ -255,6 +256,33 @@ class _AutomationFields(BaseModel):
         return [*self.actions, *self.actions_on_trigger]
 
 
+def _leaves(trigger: Trigger, path: str) -> list[tuple[str, EventTrigger]]:
+    if isinstance(trigger, EventTrigger):
+        return [(path, trigger)]
+    out: list[tuple[str, EventTrigger]] = []
+    for i, child in enumerate(trigger.triggers):
+        out.extend(_leaves(child, f"{path}.triggers[{i}]"))
+    return out
+
+
+def automation_warnings(automation: _AutomationFields) -> list[str]:
+    """Advice about a valid automation that is probably not what its author meant (saved anyway).
+
+    A run-creating action on a trigger whose ``expect`` is empty matches every event, including the
+    events of the runs it creates: it feeds itself (the engine stops it at a small causal depth)."""
+    actions = [*automation.firing_actions(), *automation.actions_on_resolve]
+    if not any(isinstance(action, RunDeployment) for action in actions):
+        return []
+    return [
+        f"{path}.expect is empty, so it matches every event, including the events of the runs "
+        "its run-deployment action creates: the automation feeds itself (the server stops it after "
+        "TIDEFLOW_AUTOMATIONS_MAX_CAUSAL_DEPTH firings). Name the events to expect, e.g. "
+        "['tideflow.flow-run.Completed']"
+        for path, leaf in _leaves(automation.trigger, "trigger")
+        if not leaf.expect
+    ]
+
+
 class AutomationCreate(_AutomationFields):
     """Create an automation."""
 
@@ -267,6 +295,16 @@ class Automation(_AutomationFields):
     id: UUID = Field(default_factory=uuid4)
     created: AwareDatetime
     updated: AwareDatetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Advice computed from the automation, never stored (e.g. a run-deployment "
+        "action on a trigger that matches every event); any value sent is replaced.",
+    )
+
+    @model_validator(mode="after")
+    def _warn(self) -> Automation:
+        self.warnings = automation_warnings(self)
+        return self
 
 
 class AutomationUpdate(BaseModel):

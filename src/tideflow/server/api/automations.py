@@ -51,7 +51,7 @@ def _unprocessable(message: str) -> HTTPException:
 
 def _checked(body: AutomationCreate | Automation) -> None:
     problems = automation_template_problems(AutomationCreate.model_validate(
-        body.model_dump(exclude={"id", "created", "updated"})
+        body.model_dump(exclude={"id", "created", "updated", "warnings"})
     ))  # fmt: skip
     if problems:
         raise _unprocessable("; ".join(problems))

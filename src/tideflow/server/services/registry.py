@@ -21,5 +21,11 @@ def build_services(context: ServerContext) -> list[Service]:
         LateRunsService(context.database, context.settings),
         EventRetentionService(context.database, context.settings),
         RunnerMonitorService(context.database, context.settings),
-        TriggerEngine(context.database, context.broker, crash_at=context.settings.test_crash_at),
+        TriggerEngine(
+            context.database,
+            context.broker,
+            crash_at=context.settings.test_crash_at,
+            max_causal_depth=context.settings.automations_max_causal_depth,
+            max_firings_per_minute=context.settings.automations_max_firings_per_minute,
+        ),
     ]

@@ -5,7 +5,9 @@ Ids are derived from (automation, firing, action, what happened), so a replayed 
 same ids and the event store drops the repeats. The resource is the automation; related resources
 name it again (role ``automation``, so related-id queries find every automation event), the
 triggering event (role ``triggering-event``) and, for actions, the run they created (role
-``flow-run``) and the deployment they ran (role ``deployment``).
+``flow-run``) and the deployment they ran (role ``deployment``). A firing's events carry its
+causal lineage in the payload (``guard.LINEAGE_KEY``), so the loop guard can tell which automations
+caused them. ``paused_event`` says why the engine paused an automation (``tideflow.automation.paused``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tideflow.schemas.events import (
     Resource,
 )
 from tideflow.server.triggers.evaluate import Firing, Resolution
+from tideflow.server.triggers.guard import LINEAGE_KEY, lineage_payload
 
 __all__ = [
     "EVENT_NAMESPACE",
@@ -32,6 +35,7 @@ __all__ = [
     "automation_resource_id",
     "find_resource_id",
     "firing_event",
+    "paused_event",
 ]
 
 EVENT_NAMESPACE = UUID("0e9d3c5a-2b7f-4d1e-8f60-7c4b1a9e2d35")
@@ -80,6 +84,8 @@ def _event(
     if event is not None:
         out.append(_triggering_event(event.id, event.event))
     out.extend(RelatedResource.model_construct(r) for r in extra)
+    if firing.lineage:
+        payload[LINEAGE_KEY] = lineage_payload(firing.lineage)
     return Event.model_construct(
         id=ident,
         occurred=now,
@@ -157,6 +163,22 @@ def action_event(
         firing,
         extra,
         payload,
+    )
+
+
+def paused_event(
+    automation: Automation, guard: str, reason: str, now: dt.datetime, **details: Any
+) -> Event:
+    """``tideflow.automation.paused``: the engine paused ``automation`` (``guard`` names the rule)."""
+    resource, related = _automation_parts(automation.id, automation.name)
+    return Event.model_construct(
+        id=uuid5(EVENT_NAMESPACE, f"{automation.id}/paused/{now.isoformat()}"),
+        occurred=now,
+        event="tideflow.automation.paused",
+        resource=resource,
+        related=[related],
+        payload={"guard": guard, "reason": reason, **details},
+        follows=None,
     )
 
 

@@ -11,6 +11,10 @@ events and the replay checkpoint are written in ONE transaction, and only then a
 is scanned. On start the engine reloads state, finishes actions a stopped process left, and
 re-evaluates the events received since its checkpoint: deterministic firing ids and unique action
 keys make that replay harmless, so every firing runs its actions exactly once.
+
+Loop guards (``guard.py``): an automation is not evaluated on an event its own actions caused
+``max_causal_depth`` firings deep, and one firing more than ``max_firings_per_minute`` times is
+paused (disabled, with a ``tideflow.automation.paused`` event saying why) in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tideflow.schemas.automations import Action, Automation
 from tideflow.schemas.events import Event, ReceivedEvent
 from tideflow.server.events.broker import Broker
 from tideflow.server.services.base import Clock, Service, utc_clock
-from tideflow.server.storage import Database
+from tideflow.server.storage import Database, NotFound
 from tideflow.server.storage import automations as automation_storage
 from tideflow.server.storage.events import insert_events
 from tideflow.server.triggers import state as store
@@ -41,7 +47,7 @@ from tideflow.server.triggers.actions import (
     Outcome,
     runs_in_transaction,
 )
-from tideflow.server.triggers.emitted import action_event, firing_event
+from tideflow.server.triggers.emitted import action_event, firing_event, paused_event
 from tideflow.server.triggers.evaluate import (
     Evaluation,
     Firing,
@@ -54,9 +60,23 @@ from tideflow.server.triggers.evaluate import (
     next_deadline,
 )
 from tideflow.server.triggers.follows import FollowGate
+from tideflow.server.triggers.guard import (
+    RATE_WINDOW,
+    FiringRate,
+    RunLineage,
+    child_lineage,
+    event_lineage,
+    rate_reason,
+)
 from tideflow.server.triggers.index import AutomationIndex
 
-__all__ = ["EVENTS_TOPIC", "REPLAY_OVERLAP", "TriggerEngine"]
+__all__ = [
+    "DEFAULT_MAX_CAUSAL_DEPTH",
+    "DEFAULT_MAX_FIRINGS_PER_MINUTE",
+    "EVENTS_TOPIC",
+    "REPLAY_OVERLAP",
+    "TriggerEngine",
+]
 
 EVENTS_TOPIC = "events"
 # Events can commit slightly out of their ``received`` order; replay re-reads this much before the
@@ -64,6 +84,8 @@ EVENTS_TOPIC = "events"
 REPLAY_OVERLAP = dt.timedelta(seconds=30)
 CHECKPOINT_EVERY = 2.0  # seconds between checkpoint-only writes while events change nothing
 REPLAY_PAGE = 500
+DEFAULT_MAX_CAUSAL_DEPTH = 3  # the settings' defaults; an engine built without settings uses these
+DEFAULT_MAX_FIRINGS_PER_MINUTE = 600
 
 _log = logging.getLogger("tideflow.server.triggers")
 _EMPTY = (
@@ -93,10 +115,15 @@ class TriggerEngine(Service):
         *,
         clock: Clock = utc_clock,
         crash_at: str | None = None,
+        max_causal_depth: int = DEFAULT_MAX_CAUSAL_DEPTH,
+        max_firings_per_minute: int = DEFAULT_MAX_FIRINGS_PER_MINUTE,
     ) -> None:
         super().__init__(clock=clock)
         self.database = database
         self.crash_at = crash_at
+        self.max_causal_depth = max_causal_depth
+        self._runs = RunLineage()  # runs automations created -> their firing's lineage
+        self._rate = FiringRate(max_firings_per_minute)
         self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
         self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
         self._held: list[Any] = []
@@ -117,6 +144,7 @@ class TriggerEngine(Service):
         self.actions = ActionRunner(database, clock=clock, crash=self._crash)
         self.evaluated = 0  # (event, candidate automation) evaluations, for benchmarks
         self.fired = 0
+        self.suppressed = 0  # evaluations skipped by the causal-depth guard
 
     def _crash(self, point: str) -> None:
         # Test hook (TIDEFLOW_TEST_CRASH_AT): die at a named point like a kill -9 would.
@@ -281,6 +309,7 @@ class TriggerEngine(Service):
         self._schedule(automation.id)
 
     def _uninstall(self, automation_id: UUID) -> None:
+        self._rate.forget(automation_id)  # resumed later, it starts counting afresh
         self._automations.pop(automation_id, None)
         self._states.pop(automation_id, None)
         self._stateless.discard(automation_id)
@@ -299,8 +328,17 @@ class TriggerEngine(Service):
 
     def _evaluate_events(self, events: list[ReceivedEvent], now: dt.datetime) -> list[_Result]:
         results: dict[UUID, _Result] = {}
+        runs = self._runs.as_mapping()
+        limit = self.max_causal_depth
         for event in events:  # already in order (``FollowGate.admit``)
-            for ident in self.index.candidates(event):
+            candidates = self.index.candidates(event)
+            if not candidates:
+                continue
+            lineage = event_lineage(event, runs)
+            for ident in candidates:
+                if lineage and lineage.get(ident, 0) >= limit:
+                    self.suppressed += 1  # its own action caused this event, too deep: a loop
+                    continue
                 self.evaluated += 1
                 current = results.get(ident)
                 state = current.state if current else self._states[ident]
@@ -405,7 +443,7 @@ class TriggerEngine(Service):
             for result in results
             if (automation := self._automations.get(result.automation_id)) is not None
         ]  # the others were deleted or disabled since they were evaluated
-        fired = [(a, firing) for a, r in live for firing in r.firings]
+        fired, paused = self._guard_firings([(a, f) for a, r in live for f in r.firings])
         firing_rows = [store.firing_row(a.id, f) for a, f in fired]
         # The checkpoint rides along at most every CHECKPOINT_EVERY: replay re-reads from before it
         # and firing ids dedupe, so a checkpoint a little behind costs nothing but a short replay.
@@ -460,24 +498,24 @@ class TriggerEngine(Service):
                         )
                         later.append(index)
                         continue
-                    failed = isinstance(outcome, ActionFailed)
+                    detail: str | None
+                    if isinstance(outcome, ActionFailed):
+                        status, detail, run_id = "failed", str(outcome), None
+                    else:
+                        status, detail, run_id = "executed", outcome.detail, outcome.flow_run_id
+                    if run_id is not None:  # its events inherit this firing's lineage
+                        self._runs.record(run_id, firing.lineage)
                     action_rows.append(
-                        store.action_row(
-                            automation.id,
-                            firing.id,
-                            index,
-                            dumped,
-                            now,
-                            status="failed" if failed else "executed",
-                            detail=str(outcome) if failed else outcome.detail,
-                            flow_run_id=None if failed else outcome.flow_run_id,
-                        )
-                    )
+                        store.action_row(automation.id, firing.id, index, dumped, now,
+                                         status=status, detail=detail, flow_run_id=run_id)
+                    )  # fmt: skip
                     emitted.append(
                         self.actions.outcome_event(automation, firing, index, action, outcome)
                     )
                 work.append((automation, firing, later))
             await store.insert_actions(session, action_rows)
+            for automation in paused:
+                emitted.extend(await self._pause(session, automation, now))
             if checkpoint is not None:
                 await store.save_checkpoint(session, *checkpoint, now)
             if emitted:
@@ -487,6 +525,8 @@ class TriggerEngine(Service):
         if checkpoint is not None:
             self._checkpoint_written = time.monotonic()
             self._checkpoint_dirty = self._checkpoint != checkpoint
+        for automation in paused:
+            self._uninstall(automation.id)  # its change arrives later; nothing fires it meanwhile
         for _, result in live:
             if result.automation_id in self._automations:
                 self._states[result.automation_id] = result.state
@@ -497,6 +537,42 @@ class TriggerEngine(Service):
         for automation, firing, indexes in work:
             if indexes:  # webhooks: claimed and sent outside any transaction
                 await self.actions.run(automation, firing, indexes)
+
+    def _guard_firings(
+        self, fired: list[tuple[Automation, Firing | Resolution]]
+    ) -> tuple[list[tuple[Automation, Firing | Resolution]], list[Automation]]:
+        """Give each firing its lineage; drop those over their automation's rate (and the rest of
+        that automation's firings), returning the automations to pause."""
+        runs = self._runs.as_mapping()
+        now = time.monotonic()
+        kept: list[tuple[Automation, Firing | Resolution]] = []
+        paused: dict[UUID, Automation] = {}
+        for automation, firing in fired:
+            if automation.id in paused:
+                continue
+            if not self._rate.allow(automation.id, now):
+                paused[automation.id] = automation
+                continue
+            event = firing.triggering_event
+            parent = event_lineage(event, runs) if event is not None else {}
+            firing.lineage = child_lineage(parent, automation.id)
+            kept.append((automation, firing))
+        return kept, list(paused.values())
+
+    async def _pause(
+        self, session: AsyncSession, automation: Automation, now: dt.datetime
+    ) -> list[Event]:
+        """Disable an automation that fired too often, with the event that says why."""
+        limit = self._rate.limit
+        try:
+            await automation_storage.set_automation_enabled(session, automation.id, False)
+        except NotFound:
+            return []  # deleted meanwhile
+        reason = rate_reason(limit)
+        _log.warning("paused automation %r (%s): %s", automation.name, automation.id, reason)
+        return [
+            paused_event(automation, "rate", reason, now, limit=limit, window_seconds=RATE_WINDOW)
+        ]
 
     async def _write_checkpoint(self) -> None:
         if self._checkpoint is None:

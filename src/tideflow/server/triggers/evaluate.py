@@ -95,6 +95,10 @@ class Firing(BaseModel):
         default_factory=list, description="Every event of the firing, in order."
     )
     child_firings: list[Firing] = Field(default_factory=list)
+    lineage: dict[UUID, int] = Field(
+        default_factory=dict,
+        description="Automations whose actions caused it, with depth (set by the engine; guard.py).",
+    )
 
 
 class Resolution(BaseModel):
@@ -109,6 +113,7 @@ class Resolution(BaseModel):
     fired_at: AwareDatetime
     triggering_event: AnyEvent | None = None
     event_ids: list[UUID] = Field(default_factory=list)
+    lineage: dict[UUID, int] = Field(default_factory=dict)
 
 
 class BucketState(BaseModel):
