@@ -1,5 +1,5 @@
-"""UI tests: one real server process and one headless Debian chromium (driven by Playwright's sync
-API) for the whole session; each test gets a fresh browser context and points the SDK at the server.
+"""UI tests: one real server process for the whole session and one headless Debian chromium (driven
+by Playwright's sync API) per test module; each test gets a fresh browser context and points the SDK at the server.
 
 Screenshots of every page at 1280 and 800 px go to a session temp folder (printed at the end)."""
 
@@ -71,8 +71,12 @@ def served(ui_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module-scoped, not session-scoped: while Playwright's sync API is alive it marks its loop as
+    # running in this thread, so any later test calling asyncio.run() in the same process would
+    # fail. Stopping it after each UI module keeps the process clean for whatever runs next
+    # (tests run in parallel workers with pytest-xdist, in no fixed order across folders).
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"the UI tests need Debian's chromium at {CHROMIUM}: install it with "
