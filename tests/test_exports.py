@@ -10,20 +10,34 @@ import importlib
 import pytest
 
 import tideflow
-from tideflow import client, schemas
+from tideflow import client, futures, schemas, tasks
 
 PUBLIC: dict[str, list[str]] = {
     "tideflow": [
         "Flow",
         "State",
         "StateType",
+        "Task",
         "__version__",
         "flow",
         "get_async_client",
         "get_client",
         "get_run_logger",
         "serve",
+        "task",
+        "unmapped",
     ],
+    "tideflow.tasks": ["Task", "exponential_backoff", "task"],
+    "tideflow.futures": [
+        "DoneAndNotDoneFutures",
+        "FutureList",
+        "TaskFuture",
+        "as_completed",
+        "unmapped",
+        "wait",
+    ],
+    "tideflow.task_runners": ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"],
+    "tideflow.runtime": ["flow_run", "task_run"],
     "tideflow.schemas": [
         "Creator",
         "Flow",
@@ -114,6 +128,8 @@ def test_top_level_names_are_the_defining_objects() -> None:
     assert tideflow.StateType is schemas.StateType
     assert tideflow.get_client is client.get_client
     assert tideflow.get_async_client is client.get_async_client
+    assert tideflow.task is tasks.task and tideflow.Task is tasks.Task
+    assert tideflow.unmapped is futures.unmapped
 
 
 def test_unknown_top_level_name_is_an_attribute_error() -> None:

@@ -117,6 +117,9 @@ SEED_LAZY = (
     "tideflow.engine.sync_runner",
     "tideflow.engine.async_runner",
     "tideflow.engine.parameters",
+    "tideflow.engine.task_runs",
+    "tideflow.task_runners",
+    "cloudpickle",
     "tideflow.deployments._deployment",
     "tideflow.deployments._serve",
     "tideflow.deployments._runner",
@@ -140,6 +143,8 @@ SEED_LAZY = (
         "from tideflow import flow, serve",
         "from tideflow import flow, serve; from tideflow.events import DeploymentEventTrigger",
         "from tideflow import flow\n@flow\ndef f(x: int) -> int:\n    return x",
+        "from tideflow import flow, task, unmapped\n@task(retries=2)\ndef t(x: int) -> int:\n"
+        "    return x\n@flow\ndef f() -> int:\n    return t(1)",
     ],
 )
 def test_seed_imports_load_nothing_until_used(code: str) -> None:

@@ -21,6 +21,9 @@ _LAZY: dict[str, str] = {
     "get_client": "tideflow.client",
     "get_async_client": "tideflow.client",
     "serve": "tideflow.deployments",
+    "Task": "tideflow.tasks",
+    "task": "tideflow.tasks",
+    "unmapped": "tideflow.futures",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -32,8 +35,11 @@ if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.engine.logging import get_run_logger as get_run_logger
     from tideflow.flows import Flow as Flow
     from tideflow.flows import flow as flow
+    from tideflow.futures import unmapped as unmapped
     from tideflow.schemas.states import State as State
     from tideflow.schemas.states import StateType as StateType
+    from tideflow.tasks import Task as Task
+    from tideflow.tasks import task as task
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 if TYPE_CHECKING:
     from tideflow.deployments import RunnerDeployment
     from tideflow.engine.parameters import ParameterSchema
+    from tideflow.task_runners import TaskRunner
 
 # The engine, the HTTP client and the deployment machinery load on first use (first call,
 # ``to_deployment``, ``serve``), not at import: ``from tideflow import flow`` must stay cheap (issue 6).
@@ -42,6 +43,7 @@ _OPTIONS = (
     "on_failure",
     "on_cancellation",
     "on_crashed",
+    "task_runner",
 )
 _FORBIDDEN_IN_NAME = "/%&<>?#"
 
@@ -99,6 +101,7 @@ class Flow(Generic[P, R]):
         on_failure: Iterable[StateHook] | None = None,
         on_cancellation: Iterable[StateHook] | None = None,
         on_crashed: Iterable[StateHook] | None = None,
+        task_runner: TaskRunner | None = None,
         _schema: ParameterSchema | None = None,
     ) -> None:
         if not callable(fn):
@@ -119,6 +122,11 @@ class Flow(Generic[P, R]):
             )
         if isinstance(tags, str):
             raise TypeError(f"tags must be a list of strings, got the string {tags!r}")
+        if task_runner is not None and not callable(getattr(task_runner, "duplicate", None)):
+            raise TypeError(
+                "task_runner must be a task runner such as ThreadPoolTaskRunner(), "
+                f"got {task_runner!r}"
+            )
         self.fn = fn
         self.name = _check_name(name if name is not None else fn.__name__.replace("_", "-"))
         self.description = description if description is not None else inspect.getdoc(fn)
@@ -134,6 +142,7 @@ class Flow(Generic[P, R]):
         self.on_failure = _check_hooks("on_failure", on_failure)
         self.on_cancellation = _check_hooks("on_cancellation", on_cancellation)
         self.on_crashed = _check_hooks("on_crashed", on_crashed)
+        self.task_runner = task_runner
         self.isasync = inspect.iscoroutinefunction(fn)
         self._schema = _schema
         self.__doc__ = fn.__doc__
@@ -250,6 +259,7 @@ def flow(
     on_failure: Iterable[StateHook] | None = None,
     on_cancellation: Iterable[StateHook] | None = None,
     on_crashed: Iterable[StateHook] | None = None,
+    task_runner: TaskRunner | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -262,7 +272,8 @@ def flow(
     docstring), ``version``, ``log_prints``, ``retries``, ``retry_delay_seconds`` (a number, or a list with
     one per retry), ``timeout_seconds``, ``validate_parameters``, ``flow_run_name`` (a template over the
     parameters such as ``"etl-{source}"``, or a callable), ``tags``, and the state hooks ``on_completion``,
-    ``on_failure``, ``on_cancellation``, ``on_crashed`` (lists of ``hook(flow, flow_run, state)``).
+    ``on_failure``, ``on_cancellation``, ``on_crashed`` (lists of ``hook(flow, flow_run, state)``), and
+    ``task_runner`` (where ``.submit()``/``.map()`` run tasks; default ``ThreadPoolTaskRunner()``).
     """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:

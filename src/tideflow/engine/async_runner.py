@@ -123,6 +123,15 @@ class _AsyncRunner:
             return None
 
     async def _invoke(self, timeout: float | None) -> Outcome:
+        try:
+            return await self._call(timeout)
+        finally:
+            # The flow's submitted task runs end before the flow run does; wait off the loop.
+            assert self.ctx is not None
+            if self.ctx.task_runner is not None:
+                await asyncio.to_thread(self.ctx.close_task_runner)
+
+    async def _call(self, timeout: float | None) -> Outcome:
         args, kwargs = self.plan.call.args_kwargs()
         fn = self.flow.fn
         try:

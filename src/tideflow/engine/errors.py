@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from tideflow.exceptions import TideflowError, TransitionRefused
 
-__all__ = ["FlowRunCancelled", "FlowRunTimeout", "MissingRunContext"]
+__all__ = [
+    "FlowRunCancelled",
+    "FlowRunTimeout",
+    "MissingRunContext",
+    "TaskRunTimeout",
+    "UpstreamTaskError",
+]
 
 
 class FlowRunTimeout(TideflowError, TimeoutError):
@@ -20,3 +26,11 @@ class FlowRunCancelled(TransitionRefused):
 
 class MissingRunContext(TideflowError, RuntimeError):
     """A run-only helper (``get_run_logger``) was called outside a flow run."""
+
+
+class TaskRunTimeout(TideflowError, TimeoutError):
+    """The task ran longer than its ``timeout_seconds``; the task run ended TimedOut."""
+
+
+class UpstreamTaskError(TideflowError):
+    """A task run did not start because a task run it depends on did not complete."""

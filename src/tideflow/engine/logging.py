@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from tideflow.engine.context import FlowRunContext, current_run
+from tideflow.engine.context import FlowRunContext, current_run, current_task_run
 from tideflow.engine.errors import MissingRunContext
 from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import LogCreate
@@ -22,9 +22,7 @@ from tideflow.schemas import LogCreate
 __all__ = ["RUN_LOGGER_NAME", "configure_run_logging", "get_run_logger", "install_print_capture"]
 
 RUN_LOGGER_NAME = "tideflow.flow_runs"
-_CONSOLE_FORMAT = (
-    "%(asctime)s.%(msecs)03d | %(levelname)-7s | Flow run %(flow_run_name)r - %(message)s"
-)
+_CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s - %(message)s"
 _PLAIN = logging.Formatter("%(message)s")
 
 _configured = False
@@ -40,6 +38,12 @@ class _RunFilter(logging.Filter):
         if not hasattr(record, "flow_run_name"):
             record.flow_run_name = ctx.flow_run.name if ctx else None
             record.flow_run_id = ctx.flow_run.id if ctx else None
+        if not hasattr(record, "run_label"):
+            task = current_task_run()
+            record.task_run_id = task.task_run.id if task else None
+            record.run_label = (
+                f"Task run {task.task_run.name!r}" if task else f"Flow run {record.flow_run_name!r}"
+            )
         return True
 
 
@@ -71,7 +75,7 @@ class _APIHandler(logging.Handler):
         try:
             log = LogCreate.model_construct(
                 flow_run_id=ctx.flow_run.id,
-                task_run_id=None,
+                task_run_id=getattr(record, "task_run_id", None),
                 name=record.name,
                 level=record.levelno,
                 message=_PLAIN.format(record),
@@ -124,7 +128,11 @@ def _capturing_print(
 ) -> None:
     _original_print(*args, sep=sep, end=end, file=file, flush=flush)
     ctx: FlowRunContext | None = current_run()
-    if ctx is None or not ctx.log_prints or (file is not None and file is not sys.stdout):
+    if ctx is None or (file is not None and file is not sys.stdout):
+        return
+    task_ctx = current_task_run()
+    own = task_ctx.task.log_prints if task_ctx is not None else None
+    if not (own if own is not None else ctx.log_prints):
         return
     text = (" " if sep is None else sep).join(str(a) for a in args)
     logging.getLogger(RUN_LOGGER_NAME).info(text, extra={"tideflow_print": True})

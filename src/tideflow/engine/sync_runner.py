@@ -182,10 +182,16 @@ class _SyncRunner:
     def _invoke(self, timeout: float | None) -> Outcome:
         args, kwargs = self.plan.call.args_kwargs()
         fn = self.flow.fn
+        assert self.ctx is not None
+        timed_out = False
         try:
             value, timed_out = call_with_timeout(fn, args, kwargs, timeout)
         except BaseException as exc:
             return Outcome(error=trim_traceback(exc, fn))
+        finally:
+            # The flow's submitted task runs end before the flow run does (a timed-out flow's
+            # function may still be running in its thread: do not wait for it there).
+            self.ctx.close_task_runner(wait=not timed_out)
         return Outcome(value=value, timed_out=timed_out)
 
 

@@ -1,0 +1,325 @@
+"""The ``@task`` decorator and the ``Task`` object it makes.
+
+Inside a flow run, calling a task runs it as a task run (retries, timeout, hooks, states) and returns
+its value; ``.submit()`` hands it to the flow's task runner and answers a future, ``.map()`` one
+future per element. Outside a flow run, calling a task just calls the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+
+from tideflow.futures import FutureList, TaskFuture, unmapped
+
+if TYPE_CHECKING:
+    from tideflow.task_runners import TaskRunner
+
+# The engine and the task runners load on first use (first call inside a flow, first submit), not at
+# import: ``from tideflow import flow, task`` must stay cheap (issue 6, tests/test_import_boundaries.py).
+
+__all__ = ["Task", "exponential_backoff", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_OPTIONS = (
+    "name",
+    "description",
+    "tags",
+    "version",
+    "retries",
+    "retry_delay_seconds",
+    "retry_jitter_factor",
+    "retry_condition_fn",
+    "timeout_seconds",
+    "log_prints",
+    "task_run_name",
+    "on_completion",
+    "on_failure",
+)
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """Retry delays that double: ``backoff_factor * 2**n`` seconds before retry ``n`` (from 0)."""
+    if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, int | float):
+        raise TypeError(f"backoff_factor must be a number, got {backoff_factor!r}")
+    if backoff_factor < 0:
+        raise ValueError(f"backoff_factor must be ≥ 0, got {backoff_factor!r}")
+
+    def delays(retries: int) -> list[float]:
+        return [float(backoff_factor) * 2**n for n in range(retries)]
+
+    return delays
+
+
+def _number(option: str, value: Any, *, minimum: float, strict: bool = False) -> float:
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if bad or value < minimum or (strict and value == minimum):
+        relation = ">" if strict else "≥"
+        raise ValueError(f"{option} must be a number {relation} {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _delays(value: Any, retries: int) -> float | list[float]:
+    if callable(value):
+        value = value(retries)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_number("retry_delay_seconds", v, minimum=0) for v in value]
+    return _number("retry_delay_seconds", value, minimum=0)
+
+
+def _hooks(kind: str, hooks: Iterable[Callable[..., Any]] | None) -> list[Callable[..., Any]]:
+    out = list(hooks or [])
+    for hook in out:
+        if not callable(hook):
+            raise TypeError(f"{kind} hooks must be callables (task, task_run, state), got {hook!r}")
+    return out
+
+
+class Task(Generic[P, R]):
+    """A function made into a task. ``.fn`` is the original function."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        task_run_name: str | Callable[[], str] | None = None,
+        on_completion: Iterable[Callable[..., Any]] | None = None,
+        on_failure: Iterable[Callable[..., Any]] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer ≥ 0, got {retries!r}")
+        if isinstance(tags, str):
+            raise TypeError(f"tags must be a list of strings, got the string {tags!r}")
+        if task_run_name is not None and not (
+            isinstance(task_run_name, str) or callable(task_run_name)
+        ):
+            raise TypeError(
+                f"task_run_name must be a template string or a callable, got {task_run_name!r}"
+            )
+        if retry_condition_fn is not None and not callable(retry_condition_fn):
+            raise TypeError(f"retry_condition_fn must be a callable, got {retry_condition_fn!r}")
+        self.fn = fn
+        self.name = name if name is not None else getattr(fn, "__name__", "task")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"a task name must be a non-empty string, got {self.name!r}")
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.tags = [str(t) for t in (tags or [])]
+        self.version = version
+        self.retries = retries
+        self._retry_delay_option = retry_delay_seconds
+        self.retry_delay_seconds = _delays(retry_delay_seconds, retries)
+        self.retry_jitter_factor = (
+            None
+            if retry_jitter_factor is None
+            else _number("retry_jitter_factor", retry_jitter_factor, minimum=0)
+        )
+        self.retry_condition_fn = retry_condition_fn
+        self.timeout_seconds = (
+            None
+            if timeout_seconds is None
+            else _number("timeout_seconds", timeout_seconds, minimum=0, strict=True)
+        )
+        self.log_prints = log_prints
+        self.task_run_name = task_run_name
+        self.on_completion = _hooks("on_completion", on_completion)
+        self.on_failure = _hooks("on_failure", on_failure)
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self._signature = inspect.signature(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = getattr(fn, "__module__", __name__)
+        self.__wrapped__ = fn
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """A copy of this task with some options changed (same function)."""
+        unknown = sorted(set(changes) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"with_options() got unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(_OPTIONS)}"
+            )
+        options = {key: getattr(self, key) for key in _OPTIONS}
+        options["retry_delay_seconds"] = self._retry_delay_option
+        options.update(changes)
+        return Task(self.fn, **options)
+
+    # --- calling --------------------------------------------------------------------------------------
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {self.name!r}: {exc}") from None
+        bound.apply_defaults()
+        return bound
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Inside a flow run: run as a task run and return the value. Outside: call the function."""
+        from tideflow.engine.context import current_run  # lazy: see the module top
+
+        if current_run() is None:
+            return self.fn(*args, **kwargs)
+        from tideflow.engine.task_runs import new_task_run, run_task_async, run_task_sync
+
+        bound = self._bind(args, kwargs)
+        run = new_task_run(self, dict(bound.arguments))
+        if self.isasync:
+            return cast(R, run_task_async(self, run, args, kwargs, bound))
+        return cast(R, run_task_sync(self, run, args, kwargs, bound))
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[R]:
+        """Run this task in the flow's task runner; answer its future at once.
+
+        Futures among the arguments make this run wait for them (and pass their values);
+        ``wait_for=[futures]`` waits without passing values.
+        """
+        wait_for = cast(Sequence[Any], kwargs.pop("wait_for", ()) or ())
+        return self._submit(args, kwargs, wait_for)
+
+    def _submit(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Sequence[Any]
+    ) -> TaskFuture[R]:
+        from tideflow.engine.task_runs import new_task_run  # lazy: see the module top
+
+        bound = self._bind(args, kwargs)
+        run = new_task_run(self, dict(bound.arguments))
+        return _active_runner().submit(self, run, args, kwargs, bound, list(wait_for))
+
+    def map(self, *args: Any, **kwargs: Any) -> FutureList[R]:
+        """Submit one run per element of the iterable arguments (zipped; same lengths).
+
+        Wrap an iterable in ``unmapped(...)`` to pass it whole to every run; other non-iterable
+        values (and strings, bytes, mappings) are passed to every run as they are.
+        """
+        wait_for = kwargs.pop("wait_for", ()) or ()
+        bound = self._signature.bind_partial(*args, **kwargs)
+        lengths: dict[str, int] = {}
+        values: dict[str, Any] = {}
+        for key, value in bound.arguments.items():
+            if isinstance(value, unmapped) or not _mappable(value):
+                continue
+            values[key] = list(value)
+            lengths[key] = len(values[key])
+        if not lengths:
+            raise ValueError(
+                f"{self.name}.map() needs at least one iterable argument "
+                f"(got {', '.join(bound.arguments) or 'none'}); use .submit() for a single run"
+            )
+        if len(set(lengths.values())) > 1:
+            sizes = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            raise ValueError(f"{self.name}.map() got iterables of different lengths ({sizes})")
+        futures: FutureList[R] = FutureList()
+        for i in range(next(iter(lengths.values()))):
+            call: dict[str, Any] = {}
+            for key, value in bound.arguments.items():
+                if key in values:
+                    call[key] = values[key][i]
+                else:
+                    call[key] = value.value if isinstance(value, unmapped) else value
+            call_args, call_kwargs = _split(self._signature, call)
+            futures.append(self._submit(call_args, call_kwargs, list(wait_for)))
+        return futures
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r}, fn={self.__qualname__})"
+
+
+def _mappable(value: Any) -> bool:
+    if isinstance(value, str | bytes | bytearray | Mapping):
+        return False
+    if hasattr(value, "_inner") and hasattr(value, "task_run"):  # one future: a single value
+        return False
+    return isinstance(value, Iterable)
+
+
+def _split(
+    signature: inspect.Signature, arguments: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``arguments`` (by parameter name) as the args and kwargs of a call."""
+    bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
+    return bound.args, bound.kwargs
+
+
+_default_runner: TaskRunner | None = None
+
+
+def _active_runner() -> TaskRunner:
+    """The current flow call's task runner (started on first use), or a process-wide default."""
+    from tideflow.engine.context import current_run  # lazy: see the module top
+    from tideflow.task_runners import ThreadPoolTaskRunner
+
+    global _default_runner
+    ctx = current_run()
+    if ctx is None:
+        if _default_runner is None:
+            _default_runner = ThreadPoolTaskRunner()
+        return _default_runner
+    if ctx.task_runner is None:
+        chosen = getattr(ctx.flow, "task_runner", None)
+        ctx.task_runner = chosen.duplicate() if chosen is not None else ThreadPoolTaskRunner()
+    runner: TaskRunner = ctx.task_runner
+    return runner
+
+
+@overload
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    version: str | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: Callable[..., bool] | None = None,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    task_run_name: str | Callable[[], str] | None = None,
+    on_completion: Iterable[Callable[..., Any]] | None = None,
+    on_failure: Iterable[Callable[..., Any]] | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    __fn: Callable[P, R] | None = None, **options: Any
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Make a function a task: ``@task`` or ``@task(retries=3, retry_delay_seconds=[1, 2, 4], ...)``.
+
+    Options: ``name`` (default: the function's name), ``description``, ``tags``, ``version``,
+    ``retries``, ``retry_delay_seconds`` (a number, a list with one per retry, or
+    ``exponential_backoff(base)``), ``retry_jitter_factor``, ``retry_condition_fn(task, task_run,
+    state) -> bool``, ``timeout_seconds``, ``log_prints``, ``task_run_name`` (a template over the
+    parameters or a callable), and the hooks ``on_completion``/``on_failure`` (``hook(task, task_run,
+    state)``).
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"@task got unknown option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
+        )
+    if __fn is not None:
+        return Task(__fn, **options)
+
+    def decorator(fn: Callable[P, R]) -> Task[P, R]:
+        return Task(fn, **options)
+
+    return decorator
