@@ -123,6 +123,11 @@ class Settings(BaseModel):
     logs_max_buffer: int = Field(
         100_000, gt=0, description="Run-log records kept while the API is unreachable."
     )
+    results_storage: str | None = Field(
+        None,
+        description="Where task results are stored when a task persists or caches them: a folder "
+        "or an fsspec URL; default $TIDEFLOW_HOME/results.",
+    )
     runner_poll_interval: float = Field(
         10.0, gt=0, description="Fallback poll of serve() for missed pushes."
     )
@@ -137,6 +142,12 @@ class Settings(BaseModel):
     runner_cancel_grace: float = Field(
         10.0, ge=0, description="SIGTERM→SIGKILL grace when cancelling a run."
     )
+    runner_disconnect_grace: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a runner whose websocket closed without a goodbye has to reconnect "
+        "before its runs are Crashed (the heartbeat timeout stays the fallback).",
+    )
     late_runs_after: float = Field(
         15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late."
     )
@@ -144,6 +155,19 @@ class Settings(BaseModel):
         3, gt=0, description="Future runs kept scheduled per active schedule."
     )
     scheduler_max_days: int = Field(100, gt=0, description="Horizon of scheduled runs, in days.")
+    server_max_request_bytes: int = Field(
+        16 * 2**20,
+        ge=2**16,
+        description="Largest request body, and largest frame on /api/events/in, the server "
+        "accepts (413 above; frames up to twice this are answered with refusals, larger ones "
+        "close the websocket).",
+    )
+    server_max_json_depth: int = Field(
+        100,
+        ge=16,
+        description="Deepest nesting of objects and arrays in a JSON request body (422 above); "
+        "event payloads nest at most 64 levels.",
+    )
     automations_max_causal_depth: int = Field(
         3,
         ge=1,
@@ -156,6 +180,19 @@ class Settings(BaseModel):
         description="An automation firing more often than this within a minute is paused "
         "(tideflow.automation.paused says why).",
     )
+    templates_render_timeout: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="Seconds the templates of one automation action may take to render; "
+        "past it the action fails with the reason.",
+    )
+    templates_max_output: int = Field(
+        2**20,
+        ge=1024,
+        description="Characters the templates of one action may render, and the size of any one "
+        "value a template builds on the way; above it the action fails with the reason.",
+    )
     events_retention_days: float = Field(
         7.0, gt=0, description="Days events are kept before pruning."
     )
@@ -164,6 +201,12 @@ class Settings(BaseModel):
     )
     events_client_buffer: int = Field(
         10_000, gt=0, description="Events an SDK process buffers while offline."
+    )
+    events_spool_max_bytes: int = Field(
+        50 * 2**20,
+        ge=0,
+        description="Bytes of unsent events kept in $TIDEFLOW_HOME/spool at exit for the next "
+        "process to send (oldest dropped first, and counted); 0 turns the spool off.",
     )
     events_backlog_limit: int = Field(
         50_000,

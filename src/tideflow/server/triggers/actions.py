@@ -55,7 +55,13 @@ from tideflow.server.triggers import state as store
 from tideflow.server.triggers.emitted import action_event, find_resource_id
 from tideflow.server.triggers.evaluate import Firing, Resolution
 from tideflow.server.triggers.owned import sync_owned_automations
-from tideflow.server.triggers.templates import TemplateError, base_context, render_value
+from tideflow.server.triggers.templates import (
+    TemplateError,
+    TemplateLimits,
+    arender_value,
+    base_context,
+)
+from tideflow.settings import get_settings
 
 __all__ = [
     "ActionFailed",
@@ -114,10 +120,19 @@ class ActionRunner:
         *,
         clock: Callable[[], dt.datetime],
         crash: Callable[[str], None] = lambda point: None,
+        template_limits: TemplateLimits | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.crash = crash
+        if template_limits is None:
+            settings = get_settings()
+            template_limits = TemplateLimits(
+                timeout=settings.templates_render_timeout,
+                max_output=settings.templates_max_output,
+            )
+        # Templates render in a worker thread within these limits (see templates.arender_value).
+        self.template_limits = template_limits
         self._http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -276,6 +291,9 @@ class ActionRunner:
         context["deployment"] = deployment.model_dump(mode="json") if deployment else None
         return context
 
+    async def _render(self, value: Any, context: dict[str, Any], where: str) -> Any:
+        return await arender_value(value, context, where=where, limits=self.template_limits)
+
     async def _execute(
         self,
         session: AsyncSession,
@@ -322,12 +340,12 @@ class ActionRunner:
         values = {"parameters": action.parameters, "job_variables": action.job_variables}
         context = await self._context(session, automation, firing, values)
         parameters = (
-            render_value(action.parameters, context, where="parameters")
+            await self._render(action.parameters, context, "parameters")
             if action.parameters is not None
             else {}
         )
         job_variables = (
-            render_value(action.job_variables, context, where="job_variables")
+            await self._render(action.job_variables, context, "job_variables")
             if action.job_variables is not None
             else {}
         )
@@ -377,7 +395,7 @@ class ActionRunner:
         else:
             context = await self._context(session, automation, firing, action.message)
             message = (
-                render_value(action.message, context, where="message")
+                await self._render(action.message, context, "message")
                 if action.message is not None
                 else f"set {why}"
             )
@@ -398,8 +416,8 @@ class ActionRunner:
     ) -> Outcome:
         try:
             context = await self._context(None, automation, firing, None)
-            headers = render_value(action.headers, context, where="headers")
-            body = render_value(action.body, context, where="body")
+            headers = await self._render(action.headers, context, "headers")
+            body = await self._render(action.body, context, "body")
         except TemplateError as exc:
             raise ActionFailed(str(exc)) from None
         if self._http is None:

@@ -1,25 +1,31 @@
 """Sandboxed Jinja templates for action values: render, check without rendering, and the context.
 
-Templates run in an ``ImmutableSandboxedEnvironment`` with ``StrictUndefined`` (a missing attribute
-is an error, not an empty string), no globals but a capped ``range``, no include/import/extends, at
-most ``MAX_LOOPS`` loops nested at most ``MAX_LOOP_DEPTH`` deep over at most ``MAX_LOOP_ITEMS``
-items each, capped string/list repetition and powers, and at most ``MAX_OUTPUT`` characters of
-output. Functions reached through attributes are wrapped so printing one never shows a Python repr.
-A string that is exactly one ``{{ expression }}`` renders to the expression's native JSON value.
+Templates run in the bounded sandbox of :mod:`tideflow.server.triggers.sandbox` with
+``StrictUndefined`` (a missing attribute is an error, not an empty string), no globals but a capped
+``range``, no include/import/extends/macro, at most ``MAX_LOOPS`` loops nested at most
+``MAX_LOOP_DEPTH`` deep over at most ``MAX_LOOP_ITEMS`` items each, and a time limit and size caps
+(:class:`TemplateLimits`) checked at every step, so a hostile template fails with a one-line reason
+instead of holding the server. Functions reached through attributes print as a name, never a
+Python repr. A string that is exactly one ``{{ expression }}`` renders to the expression's native
+JSON value. The action runner renders with :func:`arender_value`, in a worker thread.
+
+Checking (at save time, on the server's event loop) parses but never compiles or runs anything:
+constant folding would run filters. Its cost is bounded by ``MAX_TEMPLATE_TOKENS`` per template and
+``MAX_AUTOMATION_TOKENS`` per automation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jinja2 import StrictUndefined, meta, nodes
-from jinja2 import TemplateError as JinjaTemplateError
+import anyio
+from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.runtime import Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
 from tideflow.schemas.automations import (
@@ -32,13 +38,29 @@ from tideflow.schemas.automations import (
 )
 from tideflow.schemas.events import Event
 from tideflow.server.triggers.evaluate import Firing
+from tideflow.server.triggers.sandbox import (
+    DEFAULT_MAX_OUTPUT,
+    MAX_LOOP_ITEMS,
+    TemplateLimits,
+    approx_len,
+    budget_scope,
+    current_budget,
+    make_environment,
+    printable,
+    seconds,
+)
 
 __all__ = [
+    "MAX_AUTOMATION_TOKENS",
     "MAX_LOOPS",
     "MAX_LOOP_DEPTH",
     "MAX_LOOP_ITEMS",
     "MAX_OUTPUT",
+    "MAX_TEMPLATE_CHARS",
+    "MAX_TEMPLATE_TOKENS",
     "TemplateError",
+    "TemplateLimits",
+    "arender_value",
     "automation_template_problems",
     "base_context",
     "check_template",
@@ -46,119 +68,21 @@ __all__ = [
     "render_value",
 ]
 
-MAX_OUTPUT = 1_000_000
+MAX_OUTPUT = DEFAULT_MAX_OUTPUT  # the default; TIDEFLOW_TEMPLATES_MAX_OUTPUT changes it
 MAX_LOOPS = 10
 MAX_LOOP_DEPTH = 2
-MAX_LOOP_ITEMS = 1000
-MAX_SEQUENCE = 100_000  # longest string/list a '*' may build
-MAX_POWER_BITS = 4096
+MAX_TEMPLATE_CHARS = 100_000  # one template string
+MAX_TEMPLATE_TOKENS = 5_000  # one template; parsing costs about 50 us a token
+MAX_AUTOMATION_TOKENS = 15_000  # all templates of one automation, checked on the event loop
+_THREAD_GRACE = 1.0  # seconds past the time limit before a render thread is given up on
 
 
 class TemplateError(ValueError):
     """A template failed to parse or render; the message is one line naming the template."""
 
 
-class _Method:
-    """A bound method reached from a template: callable, but prints as a name, not a repr."""
-
-    __slots__ = ("_func", "_name")
-
-    def __init__(self, func: Callable[..., Any], name: str) -> None:
-        self._func = func
-        self._name = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._func(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return f"[method {self._name}]"
-
-    __repr__ = __str__
-
-
-def _range(*args: int) -> range:
-    result = range(*args)
-    if len(result) > MAX_LOOP_ITEMS:
-        raise SecurityError(
-            f"range() of {len(result)} items is above the limit of {MAX_LOOP_ITEMS}"
-        )
-    return result
-
-
-def _bounded(value: Any) -> Any:
-    if isinstance(value, Undefined):
-        return value
-    items = value.items() if isinstance(value, Mapping) else value
-    out = []
-    for i, item in enumerate(items):
-        if i >= MAX_LOOP_ITEMS:
-            raise SecurityError(f"a loop may run over at most {MAX_LOOP_ITEMS} items")
-        out.append(item)
-    return dict(out) if isinstance(value, Mapping) else out
-
-
-def _finalize(value: Any) -> Any:
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    if isinstance(value, Iterator) or (callable(value) and not isinstance(value, _Method)):
-        raise SecurityError(
-            f"cannot print a {type(value).__name__}; convert it with a filter such as |list"
-        )
-    return value
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        return _wrap(super().getattr(obj, attribute), attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        return _wrap(super().getitem(obj, argument), str(argument))
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > MAX_SEQUENCE:
-                        raise SecurityError(
-                            f"'*' would build {len(seq) * times} items, above {MAX_SEQUENCE}"
-                        )
-        if operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if (
-                right > 0
-                and abs(left) > 1
-                and max(abs(left).bit_length(), 1) * right > MAX_POWER_BITS
-            ):
-                raise SecurityError(f"'**' result would exceed {MAX_POWER_BITS} bits")
-        return super().call_binop(context, operator, left, right)
-
-
-def _wrap(value: Any, name: str) -> Any:
-    if callable(value) and not isinstance(value, Undefined | type | _Method):
-        return _Method(value, name)
-    return value
-
-
-class _NativeEnvironment(_Environment):
-    # Leaves output values as they are (no str()), for templates that are one expression.
-    code_generator_class = NativeCodeGenerator
-
-
-def _make_env(kind: type[_Environment], finalize: Callable[[Any], Any] | None) -> _Environment:
-    env = kind(undefined=StrictUndefined, autoescape=False, finalize=finalize)
-    env.globals.clear()
-    env.globals["range"] = _range
-    env.filters["_tf_bounded"] = _bounded
-    # center() and indent() take a width and can build huge strings; nobody needs them in an action.
-    for name in ("center", "indent", "pprint", "xmlattr"):
-        env.filters.pop(name, None)
-    return env
-
-
-# Built once: the environment holds no per-render state (the sandbox is immutable).
-_ENV = _make_env(_Environment, _finalize)
-_NATIVE_ENV = _make_env(_NativeEnvironment, None)
+_ENV = make_environment(native=False, finalize=printable)
+_NATIVE_ENV = make_environment(native=True, finalize=None)
 
 _FORBIDDEN = {
     nodes.Include: "{% include %}",
@@ -175,8 +99,40 @@ def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
     return max([here, *(_loop_depth(child, here) for child in node.iter_child_nodes())])
 
 
-def _checked_ast(source: str) -> nodes.Template:
-    """Parse and enforce the structural limits; raises jinja2 errors or SecurityError."""
+def _token_count(source: str, limit: int) -> int:
+    """Tokens in ``source``, counting no further than ``limit + 1`` (lexing is streamed)."""
+    count = 0
+    for _ in _ENV.lex(source):
+        count += 1
+        if count > limit:
+            break
+    return count
+
+
+class _Bounding(NodeTransformer):
+    """Routes loops through ``_tf_bounded`` and ``~`` through ``_tf_concat`` (both checked)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_tf_bounded", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        parts = nodes.Tuple(node.nodes, "load", lineno=node.lineno)
+        return nodes.Filter(parts, "_tf_concat", [], [], None, None, lineno=node.lineno)
+
+
+def _parsed(source: str) -> tuple[nodes.Template, int]:
+    """Parse and enforce the structural limits; the AST and its token count. Raises jinja2
+    errors or SecurityError; never compiles."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise SecurityError(
+            f"{len(source)} characters, above the limit of {MAX_TEMPLATE_CHARS} for a template"
+        )
+    tokens = _token_count(source, MAX_TEMPLATE_TOKENS)
+    if tokens > MAX_TEMPLATE_TOKENS:
+        raise SecurityError(f"more than {MAX_TEMPLATE_TOKENS} tokens, the limit for a template")
     ast = _ENV.parse(source)
     for kind, label in _FORBIDDEN.items():
         if ast.find(kind) is not None:
@@ -189,9 +145,21 @@ def _checked_ast(source: str) -> nodes.Template:
         raise SecurityError(f"{len(loops)} loops, above the limit of {MAX_LOOPS}")
     if _loop_depth(ast) > MAX_LOOP_DEPTH:
         raise SecurityError(f"loops nest deeper than {MAX_LOOP_DEPTH}")
-    for loop in loops:
-        loop.iter = nodes.Filter(loop.iter, "_tf_bounded", [], [], None, None, lineno=loop.lineno)
-    return ast
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in _ENV.filters:
+            raise SecurityError(f"unknown filter {node.name!r} (not available in action templates)")
+    for test in ast.find_all(nodes.Test):
+        if test.name not in _ENV.tests:
+            raise SecurityError(f"unknown test {test.name!r}")
+    return ast, tokens
+
+
+def _checked_ast(source: str) -> nodes.Template:
+    """The parsed template, limits enforced, rewritten so loops and ``~`` are bounded."""
+    ast, _ = _parsed(source)
+    bounded = _Bounding().visit(ast)
+    assert isinstance(bounded, nodes.Template)
+    return bounded
 
 
 def _single_expression(ast: nodes.Template) -> nodes.Expr | None:
@@ -211,7 +179,7 @@ def _blank(output: nodes.Output) -> bool:
     return all(isinstance(n, nodes.TemplateData) and not n.data.strip() for n in output.nodes)
 
 
-def _json_value(value: Any, where: str) -> Any:
+def _json_value(value: Any) -> Any:
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     if isinstance(value, Markup):
@@ -219,9 +187,9 @@ def _json_value(value: Any, where: str) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _json_value(v, where) for k, v in value.items()}
+        return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_value(v, where) for v in value]
+        return [_json_value(v) for v in value]
     raise SecurityError(f"the expression gave a {type(value).__name__}, not JSON data")
 
 
@@ -230,85 +198,156 @@ def _one_line(text: str, limit: int = 120) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _fail(where: str, source: str, exc: Exception) -> TemplateError:
-    reason = str(exc) or type(exc).__name__
-    return TemplateError(f"template {where} ({_one_line(source, 80)!r}): {_one_line(reason)}")
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nests too deeply (Python's recursion limit was reached)"
+    if isinstance(exc, MemoryError):
+        return "ran out of memory"
+    return str(exc) or type(exc).__name__
 
 
-def render_template(source: str, context: Mapping[str, Any], *, where: str = "value") -> Any:
-    """Render one template string: a lone ``{{ expr }}`` gives its native JSON value, anything else text."""
+def _fail(where: str, source: str, exc: BaseException) -> TemplateError:
+    return TemplateError(
+        f"template {where} ({_one_line(source[:200], 80)!r}): {_one_line(_reason(exc))}"
+    )
+
+
+def _render(source: str, context: Mapping[str, Any]) -> Any:
+    budget = current_budget()
+    ast = _checked_ast(source)
+    budget.tick()
+    expr = _single_expression(ast)
+    if expr is not None:
+        native = _NATIVE_ENV.from_string(nodes.Template([nodes.Output([expr])]))
+        values = list(native.root_render_func(native.new_context(dict(context))))
+        value = values[0] if values else None
+        size = approx_len(value, budget.limits.max_output)
+        budget.add_output(size)
+        return _json_value(value)
+    template = _ENV.from_string(ast)
+    out: list[str] = []
+    for chunk in template.generate(dict(context)):
+        budget.add_output(len(chunk))
+        budget.tick()
+        out.append(chunk)
+    return "".join(out)
+
+
+def render_template(
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    where: str = "value",
+    limits: TemplateLimits | None = None,
+) -> Any:
+    """Render one template string: a lone ``{{ expr }}`` gives its native JSON value, anything else
+    text. Raises TemplateError (one line) for any failure, including a breached limit."""
     if "{" not in source:
         return source
     try:
-        ast = _checked_ast(source)
-        expr = _single_expression(ast)
-        if expr is not None:
-            native = _NATIVE_ENV.from_string(nodes.Template([nodes.Output([expr])]))
-            values = list(native.root_render_func(native.new_context(dict(context))))
-            return _json_value(values[0] if values else None, where)
-        template = _ENV.from_string(ast)
-        out: list[str] = []
-        size = 0
-        for chunk in template.generate(dict(context)):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise SecurityError(f"output is above the limit of {MAX_OUTPUT} characters")
-            out.append(chunk)
-        return "".join(out)
+        with budget_scope(limits or TemplateLimits()):
+            return _render(source, context)
     except TemplateError:
         raise
-    except (
-        JinjaTemplateError,
-        TypeError,
-        ValueError,
-        ArithmeticError,
-        LookupError,
-        AttributeError,
-    ) as exc:
-        raise _fail(where, source, exc) from None
-    except RecursionError as exc:
+    except Exception as exc:  # any failure of a user's template is that template's error
         raise _fail(where, source, exc) from None
 
 
-def render_value(value: Any, context: Mapping[str, Any], *, where: str = "value") -> Any:
-    """Render every string inside ``value`` (dicts and lists recursively); raises TemplateError."""
+def _render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
     if isinstance(value, str):
         return render_template(value, context, where=where)
     if isinstance(value, Mapping):
-        return {k: render_value(v, context, where=f"{where}.{k}") for k, v in value.items()}
+        return {k: _render_value(v, context, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [render_value(v, context, where=f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_render_value(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-def _template_problem(source: str, where: str) -> str | None:
-    if "{" not in source:
-        return None
+def render_value(
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    where: str = "value",
+    limits: TemplateLimits | None = None,
+) -> Any:
+    """Render every string inside ``value`` (dicts and lists recursively); raises TemplateError.
+
+    All templates of ``value`` share one time limit and one output cap."""
+    limits = limits or TemplateLimits()
     try:
-        ast = _checked_ast(source)
-    except (JinjaTemplateError, SecurityError) as exc:
-        return _one_line(f"{where}: {exc}", limit=300)
-    unknown = sorted(meta.find_undeclared_variables(ast) - TEMPLATE_CONTEXT_NAMES - {"range"})
+        with budget_scope(limits):
+            return _render_value(value, context, where)
+    except RecursionError:
+        raise TemplateError(f"template {where}: the value nests too deeply") from None
+
+
+async def arender_value(
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    where: str = "value",
+    limits: TemplateLimits | None = None,
+) -> Any:
+    """:func:`render_value` in a worker thread, so the event loop keeps serving.
+
+    The render stops itself at the time limit (every sandbox step checks it); should one step
+    overrun, the caller is answered anyway a moment later and the thread is left to finish."""
+    limits = limits or TemplateLimits()
+    call = functools.partial(render_value, value, context, where=where, limits=limits)
+    with anyio.move_on_after(limits.timeout + _THREAD_GRACE):
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    raise TemplateError(
+        f"template {where}: rendering exceeded the time limit of {seconds(limits.timeout)} "
+        "(TIDEFLOW_TEMPLATES_RENDER_TIMEOUT)"
+    )
+
+
+def _undeclared(ast: nodes.Template) -> set[str]:
+    """Names read but never assigned in the template (an approximation of Jinja's own analysis,
+    which compiles the template; compiling runs filters on constants)."""
+    loaded = {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"}
+    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if ast.find(nodes.For) is not None:
+        stored.add("loop")
+    return loaded - stored - {"range"}
+
+
+def _template_problem(source: str, where: str) -> tuple[str | None, int]:
+    """The first problem of one template string, or None; and its token count."""
+    if "{" not in source:
+        return None, 0
+    try:
+        ast, tokens = _parsed(source)
+        unknown = sorted(_undeclared(ast) - TEMPLATE_CONTEXT_NAMES)
+    except Exception as exc:  # the check answers with a reason, never a crash (RecursionError…)
+        return _one_line(f"{where}: {_reason(exc)}", limit=300), 0
     if unknown:
         known = ", ".join(sorted(TEMPLATE_CONTEXT_NAMES))
-        return f"{where}: unknown variable {unknown[0]!r} (templates can use {known})"
-    return None
+        return f"{where}: unknown variable {unknown[0]!r} (templates can use {known})", tokens
+    return None, tokens
+
+
+def _walk(value: Any, where: str) -> list[tuple[str, str]]:
+    """Every string inside ``value`` with its path."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            out.append((item, path))
+        elif isinstance(item, Mapping):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))
+    return out
 
 
 def check_template(value: Any, *, where: str = "value") -> str | None:
     """Parse every template inside ``value`` without rendering; the first problem, or None."""
-    if isinstance(value, str):
-        return _template_problem(value, where)
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            problem = check_template(v, where=f"{where}.{k}")
-            if problem:
-                return problem
-    if isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            problem = check_template(v, where=f"{where}[{i}]")
-            if problem:
-                return problem
+    for source, path in _walk(value, where):
+        problem, _ = _template_problem(source, path)
+        if problem:
+            return problem
     return None
 
 
@@ -325,6 +364,7 @@ def _action_templates(action: Action) -> dict[str, Any]:
 def automation_template_problems(automation: AutomationCreate) -> list[str]:
     """Every template problem in an automation's actions, each naming the action and field."""
     problems = []
+    tokens = 0
     groups: Sequence[tuple[str, Sequence[Action]]] = (
         ("actions", automation.actions),
         ("actions_on_trigger", automation.actions_on_trigger),
@@ -333,9 +373,18 @@ def automation_template_problems(automation: AutomationCreate) -> list[str]:
     for group, actions in groups:
         for i, action in enumerate(actions):
             for field, value in _action_templates(action).items():
-                problem = check_template(value, where=f"{group}[{i}].{field}")
-                if problem:
-                    problems.append(problem)
+                for source, path in _walk(value, f"{group}[{i}].{field}"):
+                    problem, used = _template_problem(source, path)
+                    tokens += used
+                    if problem:
+                        problems.append(problem)
+                        break
+                if tokens > MAX_AUTOMATION_TOKENS:
+                    problems.append(
+                        f"{group}[{i}].{field}: the templates of this automation have more than "
+                        f"{MAX_AUTOMATION_TOKENS} tokens in all, the limit"
+                    )
+                    return problems
     return problems
 
 
