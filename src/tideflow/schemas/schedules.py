@@ -13,6 +13,12 @@ Schedules are evaluated on the wall clock of an IANA ``timezone``. Around DST ch
   exist is skipped and one that exists twice runs at both instants (``*/15 * * * *`` keeps running
   every 15 real minutes through both changes).
 
+Every computation is bounded, whatever the rule (issue 19): an RRULE walks at most
+``MAX_WALKED_OCCURRENCES`` occurrences and ``MAX_WALKED_YEARS`` of calendar per call (beyond that it
+raises ``ScheduleTooExpensive``), a rule with COUNT and one occurrence per period skips ahead
+arithmetically, and validation refuses a rule with no occurrence in the ``PROBE_YEARS`` after its
+start (``FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30``) in milliseconds instead of walking to year 9999.
+
 croniter and dateutil are imported by the functions that use them: together they cost
 ~40 ms to import, which every process reading a deployment would otherwise pay (issue 6).
 """
@@ -20,6 +26,7 @@ croniter and dateutil are imported by the functions that use them: together they
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Iterator
@@ -40,6 +47,13 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_ANCHOR",
+    "MAX_CRON_LENGTH",
+    "MAX_RRULE_LENGTH",
+    "MAX_TIMEZONE_LENGTH",
+    "MAX_WALKED_OCCURRENCES",
+    "MAX_WALKED_PERIODS",
+    "MAX_WALKED_YEARS",
+    "PROBE_YEARS",
     "CronSchedule",
     "DeploymentSchedule",
     "DeploymentScheduleCreate",
@@ -47,6 +61,7 @@ __all__ = [
     "IntervalSchedule",
     "RRuleSchedule",
     "Schedule",
+    "ScheduleTooExpensive",
     "next_run_times",
     "schedule_summary",
     "scheduled_run_idempotency_key",
@@ -55,9 +70,26 @@ __all__ = [
 DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)
 """Wall time (in the schedule's timezone) that fixes an interval's phase or an RRULE's DTSTART."""
 
+MAX_TIMEZONE_LENGTH = 64
+"""Longest ``timezone`` accepted; IANA names are at most ~40 characters."""
+MAX_CRON_LENGTH = 200
+MAX_RRULE_LENGTH = 5000
+"""Longest RRULE text (RDATE/EXDATE lists included); each date in it costs work on every call."""
+MAX_WALKED_OCCURRENCES = 50_000
+"""Occurrences one computation may walk through (before and inside its window): ~0.1-0.5 s."""
+MAX_WALKED_PERIODS = 500_000
+"""Periods (seconds of a SECONDLY rule…) a rule with COUNT may have to walk from DTSTART when it
+cannot skip ahead; dateutil spends work on each even when it yields nothing."""
+MAX_WALKED_YEARS = 200
+"""Calendar years one RRULE computation may walk from its (rebased) start."""
+PROBE_YEARS = 60
+"""Validation wants an occurrence within this many years of the rule's start (Feb 29 on a Monday
+recurs every 28 to 40 years)."""
+
 # Room around a window for out-of-order DST mappings; no zone shifts its offset by 3 h or more at once.
 _MARGIN = dt.timedelta(hours=3)
 _DAY = dt.timedelta(days=1)
+_LATEST = dt.datetime(9999, 12, 25, tzinfo=dt.UTC)
 _UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 _CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 _CRON_FIELDS = "minute hour day-of-month month day-of-week"
@@ -68,12 +100,27 @@ class _Policy(Enum):
     ELAPSED = "elapsed"  # gap: skip; repeated: both instants
 
 
+class ScheduleTooExpensive(ValueError):
+    """Computing a schedule's run times would take more work than the bounds of this module allow."""
+
+
+def _shown(text: str, width: int = 80) -> str:
+    """``text`` quoted for an error message, cut to ``width`` characters."""
+    return repr(text) if len(text) <= width else f"{text[:width]!r}… ({len(text)} characters)"
+
+
 def _zone(name: str) -> ZoneInfo:
+    if len(name) > MAX_TIMEZONE_LENGTH:
+        raise ValueError(
+            f"timezone is too long ({len(name)} characters, at most {MAX_TIMEZONE_LENGTH}): "
+            "use an IANA name such as 'Europe/Paris'"
+        )
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name the OS cannot even look up as a file (too long, odd bytes)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
-            f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')"
+            f"unknown timezone {_shown(name)} (use an IANA name such as 'Europe/Paris')"
         ) from None
 
 
@@ -110,7 +157,11 @@ def _collect(
     """The first ``limit`` instants in (start, end] of increasing naive wall times in their zones."""
     found: set[dt.datetime] = set()
     stop_after: dt.datetime | None = None
-    for wall, tz in walls:
+    for walked, (wall, tz) in enumerate(walls):
+        if walked >= MAX_WALKED_OCCURRENCES:
+            raise ScheduleTooExpensive(
+                f"more than {MAX_WALKED_OCCURRENCES} candidate times in one window"
+            )
         local_end = end.astimezone(tz).replace(tzinfo=None) + _MARGIN
         if wall > local_end or (stop_after is not None and wall > stop_after):
             break
@@ -126,7 +177,8 @@ def _collect(
 def _window(start: dt.datetime, end: dt.datetime, limit: int) -> tuple[dt.datetime, dt.datetime]:
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    return _require_aware(start, "start"), _require_aware(end, "end")
+    # the maths adds margins and zone offsets: keep clear of datetime's year 9999 limit
+    return _require_aware(start, "start"), min(_require_aware(end, "end"), _LATEST)
 
 
 class _Schedule(BaseModel):
@@ -188,6 +240,10 @@ class CronSchedule(_Schedule):
     def _check_cron(cls, value: str) -> str:
         from croniter import croniter  # lazy: see the module docstring
 
+        if len(value) > MAX_CRON_LENGTH:
+            raise ValueError(
+                f"cron expression is too long ({len(value)} characters, at most {MAX_CRON_LENGTH})"
+            )
         expr = _normalise_cron(value)
         try:
             croniter(expr, DEFAULT_ANCHOR)
@@ -343,6 +399,12 @@ class IntervalSchedule(_Schedule):
         start, end = _window(start, end, limit)
         if limit == 0 or end <= start:
             return []
+        try:
+            return self._run_times(start, end, limit)
+        except OverflowError:  # the next run would be after year 9999
+            return []
+
+    def _run_times(self, start: dt.datetime, end: dt.datetime, limit: int) -> list[dt.datetime]:
         if self.interval % _DAY:
             anchor = self.anchor.astimezone(dt.UTC)
             k = (start - anchor) // self.interval + 1
@@ -406,39 +468,171 @@ def _parse_rrule(text: str, tz: ZoneInfo) -> Any:
         raise ValueError(f"invalid rrule {text!r}: {exc}") from None
 
 
-def _rebased(rule: Any, after: dt.datetime) -> Any:
-    """``rule`` with DTSTART moved forward by whole periods to just before ``after``.
+class _HorizonReached(Exception):
+    """The walk went through all the calendar months it was given."""
+
+
+class _Budget:
+    """Calendar months an RRULE walk may still go through.
+
+    Running out means either that the window is passed (``too_far`` is None: nothing more to
+    find) or that the walk would be too long (``too_far`` is the reason, raised as
+    ``ScheduleTooExpensive``).
+    """
+
+    def __init__(self, months: float, too_far: str | None = None) -> None:
+        self.months = months
+        self.too_far = too_far
+
+    def spend(self, months: float) -> None:
+        self.months -= months
+        if self.months < 0:
+            if self.too_far is not None:
+                raise ScheduleTooExpensive(self.too_far)
+            raise _HorizonReached
+
+
+@functools.cache
+def _walked_rule_class() -> type:
+    """An rrule subclass that reports each calendar month of its walk to a ``_Budget``.
+
+    dateutil walks period by period and yields nothing for periods that do not match: a rule whose
+    BY parts never match together walks every day up to year 9999 (10 s and more). Its per-walk
+    tables are rebuilt at least once per month walked, matching or not, and each rebuild reads
+    ``_bynweekday`` once (twice when it is set): reading it is the one place that sees the walk
+    progress, so this class counts those reads. ``tests/unit/test_schedules_bounds.py`` fails if a
+    dateutil release stops doing so.
+    """
+    from dateutil.rrule import MONTHLY, YEARLY, rrule
+
+    class _WalkedRule(rrule):  # type: ignore[misc]
+        budget: _Budget | None = None
+
+        @property
+        def _bynweekday(self) -> Any:
+            value = self.__dict__["_walked_bynweekday"]
+            if self.budget is not None:
+                months = {YEARLY: 12, MONTHLY: 1}.get(self._freq, 0) * self._interval or 1
+                self.budget.spend(months / 2 if value else months)
+            return value
+
+        @_bynweekday.setter
+        def _bynweekday(self, value: Any) -> None:
+            self.__dict__["_walked_bynweekday"] = value
+
+    return _WalkedRule
+
+
+def _copy(rule: Any, budget: _Budget | None, **changes: Any) -> Any:
+    """``rule`` (an rrule) as a walked rule reporting to ``budget``, with ``changes`` applied."""
+    kwargs = {
+        "freq": rule._freq,
+        "dtstart": rule._dtstart,
+        "interval": rule._interval,
+        "wkst": rule._wkst,
+        "count": rule._count,
+        "until": rule._until,
+        "cache": False,
+        **rule._original_rule,  # only the BY parts given, as dateutil's own replace() does
+        **changes,
+    }
+    walked = _walked_rule_class()(**kwargs)
+    walked.budget = budget
+    return walked
+
+
+def _one_per_period(rule: Any) -> bool:
+    """Whether every period of a fixed-length ``rule`` yields exactly one occurrence (no BY parts)."""
+    return (
+        rule._freq in _FIXED_PERIODS
+        and not rule._bysetpos
+        and not any(rule._original_rule.values())  # defaults derived from DTSTART are None here
+    )
+
+
+def _skipped(rule: Any, after: dt.datetime) -> dict[str, Any]:
+    """Changes that move ``rule``'s DTSTART forward by whole periods to just before ``after``.
 
     dateutil walks every period from DTSTART; moving it by whole INTERVALs of a fixed-length
-    frequency keeps the same occurrences (COUNT aside) and spares walking years of minutes.
+    frequency keeps the same occurrences and spares walking years of seconds. With COUNT, that is
+    only exact when each period yields one occurrence: then the n-th occurrence is DTSTART + n
+    periods, and COUNT drops by the periods skipped. A COUNT rule that cannot skip and would walk
+    more than ``MAX_WALKED_PERIODS`` periods to reach ``after`` raises ``ScheduleTooExpensive``.
     """
+    period = _FIXED_PERIODS.get(rule._freq)
+    dtstart: dt.datetime = rule._dtstart
+    if period is None or (dtstart.tzinfo is None) != (after.tzinfo is None):
+        return {}
+    step = period * rule._interval
+    wall_after = after.replace(tzinfo=None)
+    if dtstart.tzinfo is not None:  # whole periods on the wall clock of DTSTART's zone
+        wall_after = after.astimezone(dtstart.tzinfo).replace(tzinfo=None)
+    periods = (wall_after - dtstart.replace(tzinfo=None)) // step - 1
+    if periods <= 0:
+        return {}
+    if rule._count is not None and not _one_per_period(rule):
+        if periods > MAX_WALKED_PERIODS:
+            raise ScheduleTooExpensive(
+                f"COUNT with BY parts: {periods} periods to walk from DTSTART to now "
+                f"(at most {MAX_WALKED_PERIODS}); use UNTIL or a later DTSTART"
+            )
+        return {}
+    changes: dict[str, Any] = {"dtstart": dtstart + periods * step}
+    if rule._count is not None:
+        changes["count"] = max(rule._count - periods, 0)
+    return changes
+
+
+def _prepared(rule: Any, after: dt.datetime | None, budget: _Budget) -> Any:
+    """``rule`` (rrule or rruleset) skipped ahead to ``after`` and walking within ``budget``."""
     from dateutil.rrule import rrule, rruleset
 
     if isinstance(rule, rruleset):
         rebuilt = rruleset(cache=False)
         for member in rule._rrule:
-            rebuilt.rrule(_rebased(member, after))
+            rebuilt.rrule(_prepared(member, after, budget))
         for member in rule._exrule:
-            rebuilt.exrule(_rebased(member, after))
+            rebuilt.exrule(_prepared(member, after, budget))
         for when in rule._rdate:
             rebuilt.rdate(when)
         for when in rule._exdate:
             rebuilt.exdate(when)
         return rebuilt
-    if not isinstance(rule, rrule) or rule._count is not None:
+    if not isinstance(rule, rrule):
         return rule
-    period = _FIXED_PERIODS.get(rule._freq)
-    dtstart: dt.datetime = rule._dtstart
-    if period is None or (dtstart.tzinfo is None) != (after.tzinfo is None):
-        return rule
-    step = period * rule._interval
-    wall_after = after.replace(tzinfo=None) if after.tzinfo is None else after
-    if dtstart.tzinfo is not None:  # whole periods on the wall clock of DTSTART's zone
-        wall_after = after.astimezone(dtstart.tzinfo).replace(tzinfo=None)
-    periods = (wall_after - dtstart.replace(tzinfo=None) - _DAY) // step
-    if periods <= 0:
-        return rule
-    return rule.replace(dtstart=dtstart + periods * step)
+    return _copy(rule, budget, **(_skipped(rule, after) if after is not None else {}))
+
+
+def _starts(rule: Any, *, rdates: bool = True) -> list[dt.datetime]:
+    """Where the walks of ``rule`` begin: each member's DTSTART (and each RDATE)."""
+    from dateutil.rrule import rruleset
+
+    if isinstance(rule, rruleset):
+        members = [m._dtstart for m in (*rule._rrule, *rule._exrule)]
+        return members + list(rule._rdate) if rdates else members
+    return [rule._dtstart]
+
+
+def _months(start: dt.datetime, end: dt.datetime) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+def _walk(rule: Any, after: dt.datetime | None) -> Iterator[dt.datetime]:
+    """The occurrences of a prepared ``rule`` after ``after``, at most the walk bound from its start.
+
+    Ends quietly when the budget's months run out without a ``too_far`` reason.
+    """
+    try:
+        for walked, occurrence in enumerate(rule):
+            if walked >= MAX_WALKED_OCCURRENCES:
+                raise ScheduleTooExpensive(
+                    f"more than {MAX_WALKED_OCCURRENCES} occurrences to walk from DTSTART; "
+                    "use UNTIL, a smaller COUNT or a later DTSTART"
+                )
+            if after is None or occurrence > after:
+                yield occurrence
+    except _HorizonReached:
+        return
 
 
 class RRuleSchedule(_Schedule):
@@ -446,6 +640,7 @@ class RRuleSchedule(_Schedule):
 
     A DTSTART with TZID (or UTC ``Z``) sets the rule's zone; a naive or missing DTSTART is read in
     ``timezone`` (missing: 2020-01-01 00:00, which also sets the default BYHOUR/BYMINUTE/BYSECOND).
+    A rule must have an occurrence within ``PROBE_YEARS`` of its start.
     """
 
     type: Literal["rrule"] = "rrule"
@@ -454,6 +649,10 @@ class RRuleSchedule(_Schedule):
     @field_validator("rrule")
     @classmethod
     def _check_text(cls, value: str) -> str:
+        if len(value) > MAX_RRULE_LENGTH:
+            raise ValueError(
+                f"rrule is too long ({len(value)} characters, at most {MAX_RRULE_LENGTH})"
+            )
         text = "\n".join(line.strip() for line in value.strip().splitlines() if line.strip())
         if not text:
             raise ValueError("rrule is empty")
@@ -462,34 +661,52 @@ class RRuleSchedule(_Schedule):
     @model_validator(mode="after")
     def _check_rule(self) -> RRuleSchedule:
         rule = _parse_rrule(self.rrule, self.zone)
+        shown = _shown(self.rrule)
+        probe = _prepared(rule, None, _Budget(PROBE_YEARS * 12))
         try:
-            first = next(iter(rule), None)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid rrule {self.rrule!r}: {exc}") from None
+            first = next(_walk(probe, None), None)
+        except (TypeError, ValueError) as exc:  # ScheduleTooExpensive included
+            raise ValueError(f"invalid rrule {shown}: {exc}") from None
         if first is None:
-            raise ValueError(f"rrule {self.rrule!r} has no occurrences")
+            starts = ", ".join(sorted({s.isoformat() for s in _starts(rule)})) or "none"
+            raise ValueError(
+                f"rrule {shown} has no occurrences within {PROBE_YEARS} years of its start "
+                f"({starts}): check that its parts can match together "
+                "(BYMONTH=2;BYMONTHDAY=30 never does) and that UNTIL is after DTSTART"
+            )
         return self
 
     def next_run_times(
         self, *, start: dt.datetime, end: dt.datetime, limit: int
     ) -> list[dt.datetime]:
-        """Up to ``limit`` aware UTC run times in (start, end], ascending."""
+        """Up to ``limit`` aware UTC run times in (start, end], ascending.
+
+        Raises ``ScheduleTooExpensive`` when that needs more than ``MAX_WALKED_OCCURRENCES``
+        occurrences or ``MAX_WALKED_YEARS`` of calendar walked from the rule's start.
+        """
         start, end = _window(start, end, limit)
         if limit == 0 or end <= start:
             return []
         tz = self.zone
         rule = _parse_rrule(self.rrule, tz)
-        first = next(iter(rule), None)
-        if first is None:
-            return []
-        if first.tzinfo is None:
-            after = start.astimezone(tz).replace(tzinfo=None) - _MARGIN
-        else:
+        aware = any(s.tzinfo is not None for s in _starts(rule))
+        if aware:
             after = start - _MARGIN
-        rule = _rebased(rule, after)
+        else:
+            after = start.astimezone(tz).replace(tzinfo=None) - _MARGIN
+        budget = _Budget(0)
+        rule = _prepared(rule, after, budget)
+        walk_from = min((s.replace(tzinfo=None) for s in _starts(rule, rdates=False)), default=end)
+        needed = _months(walk_from, end.replace(tzinfo=None)) + 2
+        budget.months = min(needed, MAX_WALKED_YEARS * 12)
+        if needed > MAX_WALKED_YEARS * 12:
+            budget.too_far = (
+                f"the rule starts {needed // 12} years before the end of the window "
+                f"(at most {MAX_WALKED_YEARS} are walked); use a later DTSTART"
+            )
 
         def walls() -> Iterator[tuple[dt.datetime, dt.tzinfo]]:
-            for occurrence in rule.xafter(after, inc=False):
+            for occurrence in _walk(rule, after):
                 zone = occurrence.tzinfo or tz
                 yield occurrence.replace(tzinfo=None), zone
 
