@@ -7,10 +7,13 @@ future per element. Outside a flow run, calling a task just calls the function.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from tideflow.cache_policies import DEFAULT, CacheKeyFn, CachePolicy, NoCache
 from tideflow.futures import FutureList, TaskFuture, unmapped
 
 if TYPE_CHECKING:
@@ -38,7 +41,15 @@ _OPTIONS = (
     "task_run_name",
     "on_completion",
     "on_failure",
+    "cache_policy",
+    "cache_key_fn",
+    "cache_expiration",
+    "refresh_cache",
+    "persist_result",
+    "result_storage",
+    "result_serializer",
 )
+_SERIALIZERS = ("pickle", "cloudpickle", "json")
 
 
 def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
@@ -98,6 +109,13 @@ class Task(Generic[P, R]):
         task_run_name: str | Callable[[], str] | None = None,
         on_completion: Iterable[Callable[..., Any]] | None = None,
         on_failure: Iterable[Callable[..., Any]] | None = None,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: dt.timedelta | float | None = None,
+        refresh_cache: bool = False,
+        persist_result: bool | None = None,
+        result_storage: str | Path | None = None,
+        result_serializer: str = "pickle",
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
@@ -138,6 +156,16 @@ class Task(Generic[P, R]):
         self.task_run_name = task_run_name
         self.on_completion = _hooks("on_completion", on_completion)
         self.on_failure = _hooks("on_failure", on_failure)
+        self._set_caching(
+            cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result
+        )
+        if result_serializer not in _SERIALIZERS:
+            raise ValueError(
+                f"result_serializer must be one of {', '.join(_SERIALIZERS)}, "
+                f"got {result_serializer!r}"
+            )
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
         self.isasync = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         self.__doc__ = fn.__doc__
@@ -145,6 +173,46 @@ class Task(Generic[P, R]):
         self.__qualname__ = getattr(fn, "__qualname__", self.name)
         self.__module__ = getattr(fn, "__module__", __name__)
         self.__wrapped__ = fn
+
+    def _set_caching(
+        self,
+        policy: CachePolicy | None,
+        key_fn: Callable[..., str | None] | None,
+        expiration: dt.timedelta | float | None,
+        refresh: bool,
+        persist: bool | None,
+    ) -> None:
+        # The options as given (for with_options) and what they mean together (for the engine).
+        self._cache_options = (policy, key_fn, expiration)
+        if policy is not None and not isinstance(policy, CachePolicy):
+            raise TypeError(f"cache_policy must be a cache policy such as INPUTS, got {policy!r}")
+        if key_fn is not None and not callable(key_fn):
+            raise TypeError(
+                f"cache_key_fn must be a callable (context, parameters), got {key_fn!r}"
+            )
+        if isinstance(expiration, int | float) and not isinstance(expiration, bool):
+            expiration = dt.timedelta(seconds=_number("cache_expiration", expiration, minimum=0))
+        if expiration is not None and not isinstance(expiration, dt.timedelta):
+            raise TypeError(f"cache_expiration must be seconds or a timedelta, got {expiration!r}")
+        wants_cache = (
+            policy is not None or key_fn is not None or expiration is not None or bool(refresh)
+        )
+        if key_fn is not None:
+            policy = CacheKeyFn(key_fn)
+        elif policy is None and (wants_cache or persist):
+            policy = DEFAULT
+        if isinstance(policy, NoCache):
+            policy = None
+        if persist is False and wants_cache and policy is not None:
+            raise ValueError(
+                f"task {self.name!r} caches its results (cache_policy/cache_key_fn/"
+                "cache_expiration/refresh_cache) but persist_result=False: a cache needs them stored"
+            )
+        self.cache_policy: CachePolicy | None = policy
+        self.cache_key_fn = key_fn
+        self.cache_expiration: dt.timedelta | None = expiration
+        self.refresh_cache = bool(refresh)
+        self.persist_result = persist if persist is not None else policy is not None
 
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A copy of this task with some options changed (same function)."""
@@ -156,6 +224,8 @@ class Task(Generic[P, R]):
             )
         options = {key: getattr(self, key) for key in _OPTIONS}
         options["retry_delay_seconds"] = self._retry_delay_option
+        policy, key_fn, expiration = self._cache_options
+        options.update(cache_policy=policy, cache_key_fn=key_fn, cache_expiration=expiration)
         options.update(changes)
         return Task(self.fn, **options)
 
@@ -296,6 +366,13 @@ def task(
     task_run_name: str | Callable[[], str] | None = None,
     on_completion: Iterable[Callable[..., Any]] | None = None,
     on_failure: Iterable[Callable[..., Any]] | None = None,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[..., str | None] | None = None,
+    cache_expiration: dt.timedelta | float | None = None,
+    refresh_cache: bool = False,
+    persist_result: bool | None = None,
+    result_storage: str | Path | None = None,
+    result_serializer: str = "pickle",
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -308,8 +385,11 @@ def task(
     ``retries``, ``retry_delay_seconds`` (a number, a list with one per retry, or
     ``exponential_backoff(base)``), ``retry_jitter_factor``, ``retry_condition_fn(task, task_run,
     state) -> bool``, ``timeout_seconds``, ``log_prints``, ``task_run_name`` (a template over the
-    parameters or a callable), and the hooks ``on_completion``/``on_failure`` (``hook(task, task_run,
-    state)``).
+    parameters or a callable), the hooks ``on_completion``/``on_failure`` (``hook(task, task_run,
+    state)``), and caching: ``cache_policy`` (``INPUTS + TASK_SOURCE`` …) or ``cache_key_fn(context,
+    parameters)``, ``cache_expiration`` (seconds or timedelta), ``refresh_cache``, with the result kept
+    by ``persist_result`` in ``result_storage`` (a folder or fsspec URL; default
+    ``$TIDEFLOW_HOME/results``) as ``result_serializer`` ("pickle", "cloudpickle" or "json").
     """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:

@@ -26,8 +26,10 @@ from tideflow.engine.core import failure_message, retry_delay
 from tideflow.engine.errors import TaskRunTimeout, UpstreamTaskError
 from tideflow.engine.logging import RUN_LOGGER_NAME, install_print_capture
 from tideflow.engine.plan import trim_traceback
+from tideflow.engine.task_cache import CachePlan, plan_cache
 from tideflow.engine.timeouts import call_with_timeout
 from tideflow.futures import unmapped
+from tideflow.results import ResultRecord, ResultSerializationError
 from tideflow.schemas import State, StateType
 from tideflow.schemas import states as S
 
@@ -61,6 +63,7 @@ class TaskRun:
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     history: list[State] = field(default_factory=list)
+    result_location: str | None = None  # where its result is stored, when the task persists it
 
     def set_state(self, state: State) -> None:
         if state.type is StateType.RUNNING:
@@ -209,6 +212,7 @@ def wait_for_inputs(
         run.set_state(S.Pending(name="NotReady", message=str(exc)))
         logger.error("Task run %r did not start: %s", run.name, exc)
         raise
+    run.parameters = dict(bound.arguments)  # the values it runs with, not the futures
     return tuple(bound.args), dict(bound.kwargs)
 
 
@@ -250,6 +254,26 @@ def _may_retry(task: Any, run: TaskRun, state: State) -> bool:
     except Exception:
         logger.exception("retry_condition_fn of task %r raised; not retrying", task.name)
         return False
+
+
+def _cached(run: TaskRun, record: ResultRecord) -> None:
+    run.result_location = record.location
+    run.set_state(S.Completed(name="Cached", message=f"Result from {record.location}"))
+    logger.info("Finished in state Cached(): result stored %s", record.created.isoformat())
+
+
+def _complete(run: TaskRun, plan: CachePlan | None, value: Any) -> BaseException | None:
+    """Store the value when the task persists it, then end Completed (or Failed when it cannot)."""
+    if plan is not None:
+        try:
+            run.result_location = plan.persist(value).location
+        except ResultSerializationError as exc:
+            run.set_state(S.Failed(message=str(exc)))
+            _finish_log(run)
+            return exc
+    run.set_state(S.Completed())
+    _finish_log(run)
+    return None
 
 
 def _finish_log(run: TaskRun) -> None:
@@ -301,6 +325,12 @@ def run_task_sync(
     call_args, call_kwargs = wait_for_inputs(run, args, kwargs, bound, wait_for)
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
     try:
+        plan = plan_cache(task, run.parameters) if task.persist_result else None
+        record = plan.lookup() if plan is not None else None
+        if record is not None:
+            _cached(run, record)
+            _call_hooks_sync(task, run)
+            return record.value
         run.set_state(S.Running())
         while True:
             try:
@@ -311,9 +341,10 @@ def run_task_sync(
             except Exception as exc:
                 value, timed_out, error = None, False, trim_traceback(exc, task.fn)
             if error is None and not timed_out:
-                run.set_state(S.Completed())
-                _finish_log(run)
+                failure = _complete(run, plan, value)
                 _call_hooks_sync(task, run)
+                if failure is not None:
+                    raise failure
                 return value
             attempt = _after_failure(task, run, error, timed_out)
             if attempt.delay is None:
@@ -344,6 +375,12 @@ async def run_task_async(
     call_args, call_kwargs = wait_for_inputs(run, args, kwargs, bound, wait_for)
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
     try:
+        plan = plan_cache(task, run.parameters) if task.persist_result else None
+        record = plan.lookup() if plan is not None else None
+        if record is not None:
+            _cached(run, record)
+            await _call_hooks_async(task, run)
+            return record.value
         run.set_state(S.Running())
         while True:
             error: BaseException | None = None
@@ -363,9 +400,10 @@ async def run_task_async(
             except Exception as exc:
                 error = trim_traceback(exc, task.fn)
             if error is None and not timed_out:
-                run.set_state(S.Completed())
-                _finish_log(run)
+                failure = _complete(run, plan, value)
                 await _call_hooks_async(task, run)
+                if failure is not None:
+                    raise failure
                 return value
             attempt = _after_failure(task, run, error, timed_out)
             if attempt.delay is None:
