@@ -15,6 +15,7 @@ from rich.text import Text
 
 from tideflow.cli._common import (
     console,
+    err_console,
     exit_with_error,
     format_time,
     open_client,
@@ -91,6 +92,12 @@ def _trigger_summary(automation: Automation) -> str:
     return f"{trigger.type} of {len(trigger.triggers)}"
 
 
+def _print_warnings(automation: Automation) -> None:
+    # Saved anyway: a warning is advice (e.g. an every-event trigger that runs a deployment).
+    for warning in automation.warnings:
+        err_console.print(Text(f"Warning: automation {automation.name!r}: {warning}"))
+
+
 @app.command("ls")
 def ls(as_json: JsonOpt = False) -> None:
     """List automations: name, id, enabled, trigger, actions."""
@@ -125,6 +132,7 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
     console.print(f"[bold]{automation.name}[/bold] ({automation.id})")
     data = automation.model_dump(mode="json", exclude={"name", "id", "warnings"})
     console.print(Text(yaml.safe_dump(data, sort_keys=False).rstrip()))
+    _print_warnings(automation)
 
 
 @app.command("create")
@@ -135,6 +143,7 @@ def create(file: FileOpt) -> None:
         for data in documents:
             automation = client.create_automation(data)
             console.print(f"Created automation {automation.name!r} ({automation.id})")
+            _print_warnings(automation)
 
 
 @app.command("update")
@@ -148,6 +157,7 @@ def update(name: NameArg, file: FileOpt) -> None:
         current = _resolve(client, name)
         automation = client.update_automation(current.id, data)
     console.print(f"Updated automation {automation.name!r} ({automation.id})")
+    _print_warnings(automation)
 
 
 @app.command("pause")
@@ -226,6 +236,10 @@ def history(
     for column in ("Fired", "Kind", "Triggering event", "Action", "Outcome", "Flow run"):
         table.add_column(column)
     for f in firings:
+        if f.kind == "paused":  # the engine paused it: the reason is the outcome
+            table.add_row(format_time(f.fired_at), f.kind, "(paused by the engine)", "-",
+                          Text(f.detail or ""), "-")  # fmt: skip
+            continue
         event = str(f.triggering_event_id) if f.triggering_event_id else "(deadline)"
         rows = f.actions or []
         if not rows:

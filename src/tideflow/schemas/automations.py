@@ -411,13 +411,14 @@ class ActionRecord(BaseModel):
 
 
 class FiringRecord(BaseModel):
-    """An automation fired (or a Proactive firing resolved), with what its actions did."""
+    """An automation fired (or a Proactive firing resolved), with what its actions did; or, kind
+    ``paused``, the engine paused it (``detail`` says why; ``id`` is the paused event's)."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     automation_id: UUID
-    kind: Literal["fired", "resolved"]
+    kind: Literal["fired", "resolved", "paused"]
     trigger_id: UUID
     bucket_key: str
     occurred: AwareDatetime
@@ -426,3 +427,4 @@ class FiringRecord(BaseModel):
     event_ids: list[UUID] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     actions: list[ActionRecord] = Field(default_factory=list)
+    detail: str | None = None

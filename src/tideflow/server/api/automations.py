@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ValidationError
 
 from tideflow.schemas.automations import (
@@ -21,7 +21,8 @@ from tideflow.schemas.automations import (
     describe_validation_error,
     parse_automation,
 )
-from tideflow.server.api.deps import DB
+from tideflow.server.api.deps import DB, get_context
+from tideflow.server.context import ServerContext
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage.events import read_event
@@ -149,7 +150,10 @@ async def delete_automation(automation_id: UUID, db: DB) -> Response:
 
 @router.get("/{automation_id}/explain")
 async def explain_automation(
-    automation_id: UUID, db: DB, event_id: UUID = Query(..., description="A stored event's id.")
+    automation_id: UUID,
+    db: DB,
+    context: ServerContext = Depends(get_context),
+    event_id: UUID = Query(..., description="A stored event's id."),
 ) -> AutomationExplanation:
     """Each criterion of the trigger against the event, with the values compared, and a verdict
     from the real evaluation on the automation's current state; plus the firings it caused."""
@@ -160,7 +164,10 @@ async def explain_automation(
         event = await read_event(session, event_id)
         if event is None:
             raise NotFound(f"event {event_id} not found")
-        result, fired = await explain_stored(session, automation, event)
+        result, fired = await explain_stored(
+            session, automation, event,
+            max_causal_depth=context.settings.automations_max_causal_depth,
+        )  # fmt: skip
     lines = result.lines()
     for f in fired:
         outcomes = ", ".join(f"{a.action_type} {a.status}" for a in f.actions) or "no actions"

@@ -177,7 +177,12 @@ def paused_event(
         event="tideflow.automation.paused",
         resource=resource,
         related=[related],
-        payload={"guard": guard, "reason": reason, **details},
+        payload={
+            **details,
+            "guard": guard,
+            "reason": reason,
+            "trigger_id": str(automation.trigger.id),
+        },
         follows=None,
     )
 

@@ -61,6 +61,8 @@ from tideflow.server.triggers.evaluate import (
 )
 from tideflow.server.triggers.follows import FollowGate
 from tideflow.server.triggers.guard import (
+    DEFAULT_MAX_CAUSAL_DEPTH,
+    DEFAULT_MAX_FIRINGS_PER_MINUTE,
     RATE_WINDOW,
     FiringRate,
     RunLineage,
@@ -84,8 +86,6 @@ EVENTS_TOPIC = "events"
 REPLAY_OVERLAP = dt.timedelta(seconds=30)
 CHECKPOINT_EVERY = 2.0  # seconds between checkpoint-only writes while events change nothing
 REPLAY_PAGE = 500
-DEFAULT_MAX_CAUSAL_DEPTH = 3  # the settings' defaults; an engine built without settings uses these
-DEFAULT_MAX_FIRINGS_PER_MINUTE = 600
 
 _log = logging.getLogger("tideflow.server.triggers")
 _EMPTY = (
@@ -570,9 +570,8 @@ class TriggerEngine(Service):
             return []  # deleted meanwhile
         reason = rate_reason(limit)
         _log.warning("paused automation %r (%s): %s", automation.name, automation.id, reason)
-        return [
-            paused_event(automation, "rate", reason, now, limit=limit, window_seconds=RATE_WINDOW)
-        ]
+        details = {"limit": limit, "window_seconds": RATE_WINDOW}
+        return [paused_event(automation, "rate", reason, now, **details)]
 
     async def _write_checkpoint(self) -> None:
         if self._checkpoint is None:

@@ -2,6 +2,8 @@
 
 The verdict comes from running the real evaluation (``evaluate_event``) on the given state, so the
 explanation cannot disagree with what the engine would do. Composites explain each child, nested.
+The engine's loop guards are explained too: an event the automation's own actions caused too deep
+(``causal_depth``) is not evaluated, and an automation the engine paused says why (``paused_reason``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tideflow.server.triggers.evaluate import (
     evaluate_event,
     qualify,
 )
+from tideflow.server.triggers.guard import DEFAULT_MAX_CAUSAL_DEPTH, depth_detail
 
 __all__ = ["Criterion", "Explanation", "explain"]
 
@@ -208,20 +211,36 @@ def explain(
     enabled: bool,
     now: dt.datetime,
     counted: bool = False,
+    causal_depth: int = 0,
+    max_causal_depth: int = DEFAULT_MAX_CAUSAL_DEPTH,
+    paused_reason: str | None = None,
 ) -> Explanation:
     """For one trigger and one event: each criterion, and a verdict from the real evaluation.
 
     ``counted``: the automation's history shows this event already caused a firing.
+    ``causal_depth``: how many of this automation's firings deep its own actions caused the event.
+    ``paused_reason``: why the engine paused the automation, when it did and it is still disabled.
     """
     result = evaluate_event(trigger, state, event, now)
-    fired = bool(result.firings) and not counted
+    looped = causal_depth >= max_causal_depth
+    fired = bool(result.firings) and not counted and not looped
     criteria = [
         Criterion(
             name="enabled",
             matched=enabled,
-            detail="automation is enabled" if enabled else "disabled",
+            detail="automation is enabled"
+            if enabled
+            else (f"paused by the engine: {paused_reason}" if paused_reason else "disabled"),
         )
     ]
+    if causal_depth > 0:
+        criteria.append(
+            Criterion(
+                name="causal depth",
+                matched=not looped,
+                detail=depth_detail(causal_depth, max_causal_depth),
+            )
+        )
     children: list[Explanation] = []
     if isinstance(trigger, EventTrigger):
         more, summary = _event_criteria(trigger, state, event, counted)
@@ -258,8 +277,17 @@ def explain(
         verdict = "would fire" if fired else f"would not fire ({done} of {need} children)"
         if counted:
             verdict = "ignored: this event was already counted"
+    if looped:
+        verdict = (
+            f"ignored: caused by this automation's own action {causal_depth} firing(s) deep "
+            f"(limit {max_causal_depth}), a loop"
+        )
     if not enabled:
-        verdict = f"disabled (otherwise: {verdict})"
+        verdict = (
+            f"paused by the engine (otherwise: {verdict})"
+            if paused_reason
+            else f"disabled (otherwise: {verdict})"
+        )
     return Explanation(
         trigger_id=trigger.id,
         trigger_type=trigger.type,

@@ -26,6 +26,8 @@ from uuid import UUID
 from tideflow.schemas.events import Event
 
 __all__ = [
+    "DEFAULT_MAX_CAUSAL_DEPTH",
+    "DEFAULT_MAX_FIRINGS_PER_MINUTE",
     "LINEAGE_KEY",
     "RATE_WINDOW",
     "FiringRate",
@@ -39,6 +41,8 @@ __all__ = [
     "rate_reason",
 ]
 
+DEFAULT_MAX_CAUSAL_DEPTH = 3  # the settings' defaults (an engine built without settings uses them)
+DEFAULT_MAX_FIRINGS_PER_MINUTE = 600
 LINEAGE_KEY = "lineage"  # payload key of the tideflow.automation.* events: {automation id: depth}
 RATE_WINDOW = 60.0  # seconds: the firing rate is counted per minute
 MAX_LINEAGE = 64  # automations remembered per lineage (a longer chain keeps its deepest ones)

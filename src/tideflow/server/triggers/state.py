@@ -29,6 +29,7 @@ from tideflow.server.storage.tables import (
     events,
 )
 from tideflow.server.triggers.evaluate import BucketState, Firing, Resolution, TriggerState
+from tideflow.server.triggers.guard import Lineage, lineage_from_payload
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -46,7 +47,9 @@ __all__ = [
     "read_events_since",
     "read_firing",
     "read_history",
+    "read_pauses",
     "read_received",
+    "read_run_lineage",
     "read_unfinished_actions",
     "replace_state",
     "save_bucket_changes",
@@ -370,10 +373,77 @@ async def read_firing(
     return model.model_validate(row.firing)
 
 
+PAUSED_EVENT = "tideflow.automation.paused"
+
+
+async def read_pauses(
+    session: AsyncSession, automation_id: UUID, limit: int = 20
+) -> list[FiringRecord]:
+    """The engine's pauses of the automation (its ``tideflow.automation.paused`` events), newest
+    first, as history records of kind ``paused`` whose ``detail`` is the reason."""
+    e = events.c
+    stmt = (
+        sa.select(e.id, e.occurred, e.payload)
+        .where(e.resource_id == f"tideflow.automation.{automation_id}", e.event == PAUSED_EVENT)
+        .order_by(e.occurred.desc(), e.id)
+        .limit(limit)
+    )
+    out = []
+    for row in await session.execute(stmt):
+        payload = row.payload if isinstance(row.payload, dict) else {}
+        try:
+            trigger_id = UUID(str(payload.get("trigger_id")))
+        except ValueError:
+            continue
+        out.append(
+            FiringRecord(
+                id=row.id,
+                automation_id=automation_id,
+                kind="paused",
+                trigger_id=trigger_id,
+                bucket_key="",
+                occurred=row.occurred,
+                fired_at=row.occurred,
+                detail=str(payload.get("reason") or "paused by the trigger engine"),
+            )
+        )
+    return out
+
+
+async def read_run_lineage(session: AsyncSession, run_ids: list[UUID]) -> dict[UUID, Lineage]:
+    """The lineage of the firings that created these runs (runs no automation created are left
+    out). For explanations, not the hot path: ``flow_run_id`` has no index."""
+    if not run_ids:
+        return {}
+    a, f = automation_actions.c, automation_firings.c
+    stmt = (
+        sa.select(a.flow_run_id, f.firing)
+        .join(automation_firings, (f.automation_id == a.automation_id) & (f.id == a.firing_id))
+        .where(a.flow_run_id.in_(run_ids))
+    )
+    out: dict[UUID, Lineage] = {}
+    for row in await session.execute(stmt):
+        firing = row.firing if isinstance(row.firing, dict) else {}
+        out[row.flow_run_id] = lineage_from_payload(firing)
+    return out
+
+
 async def read_history(
     session: AsyncSession, automation_id: UUID, limit: int = 20
 ) -> list[FiringRecord]:
-    """The automation's most recent firings and resolutions, newest first, with their actions."""
+    """The automation's most recent firings and resolutions, newest first, with their actions,
+    and the engine's pauses of it (kind ``paused``) among them."""
+    pauses = await read_pauses(session, automation_id, limit)
+    firings = await _read_firings(session, automation_id, limit)
+    if not pauses:
+        return firings
+    merged = sorted([*firings, *pauses], key=lambda r: r.fired_at, reverse=True)
+    return merged[:limit]
+
+
+async def _read_firings(
+    session: AsyncSession, automation_id: UUID, limit: int
+) -> list[FiringRecord]:
     f = automation_firings.c
     stmt = (
         sa.select(automation_firings)

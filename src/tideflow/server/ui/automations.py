@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tideflow.schemas.automations import Automation
 from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.schemas.events import EventFilter, ReceivedEvent
+from tideflow.server.context import ServerContext
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
 from tideflow.server.triggers import state as trigger_state
-from tideflow.server.triggers.why import explain_stored
+from tideflow.server.triggers.why import engine_pause, explain_stored
 from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 
 __all__ = ["automation_yaml", "draft_from_event", "router"]
@@ -87,7 +88,8 @@ async def _last_fired(session: AsyncSession, automations: list[Automation]) -> d
     out = {}
     for automation in automations:
         history = await trigger_state.read_history(session, automation.id, 1)
-        out[automation.id] = history[0].fired_at if history else None
+        fired = [f for f in history if f.kind != "paused"]
+        out[automation.id] = fired[0].fired_at if fired else None
     return out
 
 
@@ -172,9 +174,15 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
         trigger=automation.trigger.model_dump(mode="json"),
         yaml_text=automation_yaml(automation),
         history=history,
+        engine_pause=engine_pause(automation, history),
         deployment_names=names,
         recent_events=recent.events,
     )
+
+
+def _max_depth(request: Request) -> int:
+    context: ServerContext = request.app.state.context
+    return context.settings.automations_max_causal_depth
 
 
 @router.get("/automations/{automation_id}/edit", response_class=HTMLResponse)
@@ -212,7 +220,9 @@ async def explain_fragment(request: Request, automation_id: str) -> HTMLResponse
         event = await event_storage.read_event(session, event_id)
         if event is None:
             return render(request, "_explain.html", status_code=404, error=f"event {raw} not found")
-        result, fired = await explain_stored(session, automation, event)
+        result, fired = await explain_stored(
+            session, automation, event, max_causal_depth=_max_depth(request)
+        )
     return render(
         request, "_explain.html", error=None, event=event, explanation=result, firings=fired
     )
