@@ -1,4 +1,5 @@
-"""`tideflow events`: list stored events (``ls``) and follow them live (``stream``).
+"""`tideflow events`: list stored events (``ls``), follow them live (``stream``), and send now the
+events earlier processes saved in the spool while the server was unreachable (``flush-spool``).
 
 ``--event`` takes an exact name, a prefix ending in ``.`` (``tideflow.flow-run.``) or a ``*``
 pattern (``tideflow.*.Failed``). ``--since`` takes a duration back from now (``90s``, ``10m``,
@@ -17,7 +18,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tideflow.cli._common import console, exit_with_error, format_time, open_client, print_json
+from tideflow.cli._common import (
+    console,
+    echo,
+    exit_with_error,
+    format_time,
+    load_settings,
+    open_client,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from tideflow.schemas.events import Event, EventFilter
@@ -177,3 +186,30 @@ def stream(
     except ValueError as exc:
         exit_with_error(str(exc))
     exit_with_error("the server closed the event stream")
+
+
+@app.command("flush-spool")
+def flush_spool() -> None:
+    """Send now the events earlier processes saved in $TIDEFLOW_HOME/spool (any process that
+    sends events also does this in the background)."""
+    from tideflow.client._events import spool_for, ws_url
+
+    spool = spool_for(load_settings())
+    with open_client() as client:
+        api_url = client.api_url
+    result = spool.deliver(api_url, ws_url(api_url, "/events/in"))
+    if result.refused:
+        first = result.refusals[0] if result.refusals else {}
+        echo(f"{result.refused} spooled event(s) refused; first: {first.get('reason')}", err=True)
+    if result.other_servers:
+        echo(
+            f"{result.other_servers} spool file(s) in {spool.directory} are for another server "
+            "and were left there",
+            err=True,
+        )
+    if result.error is not None:
+        exit_with_error(
+            f"could not send the spooled events to {api_url} ({result.error}); "
+            f"{result.events} sent, the rest stays in {spool.directory}"
+        )
+    echo(f"Sent {result.events} spooled event(s) from {result.files} file(s) to {api_url}")

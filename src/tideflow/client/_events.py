@@ -11,6 +11,11 @@ says how many, and the next send carries one ``tideflow.events.dropped`` event (
 feed. A server that falls behind answers later (backpressure): that is how the buffer fills while
 connected. ``websockets`` is imported in the thread, never at ``import tideflow``.
 
+At interpreter exit the worker waits (bounded) for its events to be acknowledged; the ones that
+were not are written to the event spool (``client._spool``, bounded by ``events_spool_max_bytes``)
+with one line on stderr saying how many and where, and the next process that sends events delivers
+the spool in a background thread once it is connected.
+
 ``stream_events`` reads ``/api/events/out`` (a filter and a backfill, then live frames).
 """
 
@@ -26,9 +31,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tideflow.client._local import resolve_api_url
+from tideflow.client._spool import Spool
 from tideflow.exceptions import ServerUnreachable
 from tideflow.schemas.events import Event, EventFilter
 from tideflow.settings import Settings, get_settings
@@ -39,6 +46,7 @@ __all__ = [
     "drop_report",
     "event_worker",
     "flush_events",
+    "spool_for",
     "stream_events",
     "ws_url",
 ]
@@ -55,6 +63,8 @@ _IN_FLIGHT = 8
 _ACK_TIMEOUT = 300.0
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _EXIT_FLUSH = 5.0
+_SPOOL_ATTEMPTS = 3  # connections a process spends delivering the spool before leaving it
+_SPOOL_DIR = "spool"
 
 warn_logger = logging.getLogger("tideflow.events")
 
@@ -89,11 +99,16 @@ class EventWorker:
     """Buffers events and sends them from one daemon thread; see the module docstring."""
 
     def __init__(self, *, max_buffer: int, max_payload_bytes: int = 1_000_000,
-                 api_url: str | None = None, settings: Settings | None = None) -> None:  # fmt: skip
+                 api_url: str | None = None, settings: Settings | None = None,
+                 spool: Spool | None = None) -> None:  # fmt: skip
         self.max_buffer = max_buffer
         self.max_payload_bytes = max_payload_bytes  # read once: settings cost ~1 ms to build
         self._api_url = api_url
         self._settings = settings
+        self.spool = spool
+        self._spool_thread: threading.Thread | None = None
+        self._spool_stop = threading.Event()
+        self.spool_delivered = 0  # events of earlier processes' spool files acknowledged here
         self._buffer: deque[Event] = deque()  # not sent on the current connection
         self._in_flight: deque[list[Event]] = deque()  # sent, awaiting their ack, oldest first
         self._cond = threading.Condition()
@@ -188,6 +203,7 @@ class EventWorker:
 
     # --- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:
+        self._start_spool_delivery()
         attempt = 0
         while True:
             with self._cond:
@@ -257,6 +273,91 @@ class EventWorker:
                 len(refused), first.get("reason"), first.get("id"),
             )  # fmt: skip
 
+    # --- the spool: events left by earlier processes, and this one's at exit ---------------------
+    def _start_spool_delivery(self) -> None:
+        # In the worker's thread, never on enqueue's path: a directory listing only.
+        if self.spool is not None and self.spool.pending():
+            self._spool_thread = threading.Thread(
+                target=self._deliver_spool, name="tideflow-spool-delivery", daemon=True
+            )
+            self._spool_thread.start()
+
+    def _deliver_spool(self) -> None:
+        assert self.spool is not None
+        for attempt in range(_SPOOL_ATTEMPTS):
+            # Only once this process's own connection works: no second URL resolution or
+            # auto-start, and nothing to do while the server is down.
+            with self._cond:
+                self._cond.wait_for(lambda: self.connected or self._spool_stop.is_set())
+                api_url = self._api_url
+            if self._spool_stop.is_set() or api_url is None:
+                return
+            result = self.spool.deliver(
+                api_url, ws_url(api_url, "/events/in"), stop=self._spool_stop
+            )
+            self.spool_delivered += result.events
+            if result.refused:
+                first = result.refusals[0] if result.refusals else {}
+                warn_logger.warning(
+                    "tideflow: the API refused %d spooled event(s); first: %s (event id %s)",
+                    result.refused, first.get("reason"), first.get("id"),
+                )  # fmt: skip
+            if result.error is None:
+                return
+            warn_logger.debug("tideflow: spool delivery stopped: %s", result.error)
+            self._spool_stop.wait(_BACKOFF[min(attempt + 2, len(_BACKOFF) - 1)])
+
+    def stop_spool_delivery(self, timeout: float) -> None:
+        """Let a running spool delivery go on for up to ``timeout`` s, then stop it (what it did
+        not send is spooled again)."""
+        thread = self._spool_thread
+        if thread is None:
+            return
+        thread.join(timeout)
+        self._spool_stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        thread.join(1.0)
+
+    def spool_unsent(self) -> None:
+        """Write the events not acknowledged to the spool and say so on stderr (at exit)."""
+        with self._cond:
+            self._queue_drop_report()
+            events = [e for batch in self._in_flight for e in batch] + list(self._buffer)
+            reports = {e.id for e in events if e.id in self._reports}
+            offline = not self.connected
+            # Handed over: nothing is spooled twice if this runs again (fork + atexit).
+            self._in_flight.clear()
+            self._buffer.clear()
+        if not events:
+            return
+        url = self._api_url or (self._settings or get_settings()).resolved_api_url
+        why = (
+            f"the server at {url} was unreachable"
+            if offline
+            else f"the server at {url} did not acknowledge them within {_EXIT_FLUSH:g} s"
+        )
+        spool = self.spool
+        if spool is None or spool.max_bytes == 0:
+            warn_logger.warning("tideflow: %s; %d event(s) were lost (the event spool is off: "
+                                "TIDEFLOW_EVENTS_SPOOL_MAX_BYTES=0)", why, len(events))  # fmt: skip
+            return
+        try:
+            path, kept, dropped = _write_spool(spool, events, reports, url)
+        except OSError as exc:
+            warn_logger.warning("tideflow: %s; %d event(s) were lost: they could not be saved to "
+                                "%s: %s", why, len(events), spool.directory, exc)  # fmt: skip
+            return
+        if dropped:
+            warn_logger.warning(
+                "tideflow: the event spool %s is limited to %d bytes "
+                "(TIDEFLOW_EVENTS_SPOOL_MAX_BYTES): dropped %d event(s), the oldest first; a %s "
+                "event reports them", spool.directory, spool.max_bytes, dropped, DROPPED_EVENT,
+            )  # fmt: skip
+        if kept:
+            warn_logger.warning("tideflow: %s; %d events were saved to %s and will be sent by the "
+                                "next tideflow process", why, kept, path)  # fmt: skip
+
     def _report_drops(self) -> None:
         # caller holds self._cond
         if self._dropped:
@@ -267,6 +368,67 @@ class EventWorker:
                 self.max_buffer,
             )
             self._dropped = 0
+
+
+def spool_for(settings: Settings) -> Spool:
+    """The event spool of ``settings.home`` (``$TIDEFLOW_HOME/spool``)."""
+    return Spool(settings.home / _SPOOL_DIR, settings.events_spool_max_bytes)
+
+
+def _weigh(line: str) -> tuple[int, dt.datetime] | None:
+    """The (count, since) of a spooled drop report; None for any other event."""
+    if DROPPED_EVENT not in line:  # most lines: no JSON parsing
+        return None
+    try:
+        data = json.loads(line)
+        if data.get("event") != DROPPED_EVENT:
+            return None
+        payload = data["payload"]
+        return int(payload["count"]), dt.datetime.fromisoformat(payload["since"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_spool(
+    spool: Spool, events: list[Event], reports: set[Any], api_url: str
+) -> tuple[Path, int, int]:
+    """Write ``events`` (oldest first; ``reports`` are the ids of drop reports among them) to the
+    spool within its bound; (file, events saved, events dropped now to stay within it).
+
+    The drop report saved with them also counts the losses earlier reports that were dropped had
+    counted, so the feed's total stays exact."""
+    lines = [e.model_dump_json() for e in events]
+    # Room for the drop report this may have to add (its count has at most 19 digits).
+    reserve = len(drop_report(10**18, dt.datetime.now(dt.UTC)).model_dump_json().encode()) + 1
+    size = spool.size_of(lines, api_url)
+    # ``since`` is when the first of the losses happened: now, or earlier for a dropped report's.
+    dropped, fresh, since, first = 0, 0, dt.datetime.now(dt.UTC), 0
+    while size + reserve > spool.max_bytes and first < len(events):
+        # Alone over the limit: this process's oldest events go first.
+        lost = events[first]
+        if lost.id in reports:
+            count, when = (
+                int(lost.payload["count"]),
+                dt.datetime.fromisoformat(lost.payload["since"]),
+            )
+        else:
+            count, when = 1, since
+            fresh += 1
+        dropped += count
+        since = min(since, when)
+        size -= len(lines[first].encode()) + 1
+        first += 1
+    events, lines = events[first:], lines[first:]
+    # Then older spool files, whole, oldest first.
+    evicted = spool.make_room(size + reserve, _weigh)
+    dropped += evicted.events
+    fresh += evicted.plain
+    if evicted.since is not None:
+        since = min(since, evicted.since)
+    if dropped:
+        lines.insert(0, drop_report(dropped, since).model_dump_json())
+    path = spool.write(lines, api_url)
+    return path, sum(1 for e in events if e.id not in reports), fresh
 
 
 _worker: EventWorker | None = None
@@ -285,8 +447,9 @@ def event_worker() -> EventWorker:
                 max_buffer=settings.events_client_buffer,
                 max_payload_bytes=settings.events_max_payload_bytes,
                 settings=settings,
+                spool=spool_for(settings),
             )
-            atexit.register(flush_events, _EXIT_FLUSH, wait_offline=True)
+            atexit.register(_at_exit)
         return _worker
 
 
@@ -298,6 +461,18 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _at_exit() -> None:
+    # Bounded: the process's own events get up to _EXIT_FLUSH s, a spool delivery under way the
+    # rest of it; what is still unacknowledged then goes to the spool.
+    worker = _worker
+    if worker is None:
+        return
+    deadline = time.monotonic() + _EXIT_FLUSH
+    worker.flush(_EXIT_FLUSH, wait_offline=True)
+    worker.stop_spool_delivery(max(deadline - time.monotonic(), 0.0))
+    worker.spool_unsent()
 
 
 def flush_events(timeout: float = 5.0, *, wait_offline: bool = False) -> bool:
