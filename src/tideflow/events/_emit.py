@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from tideflow.client._events import event_worker
-from tideflow.schemas.events import Event, RelatedResource, Resource
+from tideflow.schemas.events import Event, RelatedResource, Resource, event_limits_problem
 
 __all__ = ["emit_event"]
 
@@ -30,7 +30,9 @@ def emit_event(
 
     Never blocks on the network and never fails because the server is down: the event is sent in
     the background and retried. Invalid input (a name with spaces, no resource id, a payload that
-    is not JSON or is above ``events_max_payload_bytes``) raises ValueError here.
+    is not JSON or is above ``events_max_payload_bytes`` or nested deeper than 64 levels, text
+    holding a lone surrogate, a label or id above its length limit) raises ValueError here: the
+    server would refuse it, and an event it cannot take must not wait in the buffer.
     """
     fields: dict[str, Any] = {
         "event": event,
@@ -42,6 +44,9 @@ def emit_event(
     if occurred is not None:
         fields["occurred"] = occurred
     built = Event.model_validate(fields)
+    problem = event_limits_problem(built)
+    if problem:
+        raise ValueError(problem)
     worker = event_worker()
     limit = worker.max_payload_bytes
     size = len(json.dumps(built.payload, separators=(",", ":")).encode())

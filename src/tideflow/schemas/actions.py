@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from tideflow.schemas.objects import Creator
+from tideflow.schemas.limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, MAX_TAGS
+from tideflow.schemas.objects import Creator, check_creator
 from tideflow.schemas.states import State
 
 __all__ = [
@@ -16,7 +24,13 @@ __all__ = [
     "FlowRunCreate",
     "LogCreate",
     "StateProposal",
+    "TagList",
 ]
+
+TagList = Annotated[
+    list[Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH)]], Field(max_length=MAX_TAGS)
+]
+"""Tags as a client may send them: at most MAX_TAGS, each at most MAX_TAG_LENGTH characters."""
 
 
 class _Action(BaseModel):
@@ -26,25 +40,32 @@ class _Action(BaseModel):
 class FlowCreate(_Action):
     """Create a flow, or return the existing one of that name."""
 
-    name: str = Field(min_length=1, max_length=200)
-    tags: list[str] = Field(default_factory=list)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    tags: TagList = Field(default_factory=list)
 
 
 class FlowRunCreate(_Action):
     """Create a flow run. Give ``flow_id`` or ``flow_name`` (the flow is created if new)."""
 
     flow_id: UUID | None = None
-    flow_name: str | None = Field(None, min_length=1, max_length=200)
+    flow_name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
     name: str | None = Field(
-        None, description="Run name; a readable one is generated when omitted."
+        None,
+        max_length=MAX_NAME_LENGTH,
+        description="Run name; a readable one is generated when omitted.",
     )
     parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
+    tags: TagList = Field(default_factory=list)
     state: State | None = Field(None, description="Initial state; default Pending.")
     parent_flow_run_id: UUID | None = None
     parent_task_run_id: UUID | None = None
     idempotency_key: str | None = Field(None, max_length=500)
     created_by: Creator | None = None
+
+    @field_validator("created_by")
+    @classmethod
+    def _check_creator(cls, value: Creator | None) -> Creator | None:
+        return check_creator(value)
 
     @model_validator(mode="after")
     def _one_flow(self) -> FlowRunCreate:

@@ -14,7 +14,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tideflow.schemas.objects import Creator
+from tideflow.schemas.actions import TagList
+from tideflow.schemas.limits import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_OFFSET
+from tideflow.schemas.objects import Creator, check_creator
 from tideflow.schemas.parameters import validate_parameters
 from tideflow.schemas.schedules import DeploymentSchedule, DeploymentScheduleCreate
 
@@ -30,6 +32,10 @@ __all__ = [
     "merge_parameters",
     "split_full_name",
 ]
+
+
+MAX_ENTRYPOINT_LENGTH = 4096  # a path and a function name
+MAX_CONCURRENCY = 1_000_000  # stored in a 64-bit column; far beyond any real limit
 
 
 class DeploymentStatus(StrEnum):
@@ -137,20 +143,22 @@ class _Settable(BaseModel):
 class DeploymentCreate(_Settable):
     """Create a deployment, or update the one with the same flow name and name (an upsert)."""
 
-    flow_name: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
+    flow_name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
     version: str | None = Field(None, max_length=200)
-    tags: list[str] = Field(default_factory=list)
+    tags: TagList = Field(default_factory=list)
     parameters: dict[str, Any] = Field(default_factory=dict)
     parameter_openapi_schema: dict[str, Any] = Field(default_factory=dict)
     enforce_parameter_schema: bool = True
     schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
     paused: bool = False
-    concurrency_limit: int | None = Field(None, ge=1, description="Runs at once; None: no limit.")
+    concurrency_limit: int | None = Field(
+        None, ge=1, le=MAX_CONCURRENCY, description="Runs at once; None: no limit."
+    )
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     job_variables: dict[str, Any] = Field(default_factory=dict)
-    entrypoint: str | None = None
+    entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
 
     @field_validator("flow_name")
     @classmethod
@@ -169,18 +177,18 @@ class DeploymentUpdate(_Settable):
     ``schedules`` replaces the whole list; sending ``concurrency_limit: null`` removes the limit.
     """
 
-    description: str | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
     version: str | None = Field(None, max_length=200)
-    tags: list[str] | None = None
+    tags: TagList | None = None
     parameters: dict[str, Any] | None = None
     parameter_openapi_schema: dict[str, Any] | None = None
     enforce_parameter_schema: bool | None = None
     schedules: list[DeploymentScheduleCreate] | None = None
     paused: bool | None = None
-    concurrency_limit: int | None = Field(None, ge=1)
+    concurrency_limit: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     triggers: list[dict[str, Any]] | None = None
     job_variables: dict[str, Any] | None = None
-    entrypoint: str | None = None
+    entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
 
 
 class DeploymentFlowRunCreate(BaseModel):
@@ -192,12 +200,17 @@ class DeploymentFlowRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, description="Added to the deployment's tags.")
+    tags: TagList = Field(default_factory=list, description="Added to the deployment's tags.")
     scheduled_time: dt.datetime | None = None
     idempotency_key: str | None = Field(None, max_length=500)
     job_variables: dict[str, Any] = Field(default_factory=dict)
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
     created_by: Creator | None = None
+
+    @field_validator("created_by")
+    @classmethod
+    def _check_creator(cls, value: Creator | None) -> Creator | None:
+        return check_creator(value)
 
     @field_validator("scheduled_time")
     @classmethod
@@ -224,7 +237,7 @@ class DeploymentFilter(BaseModel):
     paused: bool | None = None
     status: DeploymentStatus | None = None
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def deployment_run_parameters(

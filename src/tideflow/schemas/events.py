@@ -29,6 +29,16 @@ from pydantic import (
     model_validator,
 )
 
+from tideflow.schemas.limits import (
+    MAX_LABEL_NAME_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_NESTING,
+    escape_lone_surrogates,
+    has_lone_surrogate,
+    json_text_depth,
+    lone_surrogate_path,
+    surrogate_problem,
+)
 from tideflow.schemas.matching import (
     MAX_EVENT_NAME_LENGTH,
     LabelSpec,
@@ -56,6 +66,7 @@ __all__ = [
     "Resource",
     "decode_cursor",
     "encode_cursor",
+    "event_limits_problem",
     "event_name_problem",
     "event_problem",
     "label_value_matches",
@@ -96,6 +107,13 @@ class Resource(RootModel[dict[str, str]]):
             raise ValueError(
                 f"resource has {len(self.root)} labels, above the limit of {MAX_LABELS}"
             )
+        # Joined first: one C-speed test for the usual all-ASCII labels.
+        if not ("".join(self.root).isascii() and "".join(self.root.values()).isascii()):
+            for label, value in self.root.items():
+                if has_lone_surrogate(label):
+                    raise ValueError(f"label name {label[:80]!r} {surrogate_problem(label)}")
+                if has_lone_surrogate(value):
+                    raise ValueError(f"label {label[:80]!r} {surrogate_problem(value)}")
 
     @property
     def id(self) -> str:
@@ -138,10 +156,50 @@ def _payload_problem(payload: object) -> str | None:
     if not isinstance(payload, dict):
         return f"payload must be a JSON object, got {type(payload).__name__}"
     try:
-        json.dumps(payload, allow_nan=False)
+        text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+    except RecursionError:
+        return f"payload is nested deeper than the limit of {MAX_NESTING} levels"
     except (TypeError, ValueError) as exc:
         return f"payload is not JSON: {exc}"
+    if has_lone_surrogate(text):
+        where = lone_surrogate_path(payload, ("payload",)) or ("payload",)
+        return escape_lone_surrogates(f"{_loc(where)} {surrogate_problem(text)}")
+    depth = json_text_depth(text, MAX_NESTING)
+    if depth > MAX_NESTING:
+        return f"payload is nested deeper than the limit of {MAX_NESTING} levels"
     return None
+
+
+def _labels_problem(where: str, labels: dict[str, str]) -> str | None:
+    # Two C-speed maxima first; the loop only runs to name an offending label.
+    if max(map(len, labels.values()), default=0) <= MAX_LABEL_VALUE_LENGTH and (
+        max(map(len, labels), default=0) <= MAX_LABEL_NAME_LENGTH
+    ):
+        return None
+    for label, value in labels.items():
+        if len(label) > MAX_LABEL_NAME_LENGTH:
+            return (
+                f"{where}: label name {label[:40]!r}... is {len(label)} characters, above the "
+                f"limit of {MAX_LABEL_NAME_LENGTH}"
+            )
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            return (
+                f"{where}: label {label[:80]!r} is {len(value)} characters, above the limit of "
+                f"{MAX_LABEL_VALUE_LENGTH}"
+            )
+    return None
+
+
+def event_limits_problem(event: Event) -> str | None:
+    """Why a client may not send ``event``: a label name or value (an id) above its length limit.
+
+    Checked where events come in (the SDK's ``emit_event``, the server's ingest), not by the model:
+    events the server builds from data it already holds must not start failing on a new limit.
+    """
+    problem = _labels_problem("resource", event.resource.root)
+    for i, related in enumerate(event.related):
+        problem = problem or _labels_problem(f"related[{i}]", related.root)
+    return problem
 
 
 class Event(BaseModel):
@@ -241,13 +299,16 @@ def event_problem(raw: Mapping[str, Any], max_payload_bytes: int) -> str | None:
     if size > max_payload_bytes:
         return f"payload is {size} bytes, above the limit of {max_payload_bytes} bytes"
     try:
-        Event.model_validate(dict(raw))
+        event = Event.model_validate(dict(raw))
+    except RecursionError:
+        return f"the event is nested deeper than the limit of {MAX_NESTING} levels"
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err["msg"]).removeprefix("Value error, ")
         where = _loc(err["loc"])
-        return f"{where}: {msg}" if where else msg
-    return None
+        # The reason goes back to the sender as JSON text: no lone surrogate from the input in it.
+        return escape_lone_surrogates(f"{where}: {msg}" if where else msg)
+    return event_limits_problem(event)
 
 
 # ---------------------------------------------------------------------------------------------

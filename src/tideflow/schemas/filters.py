@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.states import StateType
 
 __all__ = [
@@ -22,7 +23,7 @@ class _Filter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class FlowFilter(_Filter):
@@ -60,7 +61,7 @@ class FlowRunFilter(_Filter):
 
 class LogFilter(_Filter):
     flow_run_id: list[UUID] | None = None
-    level_ge: int | None = Field(None, ge=0, description="Records at or above this level.")
+    level_ge: int | None = Field(None, ge=0, le=100, description="Records at or above this level.")
     timestamp_after: dt.datetime | None = None
     timestamp_before: dt.datetime | None = None
     limit: int = Field(1000, ge=1, le=10000)

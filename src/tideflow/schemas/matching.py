@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tideflow.schemas.limits import has_lone_surrogate, surrogate_problem
+
 __all__ = [
     "MAX_EVENT_NAME_LENGTH",
     "LabelSpec",
@@ -102,4 +104,6 @@ def event_name_problem(name: object) -> str | None:
         return f"event name is {len(name)} characters, above the limit of {MAX_EVENT_NAME_LENGTH}"
     if any(c.isspace() for c in name):
         return f"event name {name!r} contains whitespace"
+    if has_lone_surrogate(name):
+        return f"event name {surrogate_problem(name)}"
     return None

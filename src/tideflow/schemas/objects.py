@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tideflow.schemas.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from tideflow.schemas.states import State, StateType
 
 __all__ = [
@@ -18,7 +19,10 @@ __all__ = [
     "Log",
     "OrchestrationResult",
     "SetStateStatus",
+    "check_creator",
 ]
+
+MAX_CREATOR_TYPE_LENGTH = 100
 
 
 class _Object(BaseModel):
@@ -41,6 +45,29 @@ class Creator(_Object):
     type: str  # "user" | "automation" | "schedule" | "deployment" | "ui"
     id: str  # a resource id, e.g. "tideflow.user.alice"
     name: str | None = None
+
+
+def check_creator(creator: Creator | None) -> Creator | None:
+    """``creator`` if a client may send it, else ValueError naming the problem.
+
+    Its id becomes the id of a related resource on the run's events, so it must be a non-empty id
+    of bounded length. Checked on the create bodies only: runs already stored still read back.
+    """
+    if creator is None:
+        return None
+    if not creator.id.strip():
+        raise ValueError("id must not be empty: it names the creator as a resource")
+    if len(creator.id) > MAX_ID_LENGTH:
+        raise ValueError(f"id is {len(creator.id)} characters, above the limit of {MAX_ID_LENGTH}")
+    if len(creator.type) > MAX_CREATOR_TYPE_LENGTH:
+        raise ValueError(
+            f"type is {len(creator.type)} characters, above the limit of {MAX_CREATOR_TYPE_LENGTH}"
+        )
+    if creator.name is not None and len(creator.name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"name is {len(creator.name)} characters, above the limit of {MAX_NAME_LENGTH}"
+        )
+    return creator
 
 
 class FlowRun(_Object):

@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers
+from tideflow.server.api.limits import LimitsMiddleware
 from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
@@ -70,6 +71,12 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.include_router(router, prefix=API_PREFIX)
 
     install_ui(app)
+    # Body size, JSON depth and lone surrogates, checked once for every route before it parses.
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=settings.server_max_request_bytes,
+        max_json_depth=settings.server_max_json_depth,
+    )
     # Added last, so outermost: a request refused at the door (foreign Host or Origin, a body-less
     # cross-site POST) never reaches a route nor has its body read.
     app.add_middleware(

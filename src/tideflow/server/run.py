@@ -117,6 +117,9 @@ def run_server(
         http="auto",
         loop="none",
         timeout_graceful_shutdown=10,
+        # /events/in answers frames up to twice the request limit with refusals naming it (so the
+        # sender stops resending them); beyond that the websocket is closed (1009).
+        ws_max_size=2 * settings.server_max_request_bytes,
     )
     server = _Server(config)
 

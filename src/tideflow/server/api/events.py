@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 from typing import Any, Literal
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from tideflow.server.api.deps import DB, get_context
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
 from tideflow.server.events.hotpath import gc_paused
-from tideflow.server.events.ingest import Checked, check_events
+from tideflow.server.events.ingest import Checked, check_events, check_frame
 from tideflow.server.events.stream import StreamRequest, event_stream
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import events as storage
@@ -26,6 +26,8 @@ from tideflow.server.storage.events import EVENTS_TOPIC
 __all__ = ["router"]
 
 router = APIRouter(prefix="/events", tags=["events"])
+
+logger = logging.getLogger("tideflow.server")
 
 POLICY_VIOLATION = 1008
 
@@ -59,25 +61,25 @@ async def create_events(body: list[Any], request: Request) -> dict[str, Any]:
     return {"accepted": [str(e.id) for e in checked.events], "refused": checked.refused}
 
 
-def _check_frame(text: str, max_payload_bytes: int) -> Checked:
+def _check_frame(text: str, max_payload_bytes: int, max_frame_bytes: int) -> Checked:
     with gc_paused():
         try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            reason = f"frame is not JSON: {exc}"
+            return check_frame(text, max_payload_bytes, max_frame_bytes)
+        except Exception as exc:  # a frame nobody foresaw still gets an answer; the reader goes on
+            logger.exception("could not check an /events/in frame")
+            reason = f"frame could not be checked: {type(exc).__name__}"
             return Checked(refused=[{"index": 0, "id": None, "reason": reason}])
-        return check_events(raw if isinstance(raw, list) else [raw], max_payload_bytes)
 
 
 async def _read_frames(
     websocket: WebSocket, frames: asyncio.Queue[Checked | None], room: asyncio.Semaphore,
-    max_payload_bytes: int,
+    max_payload_bytes: int, max_frame_bytes: int,
 ) -> None:  # fmt: skip
     try:
         while True:
             await room.acquire()
             text = await websocket.receive_text()
-            frames.put_nowait(_check_frame(text, max_payload_bytes))
+            frames.put_nowait(_check_frame(text, max_payload_bytes, max_frame_bytes))
     finally:
         frames.put_nowait(None)  # the writer stops after what was read
 
@@ -90,9 +92,13 @@ async def events_in(websocket: WebSocket) -> None:
     await websocket.accept()
     frames: asyncio.Queue[Checked | None] = asyncio.Queue()
     room = asyncio.Semaphore(_READ_AHEAD)
+    settings = context.settings
     reader = asyncio.create_task(
-        _read_frames(websocket, frames, room, context.settings.events_max_payload_bytes)
-    )
+        _read_frames(
+            websocket, frames, room, settings.events_max_payload_bytes,
+            settings.server_max_request_bytes,
+        )
+    )  # fmt: skip
     try:
         ended = False
         while not ended:

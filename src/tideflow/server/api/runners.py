@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRun, SetStateStatus, StateProposal
+from tideflow.schemas.limits import escape_lone_surrogates, lone_surrogate_path
 from tideflow.schemas.states import Pending, utcnow
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
@@ -40,7 +41,7 @@ class Hello(BaseModel):
     runner_id: UUID
     name: str = Field(min_length=1, max_length=200)
     deployment_ids: list[UUID]
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, le=1_000_000)
 
 
 class Heartbeat(BaseModel):
@@ -89,10 +90,15 @@ def _error(detail: str) -> str:
 def _parse(text: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, "frames must be JSON objects"
     if not isinstance(value, dict):
         return None, "frames must be JSON objects"
+    # A lone surrogate cannot be stored (nor echoed back as UTF-8): refuse the frame, naming where.
+    where = lone_surrogate_path(value) if "\\u" in text else None
+    if where is not None:
+        field = escape_lone_surrogates(".".join(map(str, where)))
+        return None, f"{field}: text holds a lone surrogate, which is not valid Unicode"
     return value, None
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowFilter, FlowRun, FlowRunFilter, LogFilter, StateType
 from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.schemas.events import EventFilter
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.states import utcnow
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import deployments as deployment_storage
@@ -30,6 +31,7 @@ __all__ = ["RANGES", "RunQuery", "router", "table_context"]
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
+MAX_PAGE = MAX_OFFSET // PAGE_SIZE + 1
 RANGES: dict[str, tuple[str, dt.timedelta]] = {
     "1h": ("Last hour", dt.timedelta(hours=1)),
     "24h": ("Last 24 hours", dt.timedelta(hours=24)),
@@ -68,6 +70,8 @@ class RunQuery:
             page = max(1, int(q.get("page", "1")))
         except ValueError:
             page = 1
+        if page > MAX_PAGE:  # its offset would overflow the database's integers
+            raise HTTPException(422, f"query.page: must be at most {MAX_PAGE}")
         rng = q.get("range", "")
         query = cls(
             state=state,
