@@ -155,6 +155,12 @@ class Settings(BaseModel):
         3, gt=0, description="Future runs kept scheduled per active schedule."
     )
     scheduler_max_days: int = Field(100, gt=0, description="Horizon of scheduled runs, in days.")
+    scheduler_compute_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds one schedule's next run times may take to compute (off the event "
+        "loop); a stored schedule that takes longer is quarantined, a new one refused with 422.",
+    )
     server_max_request_bytes: int = Field(
         16 * 2**20,
         ge=2**16,

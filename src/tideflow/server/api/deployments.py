@@ -4,9 +4,11 @@ the runners' fallback poll, and the deployment's schedules."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tideflow.schemas import FlowRun
@@ -23,8 +25,10 @@ from tideflow.schemas.schedules import (
     DeploymentScheduleUpdate,
 )
 from tideflow.schemas.states import utcnow
-from tideflow.server.api.deps import DB
+from tideflow.server.api.deps import DB, get_context
 from tideflow.server.api.validation import InvalidInput
+from tideflow.server.context import ServerContext
+from tideflow.server.services.scheduler import check_schedules
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import deployment_runs as runs
 from tideflow.server.storage import deployment_schedules as schedules
@@ -35,6 +39,8 @@ from tideflow.server.triggers.owned import delete_owned_automations, sync_owned_
 __all__ = ["GetScheduledFlowRuns", "router"]
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+Context = Annotated[ServerContext, Depends(get_context)]
 
 
 class GetScheduledFlowRuns(BaseModel):
@@ -51,9 +57,31 @@ def _invalid(exc: InvalidParameters, loc: tuple[str, ...]) -> InvalidInput:
     return InvalidInput([(loc, problem) for problem in exc.problems])
 
 
+async def _require_computable(
+    context: ServerContext,
+    schedules: Sequence[object],
+    loc: tuple[str | int, ...],
+    *,
+    indexed: bool = True,
+    what: str = "schedule",
+) -> None:
+    """422 naming each schedule whose run times the scheduler could not compute (off the loop)."""
+    problems = await check_schedules(schedules, utcnow(), context.settings)
+    if problems:
+        raise InvalidInput(
+            [
+                ((*loc, index, "schedule") if indexed else loc, f"{what} cannot be computed: {why}")
+                for index, why in problems
+            ]
+        )
+
+
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_deployment(body: DeploymentCreate, db: DB, response: Response) -> Deployment:
+async def create_deployment(
+    body: DeploymentCreate, db: DB, response: Response, context: Context
+) -> Deployment:
     """Create (201) or update (200) the deployment with this flow name and name; its id is kept."""
+    await _require_computable(context, [s.schedule for s in body.schedules], ("body", "schedules"))
     try:
         async with db.write() as session:
             deployment, _, created = await storage.upsert_deployment(session, body)
@@ -98,8 +126,13 @@ async def read_deployment(deployment_id: UUID, db: DB) -> Deployment:
 
 
 @router.patch("/{deployment_id}")
-async def update_deployment(deployment_id: UUID, body: DeploymentUpdate, db: DB) -> Deployment:
+async def update_deployment(
+    deployment_id: UUID, body: DeploymentUpdate, db: DB, context: Context
+) -> Deployment:
     """Change the fields sent; ``schedules`` replaces the whole list."""
+    if body.schedules is not None:
+        wanted = [s.schedule for s in body.schedules]
+        await _require_computable(context, wanted, ("body", "schedules"))
     try:
         async with db.write() as session:
             deployment, _ = await storage.update_deployment(session, deployment_id, body)
@@ -162,18 +195,43 @@ async def read_schedules(deployment_id: UUID, db: DB) -> list[DeploymentSchedule
 
 @router.post("/{deployment_id}/schedules", status_code=status.HTTP_201_CREATED)
 async def create_schedules(
-    deployment_id: UUID, body: list[DeploymentScheduleCreate], db: DB
+    deployment_id: UUID, body: list[DeploymentScheduleCreate], db: DB, context: Context
 ) -> list[DeploymentSchedule]:
-    """Attach schedules (a list) after the existing ones; the new ones with their ids."""
+    """Attach schedules (a list) after the existing ones; the new ones with their ids.
+
+    422 for a schedule whose run times cannot be computed within the scheduler's bounds.
+    """
+    await _require_computable(context, [s.schedule for s in body], ("body",))
     async with db.write() as session:
         return await schedules.add_schedules(session, deployment_id, body)
 
 
 @router.patch("/{deployment_id}/schedules/{schedule_id}")
 async def update_schedule(
-    deployment_id: UUID, schedule_id: UUID, body: DeploymentScheduleUpdate, db: DB
+    deployment_id: UUID,
+    schedule_id: UUID,
+    body: DeploymentScheduleUpdate,
+    db: DB,
+    context: Context,
 ) -> DeploymentSchedule:
-    """Change a schedule or (de)activate it; its future auto-scheduled runs are recreated."""
+    """Change a schedule or (de)activate it; its future auto-scheduled runs are recreated.
+
+    422 for a schedule (sent, or stored and being activated, say after a quarantine) whose run
+    times cannot be computed within the scheduler's bounds.
+    """
+    if body.schedule is not None:
+        await _require_computable(context, [body.schedule], ("body", "schedule"), indexed=False)
+    elif body.active:
+        async with db.read() as session:
+            stored = await schedules.read_schedule_row(session, deployment_id, schedule_id)
+        if stored is not None:
+            await _require_computable(
+                context,
+                [stored.schedule],
+                ("body", "active"),
+                indexed=False,
+                what="the stored schedule",
+            )
     async with db.write() as session:
         return await schedules.update_schedule(session, deployment_id, schedule_id, body)
 

@@ -1,17 +1,26 @@
-"""Schedules attached to deployments: read, replace the whole list, add, change, delete.
+"""Schedules attached to deployments: read, replace the whole list, add, change, delete, quarantine.
 
 Changing a deployment's schedules removes its future auto-scheduled runs (the scheduler recreates
 the right ones) and wakes the scheduler through the broker topic ``SCHEDULES_TOPIC`` after commit.
+
+A stored schedule is not trusted to parse (the database may hold rows no API would accept): readers
+of models skip such rows with a log line, and the scheduler reads raw rows (``ScheduleRow``) and
+quarantines the ones it cannot compute (``quarantine_schedule``: inactive, plus the event
+``tideflow.deployment.schedule.quarantined`` saying why).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.schedules import (
@@ -27,11 +36,17 @@ from tideflow.server.storage.outbox import publish_after_commit
 from tideflow.server.storage.tables import deployment_schedules, deployments, flow_runs
 
 __all__ = [
+    "QUARANTINED",
     "SCHEDULES_TOPIC",
+    "ScheduleRow",
     "add_schedules",
     "delete_future_scheduled_runs",
     "delete_schedule",
+    "quarantine_schedule",
+    "read_active_schedule_rows",
     "read_active_schedules",
+    "read_schedule_row",
+    "read_schedule_rows",
     "read_schedules",
     "replace_schedules",
     "schedules_differ",
@@ -39,32 +54,97 @@ __all__ = [
 ]
 
 SCHEDULES_TOPIC = "deployment-schedules"
+QUARANTINED = "schedule.quarantined"
+"""Verb of the deployment event ``tideflow.deployment.schedule.quarantined``."""
+
+_MAX_SHOWN_SCHEDULE = 2000  # characters of a quarantined schedule's JSON kept in its event
+
+logger = logging.getLogger("tideflow.server.storage")
+
+
+class ScheduleRow(NamedTuple):
+    """A stored schedule as it is, not parsed: ``schedule`` is the JSON the row holds."""
+
+    deployment_id: UUID
+    id: UUID
+    schedule: Any
+    active: bool
 
 
 def _schedule(row: object) -> DeploymentSchedule:
     return DeploymentSchedule.model_validate(dict(row._mapping))  # type: ignore[attr-defined]
 
 
-async def read_schedules(session: AsyncSession, deployment_id: UUID) -> list[DeploymentSchedule]:
-    stmt = (
+def _parsed(rows: Any) -> list[Any]:
+    """(row, model) for the rows that parse; the others are logged and left out."""
+    out = []
+    for row in rows:
+        try:
+            out.append((row, _schedule(row)))
+        except ValidationError as exc:
+            logger.warning(
+                "schedule %s of deployment %s is left out: it does not parse (%d errors: %s)",
+                row.id,
+                row.deployment_id,
+                exc.error_count(),
+                str(exc.errors(include_url=False, include_input=False)[0]["msg"])[:200],
+            )
+    return out
+
+
+def _rows(rows: Any) -> list[ScheduleRow]:
+    return [ScheduleRow(r.deployment_id, r.id, r.schedule, r.active) for r in rows]
+
+
+def _by_deployment(deployment_id: UUID) -> sa.Select[Any]:
+    return (
         sa.select(deployment_schedules)
         .where(deployment_schedules.c.deployment_id == deployment_id)
         .order_by(deployment_schedules.c.position, deployment_schedules.c.id)
     )
-    return [_schedule(row) for row in await session.execute(stmt)]
 
 
-async def read_active_schedules(
-    session: AsyncSession,
-) -> list[tuple[UUID, DeploymentSchedule]]:
-    """(deployment id, schedule) for every active schedule of every deployment not paused."""
-    stmt = (
+def _active() -> sa.Select[Any]:
+    return (
         sa.select(deployment_schedules)
         .join(deployments, deployments.c.id == deployment_schedules.c.deployment_id)
         .where(deployment_schedules.c.active.is_(True), deployments.c.paused.is_(False))
         .order_by(deployment_schedules.c.deployment_id, deployment_schedules.c.position)
     )
-    return [(row.deployment_id, _schedule(row)) for row in await session.execute(stmt)]
+
+
+async def read_schedules(session: AsyncSession, deployment_id: UUID) -> list[DeploymentSchedule]:
+    """The deployment's schedules that parse, in order."""
+    return [model for _, model in _parsed(await session.execute(_by_deployment(deployment_id)))]
+
+
+async def read_schedule_rows(session: AsyncSession, deployment_id: UUID) -> list[ScheduleRow]:
+    """The deployment's schedules as stored, parsing or not."""
+    return _rows(await session.execute(_by_deployment(deployment_id)))
+
+
+async def read_schedule_row(
+    session: AsyncSession, deployment_id: UUID, schedule_id: UUID
+) -> ScheduleRow | None:
+    stmt = sa.select(deployment_schedules).where(
+        deployment_schedules.c.id == schedule_id,
+        deployment_schedules.c.deployment_id == deployment_id,
+    )
+    found = _rows(await session.execute(stmt))
+    return found[0] if found else None
+
+
+async def read_active_schedules(
+    session: AsyncSession,
+) -> list[tuple[UUID, DeploymentSchedule]]:
+    """(deployment id, schedule) for every active schedule that parses of every deployment not
+    paused."""
+    return [(row.deployment_id, model) for row, model in _parsed(await session.execute(_active()))]
+
+
+async def read_active_schedule_rows(session: AsyncSession) -> list[ScheduleRow]:
+    """Every active schedule of every deployment not paused, as stored, parsing or not."""
+    return _rows(await session.execute(_active()))
 
 
 def _dump(item: DeploymentScheduleCreate | DeploymentSchedule) -> tuple[object, bool]:
@@ -191,6 +271,39 @@ async def delete_schedule(session: AsyncSession, deployment_id: UUID, schedule_i
     if (await session.execute(stmt)).first() is None:
         raise NotFound(f"schedule {schedule_id} of deployment {deployment_id} not found")
     await _changed(session, deployment_id, utcnow())
+
+
+async def quarantine_schedule(
+    session: AsyncSession, row: ScheduleRow, reason: str, now: dt.datetime
+) -> bool:
+    """Deactivate ``row``'s schedule, if it is still stored active as it was, and say why.
+
+    Writes the event ``tideflow.deployment.schedule.quarantined`` (payload: schedule id, reason,
+    the schedule's JSON when short) and removes the deployment's future auto-scheduled runs (the
+    scheduler recreates those of its other schedules). False when the row changed meanwhile.
+    """
+    await _require_deployment(session, row.deployment_id)
+    current = await read_schedule_row(session, row.deployment_id, row.id)
+    if current is None or not current.active or current.schedule != row.schedule:
+        return False
+    await session.execute(
+        sa.update(deployment_schedules)
+        .where(deployment_schedules.c.id == row.id)
+        .values(active=False, updated=now)
+    )
+    await delete_future_scheduled_runs(session, row.deployment_id, now)
+    await session.execute(
+        sa.update(deployments).where(deployments.c.id == row.deployment_id).values(updated=now)
+    )
+    publish_after_commit(session, SCHEDULES_TOPIC, row.deployment_id)
+    # as text: escaped, so nothing a row holds (say a lone surrogate) can make the event unreadable
+    reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+    payload: dict[str, Any] = {"schedule_id": str(row.id), "reason": reason, "active": False}
+    shown = json.dumps(row.schedule, default=str, ensure_ascii=True)
+    if len(shown) <= _MAX_SHOWN_SCHEDULE:
+        payload["schedule"] = shown
+    await emit_deployment_events_for(session, [row.deployment_id], QUARANTINED, payload, now)
+    return True
 
 
 async def delete_future_scheduled_runs(
