@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from tideflow.client._calls import CLIENT_HEADERS
-from tideflow.server.api.doors import CLIENT_HEADER, DoorPolicy, host_name, refusal
+from tideflow.server.api.doors import (
+    CLIENT_HEADER,
+    DoorPolicy,
+    DoorsMiddleware,
+    host_name,
+    refusal,
+)
 from tideflow.settings import Settings
 
 OWN = "127.0.0.1:4200"
@@ -97,3 +106,19 @@ def test_state_changing_api_requests_need_json_or_the_header() -> None:
     own_page = "http://127.0.0.1:4200/automations/new"
     assert _status(policy, path="/automations/yaml", host=OWN, referer=own_page) is None
     assert _status(policy, path="/apis", host=OWN) is None  # not under /api
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_middleware_answers_json_and_refuses_two_host_headers(anyio_backend: str) -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("inner")(scope, receive, send)
+
+    app = DoorsMiddleware(inner, policy=_policy())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        assert (await http.get("/api/x")).text == "inner"
+        refused = await http.get("/api/x", headers={"Host": "evil.example"})
+        assert refused.status_code == 421 and "'evil.example'" in refused.json()["detail"]
+        two = await http.get("/api/x", headers=[("Host", "127.0.0.1"), ("Host", "evil.example")])
+        assert two.status_code == 400 and two.json() == {"detail": "more than one Host header"}

@@ -11,6 +11,7 @@ from tideflow.server.api import (
     flows,
     logs,
     runners,
+    task_runs,
 )
 from tideflow.server.api.errors import install_error_handlers
 
@@ -22,5 +23,15 @@ API_PREFIX = "/api"
 # on its first request instead of all of them at start (~30 ms of the server's start).
 api_routers: tuple[APIRouter, ...] = tuple(
     module.router
-    for module in (admin, flows, flow_runs, logs, deployments, runners, automations, events)
+    for module in (
+        admin,
+        flows,
+        flow_runs,
+        task_runs,
+        logs,
+        deployments,
+        runners,
+        automations,
+        events,
+    )  # fmt: skip
 )
