@@ -8,6 +8,8 @@ another runner took it, WAIT means the deployment is at its concurrency limit (t
 again). Offers that arrive together (a fan-out) are claimed together in one ``claim`` frame on the
 websocket (one server transaction); without the websocket, each is claimed over HTTP.
 A slow poll of ``get_scheduled_flow_runs`` covers missed pushes and runs that became CANCELLING.
+A clean shutdown ends with a ``goodbye`` frame: a close without one tells the server this runner
+died, and its runs are Crashed unless it reconnects (same ``runner_id``) within a short grace.
 With ``limit`` set, offers beyond it wait here unclaimed (still Scheduled) until a slot frees.
 """
 
@@ -109,6 +111,7 @@ class Runner:
         self._client: AsyncClient | None = None
         self.error: str | None = None  # why serving stopped on its own
         self._ws: Any = None  # the websocket, while connected to a server that takes claims on it
+        self._socket: Any = None  # the websocket, while connected (for the goodbye)
         self._to_claim: list[FlowRun] = []  # offers of this loop iteration, claimed in one frame
         self._claims: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
         self._claim_ids = itertools.count(1)
@@ -130,6 +133,7 @@ class Runner:
             await self.stopping.wait()
             poll_task.cancel()
             await self._drain()
+            await self._say_goodbye()
             ws_task.cancel()
             await asyncio.gather(ws_task, poll_task, return_exceptions=True)
         finally:
@@ -385,6 +389,14 @@ class Runner:
                 await asyncio.wait_for(self.drained.wait(), bound)
 
     # --- the websocket ---------------------------------------------------------------------------
+    async def _say_goodbye(self) -> None:
+        """Tell the server this runner stops on purpose (not to crash its runs early)."""
+        ws = self._socket
+        if ws is None:
+            return
+        with contextlib.suppress(Exception):  # gone already: the heartbeat timeout decides
+            await asyncio.wait_for(ws.send(json.dumps({"type": "goodbye"})), 2.0)
+
     def _ws_url(self) -> str:
         base = self.client.api_url
         scheme, rest = base.split("://", 1)
@@ -431,6 +443,7 @@ class Runner:
         if isinstance(welcome.get("heartbeat_interval"), int | float):
             interval = min(interval, float(welcome["heartbeat_interval"]))
         self.connected.set()
+        self._socket = ws
         if welcome.get("claims") is True:  # this server takes claims on the websocket
             self._ws = ws
         beat = asyncio.create_task(self._heartbeats(ws, interval))
@@ -438,7 +451,7 @@ class Runner:
             async for raw in ws:
                 self._on_message(json.loads(raw))
         finally:
-            self._ws = None
+            self._ws = self._socket = None
             for future in self._claims.values():
                 if not future.done():
                     future.set_exception(ConnectionError("the runner websocket closed"))

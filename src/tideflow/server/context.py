@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tideflow.server.events.broker import Broker
 from tideflow.server.services.dispatcher import Dispatcher
+from tideflow.server.services.runner_monitor import RunnerDisconnects
 from tideflow.server.storage import Database
 from tideflow.settings import Settings
 
@@ -24,6 +25,8 @@ class ServerContext:
     database: Database
     broker: Broker = field(default_factory=Broker)
     dispatcher: Dispatcher = field(init=False)
+    # Runner websockets closed without a goodbye, for the runner monitor (crashes their runs soon).
+    runner_disconnects: RunnerDisconnects = field(default_factory=RunnerDisconnects)
 
     def __post_init__(self) -> None:
         # Committed writes publish through the broker (see storage.outbox).

@@ -1,6 +1,8 @@
 """The runners' websocket ``/api/runners/ws`` (ADR 0001): hello/welcome, heartbeats, the run offers
 and cancels the dispatcher pushes, and batched claims (``claim`` → ``claimed``): the same
-compare-and-set Scheduled → Pending as ``POST /flow_runs/{id}/set_state``, many runs per frame."""
+compare-and-set Scheduled → Pending as ``POST /flow_runs/{id}/set_state``, many runs per frame.
+A runner that stops on purpose sends ``goodbye`` first; a close without one (a killed runner) is
+recorded for the runner monitor, which crashes its runs unless it reconnects within a short grace."""
 
 from __future__ import annotations
 
@@ -139,13 +141,18 @@ async def runner_socket(websocket: WebSocket) -> None:
     await websocket.send_text(json.dumps(welcome))
     conn = RunnerConnection(hello.runner_id, hello.name, hello.deployment_ids, hello.limit)
     writer = asyncio.create_task(_write(websocket, conn))
+    context.runner_disconnects.opened(hello.runner_id)
+    goodbye = False
     try:
         await context.dispatcher.connect(conn)
         await _read(websocket, context, conn)
+        goodbye = True  # _read returns only on the runner's goodbye
     except WebSocketDisconnect:
         pass
     finally:
         context.dispatcher.disconnect(conn)
+        # Closed without a goodbye (a killed runner): its runs crash after a short grace.
+        context.runner_disconnects.closed(conn.runner_id, conn.name, utcnow(), goodbye=goodbye)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
@@ -175,6 +182,8 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                         utcnow(),
                     )
                     await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
+        elif kind == "goodbye":  # a clean shutdown: its runs are not crashed early
+            return
         elif kind == "claim":
             try:
                 claim = Claim.model_validate(frame)
@@ -184,7 +193,10 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
             conn.send(await _claim(context, conn, claim))
         else:
             conn.send(
-                _error(problem or f"unknown frame type {kind!r} (expected 'heartbeat' or 'claim')")
+                _error(
+                    problem
+                    or f"unknown frame type {kind!r} (expected 'heartbeat', 'claim' or 'goodbye')"
+                )
             )
 
 

@@ -20,7 +20,9 @@ def build_services(context: ServerContext) -> list[Service]:
         SchedulerService(context.database, context.settings, broker=context.broker),
         LateRunsService(context.database, context.settings),
         EventRetentionService(context.database, context.settings),
-        RunnerMonitorService(context.database, context.settings),
+        RunnerMonitorService(
+            context.database, context.settings, disconnects=context.runner_disconnects
+        ),
         TriggerEngine(
             context.database,
             context.broker,
