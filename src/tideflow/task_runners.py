@@ -193,7 +193,7 @@ class ProcessPoolTaskRunner(TaskRunner):
             ok, value, finished = cloudpickle.loads(
                 processes.submit(_process_entry, payload).result()
             )
-            run.__dict__.update(finished.__dict__)  # the worker's states become this run's
+            run.adopt(finished)  # the worker's states become this run's (and are reported)
             if not ok:
                 raise value
             return value

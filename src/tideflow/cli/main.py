@@ -33,6 +33,7 @@ GROUPS: dict[str, str] = {
     "server": "tideflow.cli.server",
     "flow": "tideflow.cli.flow",
     "flow-run": "tideflow.cli.flow_run",
+    "task-run": "tideflow.cli.task_run",
     "deployment": "tideflow.cli.deployment",
     "automation": "tideflow.cli.automation",
     "events": "tideflow.cli.events",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -40,6 +41,12 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentSchedule,
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
+    )
+    from tideflow.schemas.task_runs import (
+        TaskRun,
+        TaskRunFilter,
+        TaskRunReport,
+        TaskRunReportResult,
     )
 
 __all__ = ["AsyncClient", "get_async_client"]
@@ -137,6 +144,20 @@ class AsyncClient:
 
     async def read_logs(self, flt: LogFilter) -> list[Log]:
         return await self.send(c.read_logs(flt))
+
+    async def report_task_runs(
+        self, reports: Sequence[TaskRunReport | dict[str, Any]]
+    ) -> TaskRunReportResult:
+        return await self.send(c.report_task_runs(reports))
+
+    async def read_task_run(self, task_run_id: UUID) -> TaskRun:
+        return await self.send(c.read_task_run(task_run_id))
+
+    async def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
+        return await self.send(c.read_task_runs(flt))
+
+    async def count_task_runs(self, flt: TaskRunFilter | None = None) -> int:
+        return await self.send(c.count_task_runs(flt))
 
     # --- deployments ---------------------------------------------------------------------------
     async def create_deployment(self, body: DeploymentCreate) -> Deployment:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -47,6 +47,12 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         DeploymentSchedule,
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
+    )
+    from tideflow.schemas.task_runs import (
+        TaskRun,
+        TaskRunFilter,
+        TaskRunReport,
+        TaskRunReportResult,
     )
 
 
@@ -186,6 +192,35 @@ def create_logs(logs: list[LogCreate]) -> Call[None]:
 
 def read_logs(flt: LogFilter) -> Call[list[Log]]:
     return Call("POST", "/logs/filter", _model(list[Log]), dump(flt))
+
+
+# --- task runs ------------------------------------------------------------------------------------
+def report_task_runs(
+    reports: Sequence[TaskRunReport | dict[str, Any]],
+) -> Call[TaskRunReportResult]:
+    """Reports as models, or as their JSON-ready dicts (the SDK's reporter builds those directly)."""
+    from tideflow.schemas.task_runs import TaskRunReportResult
+
+    body = [r if isinstance(r, dict) else dump(r) for r in reports]
+    return Call("POST", "/task_runs/report", _model(TaskRunReportResult), body)
+
+
+def read_task_run(task_run_id: UUID) -> Call[TaskRun]:
+    from tideflow.schemas.task_runs import TaskRun
+
+    return Call("GET", f"/task_runs/{task_run_id}", _model(TaskRun))
+
+
+def read_task_runs(flt: TaskRunFilter | None = None) -> Call[list[TaskRun]]:
+    from tideflow.schemas.task_runs import TaskRun, TaskRunFilter
+
+    return Call("POST", "/task_runs/filter", _model(list[TaskRun]), dump(flt or TaskRunFilter()))
+
+
+def count_task_runs(flt: TaskRunFilter | None = None) -> Call[int]:
+    from tideflow.schemas.task_runs import TaskRunFilter
+
+    return Call("POST", "/task_runs/count", _model(int), dump(flt or TaskRunFilter()))
 
 
 # --- deployments ----------------------------------------------------------------------------------

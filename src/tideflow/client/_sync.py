@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -40,6 +41,12 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentSchedule,
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
+    )
+    from tideflow.schemas.task_runs import (
+        TaskRun,
+        TaskRunFilter,
+        TaskRunReport,
+        TaskRunReportResult,
     )
 
 __all__ = ["SyncClient", "get_client"]
@@ -137,6 +144,20 @@ class SyncClient:
 
     def read_logs(self, flt: LogFilter) -> list[Log]:
         return self.send(c.read_logs(flt))
+
+    def report_task_runs(
+        self, reports: Sequence[TaskRunReport | dict[str, Any]]
+    ) -> TaskRunReportResult:
+        return self.send(c.report_task_runs(reports))
+
+    def read_task_run(self, task_run_id: UUID) -> TaskRun:
+        return self.send(c.read_task_run(task_run_id))
+
+    def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
+        return self.send(c.read_task_runs(flt))
+
+    def count_task_runs(self, flt: TaskRunFilter | None = None) -> int:
+        return self.send(c.count_task_runs(flt))
 
     # --- deployments ---------------------------------------------------------------------------
     def create_deployment(self, body: DeploymentCreate) -> Deployment:

@@ -63,7 +63,7 @@ class _AsyncRunner:
                     error = exc
         finally:
             gen.close()
-            if self.ctx is not None and self.ctx.api_logs:
+            if self.ctx is not None and (self.ctx.api_logs or self.ctx.task_counters):
                 # the flush waits on a thread condition: do it off the event loop
                 await asyncio.to_thread(flush_run_logs, self.ctx)
             if self.token is not None:

@@ -13,27 +13,36 @@ import logging
 import os
 import threading
 from collections import deque
+from typing import Any, Generic, TypeVar
 
 from tideflow.client import SyncClient
 from tideflow.exceptions import ServerError, ServerUnreachable
 from tideflow.schemas import LogCreate
 
-__all__ = ["LogWorker", "flush_all", "log_worker"]
+__all__ = ["LogWorker", "flush_all", "log_worker", "register_flush"]
 
 _BATCH = 1000  # records per request
 _SEND_TIMEOUT = 5.0  # seconds one batch request may take
 
 warn_logger = logging.getLogger("tideflow.logs")
+T = TypeVar("T")
 
 
-class LogWorker:
-    """Buffers run-log records for one API and sends them from a daemon thread."""
+class LogWorker(Generic[T]):
+    """Buffers run-log records for one API and sends them from a daemon thread.
+
+    Subclasses send other items the same way by overriding ``_send`` and ``noun``.
+    """
+
+    noun = "run-log records"
+    buffer_name = "log buffer"
+    limit_name = "logs_max_buffer"
 
     def __init__(self, api_url: str, *, interval: float, max_buffer: int) -> None:
         self.api_url = api_url
         self.interval = interval
         self.max_buffer = max_buffer
-        self._buffer: deque[LogCreate] = deque()
+        self._buffer: deque[T] = deque()
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._started = 0  # send cycles begun
@@ -43,7 +52,7 @@ class LogWorker:
         self._thread: threading.Thread | None = None
 
     # --- producer side (the flow's thread) -------------------------------------------------------
-    def enqueue(self, record: LogCreate) -> None:
+    def enqueue(self, record: T) -> None:
         """Buffer one record; never blocks on the network."""
         with self._cond:
             if len(self._buffer) >= self.max_buffer:
@@ -52,7 +61,7 @@ class LogWorker:
             self._buffer.append(record)
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._loop, name="tideflow-log-worker", daemon=True
+                    target=self._loop, name=f"tideflow-{type(self).__name__}", daemon=True
                 )
                 self._thread.start()
 
@@ -94,7 +103,7 @@ class LogWorker:
             if not batch:
                 return
             try:
-                self._http().create_logs(batch)
+                self._send(batch)
             except ServerUnreachable:
                 self._requeue(batch)  # keep them for the next cycle
                 return
@@ -103,15 +112,18 @@ class LogWorker:
                     self._requeue(batch)
                     return
                 warn_logger.warning(
-                    "tideflow: the API refused %d run-log records: %s", len(batch), exc.detail
+                    "tideflow: the API refused %d %s: %s", len(batch), self.noun, exc.detail
                 )
             except Exception as exc:  # never let the worker thread die
                 warn_logger.warning(
-                    "tideflow: sending run logs failed: %s: %s", type(exc).__name__, exc
+                    "tideflow: sending %s failed: %s: %s", self.noun, type(exc).__name__, exc
                 )
                 return
 
-    def _requeue(self, batch: list[LogCreate]) -> None:
+    def _send(self, batch: list[T]) -> None:
+        self._http().create_logs(batch)  # type: ignore[arg-type]
+
+    def _requeue(self, batch: list[T]) -> None:
         with self._cond:
             room = self.max_buffer - len(self._buffer)
             keep = batch[-room:] if room > 0 else []
@@ -132,20 +144,39 @@ class LogWorker:
         # caller holds self._cond
         if self._dropped:
             warn_logger.warning(
-                "tideflow: dropped %d run-log records: the log buffer (logs_max_buffer=%d) was full "
+                "tideflow: dropped %d %s: the %s (%s=%d) was full "
                 "while the API at %s was slow or unreachable",
                 self._dropped,
+                self.noun,
+                self.buffer_name,
+                self.limit_name,
                 self.max_buffer,
                 self.api_url,
             )
             self._dropped = 0
 
 
-_workers: dict[str, LogWorker] = {}
+_workers: dict[str, LogWorker[LogCreate]] = {}
 _workers_lock = threading.Lock()
+_others: list[LogWorker[Any]] = []  # workers of other items (task-run reports), flushed at exit too
+_atexit_registered = False
 
 
-def log_worker(api_url: str, *, interval: float, max_buffer: int) -> LogWorker:
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(flush_all)
+        _atexit_registered = True
+
+
+def register_flush(worker: LogWorker[Any]) -> None:
+    """Flush ``worker`` at interpreter exit along with the log workers."""
+    with _workers_lock:
+        _register_atexit()
+        _others.append(worker)
+
+
+def log_worker(api_url: str, *, interval: float, max_buffer: int) -> LogWorker[LogCreate]:
     """The process's worker for ``api_url`` (created on first use)."""
     worker = _workers.get(api_url)
     if worker is not None:
@@ -153,8 +184,7 @@ def log_worker(api_url: str, *, interval: float, max_buffer: int) -> LogWorker:
     with _workers_lock:
         worker = _workers.get(api_url)
         if worker is None:
-            if not _workers:
-                atexit.register(flush_all)
+            _register_atexit()
             worker = _workers[api_url] = LogWorker(
                 api_url, interval=interval, max_buffer=max_buffer
             )
@@ -168,6 +198,7 @@ def _forget_after_fork() -> None:
     global _workers_lock
     _workers_lock = threading.Lock()
     _workers.clear()
+    _others.clear()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -175,5 +206,5 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 def flush_all(timeout: float = 5.0) -> None:
     """Flush every worker (bounded wait each): at interpreter exit."""
-    for worker in list(_workers.values()):
+    for worker in [*_others, *_workers.values()]:
         worker.flush(timeout)

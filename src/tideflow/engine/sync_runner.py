@@ -30,6 +30,7 @@ from tideflow.engine.core import (
 from tideflow.engine.log_worker import log_worker
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.plan import RunPlan, make_plan, trim_traceback
+from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.timeouts import call_with_timeout
 from tideflow.exceptions import ServerUnreachable, TransitionRefused
 from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State, StateType
@@ -64,6 +65,11 @@ def accepted_run(run: FlowRun, result: OrchestrationResult) -> FlowRun:
 def flush_run_logs(ctx: FlowRunContext) -> None:
     """Wait (bounded) until the run's queued records were sent, when it queued any."""
     flush_events(_FLUSH_TIMEOUT)  # events the run emitted (returns at once while offline)
+    if ctx.task_counters:  # it ran tasks: their state reports go before the run's last logs
+        s = ctx.settings
+        task_run_reporter(
+            ctx.api_url, interval=s.logs_batch_interval, max_buffer=s.logs_max_buffer
+        ).flush(_FLUSH_TIMEOUT)
     if ctx.api_logs:
         s = ctx.settings
         log_worker(ctx.api_url, interval=s.logs_batch_interval, max_buffer=s.logs_max_buffer).flush(

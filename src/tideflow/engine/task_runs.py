@@ -27,6 +27,7 @@ from tideflow.engine.errors import TaskRunTimeout, UpstreamTaskError
 from tideflow.engine.logging import RUN_LOGGER_NAME, install_print_capture
 from tideflow.engine.plan import trim_traceback
 from tideflow.engine.task_cache import CachePlan, plan_cache
+from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.timeouts import call_with_timeout
 from tideflow.futures import unmapped
 from tideflow.results import ResultRecord, ResultSerializationError
@@ -65,7 +66,27 @@ class TaskRun:
     history: list[State] = field(default_factory=list)
     result_location: str | None = None  # where its result is stored, when the task persists it
 
+    reporter: Any = field(default=None, repr=False, compare=False)  # where its states are reported
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A run crossing to a worker process is reported by the process that made it (adopt()).
+        return {k: v for k, v in self.__dict__.items() if k != "reporter"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, reporter=None)
+
+    def adopt(self, finished: TaskRun) -> None:
+        """Take the states a worker process moved this run through, reporting the new ones."""
+        known = len(self.history)
+        reporter = self.reporter
+        self.__dict__.update(finished.__dict__, reporter=reporter)
+        if reporter is not None:
+            for state in self.history[known:]:
+                reporter.enqueue((self, state))
+
     def set_state(self, state: State) -> None:
+        if self.reporter is not None:
+            self.reporter.enqueue((self, state))
         if state.type is StateType.RUNNING:
             self.run_count += 1
             if self.start_time is None:
@@ -85,13 +106,12 @@ def new_task_run(task: Any, parameters: dict[str, Any]) -> TaskRun:
     flow_run_id = ctx.flow_run.id if ctx is not None else None
     if task.log_prints:
         install_print_capture()
-    name = _run_name(task, parameters)
-    if name is None:
-        counters = ctx.task_counters if ctx is not None else _outside_counters
-        # setdefault and next() on a count are atomic in CPython: tasks may submit from many threads
-        name = f"{task.name}-{next(counters.setdefault(task.name, itertools.count()))}"
+    counters = ctx.task_counters if ctx is not None else _outside_counters
+    # setdefault and next() on a count are atomic in CPython: tasks may submit from many threads
+    n = next(counters.setdefault(task.name, itertools.count()))
+    name = _run_name(task, parameters) or f"{task.name}-{n}"
     state = S.Pending()
-    return TaskRun(
+    run = TaskRun(
         id=uuid4(),
         name=name,
         task_name=task.name,
@@ -101,6 +121,13 @@ def new_task_run(task: Any, parameters: dict[str, Any]) -> TaskRun:
         state=state,
         history=[state],
     )
+    if ctx is not None:
+        s = ctx.settings
+        run.reporter = task_run_reporter(
+            ctx.api_url, interval=s.logs_batch_interval, max_buffer=s.logs_max_buffer
+        )
+        run.reporter.enqueue((run, state))
+    return run
 
 
 def _run_name(task: Any, parameters: dict[str, Any]) -> str | None:

@@ -61,6 +61,7 @@ class FlowRunFilter(_Filter):
 
 class LogFilter(_Filter):
     flow_run_id: list[UUID] | None = None
+    task_run_id: list[UUID] | None = Field(None, description="Records of these task runs.")
     level_ge: int | None = Field(None, ge=0, le=100, description="Records at or above this level.")
     timestamp_after: dt.datetime | None = None
     timestamp_before: dt.datetime | None = None

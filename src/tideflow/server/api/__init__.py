@@ -33,5 +33,5 @@ api_routers: tuple[APIRouter, ...] = tuple(
         runners,
         automations,
         events,
-    )  # fmt: skip
+    )
 )

@@ -42,6 +42,8 @@ async def read_logs(session: AsyncSession, flt: LogFilter) -> list[Log]:
     stmt = sa.select(logs)
     if flt.flow_run_id is not None:
         stmt = stmt.where(c.flow_run_id.in_(flt.flow_run_id))
+    if flt.task_run_id is not None:
+        stmt = stmt.where(c.task_run_id.in_(flt.task_run_id))
     if flt.level_ge is not None:
         stmt = stmt.where(c.level >= flt.level_ge)
     if flt.timestamp_after is not None:

@@ -23,6 +23,7 @@ __all__ = [
     "logs",
     "metadata",
     "runners",
+    "task_runs",
 ]
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -111,6 +112,36 @@ flow_run_states = sa.Table(
     sa.Index(None, "flow_run_id", "timestamp"),
 )
 
+# A task run, reported by its flow's process in batches (docs/adr/0002): the row holds its current
+# state and its whole (short) state history, so a report is one upsert per run.
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("task_inputs", JSONType, nullable=False),
+    sa.Column("state_type", sa.String(20), nullable=True),
+    sa.Column("state_name", sa.String(100), nullable=True),
+    sa.Column("state", JSONType, nullable=True),
+    sa.Column("history", JSONType, nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False),
+    sa.Column("start_time", UTCDateTime, nullable=True),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    sa.Column("result_location", sa.String(2000), nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "flow_run_id", "created"),
+    sa.Index(None, "state_type"),
+    sa.Index(None, "task_name"),
+    sa.Index(None, "created"),
+)
+
 logs = sa.Table(
     "logs",
     metadata,
@@ -125,6 +156,7 @@ logs = sa.Table(
     sa.Column("timestamp", UTCDateTime, nullable=False),
     sa.Index(None, "flow_run_id", "timestamp"),
     sa.Index(None, "timestamp"),
+    sa.Index(None, "task_run_id"),
 )
 
 # --- deployments (migration 0002) -----------------------------------------------------------------

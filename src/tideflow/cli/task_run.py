@@ -1,0 +1,203 @@
+"""`tideflow task-run`: list task runs, inspect one (states, inputs, result), read its logs.
+
+A task run is addressed by its full UUID or a unique prefix of at least 6 hex characters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tideflow.cli._common import (
+    STATE_COLOURS,
+    console,
+    exit_with_error,
+    format_duration,
+    format_time,
+    open_client,
+    print_json,
+    resolve_flow_run,
+    state_text,
+)
+
+if TYPE_CHECKING:
+    from tideflow.client import SyncClient
+    from tideflow.schemas.task_runs import TaskRun
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Inspect task runs.", no_args_is_help=True)
+
+NARROW_TERMINAL = 120
+_MIN_PREFIX = 6
+_PAGE = 1000
+_LOG_PAGE = 10_000
+
+
+def _resolve(client: SyncClient, ref: str) -> TaskRun:
+    from tideflow.schemas.task_runs import TaskRunFilter
+
+    text = ref.strip().lower()
+    try:
+        return client.read_task_run(UUID(text))
+    except ValueError:
+        pass
+    prefix = text.replace("-", "")
+    if len(prefix) < _MIN_PREFIX or any(ch not in "0123456789abcdef" for ch in prefix):
+        exit_with_error(
+            f"{ref!r} is not a task run id: give the full UUID or at least {_MIN_PREFIX} of its "
+            "leading hex characters"
+        )
+    matches: list[TaskRun] = []
+    offset = 0
+    while True:
+        page = client.read_task_runs(TaskRunFilter(limit=_PAGE, offset=offset))
+        matches.extend(run for run in page if run.id.hex.startswith(prefix))
+        if len(page) < _PAGE:
+            break
+        offset += _PAGE
+    if not matches:
+        exit_with_error(f"no task run id starts with {ref!r}")
+    if len(matches) > 1:
+        shown = ", ".join(str(run.id) for run in matches[:5])
+        exit_with_error(
+            f"{ref!r} is ambiguous: it matches {len(matches)} task runs ({shown}); "
+            "give more characters"
+        )
+    return matches[0]
+
+
+@app.command("ls")
+def ls(
+    flow_run: Annotated[
+        str | None, typer.Option("--flow-run", help="Only task runs of this flow run (id/prefix).")
+    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Only runs of this task.")] = None,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="State type (e.g. FAILED); repeatable.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Most task runs to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List task runs, newest first."""
+    from tideflow.schemas import StateType
+    from tideflow.schemas.task_runs import TaskRunFilter
+
+    types = []
+    for value in state or []:
+        if value.strip().upper() not in StateType.__members__:
+            exit_with_error(
+                f"unknown state type {value!r}; expected one of "
+                f"{', '.join(t.value for t in StateType)}"
+            )
+        types.append(StateType[value.strip().upper()])
+    with open_client() as client:
+        flow_run_ids = [resolve_flow_run(client, flow_run).id] if flow_run else None
+        runs = client.read_task_runs(
+            TaskRunFilter(
+                limit=limit,
+                flow_run_id=flow_run_ids,
+                task_name=[task] if task else None,
+                state_type=types or None,
+            )
+        )
+    if as_json:
+        print_json(runs)
+        return
+    if not runs:
+        console.print("No task runs.")
+        return
+    short_ids = console.width < NARROW_TERMINAL  # as `flow-run ls`: prefixes work as ids
+    table = Table()
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Name", min_width=8)
+    table.add_column("Task", min_width=6)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Start time", no_wrap=True)
+    table.add_column("Duration", no_wrap=True, justify="right")
+    for run in runs:
+        table.add_row(
+            run.id.hex[:8] if short_ids else str(run.id),
+            Text(run.name),
+            Text(run.task_name),
+            state_text(run.state_type, run.state_name),
+            format_time(run.start_time),
+            format_duration(run.duration),
+        )
+    console.print(table)
+
+
+def _field(label: str, value: object) -> None:
+    line = Text.assemble((f"{label:<16}", "bold"), value if isinstance(value, Text) else str(value))
+    console.print(line)
+
+
+@app.command("inspect")
+def inspect(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="Full id or unique prefix.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the task run as JSON.")] = False,
+) -> None:
+    """Show a task run: its flow run, parameters, upstream inputs, states and result location."""
+    with open_client() as client:
+        run = _resolve(client, run_id)
+    if as_json:
+        print_json(run)
+        return
+    _field("Task run", Text.assemble((run.name, "bold"), f"  {run.id}"))
+    _field("Task", run.task_name)
+    _field("Flow run", run.flow_run_id or "-")
+    line = state_text(run.state_type, run.state_name)
+    if run.state is not None and run.state.message:
+        line.append(f"  {run.state.message}")
+    _field("State", line)
+    _field("Parameters", json.dumps(run.parameters, default=str) if run.parameters else "{}")
+    inputs = {k: [str(u) for u in v] for k, v in run.task_inputs.items()}
+    _field("Upstream", json.dumps(inputs) if inputs else "-")
+    _field("Tags", ", ".join(run.tags) if run.tags else "-")
+    _field("Run count", run.run_count)
+    _field("Result", run.result_location or "-")
+    _field("Started", format_time(run.start_time))
+    _field("Ended", format_time(run.end_time))
+    _field("Duration", format_duration(run.duration))
+    table = Table(title="State history", title_justify="left")
+    table.add_column("Time", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Message")
+    for item in run.state_history:
+        table.add_row(
+            item.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            Text(item.name, style=STATE_COLOURS.get(item.type.value, "")),
+            Text(item.message or ""),
+        )
+    console.print(table)
+
+
+@app.command("logs")
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="Full id or unique prefix.")],
+) -> None:
+    """Print the log records of a task run, oldest first."""
+    from tideflow.schemas import LogFilter
+
+    with open_client() as client:
+        run = _resolve(client, run_id)
+        if run.flow_run_id is None:
+            console.print("No logs: this task run ran outside a flow run.")
+            return
+        records = client.read_logs(
+            LogFilter(flow_run_id=[run.flow_run_id], task_run_id=[run.id], limit=_LOG_PAGE)
+        )
+    if not records:
+        console.print("No logs.")
+        return
+    for log in records:
+        stamp = log.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        console.print(
+            Text.assemble(stamp, " ", f"{logging.getLevelName(log.level):<8}", " ", log.message)
+        )

@@ -1,0 +1,48 @@
+"""Task-run routes: record a batch of reports from a flow's process, read one, filter, count."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Body
+
+from tideflow.schemas.task_runs import TaskRun, TaskRunFilter, TaskRunReport, TaskRunReportResult
+from tideflow.server.api.deps import DB
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import task_runs as storage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/task_runs", tags=["task runs"])
+
+MAX_REPORTS = 5000  # task runs per batch (the SDK sends at most 1,000)
+
+
+@router.post("/report")
+async def report_task_runs(
+    db: DB, body: list[TaskRunReport] = Body(max_length=MAX_REPORTS)
+) -> TaskRunReportResult:
+    """Store the reported task runs and their new states (duplicates skipped, refusals named)."""
+    async with db.write() as session:
+        return await storage.record_task_run_reports(session, body)
+
+
+@router.post("/filter")
+async def read_task_runs(db: DB, body: TaskRunFilter | None = None) -> list[TaskRun]:
+    async with db.read() as session:
+        return await storage.read_task_runs(session, body or TaskRunFilter())
+
+
+@router.post("/count")
+async def count_task_runs(db: DB, body: TaskRunFilter | None = None) -> int:
+    async with db.read() as session:
+        return await storage.count_task_runs(session, body or TaskRunFilter())
+
+
+@router.get("/{task_run_id}")
+async def read_task_run(task_run_id: UUID, db: DB) -> TaskRun:
+    async with db.read() as session:
+        run = await storage.read_task_run(session, task_run_id)
+    if run is None:
+        raise NotFound(f"task run {task_run_id} not found")
+    return run

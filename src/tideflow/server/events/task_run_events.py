@@ -1,0 +1,96 @@
+"""The task-run state event, as a pure function of the run, its flow run and the state change.
+
+``tideflow.task-run.<StateName>`` names the task run as its resource (task name, state name/type and
+run count as labels) and relates the flow run, the flow, the deployment and each tag, so a trigger
+can match a task of one flow or deployment. Its id is derived from the task run and state ids (a
+report sent twice stores each event once); ``follows`` chains a run's events in order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from tideflow.schemas import State
+from tideflow.schemas.events import MAX_RELATED, RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
+from tideflow.schemas.task_runs import TaskRunReport
+
+__all__ = ["FlowRunFacts", "task_run_event_id", "task_run_state_event"]
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class FlowRunFacts:
+    """What a task run's events say about the flow run it ran in."""
+
+    id: UUID
+    name: str
+    flow_id: UUID
+    flow_name: str | None
+    deployment_id: UUID | None
+    deployment_name: str | None
+
+
+def task_run_event_id(task_run_id: UUID, state_id: UUID) -> UUID:
+    """The id of the event for ``task_run_id`` entering state ``state_id``."""
+    return uuid5(NAMESPACE_URL, f"tideflow.task-run.{task_run_id}.state.{state_id}")
+
+
+def _state(state: State) -> dict[str, Any]:
+    return {
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp.isoformat(),
+    }
+
+
+def _related(resource_id: str, role: str, name: str | None = None) -> dict[str, str]:
+    out = {RESOURCE_ID: resource_id, RESOURCE_ROLE: role}
+    if name is not None:
+        out[RESOURCE_NAME] = name
+    return out
+
+
+def task_run_state_event(
+    report: TaskRunReport,
+    state: State,
+    previous: State | None,
+    run_count: int,
+    flow_run: FlowRunFacts | None,
+) -> Event:
+    """The event for the reported task run entering ``state`` from ``previous``."""
+    related: list[dict[str, str]] = []
+    if flow_run is not None:
+        related.append(_related(f"tideflow.flow-run.{flow_run.id}", "flow-run", flow_run.name))
+        related.append(_related(f"tideflow.flow.{flow_run.flow_id}", "flow", flow_run.flow_name))
+        if flow_run.deployment_id is not None:
+            related.append(
+                _related(
+                    f"tideflow.deployment.{flow_run.deployment_id}",
+                    "deployment",
+                    flow_run.deployment_name,
+                )
+            )
+    room = MAX_RELATED - len(related)
+    related += [_related(f"tideflow.tag.{tag}", "tag", tag) for tag in report.tags[:room]]
+    name = _SPACE.sub("-", state.name.strip()) or state.type.value.title()
+    return Event(
+        id=task_run_event_id(report.id, state.id),
+        occurred=state.timestamp,
+        event=f"tideflow.task-run.{name}",
+        resource={
+            RESOURCE_ID: f"tideflow.task-run.{report.id}",
+            RESOURCE_NAME: report.name,
+            "tideflow.task-name": report.task_name,
+            "tideflow.state-name": state.name,
+            "tideflow.state-type": state.type.value,
+            "tideflow.run-count": str(run_count),
+        },
+        related=related,
+        payload={"previous": _state(previous) if previous else None, "state": _state(state)},
+        follows=task_run_event_id(report.id, previous.id) if previous is not None else None,
+    )
