@@ -37,6 +37,7 @@ __all__ = [
     "MAX_POWER_BITS",
     "MAX_RECURSION",
     "MAX_SEQUENCE",
+    "MAX_SLOW_INPUT",
     "Budget",
     "LimitExceeded",
     "Method",
@@ -57,7 +58,7 @@ MAX_LOOP_ITEMS = 1000
 MAX_RECURSION = 10  # depth of a {% for ... recursive %} loop
 MAX_SEQUENCE = 100_000  # longest string/list a '*' may build
 MAX_POWER_BITS = 4096  # largest integer '**' or '*' may build
-MAX_WRAP_INPUT = 100_000  # textwrap is pure Python and slow; longer input is refused
+MAX_SLOW_INPUT = 100_000  # items or characters a filter that loops in Python may take
 _TIMEOUT_SETTING = "TIDEFLOW_TEMPLATES_RENDER_TIMEOUT"
 _OUTPUT_SETTING = "TIDEFLOW_TEMPLATES_MAX_OUTPUT"
 
@@ -334,10 +335,6 @@ def _filter_wordwrap(
     budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Any, tuple[Any, ...]]:
     text = str(value)
-    if len(text) > MAX_WRAP_INPUT:
-        raise LimitExceeded(
-            f"|wordwrap of {len(text)} characters is above the limit of {MAX_WRAP_INPUT}"
-        )
     wrapstring = _arg(args, kwargs, 2, "wrapstring")
     extra = len(wrapstring) if isinstance(wrapstring, str) else 1
     budget.size(len(text) * (1 + extra), "|wordwrap")
@@ -405,6 +402,23 @@ _STRINGIFYING = frozenset(
 )  # fmt: skip
 
 
+# Filters that run Python code per item or word (sorting keys, textwrap, urlize): their input is
+# bounded so one call ends soon after the deadline even though it cannot check it itself.
+_SLOW = frozenset(
+    {
+        "dictsort", "groupby", "list", "map", "max", "min", "reject", "rejectattr", "select",
+        "selectattr", "sort", "sum", "unique", "urlize", "wordwrap",
+    }
+)  # fmt: skip
+
+
+def _check_slow(value: Any, what: str) -> None:
+    n = len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
+    if n > MAX_SLOW_INPUT:
+        unit = "characters" if isinstance(value, str | bytes) else "items"
+        raise LimitExceeded(f"{what} of {n} {unit} is above the limit of {MAX_SLOW_INPUT}")
+
+
 def _checked(budget: Budget, result: Any, what: str) -> Any:
     """Count what a step built, and refuse one above the cap (the estimates keep this rare)."""
     if isinstance(result, str | bytes | bytearray):
@@ -420,14 +434,17 @@ def _guard_filter(env: Any, name: str, func: Callable[..., Any]) -> Callable[...
     skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
     check = _FILTER_CHECKS.get(name)
     stringifies = name in _STRINGIFYING
+    slow = name in _SLOW
     what = f"|{name}"
 
     @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context first
     def guarded(*args: Any, **kwargs: Any) -> Any:
         budget = current_budget()
         budget.tick()
-        if len(args) > skip and (check is not None or stringifies):
+        if len(args) > skip and (check is not None or stringifies or slow):
             head, value, rest = args[:skip], args[skip], args[skip + 1 :]
+            if slow:
+                _check_slow(value, what)
             if stringifies:
                 cap = budget.limits.max_output
                 budget.size(approx_len((value, rest, list(kwargs.values())), cap), what)

@@ -52,9 +52,11 @@ from tideflow.server.triggers.sandbox import (
 
 __all__ = [
     "MAX_AUTOMATION_TOKENS",
+    "MAX_BRACKETS",
     "MAX_LOOPS",
     "MAX_LOOP_DEPTH",
     "MAX_LOOP_ITEMS",
+    "MAX_NESTING",
     "MAX_OUTPUT",
     "MAX_TEMPLATE_CHARS",
     "MAX_TEMPLATE_TOKENS",
@@ -74,6 +76,8 @@ MAX_LOOP_DEPTH = 2
 MAX_TEMPLATE_CHARS = 100_000  # one template string
 MAX_TEMPLATE_TOKENS = 5_000  # one template; parsing costs about 50 us a token
 MAX_AUTOMATION_TOKENS = 15_000  # all templates of one automation, checked on the event loop
+MAX_BRACKETS = 30  # nested (), [] and {} in one expression
+MAX_NESTING = 64  # depth of the syntax tree
 _THREAD_GRACE = 1.0  # seconds past the time limit before a render thread is given up on
 
 
@@ -99,14 +103,38 @@ def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
     return max([here, *(_loop_depth(child, here) for child in node.iter_child_nodes())])
 
 
-def _token_count(source: str, limit: int) -> int:
-    """Tokens in ``source``, counting no further than ``limit + 1`` (lexing is streamed)."""
-    count = 0
-    for _ in _ENV.lex(source):
+
+
+def _scan(source: str) -> int:
+    """Tokens in ``source``, refusing early (lexing is streamed) too many or too deep brackets:
+    the parser recurses about a dozen frames per bracket."""
+    count = depth = 0
+    for _, kind, value in _ENV.lex(source):
         count += 1
-        if count > limit:
-            break
+        if count > MAX_TEMPLATE_TOKENS:
+            raise SecurityError(f"more than {MAX_TEMPLATE_TOKENS} tokens, the limit for a template")
+        if kind != "operator":
+            continue
+        if value in ("(", "[", "{"):
+            depth += 1
+            if depth > MAX_BRACKETS:
+                raise SecurityError(
+                    f"brackets nest more than {MAX_BRACKETS} deep, the limit for a template"
+                )
+        elif value in (")", "]", "}"):
+            depth -= 1
     return count
+
+
+def _check_depth(ast: nodes.Node) -> None:
+    """Refuse a syntax tree deeper than ``MAX_NESTING`` (walked without recursion): compiling one
+    recurses per level, and Python refuses code nested past 100-200 levels."""
+    stack = [(ast, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SecurityError(f"expressions and blocks nest more than {MAX_NESTING} deep")
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
 class _Bounding(NodeTransformer):
@@ -130,10 +158,9 @@ def _parsed(source: str) -> tuple[nodes.Template, int]:
         raise SecurityError(
             f"{len(source)} characters, above the limit of {MAX_TEMPLATE_CHARS} for a template"
         )
-    tokens = _token_count(source, MAX_TEMPLATE_TOKENS)
-    if tokens > MAX_TEMPLATE_TOKENS:
-        raise SecurityError(f"more than {MAX_TEMPLATE_TOKENS} tokens, the limit for a template")
+    tokens = _scan(source)
     ast = _ENV.parse(source)
+    _check_depth(ast)
     for kind, label in _FORBIDDEN.items():
         if ast.find(kind) is not None:
             raise SecurityError(f"{label} is not allowed in action templates")
