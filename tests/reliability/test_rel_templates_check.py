@@ -87,6 +87,6 @@ def test_the_templates_of_one_automation_are_bounded_together(api: httpx.Client)
     body = {f"k{i}": "{{ event.payload.n }} " * 400 for i in range(12)}
     response = api.post("/automations/", json=_automation(body))
     assert response.status_code == 422, response.text
-    assert "more than 15000 tokens in all" in response.json()["detail"]
-    small = {f"k{i}": "{{ event.payload.n }} " * 400 for i in range(3)}
+    assert "more than 10000 tokens in all" in response.json()["detail"]
+    small = {f"k{i}": "{{ event.payload.n }} " * 400 for i in range(2)}
     assert api.post("/automations/", json=_automation(small)).status_code == 201

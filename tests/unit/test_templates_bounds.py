@@ -242,6 +242,6 @@ def test_automation_check_bounds_all_templates_together() -> None:
     )
     problems = automation_template_problems(automation)
     assert problems == [
-        "actions[0].body: the templates of this automation have more than 15000 tokens in all, "
+        "actions[0].body: the templates of this automation have more than 10000 tokens in all, "
         "the limit"
     ]

@@ -75,7 +75,7 @@ MAX_LOOPS = 10
 MAX_LOOP_DEPTH = 2
 MAX_TEMPLATE_CHARS = 100_000  # one template string
 MAX_TEMPLATE_TOKENS = 5_000  # one template; parsing costs about 50 us a token
-MAX_AUTOMATION_TOKENS = 15_000  # all templates of one automation, checked on the event loop
+MAX_AUTOMATION_TOKENS = 10_000  # all templates of one automation, checked on the event loop
 MAX_BRACKETS = 30  # nested (), [] and {} in one expression
 MAX_NESTING = 64  # depth of the syntax tree
 _THREAD_GRACE = 1.0  # seconds past the time limit before a render thread is given up on
@@ -101,8 +101,6 @@ _FORBIDDEN = {
 def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
     here = depth + 1 if isinstance(node, nodes.For) else depth
     return max([here, *(_loop_depth(child, here) for child in node.iter_child_nodes())])
-
-
 
 
 def _scan(source: str) -> int:
