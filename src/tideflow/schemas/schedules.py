@@ -687,6 +687,14 @@ class RRuleSchedule(_Schedule):
         start, end = _window(start, end, limit)
         if limit == 0 or end <= start:
             return []
+        try:
+            return self._run_times(start, end, limit)
+        except ScheduleTooExpensive as exc:
+            raise ScheduleTooExpensive(
+                f"rrule {_shown(self.rrule)} is too expensive: {exc}"
+            ) from None
+
+    def _run_times(self, start: dt.datetime, end: dt.datetime, limit: int) -> list[dt.datetime]:
         tz = self.zone
         rule = _parse_rrule(self.rrule, tz)
         aware = any(s.tzinfo is not None for s in _starts(rule))
