@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -100,6 +101,15 @@ def start(
         bool,
         typer.Option("--background", help="Run as the auto-started local server (plain output)."),
     ] = False,
+    create_database: Annotated[
+        bool,
+        typer.Option(
+            "--create-database",
+            help="Create an empty SQLite database even where one existed and is now missing "
+            "(without it, such a start is refused, so a deleted database is never silently "
+            "replaced by an empty one).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API, UI and services until Ctrl-C or SIGTERM."""
     from tideflow.client._local import (
@@ -112,6 +122,7 @@ def start(
     from tideflow.exceptions import TideflowError
     from tideflow.server.run import run_server
     from tideflow.server.storage import mask_url, parse_database_url
+    from tideflow.server.storage.guard import check_sqlite_start, check_writable_dir
 
     settings = _settings()
     host = host or settings.server_host
@@ -128,9 +139,20 @@ def start(
             f"invalid --log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
         )
     try:
-        parse_database_url(url)
+        parsed = parse_database_url(url)
     except TideflowError as exc:
         _fail(exc)
+    # Before the pid file is written there: a read-only home is one line, not a traceback.
+    try:
+        check_writable_dir(settings.home, "TIDEFLOW_HOME")
+    except TideflowError as exc:
+        exit_with_error(f"cannot start the server: {exc}")
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        try:
+            check_sqlite_start(Path(parsed.database), create_database=create_database)
+        except TideflowError as exc:
+            exit_with_error(f"cannot start the server on the database {mask_url(url)}: {exc}")
     if _port_in_use(host, port):
         exit_with_error(
             f"port {port} on {host} is already in use — is a tideflow server running? (tideflow server status)"
@@ -160,7 +182,14 @@ def start(
     else:
         write_pid_file(settings, api_url=f"{base}/api", database=masked)
     try:
-        run_server(settings, host=host, port=port, database_url=url, log_level=log_level)
+        run_server(
+            settings,
+            host=host,
+            port=port,
+            database_url=url,
+            log_level=log_level,
+            create_database=create_database,
+        )
     except TideflowError as exc:
         _fail(exc)
     finally:

@@ -134,17 +134,46 @@ def process_alive(pid: int) -> bool:
 
 def server_is_healthy(api_url: str, timeout: float = 1.0) -> bool:
     """True when ``GET {api_url}/health`` answers 200."""
+    return _health(api_url, timeout) == (True, None)
+
+
+def _health(api_url: str, timeout: float) -> tuple[bool, str | None]:
+    """(healthy, why not): the ``detail`` of a tideflow server that answers but cannot serve (a
+    503 once its database file is gone), else None."""
     try:
         response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+        return False, None
+    if response.status_code == 200:
+        return True, None
+    try:
+        detail = response.json().get("detail") if response.status_code == 503 else None
+    except (ValueError, AttributeError):  # not JSON, or JSON but not an object
+        detail = None
+    return False, detail if isinstance(detail, str) else None
+
+
+def _unhealthy(api_url: str, why: str) -> TideflowError:
+    # It runs but cannot serve: starting another one would not help, waiting would not either.
+    return TideflowError(f"the local tideflow server at {api_url} answers but is unhealthy: {why}")
+
+
+def _home_not_writable(home: Path, exc: OSError) -> TideflowError:
+    return TideflowError(
+        f"cannot start the local tideflow server: TIDEFLOW_HOME {home} is not writable "
+        f"({exc.strerror or exc}); point TIDEFLOW_HOME at a writable directory, or "
+        "TIDEFLOW_API_URL at a running server"
+    )
 
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a")
+    except OSError as exc:
+        raise _home_not_writable(path.parent, exc) from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -153,10 +182,13 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
+    """The server's own one-line error when it wrote one (``Error: ...``), else its last lines."""
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        tail = path.read_text(errors="replace").strip().splitlines()[-lines:]
     except OSError:
         return ""
+    errors = [line for line in tail if line.startswith("Error: ")]
+    return errors[-1].removeprefix("Error: ") if errors else " | ".join(tail)
 
 
 def _spawn_detached(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
@@ -200,8 +232,11 @@ def start_local_server(settings: Settings) -> str:
     home = settings.home
     log_path = home / LOG_FILE
     with _file_lock(home / LOCK_FILE):
-        if server_is_healthy(url, timeout=2.0):
+        healthy, why = _health(url, timeout=2.0)
+        if healthy:
             return url
+        if why is not None:
+            raise _unhealthy(url, why)
         pid: int | None = None
         # A live server in the pid file is one still starting (or too busy to answer): wait for it.
         if not _another_server_starting(settings, url):
@@ -209,20 +244,26 @@ def start_local_server(settings: Settings) -> str:
                 sys.executable, "-m", "tideflow", "server", "start", "--background",
                 "--host", settings.server_host, "--port", str(settings.server_port),
             ]  # fmt: skip
-            pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
+            try:
+                pid = _spawn_detached(cmd, log_path, {**os.environ, "TIDEFLOW_HOME": str(home)})
+            except OSError as exc:  # the log file cannot be created there
+                raise _home_not_writable(home, exc) from None
         code: int | None = None
         deadline = time.monotonic() + settings.server_start_timeout
         while time.monotonic() < deadline:
-            if server_is_healthy(url, timeout=1.0):
+            healthy, why = _health(url, timeout=1.0)
+            if healthy:
                 return url
+            if why is not None:
+                raise _unhealthy(url, why)
             if pid is not None and code is None:
                 code = _exit_code(pid)
             # Ours may lose the port to a server started by hand a moment ago: wait for that one.
             if (pid is None or code is not None) and not _another_server_starting(settings, url):
                 how = f"exited with code {code}" if code is not None else "stopped"
                 raise TideflowError(
-                    f"the local tideflow server {how} while starting; "
-                    f"see {log_path}: {_log_tail(log_path)}"
+                    f"the local tideflow server {how} while starting: {_log_tail(log_path)} "
+                    f"(log: {log_path})"
                 )
             time.sleep(0.05)
         raise ServerUnreachable(

@@ -1,11 +1,12 @@
-"""create_app: the FastAPI application. Its lifespan opens the database, upgrades the schema and
-builds the ServerContext; shutdown disposes the engine."""
+"""create_app: the FastAPI application. Its lifespan checks and opens the database, upgrades the
+schema, arms the watch on the SQLite file and builds the ServerContext; shutdown disposes the engine."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -17,6 +18,7 @@ from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
+from tideflow.server.storage.guard import check_sqlite_start, marker_path, write_marker
 from tideflow.server.storage.migrate import upgrade_engine
 from tideflow.server.ui import install_ui
 from tideflow.settings import Settings, get_settings
@@ -26,17 +28,33 @@ __all__ = ["create_app"]
 SERVICE_STOP_GRACE = 10.0  # seconds a service may take to finish its step at shutdown
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
-    """The API app for ``database_url`` (default: the settings' database, SQLite in TIDEFLOW_HOME)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    create_database: bool = False,
+) -> FastAPI:
+    """The API app for ``database_url`` (default: the settings' database, SQLite in TIDEFLOW_HOME).
+
+    A SQLite database that existed and is gone is refused at start unless ``create_database``.
+    """
     settings = settings or get_settings()
     url = database_url or settings.resolved_database_url
-    parse_database_url(url)  # a bad URL fails here, with a readable message, not at first request
+    parsed = parse_database_url(url)  # a bad URL fails here, readably, not at first request
+    sqlite_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_empty = None
+        if sqlite_file is not None:
+            refuse_empty = check_sqlite_start(sqlite_file, create_database=create_database)
         database = Database(url)
         try:
-            await upgrade_engine(database.engine)
+            await upgrade_engine(database.engine, refuse_empty=refuse_empty)
+            if sqlite_file is not None:
+                if create_database or not marker_path(sqlite_file).exists():
+                    write_marker(sqlite_file)
+                database.watch_file()
             context = ServerContext(settings=settings, database=database)
             app.state.context = context
             context.dispatcher.start()

@@ -31,10 +31,12 @@ if "fastapi" not in sys.modules:
     sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 import uvicorn
+import uvicorn.logging
 
 from tideflow.exceptions import TideflowError
 from tideflow.server.app import create_app
 from tideflow.server.storage import mask_url
+from tideflow.server.storage.guard import DatabaseUnavailable
 from tideflow.settings import Settings
 
 __all__ = ["bind_socket", "run_server"]
@@ -98,16 +100,19 @@ def run_server(
     port: int,
     database_url: str | None = None,
     log_level: str | None = None,
+    create_database: bool = False,
 ) -> None:
-    """Serve the API on ``host:port`` until SIGINT/SIGTERM; TideflowError on a startup failure."""
+    """Serve the API on ``host:port`` until SIGINT/SIGTERM; TideflowError on a startup failure.
+
+    ``create_database``: create an empty SQLite database even where one existed and is gone."""
     level = (log_level or settings.logging_level).lower()
     if level not in _LEVELS:
         raise TideflowError(
             f"invalid log level {log_level!r}: use one of {', '.join(_LEVELS).upper()}"
         )
-    logging.getLogger("tideflow").setLevel(level.upper())
+    _log_to_stderr(logging.getLogger("tideflow"), level.upper())
     url = database_url or settings.resolved_database_url
-    app = create_app(settings, database_url=url)
+    app = create_app(settings, database_url=url, create_database=create_database)
     sock = bind_socket(host, port)
     config = uvicorn.Config(
         app,
@@ -127,6 +132,10 @@ def run_server(
         context = app.router.lifespan_context(app)
         try:
             await context.__aenter__()
+        except TideflowError as exc:  # already names what is wrong (a read-only home, a lost db)
+            raise TideflowError(
+                f"cannot start the server on the database {mask_url(url)}: {exc}"
+            ) from None
         except Exception as exc:  # any startup failure becomes one line for the CLI
             logger.debug("server startup failed", exc_info=True)
             raise TideflowError(
@@ -143,6 +152,26 @@ def run_server(
             runner.run(serve())
     finally:
         sock.close()
+
+
+def _log_to_stderr(root: logging.Logger, level: str) -> None:
+    """tideflow's server lines on stderr, prefixed with their level like uvicorn's own ones.
+
+    Left alone when logging is already configured (an embedding program's handlers win).
+    """
+    root.setLevel(level)
+    if root.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(uvicorn.logging.DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.addFilter(_not_reported_before)
+    root.addHandler(handler)
+
+
+def _not_reported_before(record: logging.LogRecord) -> bool:
+    # Once the database file is gone, the guard logs that once; every background loop failing on
+    # it since would add a traceback per step, burying the one line that explains them all.
+    return not (record.exc_info and isinstance(record.exc_info[1], DatabaseUnavailable))
 
 
 # Hot paths (event ingest, trigger evaluation) allocate many short-lived containers; with the

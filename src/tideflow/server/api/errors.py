@@ -15,9 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.websockets import WebSocket, WebSocketState
 
 from tideflow.server.api.validation import InvalidInput
 from tideflow.server.storage import Conflict, NotFound
+from tideflow.server.storage.guard import DatabaseUnavailable
 
 __all__ = ["format_validation_errors", "install_error_handlers"]
 
@@ -90,6 +92,28 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected(request, exc)
 
 
+# Internal error, with the reason as the close reason (at most 123 bytes by the protocol).
+_WS_INTERNAL_ERROR = 1011
+_WS_REASON_BYTES = 123
+_WS_GONE = "the database file was deleted or replaced; the server stopped accepting writes"
+
+
+async def _unavailable(conn: Request | WebSocket, exc: Exception) -> JSONResponse | None:
+    """503: the database cannot keep what is sent (already logged once, at ERROR, when noticed).
+
+    On a websocket (``/events/in``), close with the reason instead of sending a frame: a client must
+    never take an error for an answer to the frame it sent, and on a close it keeps its unacked
+    events for the next connection."""
+    if isinstance(conn, WebSocket):
+        if conn.application_state == WebSocketState.CONNECTED:
+            reason = str(exc)
+            if len(reason.encode()) > _WS_REASON_BYTES:  # a long path: the gist, the log has all
+                reason = _WS_GONE
+            await conn.close(code=_WS_INTERNAL_ERROR, reason=reason)
+        return None
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -104,4 +128,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _invalid)
     app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(DatabaseUnavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

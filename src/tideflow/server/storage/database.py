@@ -4,6 +4,10 @@ SQLite allows one writer at a time, so write transactions are serialised inside 
 ``asyncio.Lock`` held here and opened with ``BEGIN IMMEDIATE``; concurrent requests then queue in
 Python instead of failing with "database is locked". PostgreSQL writes run concurrently and rely on
 row locks (``SELECT ... FOR UPDATE``) where a read-modify-write must be atomic.
+
+Once the server arms ``watch_file()`` (SQLite), every transaction first checks that the file at the
+path is still the one opened, and a write checks again after its commit, before anyone acknowledges
+it: a deleted or replaced file raises ``DatabaseUnavailable`` instead (see ``storage.guard``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tideflow.exceptions import TideflowError
+from tideflow.server.storage.guard import FileWatch
 from tideflow.server.storage.outbox import take_outbox
 
 __all__ = ["Database", "mask_url", "parse_database_url"]
@@ -91,9 +96,13 @@ class Database:
         parsed = parse_database_url(url)
         self.url = url
         self.dialect: str = parsed.get_backend_name()
+        # The SQLite file (None on PostgreSQL) and, once armed, the watch on it.
+        self.path: Path | None = None
+        self.file_watch: FileWatch | None = None
         if self.dialect == "sqlite":
             assert parsed.database is not None
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(parsed.database)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(parsed, pool_size=8, max_overflow=8)
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -114,15 +123,31 @@ class Database:
     def masked_url(self) -> str:
         return mask_url(self.url)
 
+    def watch_file(self) -> None:
+        """From now on, refuse every transaction once the SQLite file is deleted or replaced."""
+        if self.path is not None:
+            self.file_watch = FileWatch(self.path)
+
+    def check_file(self) -> None:
+        """Raise DatabaseUnavailable when the watched SQLite file is gone (no-op when unwatched)."""
+        if self.file_watch is not None:
+            self.file_watch.check()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session in a read transaction (a snapshot on SQLite; READ COMMITTED on PostgreSQL)."""
+        # Also keeps the pool from opening a new connection, which would create an empty file.
+        self.check_file()
         async with self.sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a write transaction, committed on exit and rolled back on error."""
+        """A session in a write transaction, committed on exit and rolled back on error.
+
+        On SQLite with a watched file, a commit that landed in a deleted or replaced file raises
+        DatabaseUnavailable on exit (nothing is published), so the caller never acknowledges it.
+        """
         if not self.is_sqlite:
             async with self.sessions() as session:
                 async with session.begin():
@@ -130,9 +155,11 @@ class Database:
                 self._after_commit(session)
             return
         async with self._write_lock, self.sessions() as session:
+            self.check_file()
             async with session.begin():
                 await session.connection(execution_options={_WRITE: True})
                 yield session
+            self.check_file()
             self._after_commit(session)
 
     def _after_commit(self, session: AsyncSession) -> None:

@@ -65,6 +65,7 @@ from tideflow.server.triggers.guard import (
     DEFAULT_MAX_FIRINGS_PER_MINUTE,
     RATE_WINDOW,
     FiringRate,
+    Lineage,
     RunLineage,
     child_lineage,
     event_lineage,
@@ -124,6 +125,7 @@ class TriggerEngine(Service):
         self.max_causal_depth = max_causal_depth
         self._runs = RunLineage()  # runs automations created -> their firing's lineage
         self._rate = FiringRate(max_firings_per_minute)
+        self._lineages: dict[UUID, Lineage] = {}  # of the events last evaluated (one batch)
         self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
         self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
         self._held: list[Any] = []
@@ -330,11 +332,12 @@ class TriggerEngine(Service):
         results: dict[UUID, _Result] = {}
         runs = self._runs.as_mapping()
         limit = self.max_causal_depth
+        self._lineages = lineages = {}
         for event in events:  # already in order (``FollowGate.admit``)
             candidates = self.index.candidates(event)
             if not candidates:
                 continue
-            lineage = event_lineage(event, runs)
+            lineage = lineages[event.id] = event_lineage(event, runs)
             for ident in candidates:
                 if lineage and lineage.get(ident, 0) >= limit:
                     self.suppressed += 1  # its own action caused this event, too deep: a loop
@@ -554,7 +557,10 @@ class TriggerEngine(Service):
                 paused[automation.id] = automation
                 continue
             event = firing.triggering_event
-            parent = event_lineage(event, runs) if event is not None else {}
+            parent: Lineage = {}
+            if event is not None:
+                known = self._lineages.get(event.id)
+                parent = known if known is not None else event_lineage(event, runs)
             firing.lineage = child_lineage(parent, automation.id)
             kept.append((automation, firing))
         return kept, list(paused.values())
