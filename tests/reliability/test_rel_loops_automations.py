@@ -108,7 +108,7 @@ def _bound(depth: int) -> int:
 def test_a_self_feeding_deployment_trigger_makes_a_bounded_number_of_runs(
     api: tuple[ServerProcess, httpx.Client],
 ) -> None:
-    _, client = api
+    server, client = api
     created = client.post(
         "/deployments/", json={"flow_name": "loop-flow", "name": "loop", "triggers": [{}]}
     )
@@ -117,6 +117,9 @@ def test_a_self_feeding_deployment_trigger_makes_a_bounded_number_of_runs(
     automation = _owned(client, deployment_id)
     assert automation["trigger"]["expect"] == []
     assert any("expect is empty" in w for w in automation["warnings"])  # saved, with a warning
+    # A trigger registered with the deployment (serve(), to_deployment()) is warned about in the
+    # server log, which is where that path shows it.
+    _until(lambda: "trigger.expect is empty" in server.log_path.read_text())
 
     # Its own deployment.created event already started one bounded cascade.
     _until(lambda: _runs(client, deployment_id) > 0)

@@ -285,6 +285,11 @@ class TriggerEngine(Service):
         if automation is None or not automation.enabled:
             self._uninstall(change.automation_id)
             return
+        if change.reset_state:
+            # Saved anyway (the API answer carries them too): the server log names every one, which
+            # is where a deployment trigger registered by serve() or to_deployment() shows them.
+            for warning in automation.warnings:
+                _log.warning("automation %r (%s): %s", automation.name, automation.id, warning)
         if change.reset_state or automation.id not in self._states:
             now = self.clock()
             state = initial_state(automation.trigger, now)
