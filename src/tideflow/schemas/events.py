@@ -156,35 +156,47 @@ def _payload_problem(payload: object) -> str | None:
     if not isinstance(payload, dict):
         return f"payload must be a JSON object, got {type(payload).__name__}"
     try:
-        text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+        text = json.dumps(payload, allow_nan=False)
     except RecursionError:
         return f"payload is nested deeper than the limit of {MAX_NESTING} levels"
     except (TypeError, ValueError) as exc:
         return f"payload is not JSON: {exc}"
-    if has_lone_surrogate(text):
-        where = lone_surrogate_path(payload, ("payload",)) or ("payload",)
-        return escape_lone_surrogates(f"{_loc(where)} {surrogate_problem(text)}")
+    # ASCII output: every surrogate is an escape; only a hit costs a walk (a pair is no problem).
+    where = lone_surrogate_path(payload, ("payload",)) if "\\ud" in text else None
+    if where is not None:
+        return escape_lone_surrogates(
+            f"{_loc(where)} {surrogate_problem(_text_at(payload, where))}"
+        )
     depth = json_text_depth(text, MAX_NESTING)
     if depth > MAX_NESTING:
         return f"payload is nested deeper than the limit of {MAX_NESTING} levels"
     return None
 
 
-def _labels_problem(where: str, labels: dict[str, str]) -> str | None:
-    # Two C-speed maxima first; the loop only runs to name an offending label.
-    if max(map(len, labels.values()), default=0) <= MAX_LABEL_VALUE_LENGTH and (
-        max(map(len, labels), default=0) <= MAX_LABEL_NAME_LENGTH
+def _text_at(payload: Any, where: tuple[str | int, ...]) -> str:
+    # The string (or the key) at ``where`` (which starts with "payload"), for the message.
+    value = payload
+    for part in where[1:]:
+        value = value[part]
+    return value if isinstance(value, str) and has_lone_surrogate(value) else str(where[-1])
+
+
+def _labels_problem(labels: dict[str, str]) -> str | None:
+    # Total lengths first (two C-speed joins; labels are usually a few short strings), the
+    # loop only to name an offending label.
+    if len("".join(labels.values())) <= MAX_LABEL_VALUE_LENGTH and (
+        len("".join(labels)) <= MAX_LABEL_NAME_LENGTH
     ):
         return None
     for label, value in labels.items():
         if len(label) > MAX_LABEL_NAME_LENGTH:
             return (
-                f"{where}: label name {label[:40]!r}... is {len(label)} characters, above the "
-                f"limit of {MAX_LABEL_NAME_LENGTH}"
+                f"label name {label[:40]!r}... is {len(label)} characters, above the limit of "
+                f"{MAX_LABEL_NAME_LENGTH}"
             )
         if len(value) > MAX_LABEL_VALUE_LENGTH:
             return (
-                f"{where}: label {label[:80]!r} is {len(value)} characters, above the limit of "
+                f"label {label[:80]!r} is {len(value)} characters, above the limit of "
                 f"{MAX_LABEL_VALUE_LENGTH}"
             )
     return None
@@ -196,10 +208,14 @@ def event_limits_problem(event: Event) -> str | None:
     Checked where events come in (the SDK's ``emit_event``, the server's ingest), not by the model:
     events the server builds from data it already holds must not start failing on a new limit.
     """
-    problem = _labels_problem("resource", event.resource.root)
+    problem = _labels_problem(event.resource.root)
+    if problem:
+        return f"resource: {problem}"
     for i, related in enumerate(event.related):
-        problem = problem or _labels_problem(f"related[{i}]", related.root)
-    return problem
+        problem = _labels_problem(related.root)
+        if problem:
+            return f"related[{i}]: {problem}"
+    return None
 
 
 class Event(BaseModel):

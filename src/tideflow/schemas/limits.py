@@ -129,10 +129,14 @@ def json_text_depth(text: bytes | str, limit: int | None = None) -> int:
     bound, so small documents cost two counts), and ``limit + 1`` is returned as soon as the text
     is known to be deeper. On invalid JSON the answer is a count of its brackets, not an error.
     """
+    if limit is not None:
+        if isinstance(text, str):
+            upper = text.count("[") + text.count("{")
+        else:
+            upper = text.count(b"[") + text.count(b"{")
+        if upper <= limit:
+            return upper
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    upper = data.count(b"[") + data.count(b"{")
-    if limit is not None and upper <= limit:
-        return upper
     # Strip the strings: drop escaped backslashes, then escaped quotes, so that every quote left
     # delimits a string; keep only quotes and brackets; drop what lies between quote pairs.
     kept = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _DROP)
