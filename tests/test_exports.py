@@ -37,6 +37,7 @@ PUBLIC: dict[str, list[str]] = {
         "wait",
     ],
     "tideflow.task_runners": ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"],
+    "tideflow.task_runners.dask": ["DaskTaskRunner"],
     "tideflow.runtime": ["flow_run", "task_run"],
     "tideflow.cache_policies": [
         "DEFAULT",
