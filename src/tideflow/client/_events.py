@@ -355,8 +355,9 @@ class EventWorker:
                 "event reports them", spool.directory, spool.max_bytes, dropped, DROPPED_EVENT,
             )  # fmt: skip
         if kept:
-            warn_logger.warning("tideflow: %s; %d events were saved to %s and will be sent by the "
-                                "next tideflow process", why, kept, path)  # fmt: skip
+            saved = "1 event was" if kept == 1 else f"{kept} events were"
+            warn_logger.warning("tideflow: %s; %s saved to %s and will be sent by the next "
+                                "tideflow process", why, saved, path)  # fmt: skip
 
     def _report_drops(self) -> None:
         # caller holds self._cond
