@@ -121,8 +121,8 @@ def check_sqlite_start(database: Path, *, create_database: bool = False) -> str 
         return None
     refusal = (
         f"the SQLite database {database} is {'missing' if not exists else 'empty'}, but "
-        f"{evidence} shows a tideflow database was there (deleted or moved?); restore it, or start "
-        "with --create-database to begin with an empty database"
+        f"{evidence} shows a tideflow database was there (deleted or moved?); restore it, or run "
+        "`tideflow server start --create-database` to begin with an empty one"
     )
     if empty:
         raise TideflowError(refusal)
