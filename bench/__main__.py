@@ -28,7 +28,9 @@ from bench.peers.prefect import ADAPTERS, run_adapter
 
 __all__ = ["BENCHMARKS", "main"]
 
-BENCHMARKS = ("footprint", "overhead", "start", "chain", "triggers", "ingest", "query", "fanout")
+BENCHMARKS = (
+    "footprint", "overhead", "start", "chain", "triggers", "ingest", "query", "fanout", "tasks",
+)  # fmt: skip
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.jsonl"))
 
 

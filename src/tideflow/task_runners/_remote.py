@@ -13,13 +13,14 @@ import concurrent.futures as cf
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.util import Finalize
 from typing import Any
 
 import cloudpickle
 
 from tideflow.engine.context import FlowRunContext, current_run, run_context_var
+from tideflow.engine.log_worker import flush_all
 from tideflow.engine.logging import configure_run_logging
-from tideflow.engine.sync_runner import flush_run_logs
 from tideflow.engine.task_runs import TaskRun, run_task_async, run_task_sync, wait_for_inputs
 from tideflow.futures import TaskFuture
 
@@ -59,8 +60,7 @@ def run_payload(payload: bytes) -> bytes:
             outcome: tuple[Any, ...] = (True, value, run)
         except Exception as exc:
             outcome = (False, exc, run)
-        if isinstance(flow_ctx, FlowRunContext):
-            flush_run_logs(flow_ctx)
+        _flush_at_exit()
         try:
             return bytes(cloudpickle.dumps(outcome))
         except Exception as exc:  # a value that cannot travel back is the task's failure
@@ -70,11 +70,27 @@ def run_payload(payload: bytes) -> bytes:
         run_context_var.reset(token)
 
 
+_finalizer: Finalize | None = None
+
+
+def _flush_at_exit() -> None:
+    """In a worker process: send what is buffered (logs, events) when the worker exits.
+
+    Flushing after every task run would cost each one a round trip; the senders' threads send within
+    a batch interval anyway. multiprocessing workers skip atexit when forked, so a Finalize it is.
+    """
+    global _finalizer
+    if _finalizer is None:
+        _finalizer = Finalize(None, flush_all, exitpriority=100)
+
+
 def _portable(ctx: FlowRunContext | None) -> FlowRunContext | None:
     """The flow run's context without what cannot cross a process (client, loop, task runner)."""
     if ctx is None:
         return None
-    return replace(ctx, client=None, client_loop=None, task_runner=None, task_counters={})
+    return replace(
+        ctx, client=None, client_loop=None, task_runner=None, task_counters={}, api_logs=0
+    )
 
 
 class RemoteDispatch:
