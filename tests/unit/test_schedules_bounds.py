@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrulestr
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -104,6 +104,28 @@ def test_count_skip_in_a_zone_with_dst_matches_dateutil() -> None:
         {o.astimezone(UTC) for o in rule if start < o.astimezone(UTC) <= start + dt.timedelta(1)}
     )
     assert window(s, start, days=1, limit=100) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    freq=st.sampled_from(["YEARLY", "MONTHLY", "WEEKLY", "DAILY"]),
+    interval=st.integers(1, 15),
+    by=st.sampled_from(["", ";BYMONTHDAY=1", ";BYMONTHDAY=-1", ";BYDAY=MO,FR", ";BYMONTH=2,11"]),
+    count=st.sampled_from(["", ";COUNT=40"]),
+    offset_days=st.integers(0, 365 * 15),
+    days=st.integers(1, 800),
+)
+def test_bounded_walks_match_dateutil_walking_every_period(
+    freq: str, interval: int, by: str, count: str, offset_days: int, days: int
+) -> None:
+    # long steps (every 12 months, every 3 years) must not stop the walk before the window's end
+    text = f"FREQ={freq};INTERVAL={interval}{by}{count}"
+    try:
+        s = RRuleSchedule(rrule=text)
+    except ValidationError:
+        assume(False)
+    start = utc(2020, 1, 1) + dt.timedelta(days=offset_days)
+    assert window(s, start, days=days, limit=4) == walked(text, "UTC", start, days, 4)
 
 
 # ------------------------------------------------------------------------------- impossible rules

@@ -492,6 +492,13 @@ class _Budget:
             raise _HorizonReached
 
 
+def _months_per_step(rule: Any) -> int:
+    """Calendar months one step of ``rule``'s walk covers, at least (one table rebuild)."""
+    from dateutil.rrule import MONTHLY, YEARLY
+
+    return {YEARLY: 12, MONTHLY: 1}.get(rule._freq, 0) * rule._interval or 1
+
+
 @functools.cache
 def _walked_rule_class() -> type:
     """An rrule subclass that reports each calendar month of its walk to a ``_Budget``.
@@ -503,7 +510,7 @@ def _walked_rule_class() -> type:
     progress, so this class counts those reads. ``tests/unit/test_schedules_bounds.py`` fails if a
     dateutil release stops doing so.
     """
-    from dateutil.rrule import MONTHLY, YEARLY, rrule
+    from dateutil.rrule import rrule
 
     class _WalkedRule(rrule):  # type: ignore[misc]
         budget: _Budget | None = None
@@ -512,7 +519,7 @@ def _walked_rule_class() -> type:
         def _bynweekday(self) -> Any:
             value = self.__dict__["_walked_bynweekday"]
             if self.budget is not None:
-                months = {YEARLY: 12, MONTHLY: 1}.get(self._freq, 0) * self._interval or 1
+                months = _months_per_step(self)
                 self.budget.spend(months / 2 if value else months)
             return value
 
@@ -601,6 +608,12 @@ def _prepared(rule: Any, after: dt.datetime | None, budget: _Budget) -> Any:
     if not isinstance(rule, rrule):
         return rule
     return _copy(rule, budget, **(_skipped(rule, after) if after is not None else {}))
+
+
+def _members(rule: Any) -> list[Any]:
+    from dateutil.rrule import rruleset
+
+    return [*rule._rrule, *rule._exrule] if isinstance(rule, rruleset) else [rule]
 
 
 def _starts(rule: Any, *, rdates: bool = True) -> list[dt.datetime]:
@@ -705,7 +718,9 @@ class RRuleSchedule(_Schedule):
         budget = _Budget(0)
         rule = _prepared(rule, after, budget)
         walk_from = min((s.replace(tzinfo=None) for s in _starts(rule, rdates=False)), default=end)
-        needed = _months(walk_from, end.replace(tzinfo=None)) + 2
+        # a step is charged when it begins: one more step's months, so the last one is walked
+        step = max((_months_per_step(m) for m in _members(rule)), default=1)
+        needed = _months(walk_from, end.replace(tzinfo=None)) + 2 + step
         budget.months = min(needed, MAX_WALKED_YEARS * 12)
         if needed > MAX_WALKED_YEARS * 12:
             budget.too_far = (
