@@ -187,3 +187,33 @@ def test_surrogate_bytes_in_a_path_or_query_are_plain_text(srv: ServerProcess) -
     assert by_name.json()["detail"] == "flow 'x\ufffd\ufffd\ufffd' not found"
     page = httpx.get(f"{srv.api_url.removesuffix('/api')}/runs?flow=%ED%B2%80", timeout=10)
     assert page.status_code == 200
+
+
+FLOW_LOGGING_A_SURROGATE = """
+import sys
+from tideflow import flow, get_run_logger
+from tideflow.runtime import flow_run
+
+@flow(flow_run_name="surrogate-logs")
+def logs_a_file_name() -> None:
+    logger = get_run_logger()
+    logger.info("before")
+    logger.info("file %s", b"report-\\xff.csv".decode("utf-8", "surrogateescape"))
+    logger.info("after")
+    print(flow_run.id)
+
+logs_a_file_name()
+"""
+
+
+def test_the_sdk_sends_run_logs_holding_a_surrogate_with_u_fffd(srv: ServerProcess) -> None:
+    env = {**os.environ, "TIDEFLOW_API_URL": srv.api_url, "TIDEFLOW_SERVER_AUTOSTART": "false"}
+    done = subprocess.run(
+        [sys.executable, "-c", FLOW_LOGGING_A_SURROGATE],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "sending run logs failed" not in done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    logs = httpx.post(f"{srv.api_url}/logs/filter", json={"flow_run_id": [run_id]}).json()
+    assert [log["message"] for log in logs] == ["before", "file report-\ufffd.csv", "after"]

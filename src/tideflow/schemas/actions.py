@@ -11,11 +11,18 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
-from tideflow.schemas.limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, MAX_TAGS
+from tideflow.schemas.limits import (
+    MAX_NAME_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    has_lone_surrogate,
+    replace_lone_surrogates,
+)
 from tideflow.schemas.objects import Creator, check_creator
 from tideflow.schemas.states import State
 
@@ -96,3 +103,10 @@ class LogCreate(_Action):
     level: int = Field(ge=0, le=100)
     message: str
     timestamp: dt.datetime
+
+    @field_serializer("name", "message")
+    def _sendable(self, value: str) -> str:
+        # Log text is kept, never refused: a lone surrogate (text decoded with "surrogateescape",
+        # e.g. a file name's bytes) cannot be encoded as UTF-8 and would fail the whole batch, so
+        # it is sent as U+FFFD. Records are often built with model_construct: this runs anyway.
+        return replace_lone_surrogates(value) if has_lone_surrogate(value) else value
