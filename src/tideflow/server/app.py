@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 import tideflow
-from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers
-from tideflow.server.api.limits import LimitsMiddleware
+from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers, install_openapi
 from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
+from tideflow.server.api.limits import LimitsMiddleware
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
@@ -84,6 +84,7 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
+    install_openapi(app)  # documents the answers of those handlers on every route
     for router in api_routers:
         # With a prefix given here, FastAPI defers each router's route set-up to its first request.
         app.include_router(router, prefix=API_PREFIX)

@@ -1,4 +1,5 @@
-"""The HTTP API under ``/api``: one thin router per resource, and the JSON error answers."""
+"""The HTTP API under ``/api``: one thin router per resource, the JSON error answers and their
+documentation in the OpenAPI document."""
 
 from fastapi import APIRouter
 
@@ -14,8 +15,9 @@ from tideflow.server.api import (
     task_runs,
 )
 from tideflow.server.api.errors import install_error_handlers
+from tideflow.server.api.openapi import install_openapi
 
-__all__ = ["API_PREFIX", "api_routers", "install_error_handlers"]
+__all__ = ["API_PREFIX", "api_routers", "install_error_handlers", "install_openapi"]
 
 API_PREFIX = "/api"
 

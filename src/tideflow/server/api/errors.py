@@ -1,7 +1,9 @@
 """Error answers: every error is JSON with a readable ``detail`` string naming what was wrong.
 
 422s also carry the raw validation items in ``errors``; storage's NotFound/Conflict become 404/409;
-an unexpected failure is a 500 whose detail names the exception (never an HTML page).
+a database out of space is a 507 (out of other resources, a 503); an unexpected failure is a 500
+whose detail names the exception type and one line of its message (never an HTML page, never the
+SQL statement or its parameters). ``api.openapi`` documents these answers.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketState
 
 from tideflow.server.api.validation import InvalidInput
 from tideflow.server.storage import Conflict, NotFound
+from tideflow.server.storage.errors import database_message, out_of_space
 from tideflow.server.storage.guard import DatabaseUnavailable
 
 __all__ = ["format_validation_errors", "install_error_handlers"]
 
 logger = logging.getLogger("tideflow.server")
+
+_MAX_MESSAGE = 300  # characters of an exception's message in a 500's detail
 
 
 def format_validation_errors(errors: list[Any]) -> str:
@@ -85,11 +90,24 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    # Not bugs, and nothing was stored: say so in one line (the statement stays out of it).
+    if out_of_space(exc):
+        return _short_of(request, exc, "space", 507)
+    # SQLSTATE class 53 is "insufficient resources" (memory, connections): try again later.
+    if sqlstate.startswith("53"):
+        return _short_of(request, exc, "resources", 503)
     # SQLSTATE class 22 is "data exception": a value the database cannot store is bad input.
-    if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
-        first = str(exc.orig).strip().splitlines()[0]
-        return JSONResponse({"detail": f"the database refused a value: {first}"}, status_code=422)
+    if sqlstate.startswith("22"):
+        message = database_message(exc)
+        return JSONResponse({"detail": f"the database refused a value: {message}"}, status_code=422)
     return await _unexpected(request, exc)
+
+
+def _short_of(request: Request, exc: DBAPIError, what: str, status_code: int) -> JSONResponse:
+    detail = f"the database is out of {what}: {database_message(exc)}"
+    logger.error("%s (%s %s)", detail, request.method, request.url.path)
+    return JSONResponse({"detail": detail}, status_code=status_code)
 
 
 # Internal error, with the reason as the close reason (at most 123 bytes by the protocol).
@@ -114,10 +132,25 @@ async def _unavailable(conn: Request | WebSocket, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The exception's message for a client: its first line, bounded. SQLAlchemy's own text adds
+    the statement and its parameters (which may hold another client's data): use the driver's."""
+    if isinstance(exc, DBAPIError):
+        text = database_message(exc)
+    elif isinstance(exc, StatementError) and exc.orig is not None:
+        text = f"{type(exc.orig).__name__}: {_one_line(exc.orig)}"
+    else:
+        lines = str(exc).strip().splitlines()
+        text = lines[0].strip() if lines else ""
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The log keeps the whole story (traceback, statement); the answer names the error only.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
-        {"detail": f"internal server error: {type(exc).__name__}: {exc}"}, status_code=500
+        {"detail": f"internal server error: {type(exc).__name__}: {_one_line(exc)}"},
+        status_code=500,
     )
 
 
