@@ -21,7 +21,6 @@ from tideflow.schemas.schedules import (
     IntervalSchedule,
     RRuleSchedule,
     ScheduleTooExpensive,
-    _Budget,
     _parse_rrule,
     _prepared,
     _walk,
@@ -29,6 +28,7 @@ from tideflow.schemas.schedules import (
 )
 
 UTC = dt.UTC
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def utc(*args: int) -> dt.datetime:
@@ -128,6 +128,18 @@ def test_bounded_walks_match_dateutil_walking_every_period(
     assert window(s, start, days=days, limit=4) == walked(text, "UTC", start, days, 4)
 
 
+@pytest.mark.parametrize("days", [1, 40, 400])
+def test_rule_sets_walk_each_member_on_its_own_budget(days: int) -> None:
+    text = (
+        "RRULE:FREQ=MONTHLY;INTERVAL=5;BYMONTHDAY=3\nRRULE:FREQ=YEARLY;INTERVAL=2;BYMONTH=7\n"
+        "EXRULE:FREQ=MONTHLY;INTERVAL=10;BYMONTHDAY=3"
+    )
+    start = utc(2031, 5, 20)
+    got = window(RRuleSchedule(rrule=text), start, days=days, limit=50)
+    assert got == walked(text, "UTC", start, days, 50)
+    assert got or days < 400
+
+
 # ------------------------------------------------------------------------------- impossible rules
 
 
@@ -153,10 +165,10 @@ def test_rule_with_no_occurrence_is_refused_naming_the_problem(text: str) -> Non
 
 def test_the_probe_stops_on_its_month_budget_not_at_year_9999() -> None:
     # dateutil alone walks every day to 9999; the walked rule counts months and gives up
-    rule = _parse_rrule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", ZoneInfo("UTC"))
-    budget = _Budget(12 * 5)
-    assert list(_walk(_prepared(rule, None, budget), None)) == []
-    assert -2 <= budget.months < 0  # stopped right after five years of months
+    rule = _prepared(_parse_rrule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", UTC_ZONE), None, None)
+    assert rule.budget.months == PROBE_YEARS * 12
+    assert list(_walk(rule, None)) == []
+    assert -2 <= rule.budget.months < 0  # stopped right after its months, not at year 9999
 
 
 def test_a_rare_but_possible_rule_is_accepted_and_found() -> None:

@@ -530,8 +530,8 @@ def _walked_rule_class() -> type:
     return _WalkedRule
 
 
-def _copy(rule: Any, budget: _Budget | None, **changes: Any) -> Any:
-    """``rule`` (an rrule) as a walked rule reporting to ``budget``, with ``changes`` applied."""
+def _copy(rule: Any, **changes: Any) -> Any:
+    """``rule`` (an rrule) as a walked rule (no budget yet), with ``changes`` applied."""
     kwargs = {
         "freq": rule._freq,
         "dtstart": rule._dtstart,
@@ -543,9 +543,7 @@ def _copy(rule: Any, budget: _Budget | None, **changes: Any) -> Any:
         **rule._original_rule,  # only the BY parts given, as dateutil's own replace() does
         **changes,
     }
-    walked = _walked_rule_class()(**kwargs)
-    walked.budget = budget
-    return walked
+    return _walked_rule_class()(**kwargs)
 
 
 def _one_per_period(rule: Any) -> bool:
@@ -590,16 +588,37 @@ def _skipped(rule: Any, after: dt.datetime) -> dict[str, Any]:
     return changes
 
 
-def _prepared(rule: Any, after: dt.datetime | None, budget: _Budget) -> Any:
-    """``rule`` (rrule or rruleset) skipped ahead to ``after`` and walking within ``budget``."""
+def _walk_budget(rule: Any, end: dt.datetime | None) -> _Budget:
+    """The months a walked ``rule`` may go through: to ``end`` (aware), or ``PROBE_YEARS``."""
+    if end is None:
+        return _Budget(PROBE_YEARS * 12)
+    start: dt.datetime = rule._dtstart
+    if start.tzinfo is not None:
+        end = end.astimezone(start.tzinfo)
+    # +2 for zones and margins; a step is charged when it begins: one more step, so the last is walked
+    needed = _months(start.replace(tzinfo=None), end.replace(tzinfo=None)) + 2
+    needed += _months_per_step(rule)
+    cap = MAX_WALKED_YEARS * 12
+    if needed <= cap:
+        return _Budget(needed)
+    return _Budget(
+        cap,
+        f"the rule starts {needed // 12} years before the end of the window "
+        f"(at most {MAX_WALKED_YEARS} are walked); use a later DTSTART",
+    )
+
+
+def _prepared(rule: Any, after: dt.datetime | None, end: dt.datetime | None) -> Any:
+    """``rule`` (rrule or rruleset) skipped ahead to ``after``, each of its walks with its own
+    budget of months (``_walk_budget``): a shared one would run out twice as fast."""
     from dateutil.rrule import rrule, rruleset
 
     if isinstance(rule, rruleset):
         rebuilt = rruleset(cache=False)
         for member in rule._rrule:
-            rebuilt.rrule(_prepared(member, after, budget))
+            rebuilt.rrule(_prepared(member, after, end))
         for member in rule._exrule:
-            rebuilt.exrule(_prepared(member, after, budget))
+            rebuilt.exrule(_prepared(member, after, end))
         for when in rule._rdate:
             rebuilt.rdate(when)
         for when in rule._exdate:
@@ -607,22 +626,17 @@ def _prepared(rule: Any, after: dt.datetime | None, budget: _Budget) -> Any:
         return rebuilt
     if not isinstance(rule, rrule):
         return rule
-    return _copy(rule, budget, **(_skipped(rule, after) if after is not None else {}))
+    walked = _copy(rule, **(_skipped(rule, after) if after is not None else {}))
+    walked.budget = _walk_budget(walked, end)
+    return walked
 
 
-def _members(rule: Any) -> list[Any]:
-    from dateutil.rrule import rruleset
-
-    return [*rule._rrule, *rule._exrule] if isinstance(rule, rruleset) else [rule]
-
-
-def _starts(rule: Any, *, rdates: bool = True) -> list[dt.datetime]:
-    """Where the walks of ``rule`` begin: each member's DTSTART (and each RDATE)."""
+def _starts(rule: Any) -> list[dt.datetime]:
+    """Where ``rule`` begins: each member's DTSTART and each RDATE."""
     from dateutil.rrule import rruleset
 
     if isinstance(rule, rruleset):
-        members = [m._dtstart for m in (*rule._rrule, *rule._exrule)]
-        return members + list(rule._rdate) if rdates else members
+        return [m._dtstart for m in (*rule._rrule, *rule._exrule)] + list(rule._rdate)
     return [rule._dtstart]
 
 
@@ -675,7 +689,7 @@ class RRuleSchedule(_Schedule):
     def _check_rule(self) -> RRuleSchedule:
         rule = _parse_rrule(self.rrule, self.zone)
         shown = _shown(self.rrule)
-        probe = _prepared(rule, None, _Budget(PROBE_YEARS * 12))
+        probe = _prepared(rule, None, None)
         try:
             first = next(_walk(probe, None), None)
         except (TypeError, ValueError) as exc:  # ScheduleTooExpensive included
@@ -715,18 +729,7 @@ class RRuleSchedule(_Schedule):
             after = start - _MARGIN
         else:
             after = start.astimezone(tz).replace(tzinfo=None) - _MARGIN
-        budget = _Budget(0)
-        rule = _prepared(rule, after, budget)
-        walk_from = min((s.replace(tzinfo=None) for s in _starts(rule, rdates=False)), default=end)
-        # a step is charged when it begins: one more step's months, so the last one is walked
-        step = max((_months_per_step(m) for m in _members(rule)), default=1)
-        needed = _months(walk_from, end.replace(tzinfo=None)) + 2 + step
-        budget.months = min(needed, MAX_WALKED_YEARS * 12)
-        if needed > MAX_WALKED_YEARS * 12:
-            budget.too_far = (
-                f"the rule starts {needed // 12} years before the end of the window "
-                f"(at most {MAX_WALKED_YEARS} are walked); use a later DTSTART"
-            )
+        rule = _prepared(rule, after, end)
 
         def walls() -> Iterator[tuple[dt.datetime, dt.tzinfo]]:
             for occurrence in _walk(rule, after):
