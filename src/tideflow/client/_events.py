@@ -47,6 +47,7 @@ __all__ = [
     "event_worker",
     "flush_events",
     "spool_for",
+    "spool_unsent_events",
     "stream_events",
     "ws_url",
 ]
@@ -474,6 +475,14 @@ def _at_exit() -> None:
     worker.flush(_EXIT_FLUSH, wait_offline=True)
     worker.stop_spool_delivery(max(deadline - time.monotonic(), 0.0))
     worker.spool_unsent()
+
+
+def spool_unsent_events() -> None:
+    """Spool what is still unacknowledged now (a process about to leave through ``os._exit``,
+    which skips atexit: a run forked by ``serve()``, after its flow run flushed its events)."""
+    worker = _worker
+    if worker is not None:
+        worker.spool_unsent()
 
 
 def flush_events(timeout: float = 5.0, *, wait_offline: bool = False) -> bool:

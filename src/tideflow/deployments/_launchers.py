@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 from uuid import UUID
 
+from tideflow.client._events import spool_unsent_events
 from tideflow.engine.clients import sync_client
 from tideflow.engine.existing import execute_flow_run
 from tideflow.engine.log_worker import log_worker
@@ -84,6 +85,8 @@ def _child_main(
     except BaseException:
         traceback.print_exc()
     finally:
+        with contextlib.suppress(Exception):
+            spool_unsent_events()  # os._exit skips atexit: events the server never took are kept
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
