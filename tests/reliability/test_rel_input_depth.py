@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -119,3 +122,35 @@ def test_the_runner_socket_answers_a_deep_frame(srv: ServerProcess) -> None:
         error = json.loads(ws.recv(timeout=10))
     assert error == {"type": "error", "detail": "frames must be JSON objects"}
     assert httpx.get(f"{srv.api_url}/health", timeout=5).status_code == 200
+
+
+EMIT_A_DEEP_EVENT_THEN_100 = """
+from tideflow.events import emit_event
+from tideflow.client._events import flush_events
+
+deep = 1
+for _ in range(900):
+    deep = [deep]
+try:
+    emit_event("deep.sdk.bad", {"tideflow.resource.id": "deep.sdk"}, payload={"x": deep})
+except ValueError as exc:
+    print("refused:", " ".join(str(exc).split()))
+for i in range(100):
+    emit_event("deep.sdk.later", {"tideflow.resource.id": "deep.sdk"}, payload={"i": i})
+assert flush_events(30)
+"""
+
+
+def test_the_sdk_refuses_a_deep_event_locally_and_the_later_ones_arrive(srv: ServerProcess) -> None:
+    env = {**os.environ, "TIDEFLOW_API_URL": srv.api_url, "TIDEFLOW_SERVER_AUTOSTART": "false"}
+    done = subprocess.run(
+        [sys.executable, "-c", EMIT_A_DEEP_EVENT_THEN_100],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "payload Value error, payload is nested deeper than the limit of 64 levels" in (
+        done.stdout
+    )
+    counts = httpx.post(f"{srv.api_url}/events/count-by/event", json={}, timeout=10).json()
+    by_name = {row["value"]: row["count"] for row in counts}
+    assert by_name.get("deep.sdk.later") == 100 and "deep.sdk.bad" not in by_name
