@@ -523,7 +523,7 @@ class TriggerEngine(Service):
                 work.append((automation, firing, later))
             await store.insert_actions(session, action_rows)
             for automation in paused:
-                emitted.extend(await self._pause(session, automation, now))
+                emitted.extend(await self._pause(session, automation))
             if checkpoint is not None:
                 await store.save_checkpoint(session, *checkpoint, now)
             if emitted:
@@ -570,10 +570,9 @@ class TriggerEngine(Service):
             kept.append((automation, firing))
         return kept, list(paused.values())
 
-    async def _pause(
-        self, session: AsyncSession, automation: Automation, now: dt.datetime
-    ) -> list[Event]:
-        """Disable an automation that fired too often, with the event that says why."""
+    async def _pause(self, session: AsyncSession, automation: Automation) -> list[Event]:
+        """Disable an automation that fired too often, with the event that says why (timed now,
+        not at the batch's start: explain pairs it with the automation's ``updated``)."""
         limit = self._rate.limit
         try:
             await automation_storage.set_automation_enabled(session, automation.id, False)
@@ -582,7 +581,7 @@ class TriggerEngine(Service):
         reason = rate_reason(limit)
         _log.warning("paused automation %r (%s): %s", automation.name, automation.id, reason)
         details = {"limit": limit, "window_seconds": RATE_WINDOW}
-        return [paused_event(automation, "rate", reason, now, **details)]
+        return [paused_event(automation, "rate", reason, self.clock(), **details)]
 
     async def _write_checkpoint(self) -> None:
         if self._checkpoint is None:
