@@ -146,6 +146,17 @@ HOSTILE = [
         "{{ event.payload.s|replace('x', event.payload.s * 100) }}",
         f"|replace would build 100000000 characters, {TOO_BIG}",
     ),
+    (
+        "round-ceil",
+        "{{ event.payload.n|round(10000000, 'ceil') }}",
+        "|round precision 10000000 is above the limit of 400",
+    ),
+    (
+        "compare-nested",
+        "{% set b = event.payload.s|list * 100 %}{% set e = b[:-1] + ['y'] %}"
+        "{{ e in [" + ", ".join(["b"] * 200) + "] }}",
+        "a comparison would build",
+    ),
     ("printf", "{{ '%0100000000d' % 1 }}", f"'%' would build 100000014 characters, {TOO_BIG}"),
     (
         "format",

@@ -75,7 +75,22 @@ HOSTILE = [
         "{% set a = ['x' * 100000] * 10 %}{{ [a, a, a, a, a, a, a, a, a, a]|tojson }}",
         "|tojson would build",
     ),
-    ("{{ [['x' * 100000] * 10] * 10 }}", "output is above the limit of 1048576 characters"),
+    ("{{ [['x' * 100000] * 10] * 10 }}", "'*' would build"),
+    (
+        "{{ [" + ", ".join(["event.payload.s * 100"] * 11) + "] }}",
+        "output is above the limit of 1048576 characters",
+    ),
+    (
+        "{{ ([''] * 100000)|map('default', event.payload.s * 100, true)|list }}",
+        "characters in all",
+    ),
+    (
+        "{% set b = ['x'] * 100000 %}{% set e = b[:-1] + ['y'] %}"
+        "{{ e in [" + ", ".join(["b"] * 100) + "] }}",
+        "a comparison would build",
+    ),
+    ("{% set b = [['x'] * 100000] %}{{ (b * 100)|sort }}", "'*' would build"),
+    ("{{ [1]|batch(100000, event.payload.s) }}", "|batch fill_with would build"),
     (
         "{% set a = 'x' * 100000 %}{% set b = a ~ a %}{% set c = b ~ b %}{% set d = c ~ c %}"
         "{% set e = d ~ d %}{{ e|length }}",
@@ -92,6 +107,7 @@ HOSTILE = [
         "characters in all",
     ),
     ("{{ (2 ** 4000) * (2 ** 4000) }}", "'*' result would exceed 4096 bits"),
+    ("{{ 1.5|round(10000000, 'ceil') }}", "|round precision 10000000 is above the limit of 400"),
     ("{{ event.payload.s|list|list|join * 1000 }}", "'*' would build 1000000 items"),
     ("{{ (('x' * 100000) + ('x' * 100000))|list }}", "|list of 200000 characters is above"),
     ("{{ (('x ' * 50000) + ('x ' * 50000))|urlize }}", "|urlize of 200000 characters is above"),

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.nativetypes import NativeCodeGenerator
@@ -58,6 +61,7 @@ MAX_LOOP_ITEMS = 1000
 MAX_RECURSION = 10  # depth of a {% for ... recursive %} loop
 MAX_SEQUENCE = 100_000  # longest string/list a '*' may build
 MAX_POWER_BITS = 4096  # largest integer '**' or '*' may build
+MAX_ROUND_PRECISION = 400  # digits; a float has 17, and 10 ** precision is computed exactly
 MAX_SLOW_INPUT = 100_000  # items or characters a filter that loops in Python may take
 _TIMEOUT_SETTING = "TIDEFLOW_TEMPLATES_RENDER_TIMEOUT"
 _OUTPUT_SETTING = "TIDEFLOW_TEMPLATES_MAX_OUTPUT"
@@ -101,12 +105,14 @@ class Budget:
                 f"({_TIMEOUT_SETTING})"
             )
 
-    def size(self, n: int, what: str, unit: str = "characters") -> None:
-        """Refuse to build ``what`` when it would hold ``n`` characters (or items) over the cap."""
-        if n > self.limits.max_output:
+    def size(self, n: int, what: str, unit: str = "characters", limit: int | None = None) -> None:
+        """Refuse to build ``what`` when it would hold ``n`` characters (or items) over the cap
+        (or over ``limit``, a multiple of it, for values that are only walked, never printed)."""
+        cap = self.limits.max_output if limit is None else limit
+        if n > cap:
+            setting = _OUTPUT_SETTING if limit is None else f"{WORK_FACTOR} x {_OUTPUT_SETTING}"
             raise LimitExceeded(
-                f"{what} would build {n} {unit}, above the limit of {self.limits.max_output} "
-                f"({_OUTPUT_SETTING})"
+                f"{what} would build {n} {unit}, above the limit of {cap} ({setting})"
             )
 
     def charge(self, n: int) -> None:
@@ -136,25 +142,19 @@ def current_budget() -> Budget:
     return _BUDGET.get() or Budget(TemplateLimits())
 
 
-class budget_scope:
+@contextmanager
+def budget_scope(limits: TemplateLimits) -> Iterator[Budget]:
     """Run a block with ``limits``; nested scopes share the outermost budget."""
-
-    def __init__(self, limits: TemplateLimits) -> None:
-        self.limits = limits
-        self._token: Any = None
-
-    def __enter__(self) -> Budget:
-        existing = _BUDGET.get()
-        if existing is not None:
-            return existing
-        budget = Budget(self.limits)
-        self._token = _BUDGET.set(budget)
-        return budget
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _BUDGET.reset(self._token)
-            self._token = None
+    existing = _BUDGET.get()
+    if existing is not None:
+        yield existing
+        return
+    budget = Budget(limits)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
 
 
 # -- size estimates ------------------------------------------------------------------------
@@ -344,7 +344,11 @@ def _filter_wordwrap(
 def _filter_batch(
     budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Any, tuple[Any, ...]]:
-    budget.size(_int(_arg(args, kwargs, 0, "linecount")), "|batch", "items")
+    linecount = _int(_arg(args, kwargs, 0, "linecount"))
+    budget.size(linecount, "|batch", "items")
+    fill = _arg(args, kwargs, 1, "fill_with")
+    if fill is not None:  # up to linecount references to it, printed as as many copies
+        budget.size(linecount * approx_len(fill, budget.limits.max_output), "|batch fill_with")
     return value, args
 
 
@@ -354,6 +358,9 @@ def _filter_slice(
     slices = _int(_arg(args, kwargs, 0, "slices"))
     if slices > MAX_LOOP_ITEMS:
         raise LimitExceeded(f"|slice({slices}) is above the limit of {MAX_LOOP_ITEMS} slices")
+    fill = _arg(args, kwargs, 1, "fill_with")
+    if fill is not None:
+        budget.size(slices * approx_len(fill, budget.limits.max_output), "|slice fill_with")
     return value, args
 
 
@@ -382,7 +389,20 @@ def _filter_sum(
     return items, args
 
 
+def _filter_round(
+    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[Any, ...]]:
+    # 'ceil'/'floor' compute 10 ** precision as an integer: one C call, minutes for 10 ** 10**7.
+    precision = _int(_arg(args, kwargs, 0, "precision"))
+    if precision > MAX_ROUND_PRECISION:
+        raise LimitExceeded(
+            f"|round precision {precision} is above the limit of {MAX_ROUND_PRECISION}"
+        )
+    return value, args
+
+
 _FILTER_CHECKS: dict[str, FilterCheck] = {
+    "round": _filter_round,
     "replace": _filter_replace,
     "join": _filter_join,
     "format": _filter_format,
@@ -412,6 +432,12 @@ _SLOW = frozenset(
 )  # fmt: skip
 
 
+# Filters that compare items (in C, holding the GIL): nested lists make each comparison long.
+_COMPARING = frozenset({"dictsort", "groupby", "max", "min", "sort", "unique"})
+# Filters whose result may hold many references to one big value (map('default', big), ...).
+_COLLECTING = frozenset({"batch", "list", "reverse", "select", "selectattr", "reject", "slice"})
+
+
 def _check_slow(value: Any, what: str) -> None:
     n = len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
     if n > MAX_SLOW_INPUT:
@@ -435,23 +461,31 @@ def _guard_filter(env: Any, name: str, func: Callable[..., Any]) -> Callable[...
     check = _FILTER_CHECKS.get(name)
     stringifies = name in _STRINGIFYING
     slow = name in _SLOW
+    collects = name in _COLLECTING
     what = f"|{name}"
 
     @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context first
     def guarded(*args: Any, **kwargs: Any) -> Any:
         budget = current_budget()
         budget.tick()
-        if len(args) > skip and (check is not None or stringifies or slow):
+        if len(args) > skip and (check is not None or stringifies or slow or name in _COMPARING):
             head, value, rest = args[:skip], args[skip], args[skip + 1 :]
             if slow:
                 _check_slow(value, what)
+            if name in _COMPARING:
+                cap = budget.limits.max_work
+                budget.size(approx_len(value, cap), f"comparing the items of {what}", limit=cap)
             if stringifies:
                 cap = budget.limits.max_output
                 budget.size(approx_len((value, rest, list(kwargs.values())), cap), what)
             if check is not None:
                 value, rest = check(budget, env, value, rest, kwargs)
             args = (*head, value, *rest)
-        return _checked(budget, func(*args, **kwargs), what)
+        result = func(*args, **kwargs)
+        if collects and isinstance(result, list | tuple):
+            cap = budget.limits.max_work
+            budget.size(approx_len(result, cap), what, limit=cap)
+        return _checked(budget, result, what)
 
     return guarded
 
@@ -582,6 +616,66 @@ class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
     pass
 
 
+# -- comparisons ---------------------------------------------------------------------------
+
+_SEQUENCES = (str, bytes, list, tuple)
+_COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gteq": operator.ge,
+    "lt": operator.lt, "lteq": operator.le,
+    "in": lambda a, b: a in b, "notin": lambda a, b: a not in b,
+}  # fmt: skip
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _compare_cost(op: str, left: Any, right: Any, limit: int) -> int:
+    """About how many element comparisons ``left op right`` makes (Python does them in C)."""
+    if op in ("in", "notin"):
+        if isinstance(right, list | tuple):
+            return len(right) * max(approx_len(left, limit // max(len(right), 1) + 1), 1)
+        return 0
+    if isinstance(left, _CONTAINERS) and isinstance(right, _CONTAINERS):
+        return min(approx_len(left, limit), approx_len(right, limit))
+    return 0
+
+
+def compare(*parts: Any) -> Any:
+    """``a op b [op c ...]`` from a template, refusing comparisons of huge nested values."""
+    budget = current_budget()
+    budget.tick()
+    cap = budget.limits.max_work
+    left = parts[0]
+    result: Any = True
+    for i in range(1, len(parts), 2):
+        op, right = parts[i], parts[i + 1]
+        budget.size(_compare_cost(op, left, right, cap), "a comparison", "steps", limit=cap)
+        result = _COMPARE_OPS[op](left, right)
+        if not result:
+            return result
+        left = right
+    return result
+
+
+class _BoundedCompare(CodeGenerator):
+    """Compiles ``a < b`` to ``environment.compare(a, 'lt', b)`` so the sandbox can check it."""
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("environment.compare(")
+        self.visit(node.expr, frame)
+        for operand in node.ops:
+            self.write(f", {operand.op!r}, ")
+            self.visit(operand.expr, frame)
+        self.write(")")
+
+
+class _CodeGenerator(_BoundedCompare):
+    pass
+
+
+class _NativeCodeGenerator(_BoundedCompare, NativeCodeGenerator):
+    pass
+
+
 # -- the environment -------------------------------------------------------------------------
 
 
@@ -589,6 +683,8 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     """The immutable sandbox with every hook checking the current :class:`Budget`."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class: type[CodeGenerator] = _CodeGenerator
+    compare = staticmethod(compare)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         current_budget().tick()
@@ -641,24 +737,30 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         budget = current_budget()
         budget.tick()
         if operator == "*":
-            _check_multiply(left, right)
+            _check_multiply(budget, left, right)
         elif operator == "**":
             _check_power(left, right)
         elif operator == "+":
             if any(isinstance(left, k) and isinstance(right, k) for k in _SEQUENCES):
                 budget.size(len(left) + len(right), "'+'")
+            if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+                cap = budget.limits.max_work
+                budget.size(approx_len((left, right), cap), "'+'", limit=cap)
         elif operator == "%" and isinstance(left, str | bytes):
             budget.size(printf_size(left, right, budget.limits.max_output), "'%'")
         return _checked(budget, super().call_binop(context, operator, left, right), repr(operator))
 
 
-def _check_multiply(left: Any, right: Any) -> None:
+def _check_multiply(budget: Budget, left: Any, right: Any) -> None:
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int):
             if len(seq) * times > MAX_SEQUENCE:
                 raise LimitExceeded(
                     f"'*' would build {len(seq) * times} items, above {MAX_SEQUENCE}"
                 )
+            if isinstance(seq, list | tuple) and times > 0:
+                # [big] * n is small but prints (and compares) like n copies of big.
+                budget.size(approx_len(seq, budget.limits.max_output // times + 1) * times, "'*'")
     if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_POWER_BITS:
             raise LimitExceeded(f"'*' result would exceed {MAX_POWER_BITS} bits")
@@ -670,12 +772,9 @@ def _check_power(left: Any, right: Any) -> None:
             raise LimitExceeded(f"'**' result would exceed {MAX_POWER_BITS} bits")
 
 
-_SEQUENCES = (str, bytes, list, tuple)
-
-
 class _NativeSandboxEnvironment(SandboxEnvironment):
     # Leaves output values as they are (no str()), for templates that are one expression.
-    code_generator_class = NativeCodeGenerator
+    code_generator_class = _NativeCodeGenerator
 
 
 # Filters that can build huge strings from a small width and that no action needs.
