@@ -126,6 +126,7 @@ class TriggerEngine(Service):
         self._runs = RunLineage()  # runs automations created -> their firing's lineage
         self._rate = FiringRate(max_firings_per_minute)
         self._lineages: dict[UUID, Lineage] = {}  # of the events last evaluated (one batch)
+        self._replaying = False
         self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
         self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
         self._held: list[Any] = []
@@ -178,14 +179,20 @@ class TriggerEngine(Service):
         if self._checkpoint is None:
             return
         since: tuple[dt.datetime, UUID | None] = (self._checkpoint[0] - REPLAY_OVERLAP, None)
-        while True:
-            async with self.database.read() as session:
-                page = await store.read_events_since(session, *since, REPLAY_PAGE)
-            if not page:
-                return
-            _log.info("replaying %d event(s) received since the checkpoint", len(page))
-            await self._process_events(page)
-            since = (page[-1].received, page[-1].id)
+        # Replayed firings were mostly counted before the restart already (and are found recorded):
+        # counting them again could pause a busy automation for no new firing.
+        self._replaying = True
+        try:
+            while True:
+                async with self.database.read() as session:
+                    page = await store.read_events_since(session, *since, REPLAY_PAGE)
+                if not page:
+                    return
+                _log.info("replaying %d event(s) received since the checkpoint", len(page))
+                await self._process_events(page)
+                since = (page[-1].received, page[-1].id)
+        finally:
+            self._replaying = False
 
     async def close(self) -> None:
         self._events.close()
@@ -558,7 +565,7 @@ class TriggerEngine(Service):
         for automation, firing in fired:
             if automation.id in paused:
                 continue
-            if not self._rate.allow(automation.id, now):
+            if not self._replaying and not self._rate.allow(automation.id, now):
                 paused[automation.id] = automation
                 continue
             event = firing.triggering_event
