@@ -34,6 +34,7 @@ GROUPS: dict[str, str] = {
     "flow": "tideflow.cli.flow",
     "flow-run": "tideflow.cli.flow_run",
     "task-run": "tideflow.cli.task_run",
+    "concurrency-limit": "tideflow.cli.concurrency_limit",
     "deployment": "tideflow.cli.deployment",
     "automation": "tideflow.cli.automation",
     "events": "tideflow.cli.events",

@@ -35,6 +35,7 @@ from tideflow.schemas import (
 
 if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
+    from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
         Deployment,
         DeploymentCreate,
@@ -221,6 +222,56 @@ def count_task_runs(flt: TaskRunFilter | None = None) -> Call[int]:
     from tideflow.schemas.task_runs import TaskRunFilter
 
     return Call("POST", "/task_runs/count", _model(int), dump(flt or TaskRunFilter()))
+
+
+# --- tag-based concurrency limits ------------------------------------------------------------------
+def upsert_concurrency_limit(tag: str, limit: int) -> Call[ConcurrencyLimit]:
+    from tideflow.schemas.concurrency import ConcurrencyLimit
+
+    body = {"tag": tag, "concurrency_limit": limit}
+    return Call("POST", "/concurrency_limits/", _model(ConcurrencyLimit), body)
+
+
+def read_concurrency_limits() -> Call[list[ConcurrencyLimit]]:
+    from tideflow.schemas.concurrency import ConcurrencyLimit
+
+    return Call("POST", "/concurrency_limits/filter", _model(list[ConcurrencyLimit]), {})
+
+
+def read_concurrency_limit(tag: str) -> Call[ConcurrencyLimit]:
+    from tideflow.schemas.concurrency import ConcurrencyLimit
+
+    path = f"/concurrency_limits/tag/{quote(tag, safe='')}"
+    return Call("GET", path, _model(ConcurrencyLimit))
+
+
+def delete_concurrency_limit(tag: str) -> Call[None]:
+    return Call("DELETE", f"/concurrency_limits/tag/{quote(tag, safe='')}", _none)
+
+
+def reset_concurrency_limit(tag: str) -> Call[ConcurrencyLimit]:
+    from tideflow.schemas.concurrency import ConcurrencyLimit
+
+    path = f"/concurrency_limits/tag/{quote(tag, safe='')}/reset"
+    return Call("POST", path, _model(ConcurrencyLimit), {})
+
+
+def acquire_concurrency_slots(
+    tags: list[str], holder: UUID, lease_seconds: float
+) -> Call[SlotAnswer]:
+    from tideflow.schemas.concurrency import SlotAnswer
+
+    body = {"tags": tags, "holder": str(holder), "lease_seconds": lease_seconds}
+    return Call("POST", "/concurrency_limits/acquire", _model(SlotAnswer), body)
+
+
+def renew_concurrency_slots(holder: UUID, lease_seconds: float) -> Call[Any]:
+    body = {"holder": str(holder), "lease_seconds": lease_seconds}
+    return Call("POST", "/concurrency_limits/renew", _json, body)
+
+
+def release_concurrency_slots(holder: UUID) -> Call[Any]:
+    return Call("POST", "/concurrency_limits/release", _json, {"holder": str(holder)})
 
 
 # --- deployments ----------------------------------------------------------------------------------

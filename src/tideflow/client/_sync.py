@@ -29,6 +29,7 @@ from tideflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # annotations only: these schema modules load when their calls are made
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
+    from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
         Deployment,
         DeploymentCreate,
@@ -158,6 +159,32 @@ class SyncClient:
 
     def count_task_runs(self, flt: TaskRunFilter | None = None) -> int:
         return self.send(c.count_task_runs(flt))
+
+    def upsert_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimit:
+        return self.send(c.upsert_concurrency_limit(tag, limit))
+
+    def read_concurrency_limits(self) -> list[ConcurrencyLimit]:
+        return self.send(c.read_concurrency_limits())
+
+    def read_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
+        return self.send(c.read_concurrency_limit(tag))
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        return self.send(c.delete_concurrency_limit(tag))
+
+    def reset_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
+        return self.send(c.reset_concurrency_limit(tag))
+
+    def acquire_concurrency_slots(
+        self, tags: list[str], holder: UUID, lease_seconds: float = 60.0
+    ) -> SlotAnswer:
+        return self.send(c.acquire_concurrency_slots(tags, holder, lease_seconds))
+
+    def renew_concurrency_slots(self, holder: UUID, lease_seconds: float = 60.0) -> Any:
+        return self.send(c.renew_concurrency_slots(holder, lease_seconds))
+
+    def release_concurrency_slots(self, holder: UUID) -> Any:
+        return self.send(c.release_concurrency_slots(holder))
 
     # --- deployments ---------------------------------------------------------------------------
     def create_deployment(self, body: DeploymentCreate) -> Deployment:

@@ -27,6 +27,7 @@ from tideflow.engine.errors import TaskRunTimeout, UpstreamTaskError
 from tideflow.engine.logging import RUN_LOGGER_NAME, install_print_capture
 from tideflow.engine.plan import trim_traceback
 from tideflow.engine.task_cache import CachePlan, plan_cache
+from tideflow.engine.task_concurrency import SlotKeeper, slot_keeper
 from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.timeouts import call_with_timeout
 from tideflow.futures import unmapped
@@ -283,6 +284,14 @@ def _may_retry(task: Any, run: TaskRun, state: State) -> bool:
         return False
 
 
+def _slots(run: TaskRun) -> SlotKeeper | None:
+    """Where a tagged run in a flow run takes its concurrency slots (None: nothing to take)."""
+    if not run.tags:
+        return None
+    ctx = current_run()
+    return slot_keeper(ctx.api_url) if ctx is not None else None
+
+
 def _cached(run: TaskRun, record: ResultRecord) -> None:
     run.result_location = record.location
     run.set_state(S.Completed(name="Cached", message=f"Result from {record.location}"))
@@ -351,6 +360,7 @@ def run_task_sync(
     """
     call_args, call_kwargs = wait_for_inputs(run, args, kwargs, bound, wait_for)
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
+    holding: SlotKeeper | None = None
     try:
         plan = plan_cache(task, run.parameters) if task.persist_result else None
         record = plan.lookup() if plan is not None else None
@@ -358,6 +368,9 @@ def run_task_sync(
             _cached(run, record)
             _call_hooks_sync(task, run)
             return record.value
+        slots = _slots(run)
+        if slots is not None and slots.acquire(run, run.tags):
+            holding = slots
         run.set_state(S.Running())
         while True:
             try:
@@ -388,6 +401,8 @@ def run_task_sync(
             run.set_state(S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}"))
         raise
     finally:
+        if holding is not None:
+            holding.release(run.id)
         task_run_context_var.reset(token)
 
 
@@ -401,6 +416,7 @@ async def run_task_async(
         await asyncio.wait([asyncio.wrap_future(f) for f in inners])
     call_args, call_kwargs = wait_for_inputs(run, args, kwargs, bound, wait_for)
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
+    holding: SlotKeeper | None = None
     try:
         plan = plan_cache(task, run.parameters) if task.persist_result else None
         record = plan.lookup() if plan is not None else None
@@ -408,6 +424,9 @@ async def run_task_async(
             _cached(run, record)
             await _call_hooks_async(task, run)
             return record.value
+        slots = _slots(run)
+        if slots is not None and await asyncio.to_thread(slots.acquire, run, run.tags):
+            holding = slots
         run.set_state(S.Running())
         while True:
             error: BaseException | None = None
@@ -447,6 +466,8 @@ async def run_task_async(
             run.set_state(S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}"))
         raise
     finally:
+        if holding is not None:
+            await asyncio.to_thread(holding.release, run.id)
         task_run_context_var.reset(token)
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from tideflow.server.api import (
     admin,
     automations,
+    concurrency_limits,
     deployments,
     events,
     flow_runs,
@@ -30,6 +31,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         flows,
         flow_runs,
         task_runs,
+        concurrency_limits,
         logs,
         deployments,
         runners,

@@ -13,6 +13,8 @@ __all__ = [
     "automation_checkpoints",
     "automation_firings",
     "automations",
+    "concurrency_limits",
+    "concurrency_slots",
     "deployment_schedules",
     "deployments",
     "event_resources",
@@ -140,6 +142,32 @@ task_runs = sa.Table(
     sa.Index(None, "state_type"),
     sa.Index(None, "task_name"),
     sa.Index(None, "created"),
+)
+
+# Tag-based task concurrency: a tag's limit, and the slots task runs hold as leases (a holder that
+# dies without releasing frees its slot when the lease expires).
+concurrency_limits = sa.Table(
+    "concurrency_limits",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("tag", sa.String(200), nullable=False, unique=True),
+    sa.Column("concurrency_limit", sa.Integer, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+concurrency_slots = sa.Table(
+    "concurrency_slots",
+    metadata,
+    sa.Column(
+        "limit_id",
+        UuidType,
+        sa.ForeignKey("concurrency_limits.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("holder", UuidType, primary_key=True),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "holder"),
 )
 
 logs = sa.Table(
