@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import importlib
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -154,7 +155,31 @@ def coerce_triggers(triggers: Any, parameter_names: set[str]) -> list[dict[str, 
         out.append(trigger.model_dump(mode="json"))
     if problems:
         raise ValueError("; ".join(problems))
+    for i, dumped in enumerate(out):
+        for path in _empty_expects(dumped, f"trigger {i}"):
+            # A deployment trigger always runs its deployment: with no events named it matches
+            # the events of the runs it starts too (the server stops that loop at a small depth).
+            warnings.warn(
+                f"{path} has an empty expect, so it matches every event, including the events of "
+                "the runs it starts: it feeds itself (the server stops it after "
+                "TIDEFLOW_AUTOMATIONS_MAX_CAUSAL_DEPTH firings). Name the events to expect, e.g. "
+                "{'tideflow.flow-run.Completed'}",
+                UserWarning,
+                stacklevel=4,
+            )
     return out
+
+
+def _empty_expects(trigger: Mapping[str, Any], path: str) -> list[str]:
+    children = trigger.get("triggers")
+    if isinstance(children, list):
+        return [
+            p
+            for j, child in enumerate(children)
+            if isinstance(child, Mapping)
+            for p in _empty_expects(child, f"{path}.triggers[{j}]")
+        ]
+    return [path] if "expect" in trigger and not trigger["expect"] else []
 
 
 def _entrypoint(flow: Any) -> str | None:
