@@ -90,6 +90,11 @@ HOSTILE = [
         "a comparison would build",
     ),
     ("{% set b = [['x'] * 100000] %}{{ (b * 100)|sort }}", "'*' would build"),
+    (
+        "{% set b = ['x'] * 100000 %}{% set e = b[:-1] + ['y'] %}"
+        "{{ e is in([" + ", ".join(["b"] * 100) + "]) }}",
+        "a comparison would build",
+    ),
     ("{{ [1]|batch(100000, event.payload.s) }}", "|batch fill_with would build"),
     (
         "{% set a = 'x' * 100000 %}{% set b = a ~ a %}{% set c = b ~ b %}{% set d = c ~ c %}"
@@ -162,6 +167,8 @@ NORMAL = [
     ("{{ 2 ** 10 }}", 1024),
     ("{{ 'a b c'|wordwrap(3) }}", "a b\nc"),
     ("{{ [3, event.payload.rows, 2]|sort|list }}", [2, 3, 5]),
+    ("{{ [3, event.payload.rows, 2]|select('gt', 2)|list }}", [3, 5]),
+    ("{{ event.payload.rows is in([5, 6]) and event.payload.rows is eq(5) }}", True),
     ("{{ [[1], [event.payload.rows]]|sum(start=[]) }}", [1, 5]),
 ]
 

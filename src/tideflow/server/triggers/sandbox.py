@@ -90,13 +90,15 @@ class LimitExceeded(SecurityError):
 class Budget:
     """One render's deadline and counters; every sandbox hook calls :meth:`tick` first."""
 
-    __slots__ = ("deadline", "limits", "output", "work")
+    __slots__ = ("deadline", "limits", "output", "sizes", "work")
 
     def __init__(self, limits: TemplateLimits) -> None:
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout
         self.output = 0  # characters rendered so far (all templates of one render_value call)
         self.work = 0  # characters of intermediate values built so far
+        # approx_len results by id, with the object kept alive so its id is not reused
+        self.sizes: dict[int, tuple[Any, int]] = {}
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
@@ -160,38 +162,73 @@ def budget_scope(limits: TemplateLimits) -> Iterator[Budget]:
 # -- size estimates ------------------------------------------------------------------------
 
 
+def _scalar_len(item: Any) -> int | None:
+    if isinstance(item, str):
+        return len(item) + 2
+    if isinstance(item, bytes | bytearray):
+        return 4 * len(item) + 3
+    if item is None or isinstance(item, bool | float):
+        return 24
+    if isinstance(item, int):
+        return item.bit_length() * 10 // 33 + 2
+    if isinstance(item, Mapping | list | tuple | set | frozenset):
+        return None
+    return 64
+
+
 def approx_len(value: Any, limit: int, indent: int = 0) -> int:
     """About how many characters ``str(value)`` (or its JSON) has; stops counting past ``limit``.
 
-    Walks containers without building anything, so a list holding the same big string a thousand
-    times counts a thousand times (what printing it would build). ``indent`` adds the per-line
-    indentation pretty-printed JSON would add."""
-    total = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    Counts without building anything: a list holding the same big string a thousand times counts
+    a thousand times (what printing or comparing it walks), but each container is walked once
+    (sizes are remembered by identity), so ``[big] * 1000`` costs one walk of ``big``. ``indent``
+    adds the per-line indentation pretty-printed JSON would add."""
+    scalar = _scalar_len(value)
+    if scalar is not None:
+        return scalar
+    budget = current_budget()
+    # Sizes without indentation do not depend on depth: remember them for the whole render.
+    shared = budget.sizes if not indent else {}
+    memo: dict[tuple[int, int], int] = {}
+    sizes: list[int] = []  # sizes of finished children, in order
+    # (item, depth, children count or -1 when not yet expanded)
+    stack: list[tuple[Any, int, int]] = [(value, 0, -1)]
+    steps = 0
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            total += len(item) + 2
-        elif isinstance(item, bytes | bytearray):
-            total += 4 * len(item) + 3
-        elif item is None or isinstance(item, bool | float):
-            total += 24
-        elif isinstance(item, int):
-            total += item.bit_length() * 10 // 33 + 2
-        elif isinstance(item, Mapping):
-            total += 2 + len(item) * (4 + (1 + indent * (depth + 1) if indent else 0))
-            if total <= limit:
-                stack.extend((k, depth + 1) for k in item.keys())
-                stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            total += 2 + len(item) * (2 + (1 + indent * (depth + 1) if indent else 0))
-            if total <= limit:
-                stack.extend((v, depth + 1) for v in item)
-        else:
-            total += 64
+        item, depth, count = stack.pop()
+        steps += 1
+        if steps % 16384 == 0:
+            budget.tick()
+            if steps > limit:
+                return limit + 1
+        if count < 0:
+            scalar = _scalar_len(item)
+            if scalar is not None:
+                sizes.append(scalar)
+                continue
+            known = memo.get((id(item), depth))
+            if known is None and id(item) in shared:
+                known = shared[id(item)][1]
+            if known is not None:
+                sizes.append(known)
+                continue
+            children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else list(item)
+            stack.append((item, depth, len(children)))
+            stack.extend((child, depth + 1, -1) for child in reversed(children))
+            continue
+        per_item = (4 if isinstance(item, Mapping) else 2) + (
+            1 + indent * (depth + 1) if indent else 0
+        )
+        entries = len(item)
+        total = 2 + entries * per_item + sum(sizes[len(sizes) - count :])
+        del sizes[len(sizes) - count :]
         if total > limit:
             return total
-    return total
+        memo[(id(item), depth)] = total
+        if not indent:
+            shared[id(item)] = (item, total)
+        sizes.append(total)
+    return sizes[0]
 
 
 def _int(value: Any) -> int:
@@ -777,6 +814,17 @@ class _NativeSandboxEnvironment(SandboxEnvironment):
     code_generator_class = _NativeCodeGenerator
 
 
+_COMPARING_TESTS = {
+    "in": "in", "==": "eq", "eq": "eq", "equalto": "eq", "!=": "ne", "ne": "ne", ">": "gt",
+    "gt": "gt", "greaterthan": "gt", "ge": "gteq", ">=": "gteq", "<": "lt", "lt": "lt",
+    "lessthan": "lt", "<=": "lteq", "le": "lteq",
+}  # fmt: skip
+
+
+def _compare_test(op: str, value: Any, other: Any) -> Any:
+    return compare(value, op, other)
+
+
 # Filters that can build huge strings from a small width and that no action needs.
 _REMOVED_FILTERS = ("center", "indent", "pprint", "xmlattr")
 
@@ -790,6 +838,8 @@ def make_environment(native: bool, finalize: Callable[[Any], Any] | None) -> San
     for name in _REMOVED_FILTERS:
         env.filters.pop(name, None)
     env.filters = {name: _guard_filter(env, name, func) for name, func in env.filters.items()}
+    for name, op in _COMPARING_TESTS.items():  # `x is eq(y)`, select('in', big), ...
+        env.tests[name] = functools.partial(_compare_test, op)  # type: ignore[assignment]
     env.filters["_tf_bounded"] = _bounded
     env.filters["_tf_concat"] = _concat
     env.concat = _buffer_concat  # type: ignore[method-assign]
