@@ -111,6 +111,10 @@ def run_server(
             f"invalid log level {log_level!r}: use one of {', '.join(_LEVELS).upper()}"
         )
     _log_to_stderr(logging.getLogger("tideflow"), level.upper())
+    if host != settings.server_host:
+        # The host this server binds is one it answers to (the Host check in server/api/doors.py),
+        # also when it came from `--host` rather than TIDEFLOW_SERVER_HOST.
+        settings = settings.model_copy(update={"server_host": host})
     url = database_url or settings.resolved_database_url
     app = create_app(settings, database_url=url, create_database=create_database)
     sock = bind_socket(host, port)
