@@ -176,6 +176,9 @@ def _scalar_len(item: Any) -> int | None:
     return 64
 
 
+_REMEMBER_FROM = 4096
+
+
 def approx_len(value: Any, limit: int, indent: int = 0) -> int:
     """About how many characters ``str(value)`` (or its JSON) has; stops counting past ``limit``.
 
@@ -225,7 +228,7 @@ def approx_len(value: Any, limit: int, indent: int = 0) -> int:
         if total > limit:
             return total
         memo[(id(item), depth)] = total
-        if not indent:
+        if not indent and total >= _REMEMBER_FROM:  # small ones are cheaper to walk again
             shared[id(item)] = (item, total)
         sizes.append(total)
     return sizes[0]
