@@ -4,11 +4,11 @@ Jinja's ``ImmutableSandboxedEnvironment`` stops a template reaching Python inter
 spending the server's time or memory: one ``'%0100000000d' % 1`` or ``s.replace('', big)`` builds a
 100 MB string in a single C call, and a ``recursive`` loop is not bounded by anything. Here every
 hook the sandbox offers (attribute and item access, calls, the intercepted operators ``* ** + %``,
-every filter, ``~``, loop iteration, buffered blocks and printed values) checks the current
-:class:`Budget` first: a deadline, a cap on the size of any one value about to be built (estimated
-BEFORE the operation from its operands, so no step allocates much more than the cap), and a cap on
-the characters built in all. One render runs with one budget (a context variable, so concurrent
-renders in worker threads do not share one); a breach raises :class:`LimitExceeded`.
+comparisons, every filter and comparing test, ``~``, loop iteration, buffered blocks and printed
+values) checks the render's :class:`~tideflow.server.triggers.template_budget.Budget` first: a
+deadline, a cap on the size of any one value about to be built (estimated BEFORE the operation
+from its operands by ``template_checks``, so no step allocates much more than the cap), and a cap
+on the characters built in all; a breach raises ``LimitExceeded``.
 """
 
 from __future__ import annotations
@@ -16,519 +16,32 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
-from jinja2.filters import make_attrgetter
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.runtime import Context, LoopContext, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from markupsafe import EscapeFormatter, Markup
 
-__all__ = [
-    "DEFAULT_MAX_OUTPUT",
-    "DEFAULT_RENDER_TIMEOUT",
-    "MAX_LOOP_ITEMS",
-    "MAX_POWER_BITS",
-    "MAX_RECURSION",
-    "MAX_SEQUENCE",
-    "MAX_SLOW_INPUT",
-    "Budget",
-    "LimitExceeded",
-    "Method",
-    "SandboxEnvironment",
-    "TemplateLimits",
-    "approx_len",
-    "budget_scope",
-    "current_budget",
-    "make_environment",
-    "printable",
-    "seconds",
-]
-
-DEFAULT_RENDER_TIMEOUT = 2.0
-DEFAULT_MAX_OUTPUT = 1_048_576
-WORK_FACTOR = 16  # characters built in all, as a multiple of the output cap
-MAX_LOOP_ITEMS = 1000
-MAX_RECURSION = 10  # depth of a {% for ... recursive %} loop
-MAX_SEQUENCE = 100_000  # longest string/list a '*' may build
-MAX_POWER_BITS = 4096  # largest integer '**' or '*' may build
-MAX_ROUND_PRECISION = 400  # digits; a float has 17, and 10 ** precision is computed exactly
-MAX_SLOW_INPUT = 100_000  # items or characters a filter that loops in Python may take
-_TIMEOUT_SETTING = "TIDEFLOW_TEMPLATES_RENDER_TIMEOUT"
-_OUTPUT_SETTING = "TIDEFLOW_TEMPLATES_MAX_OUTPUT"
-
-
-@dataclass(frozen=True)
-class TemplateLimits:
-    """How long one action's templates may render and how much text they may build."""
-
-    timeout: float = DEFAULT_RENDER_TIMEOUT  # seconds for all templates of one action
-    max_output: int = DEFAULT_MAX_OUTPUT  # characters of output, and of any one value built
-
-    @property
-    def max_work(self) -> int:
-        return WORK_FACTOR * self.max_output
-
-
-def seconds(value: float) -> str:
-    return f"{value:g} second" + ("" if value == 1 else "s")
-
-
-class LimitExceeded(SecurityError):
-    """A render ran out of time or would build a value above the cap; the message says which."""
-
-
-class Budget:
-    """One render's deadline and counters; every sandbox hook calls :meth:`tick` first."""
-
-    __slots__ = ("deadline", "limits", "output", "sizes", "work")
-
-    def __init__(self, limits: TemplateLimits) -> None:
-        self.limits = limits
-        self.deadline = time.monotonic() + limits.timeout
-        self.output = 0  # characters rendered so far (all templates of one render_value call)
-        self.work = 0  # characters of intermediate values built so far
-        # approx_len results by id, with the object kept alive so its id is not reused
-        self.sizes: dict[int, tuple[Any, int]] = {}
-
-    def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise LimitExceeded(
-                f"rendering exceeded the time limit of {seconds(self.limits.timeout)} "
-                f"({_TIMEOUT_SETTING})"
-            )
-
-    def size(self, n: int, what: str, unit: str = "characters", limit: int | None = None) -> None:
-        """Refuse to build ``what`` when it would hold ``n`` characters (or items) over the cap
-        (or over ``limit``, a multiple of it, for values that are only walked, never printed)."""
-        cap = self.limits.max_output if limit is None else limit
-        if n > cap:
-            setting = _OUTPUT_SETTING if limit is None else f"{WORK_FACTOR} x {_OUTPUT_SETTING}"
-            raise LimitExceeded(
-                f"{what} would build {n} {unit}, above the limit of {cap} ({setting})"
-            )
-
-    def charge(self, n: int) -> None:
-        """Count ``n`` characters built; many medium values kept alive add up like one big one."""
-        self.work += n
-        if self.work > self.limits.max_work:
-            raise LimitExceeded(
-                f"the template built more than {self.limits.max_work} characters in all "
-                f"({WORK_FACTOR} x {_OUTPUT_SETTING})"
-            )
-
-    def add_output(self, n: int) -> None:
-        self.output += n
-        if self.output > self.limits.max_output:
-            raise LimitExceeded(
-                f"output is above the limit of {self.limits.max_output} characters "
-                f"({_OUTPUT_SETTING})"
-            )
-
-
-_BUDGET: ContextVar[Budget | None] = ContextVar("tideflow_template_budget", default=None)
-
-
-def current_budget() -> Budget:
-    """The render's budget; outside a render (compile-time constant folding) a fresh default one,
-    so the size caps hold there too."""
-    return _BUDGET.get() or Budget(TemplateLimits())
-
-
-@contextmanager
-def budget_scope(limits: TemplateLimits) -> Iterator[Budget]:
-    """Run a block with ``limits``; nested scopes share the outermost budget."""
-    existing = _BUDGET.get()
-    if existing is not None:
-        yield existing
-        return
-    budget = Budget(limits)
-    token = _BUDGET.set(budget)
-    try:
-        yield budget
-    finally:
-        _BUDGET.reset(token)
-
-
-# -- size estimates ------------------------------------------------------------------------
-
-
-def _scalar_len(item: Any) -> int | None:
-    if isinstance(item, str):
-        return len(item) + 2
-    if isinstance(item, bytes | bytearray):
-        return 4 * len(item) + 3
-    if item is None or isinstance(item, bool | float):
-        return 24
-    if isinstance(item, int):
-        return item.bit_length() * 10 // 33 + 2
-    if isinstance(item, Mapping | list | tuple | set | frozenset):
-        return None
-    return 64
-
-
-_REMEMBER_FROM = 4096
-
-
-def approx_len(value: Any, limit: int, indent: int = 0) -> int:
-    """About how many characters ``str(value)`` (or its JSON) has; stops counting past ``limit``.
-
-    Counts without building anything: a list holding the same big string a thousand times counts
-    a thousand times (what printing or comparing it walks), but each container is walked once
-    (sizes are remembered by identity), so ``[big] * 1000`` costs one walk of ``big``. ``indent``
-    adds the per-line indentation pretty-printed JSON would add."""
-    scalar = _scalar_len(value)
-    if scalar is not None:
-        return scalar
-    budget = current_budget()
-    # Sizes without indentation do not depend on depth: remember them for the whole render.
-    shared = budget.sizes if not indent else {}
-    memo: dict[tuple[int, int], int] = {}
-    sizes: list[int] = []  # sizes of finished children, in order
-    # (item, depth, children count or -1 when not yet expanded)
-    stack: list[tuple[Any, int, int]] = [(value, 0, -1)]
-    steps = 0
-    while stack:
-        item, depth, count = stack.pop()
-        steps += 1
-        if steps % 16384 == 0:
-            budget.tick()
-            if steps > limit:
-                return limit + 1
-        if count < 0:
-            scalar = _scalar_len(item)
-            if scalar is not None:
-                sizes.append(scalar)
-                continue
-            known = memo.get((id(item), depth))
-            if known is None and id(item) in shared:
-                known = shared[id(item)][1]
-            if known is not None:
-                sizes.append(known)
-                continue
-            children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else list(item)
-            stack.append((item, depth, len(children)))
-            stack.extend((child, depth + 1, -1) for child in reversed(children))
-            continue
-        per_item = (4 if isinstance(item, Mapping) else 2) + (
-            1 + indent * (depth + 1) if indent else 0
-        )
-        entries = len(item)
-        total = 2 + entries * per_item + sum(sizes[len(sizes) - count :])
-        del sizes[len(sizes) - count :]
-        if total > limit:
-            return total
-        memo[(id(item), depth)] = total
-        if not indent and total >= _REMEMBER_FROM:  # small ones are cheaper to walk again
-            shared[id(item)] = (item, total)
-        sizes.append(total)
-    return sizes[0]
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name)
-
-
-def _materialize(items: Iterable[Any], budget: Budget, what: str) -> list[Any]:
-    out: list[Any] = []
-    cap = budget.limits.max_output
-    for item in items:
-        out.append(item)
-        if len(out) > cap:
-            budget.size(len(out), what, "items")
-        if len(out) % 1024 == 0:
-            budget.tick()
-    return out
-
-
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.DOTALL)
-_SPEC_NUMBER = re.compile(r"\d+")
-
-
-def _number(text: str) -> int:
-    return int(text) if len(text) <= 12 else 10**12
-
-
-def printf_size(fmt: str | bytes, args: Any, limit: int) -> int:
-    """About how many characters ``fmt % args`` builds: every width and precision counts."""
-    text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
-    values = args if isinstance(args, tuple) else (args,)
-    star = max((abs(_int(v)) for v in values), default=0)
-    total = len(text) + approx_len(args, limit)
-    for match in _PRINTF.finditer(text):
-        for group in (match.group(1), match.group(2)):
-            if group == "*":
-                total += star
-            elif group:
-                total += _number(group)
-    return total
-
-
-# -- checks before a call --------------------------------------------------------------------
-
-_PAD_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-_WIDE_ERRORS = frozenset({"xmlcharrefreplace", "backslashreplace", "namereplace"})
-
-
-def _replace_size(text: str | bytes | bytearray, old: Any, new: Any, count: Any) -> int:
-    if not isinstance(old, str | bytes) or not isinstance(new, str | bytes):
-        return len(text)
-    hits = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
-    if isinstance(count, int) and count >= 0:
-        hits = min(hits, count)
-    return len(text) + hits * max(0, len(new) - len(old))
-
-
-def _check_method(
-    budget: Budget, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Refuse a str/bytes/int method call that would build a value over the cap."""
-    owner = getattr(func, "__self__", None)
-    name = getattr(func, "__name__", "")
-    what = f"{name}()"
-    if isinstance(owner, int) and name == "to_bytes":
-        budget.size(_int(_arg(args, kwargs, 0, "length")), what, "bytes")
-    if not isinstance(owner, str | bytes | bytearray):
-        return args, kwargs
-    n = len(owner)
-    if name in _PAD_METHODS:
-        budget.size(max(n, _int(_arg(args, kwargs, 0, "width"))), what)
-    elif name == "expandtabs":
-        tab = "\t" if isinstance(owner, str) else b"\t"
-        size = _int(_arg(args, kwargs, 0, "tabsize")) if args or kwargs else 8
-        budget.size(n + owner.count(tab) * max(size, 1), what)  # type: ignore[arg-type]
-    elif name == "replace":
-        old, new, count = (*args, None, None, None)[:3]
-        budget.size(_replace_size(owner, old, new, count), what)
-    elif name == "join" and args:
-        items = _materialize(args[0], budget, what)
-        seps = max(len(items) - 1, 0) * n
-        budget.size(seps + approx_len(items, budget.limits.max_output), what)
-        args = (items, *args[1:])
-    elif name == "translate" and args and isinstance(args[0], Mapping):
-        widest = max((len(v) if isinstance(v, str) else 1 for v in args[0].values()), default=1)
-        budget.size(n * max(widest, 1), what)
-    elif name == "encode":
-        errors = _arg(args, kwargs, 1, "errors")
-        budget.size(n * (16 if errors in _WIDE_ERRORS else 4), what, "bytes")
-    elif name == "decode":
-        errors = _arg(args, kwargs, 1, "errors")
-        budget.size(n * (4 if errors in _WIDE_ERRORS else 1), what)
-    return args, kwargs
-
-
-FilterCheck = Callable[
-    [Budget, Any, Any, tuple[Any, ...], dict[str, Any]], tuple[Any, tuple[Any, ...]]
-]
-
-
-def _filter_replace(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    # The arguments' printed sizes were checked already (|replace stringifies), so str() is cheap.
-    old, new, count = (*args, None, None, None)[:3]
-    budget.size(_replace_size(str(value), str(old), str(new), count), "|replace")
-    return value, args
-
-
-def _filter_join(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    # |join(d, attribute): take the attributes here so the estimate is of what is joined.
-    items = _materialize(value, budget, "|join")
-    sep = _arg(args, kwargs, 0, "d")
-    attribute = _arg(args, kwargs, 1, "attribute")
-    if attribute is not None:
-        getter = make_attrgetter(env, attribute)
-        items = [getter(item) for item in items]
-        args = args[:1]
-        kwargs.pop("attribute", None)
-    sep_len = approx_len(sep, budget.limits.max_output) if sep is not None else 0
-    budget.size(approx_len(items, budget.limits.max_output) + sep_len * len(items), "|join")
-    return items, args
-
-
-def _filter_format(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    fmt = str(value)
-    budget.size(printf_size(fmt, kwargs or args, budget.limits.max_output), "|format")
-    return value, args
-
-
-def _filter_wordwrap(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    text = str(value)
-    wrapstring = _arg(args, kwargs, 2, "wrapstring")
-    extra = len(wrapstring) if isinstance(wrapstring, str) else 1
-    budget.size(len(text) * (1 + extra), "|wordwrap")
-    return value, args
-
-
-def _filter_batch(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    linecount = _int(_arg(args, kwargs, 0, "linecount"))
-    budget.size(linecount, "|batch", "items")
-    fill = _arg(args, kwargs, 1, "fill_with")
-    if fill is not None:  # up to linecount references to it, printed as as many copies
-        budget.size(linecount * approx_len(fill, budget.limits.max_output), "|batch fill_with")
-    return value, args
-
-
-def _filter_slice(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    slices = _int(_arg(args, kwargs, 0, "slices"))
-    if slices > MAX_LOOP_ITEMS:
-        raise LimitExceeded(f"|slice({slices}) is above the limit of {MAX_LOOP_ITEMS} slices")
-    fill = _arg(args, kwargs, 1, "fill_with")
-    if fill is not None:
-        budget.size(slices * approx_len(fill, budget.limits.max_output), "|slice fill_with")
-    return value, args
-
-
-def _filter_tojson(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    indent = _arg(args, kwargs, 0, "indent")
-    width = len(indent) if isinstance(indent, str) else _int(indent)
-    budget.size(min(width, 10**12), "|tojson indent")
-    budget.size(approx_len(value, budget.limits.max_output, indent=width), "|tojson")
-    return value, args
-
-
-def _filter_sum(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    start = _arg(args, kwargs, 1, "start")
-    if start is None or isinstance(start, int | float):
-        return value, args
-    # Summing sequences copies the growing result once per item: bound the whole copying.
-    items = _materialize(value, budget, "|sum")
-    total = approx_len(start, budget.limits.max_output)
-    total += sum(len(i) if isinstance(i, str | list | tuple) else 1 for i in items)
-    budget.size(total, "|sum")
-    budget.charge(total * len(items) // 2)
-    return items, args
-
-
-def _filter_round(
-    budget: Budget, env: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    # 'ceil'/'floor' compute 10 ** precision as an integer: one C call, minutes for 10 ** 10**7.
-    precision = _int(_arg(args, kwargs, 0, "precision"))
-    if precision > MAX_ROUND_PRECISION:
-        raise LimitExceeded(
-            f"|round precision {precision} is above the limit of {MAX_ROUND_PRECISION}"
-        )
-    return value, args
-
-
-_FILTER_CHECKS: dict[str, FilterCheck] = {
-    "round": _filter_round,
-    "replace": _filter_replace,
-    "join": _filter_join,
-    "format": _filter_format,
-    "wordwrap": _filter_wordwrap,
-    "batch": _filter_batch,
-    "slice": _filter_slice,
-    "tojson": _filter_tojson,
-    "sum": _filter_sum,
-}
-# Filters that turn their arguments into text: what they would print is estimated first.
-_STRINGIFYING = frozenset(
-    {
-        "capitalize", "e", "escape", "forceescape", "format", "lower", "replace", "safe",
-        "string", "striptags", "title", "trim", "truncate", "upper", "urlencode", "urlize",
-        "wordcount", "wordwrap",
-    }
-)  # fmt: skip
-
-
-# Filters that run Python code per item or word (sorting keys, textwrap, urlize): their input is
-# bounded so one call ends soon after the deadline even though it cannot check it itself.
-_SLOW = frozenset(
-    {
-        "dictsort", "groupby", "list", "map", "max", "min", "reject", "rejectattr", "select",
-        "selectattr", "sort", "sum", "unique", "urlize", "wordwrap",
-    }
-)  # fmt: skip
-
-
-# Filters that compare items (in C, holding the GIL): nested lists make each comparison long.
-_COMPARING = frozenset({"dictsort", "groupby", "max", "min", "sort", "unique"})
-# Filters whose result may hold many references to one big value (map('default', big), ...).
-_COLLECTING = frozenset({"batch", "list", "reverse", "select", "selectattr", "reject", "slice"})
-
-
-def _check_slow(value: Any, what: str) -> None:
-    n = len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
-    if n > MAX_SLOW_INPUT:
-        unit = "characters" if isinstance(value, str | bytes) else "items"
-        raise LimitExceeded(f"{what} of {n} {unit} is above the limit of {MAX_SLOW_INPUT}")
-
-
-def _checked(budget: Budget, result: Any, what: str) -> Any:
-    """Count what a step built, and refuse one above the cap (the estimates keep this rare)."""
-    if isinstance(result, str | bytes | bytearray):
-        budget.size(len(result), what)
-        budget.charge(len(result))
-    elif isinstance(result, list | tuple | dict | set | frozenset):
-        budget.size(len(result), what, "items")
-        budget.charge(len(result))
-    return result
-
-
-def _guard_filter(env: Any, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
-    check = _FILTER_CHECKS.get(name)
-    stringifies = name in _STRINGIFYING
-    slow = name in _SLOW
-    collects = name in _COLLECTING
-    what = f"|{name}"
-
-    @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja still passes the context first
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        budget = current_budget()
-        budget.tick()
-        if len(args) > skip and (check is not None or stringifies or slow or name in _COMPARING):
-            head, value, rest = args[:skip], args[skip], args[skip + 1 :]
-            if slow:
-                _check_slow(value, what)
-            if name in _COMPARING:
-                cap = budget.limits.max_work
-                budget.size(approx_len(value, cap), f"comparing the items of {what}", limit=cap)
-            if stringifies:
-                cap = budget.limits.max_output
-                budget.size(approx_len((value, rest, list(kwargs.values())), cap), what)
-            if check is not None:
-                value, rest = check(budget, env, value, rest, kwargs)
-            args = (*head, value, *rest)
-        result = func(*args, **kwargs)
-        if collects and isinstance(result, list | tuple):
-            cap = budget.limits.max_work
-            budget.size(approx_len(result, cap), what, limit=cap)
-        return _checked(budget, result, what)
-
-    return guarded
-
+from tideflow.server.triggers.template_budget import (
+    MAX_LOOP_ITEMS,
+    MAX_POWER_BITS,
+    MAX_RECURSION,
+    MAX_SEQUENCE,
+    Budget,
+    LimitExceeded,
+    approx_len,
+    current_budget,
+    printf_size,
+    spec_width,
+)
+from tideflow.server.triggers.template_checks import check_method, checked, guard_filter
+
+__all__ = ["Method", "SandboxEnvironment", "compare", "make_environment", "printable"]
 
 # -- printing -------------------------------------------------------------------------------
 
@@ -646,8 +159,7 @@ class _BoundedFormatter(SandboxedFormatter):
         budget = current_budget()
         budget.tick()
         cap = budget.limits.max_output
-        widths = [_number(n) for n in _SPEC_NUMBER.findall(format_spec)]
-        self._total += max(widths, default=0) + approx_len(value, cap)
+        self._total += spec_width(format_spec) + approx_len(value, cap)
         budget.size(self._total, "format()")
         return super().format_field(value, format_spec)
 
@@ -769,9 +281,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
             if args:
                 args = (_bounded(args[0]), *args[1:])
         else:
-            args, kwargs = _check_method(budget, func, args, kwargs)
+            args, kwargs = check_method(budget, func, args, kwargs)
         name = getattr(func, "__name__", type(func).__name__)
-        return _checked(budget, super().call(context, func, *args, **kwargs), f"{name}()")
+        return checked(budget, super().call(context, func, *args, **kwargs), f"{name}()")
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         budget = current_budget()
@@ -788,7 +300,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                 budget.size(approx_len((left, right), cap), "'+'", limit=cap)
         elif operator == "%" and isinstance(left, str | bytes):
             budget.size(printf_size(left, right, budget.limits.max_output), "'%'")
-        return _checked(budget, super().call_binop(context, operator, left, right), repr(operator))
+        return checked(budget, super().call_binop(context, operator, left, right), repr(operator))
 
 
 def _check_multiply(budget: Budget, left: Any, right: Any) -> None:
@@ -840,7 +352,7 @@ def make_environment(native: bool, finalize: Callable[[Any], Any] | None) -> San
     env.globals["range"] = _range
     for name in _REMOVED_FILTERS:
         env.filters.pop(name, None)
-    env.filters = {name: _guard_filter(env, name, func) for name, func in env.filters.items()}
+    env.filters = {name: guard_filter(env, name, func) for name, func in env.filters.items()}
     for name, op in _COMPARING_TESTS.items():  # `x is eq(y)`, select('in', big), ...
         env.tests[name] = functools.partial(_compare_test, op)  # type: ignore[assignment]
     env.filters["_tf_bounded"] = _bounded

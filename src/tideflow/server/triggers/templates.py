@@ -38,15 +38,14 @@ from tideflow.schemas.automations import (
 )
 from tideflow.schemas.events import Event
 from tideflow.server.triggers.evaluate import Firing
-from tideflow.server.triggers.sandbox import (
+from tideflow.server.triggers.sandbox import make_environment, printable
+from tideflow.server.triggers.template_budget import (
     DEFAULT_MAX_OUTPUT,
     MAX_LOOP_ITEMS,
     TemplateLimits,
     approx_len,
     budget_scope,
     current_budget,
-    make_environment,
-    printable,
     seconds,
 )
 
