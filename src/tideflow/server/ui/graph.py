@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-__all__ = ["Edge", "Layout", "NodeBox", "PathBox", "chain_edges", "layered_layout"]
+__all__ = ["Edge", "Layout", "Link", "NodeBox", "PathBox", "chain_edges", "layered_layout"]
 
 _ROLE = "tideflow.resource.role"
 _NAME = "tideflow.resource.name"
@@ -88,6 +88,16 @@ def chain_edges(automations: Iterable[Any], deployments: Iterable[Any]) -> list[
     return edges
 
 
+class Link(Protocol):
+    """What the layout reads of an edge (chain Edges, task-run dependencies)."""
+
+    @property
+    def upstream(self) -> UUID: ...
+
+    @property
+    def downstream(self) -> UUID: ...
+
+
 @dataclass(frozen=True)
 class NodeBox:
     id: UUID
@@ -98,7 +108,7 @@ class NodeBox:
 
 @dataclass(frozen=True)
 class PathBox:
-    edge: Edge
+    edge: Any  # the Link it draws
     d: str  # the SVG path
     label_x: float
     label_y: float
@@ -114,7 +124,7 @@ class Layout:
     node_height: float
 
 
-def _layers(nodes: Sequence[UUID], edges: Sequence[Edge]) -> dict[UUID, int]:
+def _layers(nodes: Sequence[UUID], edges: Sequence[Link]) -> dict[UUID, int]:
     layer = dict.fromkeys(nodes, 0)
     # Longest path from the sources; at most len(nodes) rounds, so a cycle cannot loop forever.
     for _ in range(len(nodes)):
@@ -131,7 +141,7 @@ def _layers(nodes: Sequence[UUID], edges: Sequence[Edge]) -> dict[UUID, int]:
 
 def layered_layout(
     nodes: Sequence[UUID],
-    edges: Sequence[Edge],
+    edges: Sequence[Link],
     names: Mapping[UUID, str],
     *,
     node_width: float = 220,

@@ -17,20 +17,24 @@ from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.schemas.events import EventFilter
 from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.states import utcnow
+from tideflow.schemas.task_runs import TaskRunFilter
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import flows as flow_storage
 from tideflow.server.storage import logs as log_storage
+from tideflow.server.storage import task_runs as task_run_storage
 from tideflow.server.ui import queries
 from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.task_graph import GRAPH_LIMIT, task_graph, task_timeline
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
+TASK_RUNS_SHOWN = 1000  # task runs listed on a run page (counted beyond)
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE + 1
 RANGES: dict[str, tuple[str, dt.timedelta]] = {
     "1h": ("Last hour", dt.timedelta(hours=1)),
@@ -167,12 +171,38 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
             session, FlowRunFilter(parent_flow_run_id=run_id, sort="CREATED_ASC", limit=100)
         )
         chain = await _chain(session, run)
+        tasks = await _task_runs(session, run)
     return {
         "run": run,
         "states": states,
         "parent": parent,
         "children": children,
         **chain,
+        **tasks,
+    }
+
+
+async def _task_runs(session: AsyncSession, run: FlowRun) -> dict[str, Any]:
+    """The run's task runs (first TASK_RUNS_SHOWN by start) with their graph and timeline."""
+    flt = TaskRunFilter(flow_run_id=[run.id], sort="START_TIME_ASC", limit=TASK_RUNS_SHOWN)
+    task_runs = await task_run_storage.read_task_runs(session, flt)
+    total = (
+        await task_run_storage.count_task_runs(session, TaskRunFilter(flow_run_id=[run.id]))
+        if len(task_runs) == TASK_RUNS_SHOWN
+        else len(task_runs)
+    )
+    counts: dict[str, int] = {}
+    for task_run in task_runs:
+        key = task_run.state_name or "Unknown"
+        counts[key] = counts.get(key, 0) + 1
+    return {
+        "task_runs": task_runs,
+        "task_by_id": {task_run.id: task_run for task_run in task_runs},
+        "task_total": total,
+        "task_counts": counts,
+        "task_graph": task_graph(task_runs),
+        "task_bars": task_timeline(task_runs, run.start_time, run.end_time),
+        "graph_limit": GRAPH_LIMIT,
     }
 
 
@@ -234,3 +264,43 @@ async def run_summary(request: Request, run_id: str) -> HTMLResponse:
     if context is None:
         return not_found(request, f"flow run {run_id}")
     return render(request, "_run_summary.html", **context)
+
+
+@router.get("/task-runs/{task_run_id}", response_class=HTMLResponse)
+async def task_run_page(request: Request, task_run_id: str) -> HTMLResponse:
+    """A task run: its flow run, state history, parameters, upstream task runs, result and logs."""
+    parsed = _uuid(task_run_id)
+    async with database(request).read() as session:
+        task_run = await task_run_storage.read_task_run(session, parsed) if parsed else None
+        if task_run is None:
+            return not_found(request, f"task run {task_run_id}")
+        flow_run = (
+            await run_storage.read_flow_run(session, task_run.flow_run_id)
+            if task_run.flow_run_id
+            else None
+        )
+        upstream_ids = [u for ids in task_run.task_inputs.values() for u in ids]
+        upstream = (
+            await task_run_storage.read_task_runs(
+                session, TaskRunFilter(id=upstream_ids, limit=1000)
+            )
+            if upstream_ids
+            else []
+        )
+        logs = (
+            await log_storage.read_logs(
+                session,
+                LogFilter(flow_run_id=[flow_run.id], task_run_id=[task_run.id], limit=2000),
+            )
+            if flow_run
+            else []
+        )
+    by_id = {u.id: u for u in upstream}
+    inputs = {
+        parameter: [by_id.get(u) or u for u in ids]
+        for parameter, ids in task_run.task_inputs.items()
+    }
+    return render(
+        request, "task_run.html", title=task_run.name, task_run=task_run, flow_run=flow_run,
+        inputs=inputs, logs=logs,
+    )  # fmt: skip
