@@ -55,6 +55,9 @@ __all__ = [
 DROPPED_EVENT = "tideflow.events.dropped"
 
 _BATCH = 500  # events per frame
+# ... and at most this much JSON per frame (characters ~ bytes), well under the server's request
+# limit (TIDEFLOW_SERVER_MAX_REQUEST_BYTES, 16 MiB by default): a larger frame would be refused.
+_FRAME_BYTES = 4 * 2**20
 # Frames sent before waiting for the oldest one's ack: enough for the server to store the next
 # frames in one transaction while it answers the previous ones.
 _IN_FLIGHT = 8
@@ -255,9 +258,34 @@ class EventWorker:
                         frames.append(batch)
                 for batch in frames:
                     # pydantic's own JSON per event: a fraction of model_dump + json.dumps' cost.
-                    ws.send("[" + ",".join([e.model_dump_json() for e in batch]) + "]")
+                    encoded = [e.model_dump_json() for e in batch]
+                    for frame in self._split_frame(batch, encoded):
+                        ws.send(frame)
                 answer = json.loads(ws.recv(timeout=_ACK_TIMEOUT))
                 self._acked(answer)
+
+    def _split_frame(self, batch: list[Event], encoded: list[str]) -> list[str]:
+        """The frame(s) for ``batch``: one, unless its JSON passes _FRAME_BYTES (the server refuses
+        large frames); then the in-flight entry is split in place so acks still match in order."""
+        frames: list[str] = []
+        chunks: list[list[Event]] = []
+        size, start = 0, 0
+        for i, text in enumerate(encoded):
+            if i > start and size + len(text) > _FRAME_BYTES:
+                frames.append("[" + ",".join(encoded[start:i]) + "]")
+                chunks.append(batch[start:i])
+                size, start = 0, i
+            size += len(text) + 1
+        frames.append("[" + ",".join(encoded[start:]) + "]")
+        if len(frames) > 1:
+            chunks.append(batch[start:])
+            with self._cond:
+                position = next(i for i, b in enumerate(self._in_flight) if b is batch)
+                self._in_flight.rotate(-position)
+                self._in_flight.popleft()
+                self._in_flight.extendleft(reversed(chunks))
+                self._in_flight.rotate(position)
+        return frames
 
     def _acked(self, answer: dict[str, Any]) -> None:
         refused = answer.get("refused") or []

@@ -22,6 +22,9 @@ from tideflow.schemas import LogCreate
 __all__ = ["LogWorker", "flush_all", "log_worker", "register_flush"]
 
 _BATCH = 1000  # records per request
+# ... and about this much per request at most: the server refuses bodies over its request limit
+# (TIDEFLOW_SERVER_MAX_REQUEST_BYTES, 16 MiB by default), which would lose the whole batch.
+_BATCH_BYTES = 4 * 2**20
 _SEND_TIMEOUT = 5.0  # seconds one batch request may take
 
 warn_logger = logging.getLogger("tideflow.logs")
@@ -99,7 +102,12 @@ class LogWorker(Generic[T]):
     def _send_all(self) -> None:
         while True:
             with self._cond:
-                batch = [self._buffer.popleft() for _ in range(min(_BATCH, len(self._buffer)))]
+                batch: list[T] = []
+                size = 0
+                while self._buffer and len(batch) < _BATCH and size < _BATCH_BYTES:
+                    item = self._buffer.popleft()
+                    size += self._size(item)
+                    batch.append(item)
             if not batch:
                 return
             try:
@@ -119,6 +127,10 @@ class LogWorker(Generic[T]):
                     "tideflow: sending %s failed: %s: %s", self.noun, type(exc).__name__, exc
                 )
                 return
+
+    def _size(self, item: T) -> int:
+        """About how many bytes ``item`` adds to a request (a log record: its message and ~200)."""
+        return len(getattr(item, "message", "")) + 200
 
     def _send(self, batch: list[T]) -> None:
         self._http().create_logs(batch)  # type: ignore[arg-type]

@@ -59,6 +59,11 @@ class TaskRunReporter(LogWorker[tuple[Any, State]]):
     noun = "task-run state reports"
     buffer_name = "task-run report buffer"
 
+    def _size(self, item: tuple[Any, State]) -> int:
+        run, state = item
+        # A report carries each parameter as at most ~_MAX_PARAMETER_CHARS of JSON.
+        return 500 + len(state.message or "") + (_MAX_PARAMETER_CHARS + 100) * len(run.parameters)
+
     def _send(self, batch: list[tuple[Any, State]]) -> None:
         by_run: dict[Any, tuple[Any, list[State]]] = {}
         for run, state in batch:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.states import StateType
 from tideflow.schemas.triggers import (
     MAX_THRESHOLD,
@@ -393,7 +394,7 @@ class AutomationFilter(BaseModel):
     enabled: bool | None = None
     owner_resource: list[str] | None = Field(None, description="Owned by one of these resources.")
     limit: int = Field(200, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ActionRecord(BaseModel):
