@@ -336,6 +336,9 @@ def test_waits_when_ours_loses_the_port_to_a_server_started_by_hand(
     port = int(os.environ["TIDEFLOW_SERVER_PORT"])
     log_path = home / "server.log"
     done = threading.Event()
+    # Children this process already had (servers of session fixtures when tests share a process,
+    # e.g. a pytest-xdist worker) are not the one the client spawns here.
+    earlier = {p.pid for p in psutil.Process().children()}
 
     def the_users_server() -> None:
         while not done.wait(0.01):
@@ -345,7 +348,8 @@ def test_waits_when_ours_loses_the_port_to_a_server_started_by_hand(
         while not done.wait(0.05):
             lost = "already in use" in log_path.read_text()
             # The client reaps ours when it notices the exit; only then does the user's answer.
-            if lost and not [p for p in psutil.Process().children() if p.pid != owner.pid]:
+            spawned = [p for p in psutil.Process().children() if p.pid not in earlier]
+            if lost and not [p for p in spawned if p.pid != owner.pid]:
                 serve.set()
                 return
 
