@@ -1,7 +1,8 @@
 """A database whose disk is full answered 500 with SQLAlchemy's raw text; now a 507 with one line
 ("the database is out of space: ..."), no statement and no parameters. Filled for real: SQLite on a
 small tmpfs, PostgreSQL with the logs table moved to a tablespace on a small tmpfs. What was stored
-before stays readable, the server keeps answering, and writes work again once space is back.
+before stays readable, the server keeps answering, and writes work again once space is back. On
+SQLite, /api/events/in closes with 1011 and the same reason (it ended with no close frame).
 
 Mounting needs root (CAP_SYS_ADMIN); the PostgreSQL case also needs the database server on this host
 (the tablespace is a local directory it writes to). Each skips naming what is missing.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import pwd
 import shutil
@@ -25,7 +27,10 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.client import connect
 
+from tideflow.client._events import ws_url
 from tideflow.testing import ServerProcess
 
 PG_ENV = "TIDEFLOW_TEST_POSTGRES_URL"
@@ -119,13 +124,40 @@ def _check_full_then_recovered(api: httpx.Client, grow: Any) -> None:
     _assert_answers_and_kept(api, run_id, stored + 10)
 
 
+def _events_in_closes_for_space(server: ServerProcess, api: httpx.Client) -> None:
+    """/api/events/in on a full disk: closed with 1011 and the reason, nothing acknowledged."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "occurred": now,
+            "event": "disk.fill",
+            "resource": {"tideflow.resource.id": "disk"},
+            "payload": {"fill": os.urandom(5_000).hex()},
+        }
+        for _ in range(20)
+    ]
+    with connect(ws_url(server.api_url, "/events/in")) as ws:
+        ws.send(json.dumps(events))
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert closed.value.rcvd.reason.startswith("the database is out of space: "), closed.value
+    assert api.get(f"/events/{events[0]['id']}").status_code == 404
+
+
 def test_sqlite_disk_full_is_a_507(tmp_path: Path) -> None:
     _need_root()
     with _mount_tmpfs("3m") as directory:
         url = f"sqlite+aiosqlite:///{directory / 'tideflow.db'}"
         with ServerProcess(url, home=tmp_path / "home") as server:
             with httpx.Client(base_url=server.api_url, timeout=30) as api:
-                _check_full_then_recovered(api, lambda: _grow(directory, "64m"))
+
+                def check_events_then_grow() -> None:
+                    _events_in_closes_for_space(server, api)
+                    _grow(directory, "64m")
+
+                _check_full_then_recovered(api, check_events_then_grow)
             # The server's log says why, in one line.
             log = server.output_tail(50)
             assert "the database is out of space: database or disk is full" in log

@@ -88,32 +88,49 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc), "errors": errors}, status_code=422)
 
 
-async def _database(request: Request, exc: Exception) -> JSONResponse:
+async def _database(conn: Request | WebSocket, exc: Exception) -> JSONResponse | None:
+    """A database error on a route or a websocket (``/events/in``): out of space 507, out of other
+    resources 503, a value it cannot store 422, anything else 500; always one line, no SQL."""
     assert isinstance(exc, DBAPIError)
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     # Not bugs, and nothing was stored: say so in one line (the statement stays out of it).
     if out_of_space(exc):
-        return _short_of(request, exc, "space", 507)
+        status, detail = 507, f"the database is out of space: {database_message(exc)}"
     # SQLSTATE class 53 is "insufficient resources" (memory, connections): try again later.
-    if sqlstate.startswith("53"):
-        return _short_of(request, exc, "resources", 503)
+    elif sqlstate.startswith("53"):
+        status, detail = 503, f"the database is out of resources: {database_message(exc)}"
     # SQLSTATE class 22 is "data exception": a value the database cannot store is bad input.
-    if sqlstate.startswith("22"):
-        message = database_message(exc)
-        return JSONResponse({"detail": f"the database refused a value: {message}"}, status_code=422)
-    return await _unexpected(request, exc)
+    elif sqlstate.startswith("22"):
+        status, detail = 422, f"the database refused a value: {database_message(exc)}"
+    else:
+        logger.exception("unhandled error on %s", _where(conn))
+        status, detail = 500, _internal(exc)
+    if status in (503, 507):
+        logger.error("%s (%s)", detail, _where(conn))
+    if isinstance(conn, WebSocket):
+        await _close(conn, detail)
+        return None
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
-def _short_of(request: Request, exc: DBAPIError, what: str, status_code: int) -> JSONResponse:
-    detail = f"the database is out of {what}: {database_message(exc)}"
-    logger.error("%s (%s %s)", detail, request.method, request.url.path)
-    return JSONResponse({"detail": detail}, status_code=status_code)
+def _where(conn: Request | WebSocket) -> str:
+    if isinstance(conn, WebSocket):
+        return f"websocket {conn.url.path}"
+    return f"{conn.method} {conn.url.path}"
 
 
 # Internal error, with the reason as the close reason (at most 123 bytes by the protocol).
 _WS_INTERNAL_ERROR = 1011
 _WS_REASON_BYTES = 123
 _WS_GONE = "the database file was deleted or replaced; the server stopped accepting writes"
+
+
+async def _close(websocket: WebSocket, reason: str) -> None:
+    """Close with 1011 and ``reason`` cut to what the protocol allows: a client must never take an
+    error for the answer to a frame it sent, and on a close it keeps its unacked events."""
+    if websocket.application_state == WebSocketState.CONNECTED:
+        cut = reason.encode()[:_WS_REASON_BYTES].decode(errors="ignore")
+        await websocket.close(code=_WS_INTERNAL_ERROR, reason=cut)
 
 
 async def _unavailable(conn: Request | WebSocket, exc: Exception) -> JSONResponse | None:
@@ -145,13 +162,14 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
+def _internal(exc: BaseException) -> str:
+    return f"internal server error: {type(exc).__name__}: {_one_line(exc)}"
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The log keeps the whole story (traceback, statement); the answer names the error only.
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"detail": f"internal server error: {type(exc).__name__}: {_one_line(exc)}"},
-        status_code=500,
-    )
+    logger.exception("unhandled error on %s", _where(request))
+    return JSONResponse({"detail": _internal(exc)}, status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -160,6 +178,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _invalid)
-    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
     app.add_exception_handler(DatabaseUnavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
