@@ -34,7 +34,24 @@ __all__ = ["count_task_runs", "read_task_run", "read_task_runs", "record_task_ru
 
 
 def _dump_state(state: State) -> dict[str, Any]:
-    return state.model_dump(mode="json", exclude={"data"})
+    # By hand: model_dump(mode="json") costs ~40 us a state, and a batch holds thousands.
+    details = state.details
+    return {
+        "id": str(state.id),
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp.isoformat(),
+        "details": {
+            "scheduled_time": details.scheduled_time.isoformat()
+            if details.scheduled_time
+            else None,
+            "retry": details.retry,
+            "exit_code": details.exit_code,
+            "pause_timeout": details.pause_timeout.isoformat() if details.pause_timeout else None,
+            **(details.model_extra or {}),
+        },
+    }
 
 
 async def _flow_run_facts(session: AsyncSession, ids: set[UUID]) -> dict[UUID, FlowRunFacts]:
