@@ -76,6 +76,11 @@ def anyio_backend() -> str:
             "the database is out of resources: sorry, too many clients already",
         ),
         (
+            _PgError("deadlock detected", "40P01"),
+            503,
+            "deadlock detected: the change was undone, send it again",
+        ),
+        (
             sqlite3.OperationalError("no such table: logs"),
             500,
             "internal server error: OperationalError: no such table: logs",
@@ -90,6 +95,8 @@ def anyio_backend() -> str:
 async def test_database_errors(orig: Exception, status: int, detail: str) -> None:
     response = await _answer(OperationalError(STATEMENT, PARAMS, orig))
     assert response.status_code == status
+    retry = getattr(orig, "sqlstate", "") == "40P01"
+    assert (response.headers.get("retry-after") == "1") is retry
     assert response.json() == {"detail": detail}
     _no_statement(response.json()["detail"])
 

@@ -1,7 +1,8 @@
 """Error answers: every error is JSON with a readable ``detail`` string naming what was wrong.
 
 422s also carry the raw validation items in ``errors``; storage's NotFound/Conflict become 404/409;
-a database out of space is a 507 (out of other resources, a 503); an unexpected failure is a 500
+a database out of space is a 507 (out of other resources, or a deadlock undone by PostgreSQL, a 503);
+an unexpected failure is a 500
 whose detail names the exception type and one line of its message (never an HTML page, never the
 SQL statement or its parameters). ``api.openapi`` documents these answers.
 """
@@ -29,6 +30,7 @@ __all__ = ["format_validation_errors", "install_error_handlers"]
 logger = logging.getLogger("tideflow.server")
 
 _MAX_MESSAGE = 300  # characters of an exception's message in a 500's detail
+_RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 def format_validation_errors(errors: list[Any]) -> str:
@@ -99,6 +101,10 @@ async def _database(conn: Request | WebSocket, exc: Exception) -> JSONResponse |
     # SQLSTATE class 53 is "insufficient resources" (memory, connections): try again later.
     elif sqlstate.startswith("53"):
         status, detail = 503, f"the database is out of resources: {database_message(exc)}"
+    # 40P01 deadlock, 40001 serialization failure: PostgreSQL rolled this transaction back for a
+    # concurrent one; nothing was stored and the same request can succeed when sent again.
+    elif sqlstate in _RETRYABLE:
+        status, detail = 503, f"{database_message(exc)}: the change was undone, send it again"
     # SQLSTATE class 22 is "data exception": a value the database cannot store is bad input.
     elif sqlstate.startswith("22"):
         status, detail = 422, f"the database refused a value: {database_message(exc)}"
@@ -110,7 +116,8 @@ async def _database(conn: Request | WebSocket, exc: Exception) -> JSONResponse |
     if isinstance(conn, WebSocket):
         await _close(conn, detail)
         return None
-    return JSONResponse({"detail": detail}, status_code=status)
+    headers = {"Retry-After": "1"} if sqlstate in _RETRYABLE else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def _where(conn: Request | WebSocket) -> str:

@@ -76,8 +76,9 @@ _GENERIC: dict[int, str] = {
     422: "Invalid input: the detail names each field and problem; ``errors`` lists them.",
     500: "Unexpected server error: the detail names the error type and one line of its message.",
     503: (
-        "The server cannot store data now: its database file was deleted or replaced, or the "
-        "database is out of resources."
+        "The server cannot store data now: its database file was deleted or replaced, the "
+        "database is out of resources, or it undid the change for a concurrent one (deadlock; "
+        "Retry-After says when to send it again)."
     ),
     507: "The database is out of space: nothing of the request was stored.",
 }
