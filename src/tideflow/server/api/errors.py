@@ -2,9 +2,9 @@
 
 422s also carry the raw validation items in ``errors``; storage's NotFound/Conflict become 404/409;
 a database out of space is a 507 (out of other resources, or a deadlock undone by PostgreSQL, a 503);
-an unexpected failure is a 500
-whose detail names the exception type and one line of its message (never an HTML page, never the
-SQL statement or its parameters). ``api.openapi`` documents these answers.
+an unexpected failure is a 500 whose detail names the exception type and one line of its message
+(never an HTML page, never the SQL statement or its parameters). ``api.openapi`` documents these
+answers; on a websocket the same line is the reason of a 1011 close.
 """
 
 from __future__ import annotations
