@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from tideflow.schemas.limits import MAX_OFFSET
+from tideflow.schemas.limits import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_OFFSET,
+)
 from tideflow.schemas.states import StateType
 from tideflow.schemas.triggers import (
     MAX_THRESHOLD,
@@ -73,6 +78,10 @@ __all__ = [
 ]
 
 MAX_WEBHOOK_TIMEOUT = 30.0
+MAX_TEMPLATE_LENGTH = 100_000  # characters of one template field (the template check's own limit)
+MAX_URL_LENGTH = 4096
+MAX_HEADERS = 50
+MAX_ACTIONS = 50  # actions in one list of an automation
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,8 +160,10 @@ class ChangeFlowRunState(_Action):
 
     type: Literal["change-flow-run-state"] = "change-flow-run-state"
     state: StateType
-    name: str | None = None
-    message: str | None = Field(None, description="May be a template.")
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
+    message: str | None = Field(
+        None, max_length=MAX_TEMPLATE_LENGTH, description="May be a template."
+    )
 
 
 class PauseAutomation(_Action):
@@ -178,9 +189,11 @@ class CallWebhook(_Action):
     """POST or PUT to a URL; headers and body may be templates."""
 
     type: Literal["call-webhook"] = "call-webhook"
-    url: str
+    url: str = Field(max_length=MAX_URL_LENGTH)
     method: Literal["POST", "PUT"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, Annotated[str, Field(max_length=MAX_TEMPLATE_LENGTH)]] = Field(
+        default_factory=dict, max_length=MAX_HEADERS
+    )
     body: Any = Field(
         None, description="A template string, or JSON data whose strings may be templates."
     )
@@ -223,22 +236,29 @@ Action = Annotated[
 class _AutomationFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    description: str = Field("", max_length=MAX_DESCRIPTION_LENGTH)
     enabled: bool = True
     trigger: Trigger
-    actions: list[Action] = Field(default_factory=list, description="Run when the trigger fires.")
+    actions: list[Action] = Field(
+        default_factory=list, max_length=MAX_ACTIONS, description="Run when the trigger fires."
+    )
     actions_on_trigger: list[Action] = Field(
-        default_factory=list, description="Also run when it fires."
+        default_factory=list, max_length=MAX_ACTIONS, description="Also run when it fires."
     )
     actions_on_resolve: list[Action] = Field(
-        default_factory=list, description="Run when a Proactive firing resolves."
+        default_factory=list,
+        max_length=MAX_ACTIONS,
+        description="Run when a Proactive firing resolves.",
     )
     owner_resource: str | None = Field(
-        None, description="Resource owning it, e.g. 'tideflow.deployment.<id>'."
+        None,
+        max_length=MAX_ID_LENGTH,
+        description="Resource owning it, e.g. 'tideflow.deployment.<id>'.",
     )
     owner_key: str | None = Field(
         None,
+        max_length=MAX_NAME_LENGTH,
         description="Stable identity within the owner, so re-serving updates the automation in place.",
     )
 
@@ -313,8 +333,8 @@ class AutomationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
     enabled: bool | None = None
     trigger: Trigger | None = None
     actions: list[Action] | None = None

@@ -36,7 +36,7 @@ class TaskRunReport(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=100)
     parameters: dict[str, Any] = Field(default_factory=dict)
     task_inputs: dict[str, list[UUID]] = Field(default_factory=dict)
-    run_count: int = Field(0, ge=0)
+    run_count: int = Field(0, ge=0, le=1_000_000)
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     result_location: str | None = Field(None, max_length=2000)

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from tideflow.schemas.limits import MAX_LABEL_NAME_LENGTH, MAX_LABEL_VALUE_LENGTH
 from tideflow.schemas.matching import event_name_problem, labels_match, validate_label_spec
 
 __all__ = [
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 MAX_THRESHOLD = 1000
+MAX_NAMES = 100  # event names in expect/after, labels in for_each, values of one label spec
+MAX_SPECS = 50  # resource specifications in match_related
+MAX_SPEC_LABELS = 100  # labels in one resource specification
+MAX_CHILDREN = 50  # triggers in one compound or sequence trigger
 
 # Variables an action template may use; the action runner fills them (see server/triggers/templates.py).
 TEMPLATE_CONTEXT_NAMES: frozenset[str] = frozenset(
@@ -68,6 +73,23 @@ class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
             raise ValueError(
                 f"a resource specification is a mapping of label -> value(s), got {type(value).__name__}"
             )
+        if len(value) > MAX_SPEC_LABELS:
+            raise ValueError(
+                f"a resource specification has {len(value)} labels; at most {MAX_SPEC_LABELS}"
+            )
+        for label, wanted in value.items():
+            values = wanted if isinstance(wanted, list) else [wanted]
+            if len(values) > MAX_NAMES:
+                raise ValueError(
+                    f"label {str(label)[:60]!r} lists {len(values)} values; at most {MAX_NAMES}"
+                )
+            if len(str(label)) > MAX_LABEL_NAME_LENGTH or any(
+                len(str(v)) > MAX_LABEL_VALUE_LENGTH for v in values
+            ):
+                raise ValueError(
+                    f"label {str(label)[:60]!r}: names are at most {MAX_LABEL_NAME_LENGTH} and "
+                    f"values at most {MAX_LABEL_VALUE_LENGTH} characters"
+                )
         return validate_label_spec(value)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -119,16 +141,22 @@ class EventTrigger(_TriggerBase):
     match: ResourceSpecification = Field(default_factory=lambda: ResourceSpecification({}))
     match_related: list[ResourceSpecification] = Field(
         default_factory=list,
+        max_length=MAX_SPECS,
         description="Each spec must be satisfied by at least one related resource.",
     )
     after: set[str] = Field(
-        default_factory=set, description="Event names ('*' allowed) that open a bucket."
+        default_factory=set,
+        max_length=MAX_NAMES,
+        description="Event names ('*' allowed) that open a bucket.",
     )
     expect: set[str] = Field(
-        default_factory=set, description="Event names ('*' allowed) to count; empty = any."
+        default_factory=set,
+        max_length=MAX_NAMES,
+        description="Event names ('*' allowed) to count; empty = any.",
     )
     for_each: set[str] = Field(
         default_factory=set,
+        max_length=MAX_NAMES,
         description="Labels splitting counting into buckets; 'related:<role>:<label>' too.",
     )
     posture: Posture = "Reactive"
@@ -195,7 +223,7 @@ class CompoundTrigger(_TriggerBase):
     """Fires when ``require`` of its child triggers ("all", "any" or a number) have fired within ``within``."""
 
     type: Literal["compound"] = "compound"
-    triggers: list[Trigger] = Field(min_length=1)
+    triggers: list[Trigger] = Field(min_length=1, max_length=MAX_CHILDREN)
     require: Literal["all", "any"] | int = "all"
     within: float | None = Field(None, ge=0, description="Seconds; None = no time limit.")
 
@@ -227,7 +255,7 @@ class SequenceTrigger(_TriggerBase):
     """Fires when its children fire in the given order, all within ``within`` seconds of the first."""
 
     type: Literal["sequence"] = "sequence"
-    triggers: list[Trigger] = Field(min_length=1)
+    triggers: list[Trigger] = Field(min_length=1, max_length=MAX_CHILDREN)
     within: float | None = Field(None, ge=0, description="Seconds; None = no time limit.")
 
     @field_validator("within", mode="before")

@@ -158,7 +158,13 @@ async def _store(session: AsyncSession, current: Automation, new: Automation) ->
 
 
 async def _locked(session: AsyncSession, automation_id: UUID) -> Automation:
-    stmt = sa.select(automations).where(automations.c.id == automation_id).with_for_update()
+    # FOR NO KEY UPDATE (see storage.deployments.lock_deployment): firings referencing the row
+    # take FOR KEY SHARE and must not deadlock against this lock.
+    stmt = (
+        sa.select(automations)
+        .where(automations.c.id == automation_id)
+        .with_for_update(key_share=True)
+    )
     row = (await session.execute(stmt)).first()
     if row is None:
         raise NotFound(f"automation {automation_id} not found")
@@ -208,7 +214,7 @@ async def read_owned_automations(session: AsyncSession, owner_resource: str) -> 
         sa.select(automations)
         .where(automations.c.owner_resource == owner_resource)
         .order_by(automations.c.owner_key)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return [_automation(row) for row in await session.execute(stmt)]
 

@@ -162,7 +162,10 @@ async def lock_deployment(session: AsyncSession, deployment_id: UUID) -> Any:
     """
     stmt = sa.select(deployments).where(deployments.c.id == deployment_id)
     if dialect_name(session) == "postgresql":
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: exclusive among lockers, but it lets foreign-key checks (runs and
+        # firings referencing the row take FOR KEY SHARE) through, so an action creating a run of
+        # this deployment cannot deadlock against an API call that holds this lock.
+        stmt = stmt.with_for_update(key_share=True)
     return (await session.execute(stmt)).first()
 
 
