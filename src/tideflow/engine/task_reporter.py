@@ -17,6 +17,7 @@ from typing import Any
 from tideflow.engine.log_worker import LogWorker, register_flush
 from tideflow.engine.parameters import jsonable_parameters
 from tideflow.schemas import State
+from tideflow.schemas.states import state_json
 
 __all__ = ["TaskRunReporter", "task_run_reporter"]
 
@@ -37,20 +38,6 @@ def _summary(parameters: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _state(state: State) -> dict[str, Any]:
-    details = state.details
-    return {
-        "id": str(state.id),
-        "type": state.type.value,
-        "name": state.name,
-        "message": state.message,
-        "timestamp": state.timestamp.isoformat(),
-        "details": {"scheduled_time": _iso(details.scheduled_time)}
-        if details.scheduled_time
-        else {},
-    }
 
 
 class TaskRunReporter(LogWorker[tuple[Any, State]]):
@@ -83,7 +70,7 @@ class TaskRunReporter(LogWorker[tuple[Any, State]]):
                 "start_time": _iso(run.start_time),
                 "end_time": _iso(run.end_time),
                 "result_location": run.result_location,
-                "states": [_state(state) for state in states],
+                "states": [state_json(state) for state in states],
             }
             for run, states in by_run.values()
         ]

@@ -34,6 +34,7 @@ __all__ = [
     "StateType",
     "TimedOut",
     "is_retry",
+    "state_json",
     "transition_refusal",
     "utcnow",
 ]
@@ -110,6 +111,28 @@ class State(BaseModel):
     def same_proposal(self, other: State) -> bool:
         """True when ``other`` proposes the same thing (type, name, message): an idempotent repeat."""
         return (self.type, self.name, self.message) == (other.type, other.name, other.message)
+
+
+def state_json(state: State) -> dict[str, Any]:
+    """``state`` as JSON-ready data, as ``model_dump(mode="json")`` gives it (without ``data``) at a
+    fraction of the cost: task-run reports and their stored histories carry thousands at once."""
+    details = state.details
+    return {
+        "id": str(state.id),
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp.isoformat(),
+        "details": {
+            "scheduled_time": details.scheduled_time.isoformat()
+            if details.scheduled_time
+            else None,
+            "retry": details.retry,
+            "exit_code": details.exit_code,
+            "pause_timeout": details.pause_timeout.isoformat() if details.pause_timeout else None,
+            **(details.model_extra or {}),
+        },
+    }
 
 
 def _make(type_: StateType, default_name: str | None = None):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from tideflow.schemas import FlowRun, State
 from tideflow.schemas.events import MAX_RELATED, RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
 
-__all__ = ["flow_run_state_event", "state_event_id"]
+__all__ = ["flow_run_state_event", "related_resource", "state_event_id", "state_summary"]
 
 _SPACE = re.compile(r"\s+")
 
@@ -25,7 +25,8 @@ def state_event_id(run_id: UUID, state_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"tideflow.flow-run.{run_id}.state.{state_id}")
 
 
-def _state(state: State) -> dict[str, Any]:
+def state_summary(state: State) -> dict[str, Any]:
+    """A state as the payload of its event names it."""
     return {
         "type": state.type.value,
         "name": state.name,
@@ -34,7 +35,8 @@ def _state(state: State) -> dict[str, Any]:
     }
 
 
-def _related(resource_id: str, role: str, name: str | None = None) -> dict[str, str]:
+def related_resource(resource_id: str, role: str, name: str | None = None) -> dict[str, str]:
+    """A related resource's labels."""
     out = {RESOURCE_ID: resource_id, RESOURCE_ROLE: role}
     if name is not None:
         out[RESOURCE_NAME] = name
@@ -51,18 +53,22 @@ def flow_run_state_event(
     triggering_event_id: UUID | None = None,
 ) -> Event:
     """The event for ``run`` entering ``state`` from ``previous`` (None for a new run)."""
-    related = [_related(f"tideflow.flow.{run.flow_id}", "flow", flow_name)]
+    related = [related_resource(f"tideflow.flow.{run.flow_id}", "flow", flow_name)]
     if run.deployment_id is not None:
         related.append(
-            _related(f"tideflow.deployment.{run.deployment_id}", "deployment", deployment_name)
+            related_resource(
+                f"tideflow.deployment.{run.deployment_id}", "deployment", deployment_name
+            )
         )
     # Room is kept for the creator and the triggering event within the event's related limit.
     tags = run.tags[: MAX_RELATED - 4]
-    related += [_related(f"tideflow.tag.{tag}", "tag", tag) for tag in tags]
+    related += [related_resource(f"tideflow.tag.{tag}", "tag", tag) for tag in tags]
     if run.created_by is not None:
-        related.append(_related(run.created_by.id, "creator", run.created_by.name))
+        related.append(related_resource(run.created_by.id, "creator", run.created_by.name))
     if triggering_event_id is not None:
-        related.append(_related(f"tideflow.event.{triggering_event_id}", "triggering-event"))
+        related.append(
+            related_resource(f"tideflow.event.{triggering_event_id}", "triggering-event")
+        )
     # State names are free text; an event name holds no whitespace.
     name = _SPACE.sub("-", state.name.strip()) or state.type.value.title()
     return Event(
@@ -77,6 +83,9 @@ def flow_run_state_event(
             "tideflow.run-count": str(run.run_count),
         },
         related=related,
-        payload={"previous": _state(previous) if previous else None, "state": _state(state)},
+        payload={
+            "previous": state_summary(previous) if previous else None,
+            "state": state_summary(state),
+        },
         follows=state_event_id(run.id, previous.id) if previous is not None else None,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from tideflow.schemas import State
@@ -19,13 +18,13 @@ from tideflow.schemas.events import (
     MAX_RELATED,
     RESOURCE_ID,
     RESOURCE_NAME,
-    RESOURCE_ROLE,
     Event,
     RelatedResource,
     Resource,
     event_name_problem,
 )
 from tideflow.schemas.task_runs import TaskRunReport
+from tideflow.server.events.run_events import related_resource, state_summary
 
 __all__ = ["FlowRunFacts", "task_run_event_id", "task_run_state_event"]
 
@@ -49,22 +48,6 @@ def task_run_event_id(task_run_id: UUID, state_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"tideflow.task-run.{task_run_id}.state.{state_id}")
 
 
-def _state(state: State) -> dict[str, Any]:
-    return {
-        "type": state.type.value,
-        "name": state.name,
-        "message": state.message,
-        "timestamp": state.timestamp.isoformat(),
-    }
-
-
-def _related(resource_id: str, role: str, name: str | None = None) -> dict[str, str]:
-    out = {RESOURCE_ID: resource_id, RESOURCE_ROLE: role}
-    if name is not None:
-        out[RESOURCE_NAME] = name
-    return out
-
-
 def task_run_state_event(
     report: TaskRunReport,
     state: State,
@@ -75,18 +58,22 @@ def task_run_state_event(
     """The event for the reported task run entering ``state`` from ``previous``."""
     related: list[dict[str, str]] = []
     if flow_run is not None:
-        related.append(_related(f"tideflow.flow-run.{flow_run.id}", "flow-run", flow_run.name))
-        related.append(_related(f"tideflow.flow.{flow_run.flow_id}", "flow", flow_run.flow_name))
+        related.append(
+            related_resource(f"tideflow.flow-run.{flow_run.id}", "flow-run", flow_run.name)
+        )
+        related.append(
+            related_resource(f"tideflow.flow.{flow_run.flow_id}", "flow", flow_run.flow_name)
+        )
         if flow_run.deployment_id is not None:
             related.append(
-                _related(
+                related_resource(
                     f"tideflow.deployment.{flow_run.deployment_id}",
                     "deployment",
                     flow_run.deployment_name,
                 )
             )
     room = MAX_RELATED - len(related)
-    related += [_related(f"tideflow.tag.{tag}", "tag", tag) for tag in report.tags[:room]]
+    related += [related_resource(f"tideflow.tag.{tag}", "tag", tag) for tag in report.tags[:room]]
     name = f"tideflow.task-run.{_SPACE.sub('-', state.name.strip())}"
     if event_name_problem(name):  # a state name the client made up that no event name can hold
         name = f"tideflow.task-run.{state.type.value.title()}"
@@ -106,6 +93,9 @@ def task_run_state_event(
         event=name,
         resource=Resource.model_construct(root=resource),
         related=[RelatedResource.model_construct(root=r) for r in related],
-        payload={"previous": _state(previous) if previous else None, "state": _state(state)},
+        payload={
+            "previous": state_summary(previous) if previous else None,
+            "state": state_summary(state),
+        },
         follows=task_run_event_id(report.id, previous.id) if previous is not None else None,
     )
