@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import re
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from uuid import UUID
 
 import typer
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from tideflow.client import SyncClient
     from tideflow.schemas import FlowRun
     from tideflow.settings import Settings
+
+T = TypeVar("T")
 
 __all__ = [
     "STATE_COLOURS",
@@ -35,6 +39,7 @@ __all__ = [
     "one_line",
     "open_client",
     "print_json",
+    "resolve_by_id",
     "resolve_flow_run",
     "state_text",
 ]
@@ -119,39 +124,55 @@ def open_client() -> SyncClient:
     return SyncClient(settings=load_settings())
 
 
-def resolve_flow_run(client: SyncClient, ref: str) -> FlowRun:
-    """The run whose id is ``ref``: a full UUID or a unique prefix of at least 6 hex characters."""
-    from uuid import UUID
-
-    from tideflow.schemas import FlowRunFilter
-
+def resolve_by_id(
+    ref: str,
+    kind: str,
+    read_one: Callable[[UUID], T],
+    read_page: Callable[[int, int], list[T]],
+) -> T:
+    """The ``kind`` (e.g. "flow run") whose id is ``ref``: a full UUID, or a unique prefix of at least
+    6 hex characters found by paging with ``read_page(limit, offset)``; one error line otherwise."""
     text = ref.strip().lower()
     try:
-        return client.read_flow_run(UUID(text))
+        return read_one(UUID(text))
     except ValueError:
         pass
     prefix = text.replace("-", "")
     if not re.fullmatch(r"[0-9a-f-]+", text) or len(prefix) < _MIN_PREFIX:
         exit_with_error(
-            f"{ref!r} is not a flow run id: give the full UUID or at least {_MIN_PREFIX} of its leading hex characters"
+            f"{ref!r} is not a {kind} id: give the full UUID or at least {_MIN_PREFIX} of its "
+            "leading hex characters"
         )
-    matches: list[FlowRun] = []
+    matches: list[T] = []
     offset = 0
     while True:
-        page = client.read_flow_runs(FlowRunFilter(limit=_PREFIX_PAGE, offset=offset))
-        matches.extend(run for run in page if run.id.hex.startswith(prefix))
+        page = read_page(_PREFIX_PAGE, offset)
+        matches.extend(item for item in page if item.id.hex.startswith(prefix))  # type: ignore[attr-defined]
         if len(page) < _PREFIX_PAGE:
             break
         offset += _PREFIX_PAGE
     if not matches:
-        exit_with_error(f"no flow run id starts with {ref!r}")
+        exit_with_error(f"no {kind} id starts with {ref!r}")
     if len(matches) > 1:
-        shown = ", ".join(str(run.id) for run in matches[:5])
+        shown = ", ".join(str(item.id) for item in matches[:5])  # type: ignore[attr-defined]
         more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         exit_with_error(
-            f"{ref!r} is ambiguous: it matches {len(matches)} flow runs ({shown}{more}); give more characters"
+            f"{ref!r} is ambiguous: it matches {len(matches)} {kind}s ({shown}{more}); "
+            "give more characters"
         )
     return matches[0]
+
+
+def resolve_flow_run(client: SyncClient, ref: str) -> FlowRun:
+    """The run whose id is ``ref``: a full UUID or a unique prefix of at least 6 hex characters."""
+    from tideflow.schemas import FlowRunFilter
+
+    return resolve_by_id(
+        ref,
+        "flow run",
+        client.read_flow_run,
+        lambda limit, offset: client.read_flow_runs(FlowRunFilter(limit=limit, offset=offset)),
+    )
 
 
 def state_text(state_type: str | None, state_name: str | None) -> Text:

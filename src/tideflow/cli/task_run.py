@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Annotated
-from uuid import UUID
 
 import typer
 from rich.table import Table
@@ -22,6 +21,7 @@ from tideflow.cli._common import (
     format_time,
     open_client,
     print_json,
+    resolve_by_id,
     resolve_flow_run,
     state_text,
 )
@@ -35,42 +35,18 @@ __all__ = ["app"]
 app = typer.Typer(help="Inspect task runs.", no_args_is_help=True)
 
 NARROW_TERMINAL = 120
-_MIN_PREFIX = 6
-_PAGE = 1000
 _LOG_PAGE = 10_000
 
 
 def _resolve(client: SyncClient, ref: str) -> TaskRun:
     from tideflow.schemas.task_runs import TaskRunFilter
 
-    text = ref.strip().lower()
-    try:
-        return client.read_task_run(UUID(text))
-    except ValueError:
-        pass
-    prefix = text.replace("-", "")
-    if len(prefix) < _MIN_PREFIX or any(ch not in "0123456789abcdef" for ch in prefix):
-        exit_with_error(
-            f"{ref!r} is not a task run id: give the full UUID or at least {_MIN_PREFIX} of its "
-            "leading hex characters"
-        )
-    matches: list[TaskRun] = []
-    offset = 0
-    while True:
-        page = client.read_task_runs(TaskRunFilter(limit=_PAGE, offset=offset))
-        matches.extend(run for run in page if run.id.hex.startswith(prefix))
-        if len(page) < _PAGE:
-            break
-        offset += _PAGE
-    if not matches:
-        exit_with_error(f"no task run id starts with {ref!r}")
-    if len(matches) > 1:
-        shown = ", ".join(str(run.id) for run in matches[:5])
-        exit_with_error(
-            f"{ref!r} is ambiguous: it matches {len(matches)} task runs ({shown}); "
-            "give more characters"
-        )
-    return matches[0]
+    return resolve_by_id(
+        ref,
+        "task run",
+        client.read_task_run,
+        lambda limit, offset: client.read_task_runs(TaskRunFilter(limit=limit, offset=offset)),
+    )
 
 
 @app.command("ls")
