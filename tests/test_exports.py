@@ -27,7 +27,9 @@ PUBLIC: dict[str, list[str]] = {
         "task",
         "unmapped",
     ],
-    "tideflow.tasks": ["Task", "exponential_backoff", "task"],
+    "tideflow.tasks": ["Task", "exponential_backoff", "serve", "task"],
+    "tideflow.background": ["BackgroundTaskFuture", "delay"],
+    "tideflow.task_worker": ["TaskWorker", "load_task", "serve"],
     "tideflow.futures": [
         "DoneAndNotDoneFutures",
         "FutureList",
@@ -92,6 +94,7 @@ PUBLIC: dict[str, list[str]] = {
         "ParameterValidationError",
         "ServerError",
         "ServerUnreachable",
+        "TaskRunFailed",
         "TideflowError",
         "TransitionRefused",
     ],

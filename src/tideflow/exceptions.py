@@ -8,6 +8,7 @@ __all__ = [
     "ParameterValidationError",
     "ServerError",
     "ServerUnreachable",
+    "TaskRunFailed",
     "TideflowError",
     "TransitionRefused",
 ]
@@ -49,3 +50,8 @@ class ParameterValidationError(TideflowError, ValueError):
 
 class FlowRunFailed(TideflowError):
     """Raised by helpers that wait for a run and find it ended in a failed state."""
+
+
+class TaskRunFailed(TideflowError):
+    """A background task run (``Task.delay``) ended in a state other than Completed; the message
+    names the run and its state."""

@@ -161,6 +161,18 @@ class Settings(BaseModel):
         description="Seconds one schedule's next run times may take to compute (off the event "
         "loop); a stored schedule that takes longer is quarantined, a new one refused with 422.",
     )
+    task_workers_max_redeliveries: int = Field(
+        3,
+        ge=0,
+        description="Times a background task run whose task worker died is offered again before "
+        "it is Crashed (ADR 0005).",
+    )
+    task_workers_heartbeat_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Silence after which a task worker's claimed task runs are handed back "
+        "(a websocket closed without a goodbye hands them back at once).",
+    )
     server_max_request_bytes: int = Field(
         16 * 2**20,
         ge=2**16,

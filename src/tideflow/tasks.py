@@ -17,12 +17,13 @@ from tideflow.cache_policies import DEFAULT, CacheKeyFn, CachePolicy, NoCache
 from tideflow.futures import FutureList, TaskFuture, unmapped
 
 if TYPE_CHECKING:
+    from tideflow.background import BackgroundTaskFuture
     from tideflow.task_runners import TaskRunner
 
 # The engine and the task runners load on first use (first call inside a flow, first submit), not at
 # import: ``from tideflow import flow, task`` must stay cheap (issue 6, tests/test_import_boundaries.py).
 
-__all__ = ["Task", "exponential_backoff", "task"]
+__all__ = ["Task", "exponential_backoff", "serve", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -305,8 +306,32 @@ class Task(Generic[P, R]):
             futures.append(self._submit(call_args, call_kwargs, list(wait_for)))
         return futures
 
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> BackgroundTaskFuture[R]:
+        """Enqueue a background run of this task for a task worker (``task.serve()`` or ``tideflow
+        task serve``) from any process; answer its future at once.
+
+        Parameters must be JSON values (a TypeError names the one that is not). The worker stores
+        the result, so ``future.result(timeout)`` can read it from the shared result storage.
+        Delivery is at least once: see docs/adr/0005-background-tasks.md.
+        """
+        from tideflow.background import delay  # lazy: see the module top
+
+        return delay(self, args, kwargs)
+
+    def serve(self, *, limit: int = 10) -> None:
+        """Run a task worker for this task until Ctrl-C (see ``tideflow.tasks.serve``)."""
+        serve(self, limit=limit)
+
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, fn={self.__qualname__})"
+
+
+def serve(*tasks: Task[Any, Any], limit: int = 10) -> None:
+    """Run a task worker executing the background runs (``.delay()``) of ``tasks``, at most
+    ``limit`` at once (threads), until Ctrl-C or SIGTERM."""
+    from tideflow import task_worker  # lazy: see the module top
+
+    task_worker.serve(*tasks, limit=limit)
 
 
 def _mappable(value: Any) -> bool:

@@ -33,6 +33,7 @@ GROUPS: dict[str, str] = {
     "server": "tideflow.cli.server",
     "flow": "tideflow.cli.flow",
     "flow-run": "tideflow.cli.flow_run",
+    "task": "tideflow.cli.task",
     "task-run": "tideflow.cli.task_run",
     "concurrency-limit": "tideflow.cli.concurrency_limit",
     "deployment": "tideflow.cli.deployment",

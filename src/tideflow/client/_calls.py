@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         TaskRunReport,
         TaskRunReportResult,
     )
+    from tideflow.schemas.task_workers import TaskRunCreate
 
 
 T = TypeVar("T")
@@ -204,6 +205,13 @@ def report_task_runs(
 
     body = [r if isinstance(r, dict) else dump(r) for r in reports]
     return Call("POST", "/task_runs/report", _model(TaskRunReportResult), body)
+
+
+def create_task_run(body: TaskRunCreate) -> Call[TaskRun]:
+    """A background task run (``Task.delay``); resending the same id answers the stored run."""
+    from tideflow.schemas.task_runs import TaskRun
+
+    return Call("POST", "/task_runs/", _model(TaskRun), dump(body))
 
 
 def read_task_run(task_run_id: UUID) -> Call[TaskRun]:

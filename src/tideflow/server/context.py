@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tideflow.server.events.broker import Broker
 from tideflow.server.services.dispatcher import Dispatcher
 from tideflow.server.services.runner_monitor import RunnerDisconnects
+from tideflow.server.services.task_workers import TaskWorkerHub
 from tideflow.server.storage import Database
 from tideflow.settings import Settings
 
@@ -25,6 +26,8 @@ class ServerContext:
     database: Database
     broker: Broker = field(default_factory=Broker)
     dispatcher: Dispatcher = field(init=False)
+    # Pushes background task runs to task workers (ADR 0005).
+    task_workers: TaskWorkerHub = field(init=False)
     # Runner websockets closed without a goodbye, for the runner monitor (crashes their runs soon).
     runner_disconnects: RunnerDisconnects = field(default_factory=RunnerDisconnects)
 
@@ -33,6 +36,7 @@ class ServerContext:
         self.database.on_commit = self._publish
         # Pushes due runs to connected runners; started and stopped by the lifespan.
         self.dispatcher = Dispatcher(self.database, self.broker)
+        self.task_workers = TaskWorkerHub(self.database, self.settings)
 
     def _publish(self, items: list[tuple[str, object]]) -> None:
         for topic, item in items:

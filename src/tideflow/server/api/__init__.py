@@ -15,6 +15,7 @@ from tideflow.server.api import (
     runners,
     task_runs,
 )
+    task_workers,
 from tideflow.server.api.errors import install_error_handlers
 from tideflow.server.api.openapi import install_openapi
 
@@ -36,6 +37,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         deployments,
         runners,
         automations,
+        task_workers,
         events,
     )
 )

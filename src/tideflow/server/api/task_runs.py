@@ -1,15 +1,19 @@
-"""Task-run routes: record a batch of reports from a flow's process, read one, filter, count."""
+"""Task-run routes: record a batch of reports from a flow's process, create a background task run
+(``Task.delay``, offered to task workers once committed), read one, filter, count."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request, Response, status
 
+from tideflow.schemas.states import utcnow
 from tideflow.schemas.task_runs import TaskRun, TaskRunFilter, TaskRunReport, TaskRunReportResult
-from tideflow.server.api.deps import DB
+from tideflow.schemas.task_workers import TaskRunCreate
+from tideflow.server.api.deps import DB, get_context
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import task_runs as storage
+from tideflow.server.storage import task_workers as background
 
 __all__ = ["router"]
 
@@ -25,6 +29,20 @@ async def report_task_runs(
     """Store the reported task runs and their new states (duplicates skipped, refusals named)."""
     async with db.write() as session:
         return await storage.record_task_run_reports(session, body)
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_task_run(
+    body: TaskRunCreate, db: DB, request: Request, response: Response
+) -> TaskRun:
+    """Enqueue a background task run (Scheduled); 201, or 200 with the stored run for a known id."""
+    async with db.write() as session:
+        run, created = await background.create_task_run(session, body, utcnow())
+    if created:
+        get_context(request).task_workers.offer(run)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return run
 
 
 @router.post("/filter")

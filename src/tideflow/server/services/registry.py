@@ -9,6 +9,7 @@ from tideflow.server.services.event_retention import EventRetentionService
 from tideflow.server.services.late_runs import LateRunsService
 from tideflow.server.services.runner_monitor import RunnerMonitorService
 from tideflow.server.services.scheduler import SchedulerService
+from tideflow.server.services.task_workers import TaskWorkerMonitor
 from tideflow.server.triggers.engine import TriggerEngine
 
 __all__ = ["build_services"]
@@ -23,6 +24,7 @@ def build_services(context: ServerContext) -> list[Service]:
         RunnerMonitorService(
             context.database, context.settings, disconnects=context.runner_disconnects
         ),
+        TaskWorkerMonitor(context.task_workers, context.settings),
         TriggerEngine(
             context.database,
             context.broker,
