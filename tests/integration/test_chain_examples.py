@@ -108,3 +108,20 @@ def test_compound_trigger_waits_for_both_upstreams(server: ServerProcess) -> Non
         assert len(runs_of(c, combine.id)) == 1
         [firing] = c.automation_history(auto.id)
         assert len(firing.event_ids) == 2
+
+
+def test_the_tasks_example_runs_with_retries_and_a_cache(server: ServerProcess) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    done = subprocess.run(
+        [sys.executable, str(examples / "tasks_etl.py")], capture_output=True, text=True,
+        env=env_for(server.api_url), timeout=120, cwd=examples,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("day 1: 5 rows, revenue 90.0") == 2
+    assert "Failed (ConnectionError: source not reachable yet); retry 1/3" in done.stderr
+    assert "Finished in state Cached()" in done.stderr
+    with SyncClient(server.api_url) as c:
+        from tideflow.schemas.task_runs import TaskRunFilter
+
+        cached = c.read_task_runs(TaskRunFilter(state_name=["Cached"], task_name=["price"]))
+        assert len(cached) == 5

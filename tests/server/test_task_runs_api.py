@@ -62,7 +62,9 @@ async def test_reports_upsert_runs_and_write_their_events(
     completed_event = events[-1]
     assert completed_event.resource["tideflow.task-name"] == "fetch"
     assert completed_event.follows == events[1].id
-    roles = {r["tideflow.resource.role"]: r["tideflow.resource.id"] for r in completed_event.related}
+    roles = {
+        r["tideflow.resource.role"]: r["tideflow.resource.id"] for r in completed_event.related
+    }
     assert roles["flow-run"] == f"tideflow.flow-run.{flow_run.id}"
     assert roles["flow"] == f"tideflow.flow.{flow_run.flow_id}"
     assert roles["tag"] == "tideflow.tag.io"
@@ -124,3 +126,22 @@ async def test_filter_and_count(client: AsyncClient, http: httpx.AsyncClient) ->
     # deleting the flow run deletes its task runs
     await client.delete_flow_run(a.id)
     assert await client.count_task_runs(TaskRunFilter(task_name=["load"])) == 0
+
+
+async def test_a_cache_hit_goes_from_pending_to_cached(
+    client: AsyncClient, http: httpx.AsyncClient
+) -> None:
+    flow_run = await client.create_flow_run(FlowRunCreate(flow_name="etl"))
+    run_id = uuid.uuid4()
+    cached = S.Completed(name="Cached", message="Result from /tmp/x")
+    answer = await http.post(
+        "/task_runs/report", json=[_report(run_id, flow_run.id, S.Pending(), cached)]
+    )
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "refused": []}
+    assert (await client.read_task_run(run_id)).state_name == "Cached"
+    # only a Cached completion may skip Running
+    other = uuid.uuid4()
+    answer = await http.post(
+        "/task_runs/report", json=[_report(other, flow_run.id, S.Pending(), S.Completed())]
+    )
+    assert answer.json()["refused"][0]["state"] == "Completed"

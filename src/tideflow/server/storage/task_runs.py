@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import State
-from tideflow.schemas.states import state_json, transition_refusal
+from tideflow.schemas.states import StateType, state_json, transition_refusal
 from tideflow.schemas.task_runs import (
     TaskRun,
     TaskRunFilter,
@@ -31,6 +31,16 @@ from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.tables import deployments, flow_runs, flows, task_runs
 
 __all__ = ["count_task_runs", "read_task_run", "read_task_runs", "record_task_run_reports"]
+
+
+def _refusal(current: State | None, state: State) -> str | None:
+    """The shared transition rules, plus the one move only task runs make: a cache hit goes from
+    Pending straight to ``Completed`` named Cached (it never runs)."""
+    before = current.type if current else None
+    cached = state.type is StateType.COMPLETED and state.name == "Cached"
+    if cached and before in (None, StateType.PENDING, StateType.SCHEDULED):
+        return None
+    return transition_refusal(before, state)
 
 
 async def _flow_run_facts(session: AsyncSession, ids: set[UUID]) -> dict[UUID, FlowRunFacts]:
@@ -93,7 +103,7 @@ async def record_task_run_reports(
             if str(state.id) in seen:
                 result.duplicates += 1
                 continue
-            reason = transition_refusal(current.type if current else None, state)
+            reason = _refusal(current, state)
             if reason is not None:
                 result.refused.append({"id": str(report.id), "state": state.name, "reason": reason})
                 continue
