@@ -5,6 +5,7 @@ answers a ``BackgroundTaskFuture`` that reads the run's state and, once Complete
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 import time
@@ -41,6 +42,13 @@ def _client() -> SyncClient:
             if client is None:
                 client = _clients[key] = SyncClient()
     return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    for client in _clients.values():
+        client.close()
+    _clients.clear()
 
 
 def _checked_parameters(task_name: str, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""Background tasks for real (ADR 0005): a ``tideflow server start`` process, ``tideflow task serve``
+worker processes, and ``Task.delay`` from this test process. Every execution appends a line to a file,
+so "exactly once" and "redelivered" are read from what ran, not from the worker's bookkeeping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_helpers import assert_one_line_error, cli_env, run_cli, wait_for
+
+from tideflow.client import SyncClient
+from tideflow.exceptions import TaskRunFailed
+from tideflow.task_worker import load_task
+from tideflow.testing import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+TASKS = """
+import os, time
+from tideflow import task
+
+def note(*words):
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write(" ".join(str(w) for w in (*words, os.getpid())) + "\\n")
+
+@task
+def add(x: int, y: int = 1) -> int:
+    note("add", x)
+    return x + y
+
+@task
+def record(i: int) -> int:
+    note("record", i)
+    time.sleep(0.05)
+    return i * i
+
+@task
+def slow_once(marker: str) -> str:
+    # The first delivery blocks (its worker is killed meanwhile); a redelivery returns at once.
+    first = not os.path.exists(marker)
+    note("slow_once", "first" if first else "again")
+    if first:
+        open(marker, "w").close()
+        time.sleep(120)
+    return "finished"
+
+@task
+def broken(reason: str) -> None:
+    note("broken", reason)
+    raise ValueError(reason)
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    env = {"TIDEFLOW_TASK_WORKERS_MAX_REDELIVERIES": "2"}
+    with ServerProcess(env=env) as proc:
+        yield proc
+
+
+@pytest.fixture
+def setup(server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    tasks_file = tmp_path / "bg_tasks.py"
+    tasks_file.write_text(TASKS)
+    run_log = tmp_path / "runs.log"
+    run_log.touch()
+    extra = {"RUN_LOG": str(run_log), "TIDEFLOW_RESULTS_STORAGE": str(tmp_path / "results")}
+    for key, value in {"TIDEFLOW_API_URL": server.api_url, **extra}.items():
+        monkeypatch.setenv(key, value)
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker(*entries: str, limit: int = 10) -> subprocess.Popen[bytes]:
+        args = [f"{tasks_file}:{e}" for e in entries]
+        with open(tmp_path / f"worker-{len(workers)}.out", "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tideflow", "task", "serve", *args, "--limit", str(limit)],
+                env=cli_env(server.api_url, **extra), stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        workers.append(proc)
+        return proc
+
+    yield {
+        "file": tasks_file,
+        "log": run_log,
+        "tmp": tmp_path,
+        "start_worker": start_worker,
+        "task": lambda name: load_task(f"{tasks_file}:{name}"),
+    }
+    for proc in workers:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def _lines(log: Path, kind: str) -> list[list[str]]:
+    return [line.split() for line in log.read_text().splitlines() if line.startswith(kind + " ")]
+
+
+def test_delay_runs_on_a_worker_and_the_result_reads_back(setup: dict[str, Any]) -> None:
+    add = setup["task"]("add")
+    future = add.delay(2, y=5)  # before any worker: it waits as backlog
+    assert future.state.name == "Scheduled"
+    setup["start_worker"]("add", "broken")
+    assert future.result(timeout=60) == 7
+    assert future.state.name == "Completed"
+    with SyncClient() as client:
+        run = client.read_task_run(future.task_run_id)
+    assert [s.name for s in run.state_history] == ["Scheduled", "Pending", "Running", "Completed"]
+    assert run.parameters == {"x": 2, "y": 5} and run.flow_run_id is None
+    assert run.result_location is not None
+    assert _lines(setup["log"], "add") == [["add", "2", _lines(setup["log"], "add")[0][2]]]
+
+    failing = setup["task"]("broken").delay("no luck")
+    with pytest.raises(TaskRunFailed, match=r"ended Failed.*no luck"):
+        failing.result(timeout=60)
+
+
+def test_a_parameter_json_cannot_hold_is_refused_by_name(setup: dict[str, Any]) -> None:
+    add = setup["task"]("add")
+    with pytest.raises(TypeError, match=r"parameter 'x' \(object\).*JSON"):
+        add.delay(object())
+
+
+def test_two_workers_fifty_runs_each_runs_exactly_once(setup: dict[str, Any]) -> None:
+    first = setup["start_worker"]("record", limit=2)
+    second = setup["start_worker"]("record", limit=2)
+    record = setup["task"]("record")
+    futures = [record.delay(i) for i in range(50)]
+    assert [f.result(timeout=120) for f in futures] == [i * i for i in range(50)]
+    ran = _lines(setup["log"], "record")
+    assert sorted(int(words[1]) for words in ran) == list(range(50))  # each exactly once
+    assert {words[2] for words in ran} == {str(first.pid), str(second.pid)}  # both took a share
+
+
+def test_a_killed_workers_run_is_redelivered_to_another(setup: dict[str, Any]) -> None:
+    doomed = setup["start_worker"]("slow_once")
+    future = setup["task"]("slow_once").delay(str(setup["tmp"] / "marker"))
+    wait_for(lambda: _lines(setup["log"], "slow_once"), timeout=60)
+    assert _lines(setup["log"], "slow_once")[0][1:] == ["first", str(doomed.pid)]
+    rescuer = setup["start_worker"]("slow_once")
+    os.kill(doomed.pid, signal.SIGKILL)
+    assert future.result(timeout=60) == "finished"
+    assert [w[1:] for w in _lines(setup["log"], "slow_once")] == [
+        ["first", str(doomed.pid)],
+        ["again", str(rescuer.pid)],
+    ]
+    with SyncClient() as client:
+        run = client.read_task_run(future.task_run_id)
+    # (the killed worker's Running may not have been reported before it died: reports are batched)
+    names = [s.name for s in run.state_history if s.name != "Running"]
+    assert names == ["Scheduled", "Pending", "Scheduled", "Pending", "Completed"]
+    handed_back = [s for s in run.state_history if s.name == "Scheduled"][1]
+    assert "stopped while running it; offered again (redelivery 1 of 2)" in (
+        handed_back.message or ""
+    )
+
+
+def test_a_bad_entrypoint_is_one_line_and_exit_1(server: ServerProcess, tmp_path: Path) -> None:
+    missing = run_cli(server.api_url, "task", "serve", str(tmp_path / "nope.py") + ":add")
+    assert_one_line_error(missing, "nope.py does not exist")
+    bad_module = run_cli(server.api_url, "task", "serve", "no_such_module_xyz:add")
+    assert_one_line_error(bad_module, "cannot import module 'no_such_module_xyz'")
+    not_a_task = tmp_path / "plain.py"
+    not_a_task.write_text(textwrap.dedent("def add(x):\n    return x\n"))
+    result = run_cli(server.api_url, "task", "serve", f"{not_a_task}:add")
+    assert_one_line_error(result, "is not a task")
