@@ -16,7 +16,9 @@ from bench.peers.prefect.setup import ensure_venv
 __all__ = ["ADAPTERS", "run_adapter"]
 
 HERE = Path(__file__).resolve().parent
-ADAPTERS = ("chain", "start", "footprint", "overhead", "triggers", "ingest", "query", "fanout")
+ADAPTERS = (
+    "chain", "start", "footprint", "overhead", "triggers", "ingest", "query", "fanout", "tasks",
+)  # fmt: skip
 
 
 def run_adapter(name: str, quick: bool, log_dir: Path) -> tuple[list[Figure], str | None]:

@@ -59,7 +59,7 @@ def _installed() -> bool:
         [
             str(venv_python()),
             "-c",
-            "import prefect, psutil, sys; sys.stdout.write(prefect.__version__)",
+            "import prefect, prefect_dask, psutil, sys; sys.stdout.write(prefect.__version__)",
         ],
         capture_output=True,
         text=True,
@@ -81,8 +81,9 @@ def ensure_venv(force: bool = False) -> Path:
     )
     requirements = json.loads(listed.stdout)
     _pip("install", "--quiet", *requirements)
-    # psutil measures process-tree RSS in the adapters, the same way as on our side.
-    _pip("install", "--quiet", "psutil")
+    # psutil measures process-tree RSS in the adapters, the same way as on our side; prefect-dask
+    # is Prefect's Dask task runner, for the tasks benchmark's Dask workload.
+    _pip("install", "--quiet", "psutil", "prefect-dask", "dask[distributed]")
     if not _installed():
         raise SystemExit(f"prefect {PREFECT_VERSION} did not import from {VENV_DIR}")
     return venv_python()
