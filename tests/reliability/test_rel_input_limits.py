@@ -129,9 +129,14 @@ HUGE = 2**63
 @pytest.mark.parametrize(
     "path",
     [
-        "/flows/filter", "/flow_runs/filter", "/flow_runs/count", "/deployments/filter",
-        "/automations/filter", "/task_runs/filter", "/task_runs/count",
-    ],  # fmt: skip
+        "/flows/filter",
+        "/flow_runs/filter",
+        "/flow_runs/count",
+        "/deployments/filter",
+        "/automations/filter",
+        "/task_runs/filter",
+        "/task_runs/count",
+    ],
 )
 def test_a_huge_offset_is_a_422_naming_it(srv: ServerProcess, path: str) -> None:
     answer = httpx.post(f"{srv.api_url}{path}", json={"offset": HUGE}, timeout=10)
