@@ -153,14 +153,20 @@ class TaskWorker:
 
         self._socket: Any = None
         backoff = _BACKOFF_START
+        warned = False  # one line per outage, not one per attempt
         while True:
             try:
                 async with connect(self._ws_url(), open_timeout=10, max_size=None) as ws:
+                    if warned:
+                        _say(f"Connected again to {self._api_url}")
+                    warned = False
                     await self._session(ws)
                     backoff = _BACKOFF_START
             except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
-                why = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
-                _say(f"Lost the connection to {self._api_url} ({why}); reconnecting", err=True)
+                if not warned:
+                    why = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+                    _say(f"Lost the connection to {self._api_url} ({why}); reconnecting", err=True)
+                    warned = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
@@ -301,7 +307,7 @@ class TaskWorker:
         )
         _say(f"Task run {run.name!r} ({run.id}) of {task.name!r}: started")
         try:
-            bound = inspect.BoundArguments(task._signature, dict(stored.parameters))  # type: ignore[arg-type]
+            bound = inspect.BoundArguments(task._signature, dict(stored.parameters))
             args, kwargs = tuple(bound.args), dict(bound.kwargs)
             bound = task._bind(args, kwargs)
             if task.isasync:

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tideflow.schemas import states as S
 from tideflow.schemas.events import EventFilter
+from tideflow.schemas.task_runs import TaskRunReport
 from tideflow.schemas.task_workers import TaskRunCreate
 from tideflow.server.storage import Database
 from tideflow.server.storage import events as events_storage
 from tideflow.server.storage import task_workers as storage
 from tideflow.server.storage.migrate import upgrade_engine
-from tideflow.server.storage.task_runs import read_task_run
+from tideflow.server.storage.task_runs import read_task_run, record_task_run_reports
 
 pytestmark = pytest.mark.anyio
 
@@ -153,3 +155,22 @@ async def test_heartbeats_keep_claims_silence_hands_them_back(db: Database) -> N
             session, max_redeliveries=3, now=later, silent_since=later - dt.timedelta(seconds=30)
         )
     assert [r.id for r in again] == [lost]
+
+
+async def test_a_run_waiting_to_retry_in_a_dead_worker_is_handed_back(db: Database) -> None:
+    run_id = await _create(db)
+    dead = uuid.uuid4()
+    assert (await _claim(db, run_id, dead)).claimed
+    report = TaskRunReport(
+        id=run_id,
+        name="add-x",
+        task_name="add",
+        run_count=1,
+        states=[S.Running(), S.AwaitingRetry(scheduled_time=T0 + dt.timedelta(seconds=5))],
+    )
+    async with db.write() as session:
+        assert (await record_task_run_reports(session, [report])).accepted == 2
+    async with db.write() as session:
+        again = await storage.release_task_runs(session, max_redeliveries=3, now=T0, worker_id=dead)
+    assert [r.id for r in again] == [run_id]
+    assert again[0].state is not None and again[0].state.name == "Scheduled"

@@ -26,6 +26,7 @@ router = APIRouter(prefix="/task_workers", tags=["task workers"])
 
 HELLO_TIMEOUT = 10.0
 POLICY_VIOLATION = 1008
+SERVICE_RESTART = 1012
 
 
 class TaskWorkerHello(BaseModel):
@@ -110,21 +111,23 @@ async def task_worker_socket(websocket: WebSocket) -> None:
     await websocket.send_text(json.dumps(welcome))
     conn = TaskWorkerConnection(hello.worker_id, hello.name, hello.task_keys)
     writer = asyncio.create_task(_write(websocket, conn))
-    goodbye = False
+    lost = False
     try:
         await context.task_workers.connect(conn)
-        await _read(websocket, context, conn)
-        goodbye = True  # _read returns only on the worker's goodbye
-    except WebSocketDisconnect:
-        pass
+        await _read(websocket, context, conn)  # returns only on the worker's goodbye
+    except WebSocketDisconnect as exc:
+        # Closed without a goodbye: the worker died (or its network did). Not when this server is
+        # the one going away (1012, a restart): the worker reconnects and keeps its runs; if it
+        # does not, the monitor hands them back after the heartbeat timeout.
+        lost = exc.code != SERVICE_RESTART
     finally:
         context.task_workers.disconnect(conn)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
-        if not goodbye:
-            # A killed worker: its claimed, unfinished runs go back to Scheduled (or Crashed).
-            await context.task_workers.release(worker_id=conn.worker_id)
+    if lost:
+        # Its claimed, unfinished runs go back to Scheduled (or Crashed past the redelivery limit).
+        await context.task_workers.release(worker_id=conn.worker_id)
 
 
 async def _read(websocket: WebSocket, context: ServerContext, conn: TaskWorkerConnection) -> None:

@@ -35,7 +35,9 @@ __all__ = [
 # Only a background run waiting for a worker is offered; an AwaitingRetry run (also SCHEDULED) is
 # being retried inside the worker that holds it.
 OFFERED_STATE_NAME = "Scheduled"
-_CLAIMED = (StateType.PENDING.value, StateType.RUNNING.value)
+# A claimed run not final yet: Pending, Running, or AwaitingRetry (SCHEDULED) between two tries in
+# its worker (a handed-back run has no worker_id, so it is not matched again).
+_CLAIMED = (StateType.SCHEDULED.value, StateType.PENDING.value, StateType.RUNNING.value)
 
 
 def _offerable() -> list[sa.ColumnElement[bool]]:
@@ -52,10 +54,17 @@ def _dump_state(state: State) -> dict[str, Any]:
     return state.model_dump(mode="json", exclude={"data"})
 
 
-def _task_run(mapping: Mapping[str, Any]) -> TaskRun:
+def _task_run(mapping: Mapping[Any, Any]) -> TaskRun:
     m = dict(mapping)
     m["state_history"] = m.pop("history") or []
     return TaskRun.model_validate(m)
+
+
+def _facts(run_id: UUID, name: str, task_name: str, tags: list[str], state: State) -> TaskRunReport:
+    # What the event builder reads of a report, for a state the server itself makes.
+    return TaskRunReport.model_construct(
+        id=run_id, name=name, task_name=task_name, tags=tags, states=[state]
+    )
 
 
 async def _move(
@@ -63,9 +72,7 @@ async def _move(
 ) -> TaskRun:
     """Put the run in ``row`` into ``state`` (with ``values``), writing its event."""
     previous = State.model_validate(row.state) if row.state else None
-    facts = TaskRunReport.model_construct(
-        id=row.id, name=row.name, task_name=row.task_name, tags=list(row.tags)
-    )
+    facts = _facts(row.id, row.name, row.task_name, list(row.tags), state)
     event = task_run_state_event(facts, state, previous, row.run_count, None)
     dumped = _dump_state(state)
     values = {
@@ -117,15 +124,8 @@ async def create_task_run(
     # Two creates of one id racing (PostgreSQL): the loser's insert fails on the primary key and its
     # client's resend then reads the stored run.
     await session.execute(sa.insert(task_runs).values(values))
-    event = task_run_state_event(
-        TaskRunReport.model_construct(
-            id=body.id, name=body.name, task_name=body.task_name, tags=body.tags
-        ),
-        state,
-        None,
-        0,
-        None,
-    )
+    facts = _facts(body.id, body.name, body.task_name, body.tags, state)
+    event = task_run_state_event(facts, state, None, 0, None)
     await insert_events(session, [event], fresh=True)
     values.update(start_time=None, end_time=None, result_location=None)
     return _task_run(values), True
@@ -204,7 +204,7 @@ async def release_task_runs(
     since ``silent_since``: Scheduled again while deliveries ≤ ``max_redeliveries``, else Crashed.
     Answers the runs made Scheduled (to be offered again)."""
     c = task_runs.c
-    where = [c.worker_id.is_not(None), c.state_type.in_(_CLAIMED)]
+    where: list[sa.ColumnElement[bool]] = [c.worker_id.is_not(None), c.state_type.in_(_CLAIMED)]
     if worker_id is not None:
         where.append(c.worker_id == worker_id)
     if silent_since is not None:
