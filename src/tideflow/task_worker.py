@@ -100,7 +100,6 @@ class TaskWorker:
         self.worker_id = uuid4()
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.stopping = asyncio.Event()
-        self.executed = 0
         self._offers: dict[UUID, TaskRun] = {}  # oldest offer first; a newer offer of a run wins
         self._offered = asyncio.Event()
         self._running: set[UUID] = set()
@@ -319,7 +318,6 @@ class TaskWorker:
                 run.set_state(S.Failed(message=f"{type(exc).__name__}: {exc}"))
         finally:
             run.reporter.flush()
-            self.executed += 1
         state = run.state
         detail = f": {state.message}" if state.message and not state.is_completed() else ""
         _say(f"Task run {run.name!r} ({run.id}) of {task.name!r}: {state.name}{detail}")

@@ -18,6 +18,7 @@ from serve_helpers import assert_one_line_error, cli_env, run_cli, wait_for
 
 from tideflow.client import SyncClient
 from tideflow.exceptions import TaskRunFailed
+from tideflow.schemas.events import EventFilter
 from tideflow.task_worker import load_task
 from tideflow.testing import ServerProcess
 
@@ -52,7 +53,7 @@ def slow_once(marker: str) -> str:
         time.sleep(120)
     return "finished"
 
-@task
+@task(retries=1)
 def broken(reason: str) -> None:
     note("broken", reason)
     raise ValueError(reason)
@@ -121,6 +122,48 @@ def test_delay_runs_on_a_worker_and_the_result_reads_back(setup: dict[str, Any])
     failing = setup["task"]("broken").delay("no luck")
     with pytest.raises(TaskRunFailed, match=r"ended Failed.*no luck"):
         failing.result(timeout=60)
+    assert len(_lines(setup["log"], "broken")) == 2  # its own retry, inside one delivery
+    with SyncClient() as client:
+        run = client.read_task_run(failing.task_run_id)
+        events = client.read_events(
+            EventFilter(
+                event_prefixes=["tideflow.task-run."], resource_ids=[f"tideflow.task-run.{run.id}"]
+            )
+        )
+    assert run.run_count == 2
+    assert [s.name for s in run.state_history].count("Pending") == 1
+    assert {e.event for e in events.events} >= {
+        "tideflow.task-run.Scheduled",
+        "tideflow.task-run.Pending",
+        "tideflow.task-run.Running",
+        "tideflow.task-run.AwaitingRetry",
+        "tideflow.task-run.Failed",
+    }
+
+
+def test_task_serve_runs_a_worker_and_a_signal_stops_it_cleanly(setup: dict[str, Any]) -> None:
+    script = setup["tmp"] / "serve_add.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(setup['tmp'])!r})\nfrom bg_tasks import add\n"
+        "if __name__ == '__main__':\n    add.serve(limit=2)\n"
+    )
+    out = setup["tmp"] / "serve_add.out"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], env=cli_env(os.environ["TIDEFLOW_API_URL"], **{
+                "RUN_LOG": str(setup["log"]),
+                "TIDEFLOW_RESULTS_STORAGE": os.environ["TIDEFLOW_RESULTS_STORAGE"],
+            }), stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        assert setup["task"]("add").delay(40).result(timeout=60) == 41
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, out.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "serving add (limit 2)" in out.read_text()
 
 
 def test_a_parameter_json_cannot_hold_is_refused_by_name(setup: dict[str, Any]) -> None:

@@ -93,6 +93,12 @@ async def test_claim_is_a_compare_and_set_only_one_of_many_wins(db: Database) ->
     assert run is not None and run.state is not None
     assert run.state.name == "Pending"
     assert run.state.details.model_extra["worker_id"] in {str(w) for w in workers}
+    async with db.read() as session:
+        page = await events_storage.read_events(
+            session, EventFilter(event_prefixes=["tideflow.task-run."])
+        )
+    names = sorted(e.event for e in page.events if e.resource.id == f"tideflow.task-run.{run_id}")
+    assert names == ["tideflow.task-run.Pending", "tideflow.task-run.Scheduled"]  # one claim event
 
 
 async def test_a_stale_offer_cannot_be_claimed(db: Database) -> None:
