@@ -200,6 +200,10 @@ def test_a_killed_workers_run_is_redelivered_to_another(setup: dict[str, Any]) -
     # (the killed worker's Running may not have been reported before it died: reports are batched)
     names = [s.name for s in run.state_history if s.name != "Running"]
     assert names == ["Scheduled", "Pending", "Scheduled", "Pending", "Completed"]
+    assert run.deliveries == 2 and run.worker_id is not None
+    inspected = run_cli(os.environ["TIDEFLOW_API_URL"], "task-run", "inspect", str(run.id))
+    assert inspected.returncode == 0, inspected.stderr
+    assert f"2, task worker {run.worker_id}" in inspected.stdout
     handed_back = [s for s in run.state_history if s.name == "Scheduled"][1]
     assert "stopped while running it; offered again (redelivery 1 of 2)" in (
         handed_back.message or ""

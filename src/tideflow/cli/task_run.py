@@ -128,6 +128,9 @@ def inspect(
     _field("Task run", Text.assemble((run.name, "bold"), f"  {run.id}"))
     _field("Task", run.task_name)
     _field("Flow run", run.flow_run_id or "-")
+    if run.flow_run_id is None and run.deliveries:  # a background run (Task.delay)
+        worker = f", task worker {run.worker_id}" if run.worker_id else ""
+        _field("Deliveries", f"{run.deliveries}{worker}")
     line = state_text(run.state_type, run.state_name)
     if run.state is not None and run.state.message:
         line.append(f"  {run.state.message}")

@@ -71,6 +71,10 @@ class TaskRun(BaseModel):
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     result_location: str | None = None
+    # Background runs (Task.delay, ADR 0005): the task worker holding it and how often it was handed
+    # to a worker (more than 1: its worker died and it was redelivered).
+    worker_id: UUID | None = None
+    deliveries: int = 0
     created: dt.datetime
     updated: dt.datetime
 
