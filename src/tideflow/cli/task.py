@@ -17,13 +17,19 @@ app = typer.Typer(help="Run task workers for background tasks.", no_args_is_help
 def serve(
     entrypoints: Annotated[
         list[str],
-        typer.Argument(help="Tasks to serve: 'path/to/file.py:name' or 'package.module:name'."),
+        typer.Argument(
+            metavar="TASK",
+            help="Tasks to serve: 'path/to/file.py:name' or 'package.module:name'.",
+        ),
     ],
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="Task runs executed at once (threads).")
     ] = 10,
 ) -> None:
-    """Run the background runs of these tasks (from ``task.delay(...)``) until Ctrl-C."""
+    """Run the background runs of these tasks (made by task.delay(...)) until Ctrl-C.
+
+    First Ctrl-C: the runs in hand finish. Second: exit now (the server re-offers those runs).
+    """
     from tideflow.task_worker import load_task
     from tideflow.task_worker import serve as serve_tasks
 
