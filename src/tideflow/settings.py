@@ -107,6 +107,19 @@ class Settings(BaseModel):
         description="Extra browser origins (e.g. https://ops.example.com) allowed to open the "
         "websockets and post, comma-separated (* for any); the server's own origin always is.",
     )
+    server_auth: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="API keys required on every route but health and version: auto = only when "
+        "the server binds a non-loopback address; on; off.",
+    )
+    server_admin_key: str | None = Field(
+        None,
+        description="An admin API key (at least 16 characters) the server accepts besides the "
+        "stored ones; with auth on, this or `tideflow server bootstrap` is needed to start.",
+    )
+    api_key: str | None = Field(
+        None, description="API key the SDK and CLI send (Authorization: Bearer) to the server."
+    )
     logging_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Level of tideflow's own loggers and the default run-log level."
     )

@@ -180,3 +180,14 @@ async def test_a_run_waiting_to_retry_in_a_dead_worker_is_handed_back(db: Databa
         again = await storage.release_task_runs(session, max_redeliveries=3, now=T0, worker_id=dead)
     assert [r.id for r in again] == [run_id]
     assert again[0].state is not None and again[0].state.name == "Scheduled"
+
+
+async def test_concurrent_creates_of_one_id_store_one_run(db: Database) -> None:
+    body = TaskRunCreate(id=uuid.uuid4(), name="add-1", task_name="add")
+
+    async def create() -> bool:
+        async with db.write() as session:
+            _, created = await storage.create_task_run(session, body, T0)
+        return created
+
+    assert sorted(await asyncio.gather(*(create() for _ in range(6)))) == [False] * 5 + [True]

@@ -40,6 +40,7 @@ GROUPS: dict[str, str] = {
     "automation": "tideflow.cli.automation",
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
+    "api-key": "tideflow.cli.api_key",
 }
 
 

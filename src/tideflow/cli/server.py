@@ -110,6 +110,14 @@ def start(
             "replaced by an empty one).",
         ),
     ] = False,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve without API keys even on a non-loopback address: anyone who can reach "
+            "it can use the API.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API, UI and services until Ctrl-C or SIGTERM."""
     from tideflow.client._local import (
@@ -153,6 +161,9 @@ def start(
             check_sqlite_start(Path(parsed.database), create_database=create_database)
         except TideflowError as exc:
             exit_with_error(f"cannot start the server on the database {mask_url(url)}: {exc}")
+    _check_auth(settings, host, url, insecure_no_auth)
+    if insecure_no_auth:
+        settings = settings.model_copy(update={"server_auth": "off"})
     if _port_in_use(host, port):
         exit_with_error(
             f"port {port} on {host} is already in use — is a tideflow server running? (tideflow server status)"
@@ -194,6 +205,100 @@ def start(
         _fail(exc)
     finally:
         remove_pid_file(settings, only_pid=os.getpid())
+
+
+def _check_auth(settings: Settings, host: str, url: str, insecure_no_auth: bool) -> None:
+    """Refuse, before anything is written or bound, a start with auth on and no way in."""
+    from tideflow.server.api.auth import MIN_ADMIN_KEY_LENGTH, not_configured_message
+    from tideflow.server.api.scopes import auth_required, is_loopback
+
+    if insecure_no_auth or not auth_required(settings, host):
+        if not is_loopback(host):
+            err_console.print(
+                Text(
+                    f"warning: serving on {host} WITHOUT authentication: anyone who can reach "
+                    "it can use the API",
+                    style="bold red",
+                )
+            )
+        return
+    admin = settings.server_admin_key
+    if admin is not None and len(admin) < MIN_ADMIN_KEY_LENGTH:
+        exit_with_error(
+            f"TIDEFLOW_SERVER_ADMIN_KEY is too short to be a secret: use at least "
+            f"{MIN_ADMIN_KEY_LENGTH} random characters"
+        )
+    if not admin and not asyncio.run(_admin_key_stored(url)):
+        exit_with_error(not_configured_message(host))
+
+
+async def _admin_key_stored(url: str) -> bool:
+    from tideflow.server.storage import Database, parse_database_url
+    from tideflow.server.storage.api_keys import admin_key_exists
+
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+        return False  # never create a database just to find it empty
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            return await admin_key_exists(session)
+    except Exception:  # no api_keys table yet (an older schema), or unreachable: no key
+        return False
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def bootstrap(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL [default: TIDEFLOW_DATABASE_URL or SQLite in TIDEFLOW_HOME]."
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Name of the admin key.")] = "admin",
+) -> None:
+    """Create the first admin API key in the server's database and print it (shown only once)."""
+    from tideflow.exceptions import TideflowError
+    from tideflow.schemas.api_keys import ApiKeyCreate
+    from tideflow.server.storage import Database, mask_url, migrate, parse_database_url
+    from tideflow.server.storage.api_keys import admin_key_exists, create_api_key
+    from tideflow.server.storage.auth_events import emit_api_key_event
+
+    settings = _settings()
+    url = database_url or settings.resolved_database_url
+    try:
+        parse_database_url(url)
+    except TideflowError as exc:
+        _fail(exc)
+
+    async def run() -> str | None:
+        await migrate.upgrade(url, "head")
+        database = Database(url)
+        try:
+            async with database.write() as session:
+                if await admin_key_exists(session):
+                    return None
+                created = await create_api_key(session, ApiKeyCreate(name=name, scopes=["admin"]))
+                await emit_api_key_event(session, created, "created")
+                return created.key
+        finally:
+            await database.dispose()
+
+    try:
+        key = asyncio.run(run())
+    except Exception as exc:
+        exit_with_error(
+            f"cannot bootstrap {mask_url(url)}: {_line(getattr(exc, 'orig', None) or exc)}"
+        )
+    if key is None:
+        exit_with_error(
+            f"{mask_url(url)} has an admin API key already; create more with "
+            "`tideflow api-key create NAME --scope ...` using it"
+        )
+    err_console.print(Text("admin API key (shown once; store it now, e.g. as TIDEFLOW_API_KEY):"))
+    print(key, flush=True)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from uuid import UUID
 import httpx
 
 from tideflow.client import _calls as c
+from tideflow.client._auth import auth_headers
 from tideflow.client._local import resolve_api_url
 from tideflow.exceptions import ServerUnreachable
 from tideflow.schemas import (
@@ -73,7 +74,7 @@ class AsyncClient:
             base_url=self.api_url,
             timeout=timeout or settings.client_timeout,
             transport=transport,
-            headers=c.CLIENT_HEADERS,
+            headers={**c.CLIENT_HEADERS, **auth_headers(settings)},
             # A plain-HTTP API (the local server) never speaks TLS, so skip loading the CA bundle
             # (~25 ms per client); an https API is verified as usual.
             verify=not self.api_url.lower().startswith("http://"),

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tideflow.client._auth import auth_headers
 from tideflow.client._local import resolve_api_url
 from tideflow.client._spool import Spool
 from tideflow.exceptions import ServerUnreachable
@@ -241,7 +242,8 @@ class EventWorker:
 
         # No compression: deflating each frame cost both ends more CPU per event than it saved.
         with connect(ws_url(self._resolve(), "/events/in"), open_timeout=5, close_timeout=1,
-                     max_size=None, compression=None) as ws:  # fmt: skip
+                     max_size=None, compression=None,
+                     additional_headers=auth_headers(self._settings)) as ws:  # fmt: skip
             with self._cond:
                 self.connected = True
                 self.failures = 0
@@ -531,7 +533,12 @@ def stream_events(
     request = {"filter": (flt or EventFilter()).model_dump(mode="json", exclude_none=True),
                "backfill_minutes": backfill_minutes}  # fmt: skip
     try:
-        ws = connect(ws_url(api_url, "/events/out"), open_timeout=10, max_size=None)
+        ws = connect(
+            ws_url(api_url, "/events/out"),
+            open_timeout=10,
+            max_size=None,
+            additional_headers=auth_headers(),
+        )
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         raise ServerUnreachable(api_url, type(exc).__name__) from None
     with ws:

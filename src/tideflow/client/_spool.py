@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tideflow.client._auth import auth_headers
+
 __all__ = ["Delivered", "Evicted", "Spool"]
 
 FORMAT = 1
@@ -238,7 +240,14 @@ class Spool:
     def _connect(in_url: str) -> Any:
         from websockets.sync.client import connect  # lazy: keeps ``import tideflow`` light
 
-        return connect(in_url, open_timeout=5, close_timeout=1, max_size=None, compression=None)
+        return connect(
+            in_url,
+            open_timeout=5,
+            close_timeout=1,
+            max_size=None,
+            compression=None,
+            additional_headers=auth_headers(),
+        )
 
     def _read(self, claimed: Path, target: str, result: Delivered) -> list[str] | None:
         """The event lines of a claimed file meant for ``target``; None when it is not (released)."""

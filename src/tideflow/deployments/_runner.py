@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from tideflow.client import AsyncClient
+from tideflow.client._auth import auth_headers
 from tideflow.deployments._deployment import RunnerDeployment
 from tideflow.deployments._launchers import ExitCallback
 from tideflow.exceptions import ServerError, ServerUnreachable, TideflowError, TransitionRefused
@@ -411,7 +412,12 @@ class Runner:
         warned = False
         while True:
             try:
-                async with connect(self._ws_url(), open_timeout=10, max_size=None) as ws:
+                async with connect(
+                    self._ws_url(),
+                    open_timeout=10,
+                    max_size=None,
+                    additional_headers=auth_headers(self.settings),
+                ) as ws:
                     await self._session(ws)
                     backoff = _BACKOFF_START
                     warned = False

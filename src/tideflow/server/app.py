@@ -13,8 +13,10 @@ from fastapi_offline import FastAPIOffline
 
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers, install_openapi
+from tideflow.server.api.auth import AuthMiddleware, KeyVerifier, check_auth_configured
 from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
 from tideflow.server.api.limits import LimitsMiddleware
+from tideflow.server.api.scopes import auth_required
 from tideflow.server.context import ServerContext
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
@@ -39,6 +41,7 @@ def create_app(
     A SQLite database that existed and is gone is refused at start unless ``create_database``.
     """
     settings = settings or get_settings()
+    auth_on = auth_required(settings, settings.server_host)
     url = database_url or settings.resolved_database_url
     parsed = parse_database_url(url)  # a bad URL fails here, readably, not at first request
     sqlite_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
@@ -51,6 +54,8 @@ def create_app(
         database = Database(url)
         try:
             await upgrade_engine(database.engine, refuse_empty=refuse_empty)
+            if auth_on:
+                await check_auth_configured(settings, database)
             if sqlite_file is not None:
                 if create_database or not marker_path(sqlite_file).exists():
                     write_marker(sqlite_file)
@@ -96,6 +101,11 @@ def create_app(
         max_body_bytes=settings.server_max_request_bytes,
         max_json_depth=settings.server_max_json_depth,
     )
+    if auth_on:
+        # Outside the limits, inside the doors: no route runs and no body is read before the key
+        # is checked; revoking a key (api.api_keys) drops it from this verifier's cache.
+        app.state.key_verifier = KeyVerifier(admin_key=settings.server_admin_key)
+        app.add_middleware(AuthMiddleware, verifier=app.state.key_verifier)
     # Added last, so outermost: a request refused at the door (foreign Host or Origin, a body-less
     # cross-site POST) never reaches a route nor has its body read.
     app.add_middleware(

@@ -34,6 +34,7 @@ import uvicorn
 import uvicorn.logging
 
 from tideflow.exceptions import TideflowError
+from tideflow.server.api.auth import AuthNotConfigured
 from tideflow.server.app import create_app
 from tideflow.server.storage import mask_url
 from tideflow.server.storage.guard import DatabaseUnavailable
@@ -136,6 +137,8 @@ def run_server(
         context = app.router.lifespan_context(app)
         try:
             await context.__aenter__()
+        except AuthNotConfigured:  # about the address, not the database: its line stands alone
+            raise
         except TideflowError as exc:  # already names what is wrong (a read-only home, a lost db)
             raise TideflowError(
                 f"cannot start the server on the database {mask_url(url)}: {exc}"

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from tideflow.server.api import (
     admin,
+    api_keys,
     automations,
     concurrency_limits,
     deployments,
@@ -39,5 +40,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         automations,
         task_workers,
         events,
+        api_keys,
     )
 )

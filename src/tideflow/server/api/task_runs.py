@@ -31,7 +31,16 @@ async def report_task_runs(
         return await storage.record_task_run_reports(session, body)
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "model": TaskRun,
+            "description": "A task run with this id exists: it is returned unchanged.",
+        }
+    },
+)
 async def create_task_run(
     body: TaskRunCreate, db: DB, request: Request, response: Response
 ) -> TaskRun:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidType
 
 __all__ = [
+    "api_keys",
     "automation_actions",
     "automation_buckets",
     "automation_checkpoints",
@@ -376,4 +377,18 @@ automation_checkpoints = sa.Table(
     sa.Column("received", UTCDateTime, nullable=False),
     sa.Column("event_id", UuidType, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# API keys (ADR 0006): ``key_id`` is the non-secret part of the key, so a request costs one lookup and
+# one argon2 verification; only the argon2 hash of the whole key is stored.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("key_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(400), nullable=False),
+    sa.Column("scopes", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("revoked", UTCDateTime, nullable=True),
 )

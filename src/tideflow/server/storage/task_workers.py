@@ -19,7 +19,7 @@ from tideflow.schemas import states as S
 from tideflow.schemas.task_runs import TaskRun, TaskRunReport
 from tideflow.schemas.task_workers import TaskRunClaimResult, TaskRunCreate
 from tideflow.server.events.task_run_events import task_run_state_event
-from tideflow.server.storage.dialect import dialect_name
+from tideflow.server.storage.dialect import dialect_name, insert_ignoring_conflict
 from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.tables import task_runs
 
@@ -121,9 +121,11 @@ async def create_task_run(
         "created": now,
         "updated": now,
     }
-    # Two creates of one id racing (PostgreSQL): the loser's insert fails on the primary key and its
-    # client's resend then reads the stored run.
-    await session.execute(sa.insert(task_runs).values(values))
+    # Two creates of one id racing (PostgreSQL): the loser's insert waits for the winner's commit,
+    # does nothing, and answers the run the winner stored.
+    if not await insert_ignoring_conflict(session, task_runs, values, ["id"]):
+        rows = await _locked(session, task_runs.c.id == body.id)
+        return _task_run(rows[0]._mapping), False
     facts = _facts(body.id, body.name, body.task_name, body.tags, state)
     event = task_run_state_event(facts, state, None, 0, None)
     await insert_events(session, [event], fresh=True)

@@ -1,0 +1,48 @@
+"""API key routes (scope ``admin``): create (the answer is the only time the key is shown), list,
+revoke. Each change is recorded as a ``tideflow.api-key.created|revoked`` event in the same
+transaction."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Request, status
+
+from tideflow.schemas.api_keys import ApiKey, ApiKeyCreate, ApiKeyCreated
+from tideflow.server.api.deps import DB
+from tideflow.server.storage import NotFound
+from tideflow.server.storage import api_keys as storage
+from tideflow.server.storage.auth_events import emit_api_key_event
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_api_key(body: ApiKeyCreate, db: DB) -> ApiKeyCreated:
+    """Create a key; its secret is in this answer only (only its argon2 hash is stored)."""
+    async with db.write() as session:
+        created = await storage.create_api_key(session, body)
+        await emit_api_key_event(session, created, "created")
+    return created
+
+
+@router.get("/")
+async def read_api_keys(db: DB, include_revoked: bool = False) -> list[ApiKey]:
+    async with db.read() as session:
+        return await storage.read_api_keys(session, include_revoked=include_revoked)
+
+
+@router.post("/{key_uuid}/revoke")
+async def revoke_api_key(key_uuid: UUID, db: DB, request: Request) -> ApiKey:
+    """Revoke a key: refused from now on (within a second on other replicas of the server)."""
+    async with db.write() as session:
+        key = await storage.revoke_api_key(session, key_uuid)
+        if key is None:
+            raise NotFound(f"no API key {key_uuid}")
+        await emit_api_key_event(session, key, "revoked")
+    verifier = getattr(request.app.state, "key_verifier", None)
+    if verifier is not None:
+        verifier.forget(key.key_id)
+    return key

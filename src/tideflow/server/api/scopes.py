@@ -1,0 +1,77 @@
+"""Which scope each request needs, and whether a server needs keys at all: pure rules over the
+method, path and bind address, so they can be tested exhaustively without a server.
+
+Public paths are matched **exactly** (``/api/health``, ``/api/version``): a path that merely ends in
+``health`` needs a key like any other (Prefect's auth bypass came from suffix matching). A path no
+rule names needs ``write`` (a state-changing request) or ``admin`` (a websocket): new routes are
+closed until someone decides otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from tideflow.schemas.api_keys import Scope
+from tideflow.settings import Settings
+
+__all__ = ["PUBLIC_PATHS", "auth_required", "is_loopback", "required_scope"]
+
+PUBLIC_PATHS = frozenset({"/api/health", "/api/version"})
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_WEBSOCKETS: dict[str, Scope] = {
+    "/api/events/in": "events:write",
+    "/api/events/out": "read",
+    "/api/runners/ws": "runner",
+    "/api/task_workers/ws": "runner",
+}
+# POSTs that only read: filters and counts.
+_READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
+# What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
+_RUNNER_POST = re.compile(
+    r"^/api/("
+    r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
+    r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
+    r"|runners/.*|task_workers/.*"
+    r")$"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost, or a wildcard: assume the network
+
+
+def auth_required(settings: Settings, host: str) -> bool:
+    """TIDEFLOW_SERVER_AUTH ``on``/``off``, or for ``auto`` whether the bind is not loopback."""
+    if settings.server_auth != "auto":
+        return settings.server_auth == "on"
+    return not is_loopback(host)
+
+
+def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
+    """The scope a request needs; None for the public paths."""
+    if websocket:
+        return _WEBSOCKETS.get(path, "admin")
+    method = method.upper()
+    if path in PUBLIC_PATHS and method in ("GET", "HEAD"):
+        return None
+    if path == "/api/api-keys" or path.startswith("/api/api-keys/"):
+        return "admin"
+    if method in _READ_METHODS:
+        return "read"
+    if method == "POST":
+        if path == "/api/events":
+            return "events:write"
+        if _READ_POST.match(path):
+            return "read"
+        if _RUNNER_POST.match(path):
+            return "runner"
+    return "write"

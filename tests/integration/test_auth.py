@@ -1,0 +1,271 @@
+"""Authentication for real: a server process with TIDEFLOW_SERVER_AUTH=on. Every route and
+websocket of the app refuses a request without a key (health and version excepted, on their exact
+paths), scopes give 403 naming the missing one, keys are created, listed and revoked with the CLI,
+revocation bites within a second or two, audit events are stored, the SDK (a flow call, serve())
+works with TIDEFLOW_API_KEY, and a server asked to bind 0.0.0.0 without auth refuses to start."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serve_helpers import ServeScript, cli_env, wait_final, wait_for
+from starlette.routing import Mount, Route, WebSocketRoute
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tideflow.client import SyncClient
+from tideflow.client._events import ws_url
+from tideflow.schemas import StateType
+from tideflow.schemas.deployments import DeploymentFlowRunCreate
+from tideflow.server.api import API_PREFIX, api_routers
+from tideflow.server.app import create_app
+from tideflow.server.ui import load_ui
+from tideflow.settings import Settings
+from tideflow.testing import ServerProcess, free_port
+
+ADMIN = "admin-" + uuid.uuid4().hex  # TIDEFLOW_SERVER_ADMIN_KEY of the server under test
+PUBLIC = {("GET", "/api/health"), ("GET", "/api/version")}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"TIDEFLOW_SERVER_AUTH": "on", "TIDEFLOW_SERVER_ADMIN_KEY": ADMIN}
+    with ServerProcess(home=tmp_path_factory.mktemp("auth"), env=env) as proc:
+        yield proc
+
+
+def _http(server: ServerProcess, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=server.api_url.removesuffix("/api"), headers=headers, timeout=30)
+
+
+def _create_key(server: ServerProcess, name: str, *scopes: str) -> dict[str, Any]:
+    with _http(server, ADMIN) as http:
+        r = http.post("/api/api-keys/", json={"name": name, "scopes": list(scopes)})
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+def _ws_status(server: ServerProcess, path: str, key: str | None) -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        url = ws_url(server.api_url.removesuffix("/api"), path)
+        with connect(url, additional_headers=headers, open_timeout=10):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path).replace(":path}", "}")
+
+
+def _app_routes() -> list[tuple[str, str, bool]]:
+    """(method, path, websocket) for every route of the app, from ``app.routes``."""
+    app = create_app(Settings(server_auth="on", server_admin_key=ADMIN))
+    load_ui(app)  # the pages are otherwise added on the first request
+    # The API routers are set up on their first request too: their routes, under the prefix.
+    api = [(API_PREFIX, route) for router in api_routers for route in router.routes]
+    out: list[tuple[str, str, bool]] = []
+    for prefix, route in [("", r) for r in app.routes] + api:
+        path = prefix + getattr(route, "path", "")
+        if isinstance(route, WebSocketRoute):
+            out.append(("GET", _concrete(path), True))
+        elif isinstance(route, Route):
+            for method in sorted(route.methods or {"GET"}):
+                out.append((method, _concrete(path), False))
+        elif isinstance(route, Mount):
+            out.append(("GET", path + "/app.js", False))
+    assert len(out) > 60 and any(ws for *_, ws in out)
+    return out
+
+
+def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
+    routes = _app_routes()
+    websockets = [path for _, path, ws in routes if ws]
+    assert {"/api/events/in", "/api/events/out", "/api/runners/ws"} <= set(websockets)
+    # Look-alikes of the public paths (Prefect's bypass matched any path ending in "health").
+    lookalikes = ["/api/flows/health", "/api/xhealth", "/api/health/", "/api/version/x", "/health"]
+    open_doors = []
+    with _http(server) as anonymous, _http(server, "tf_0000_bad") as forged:
+        for method, path, ws in routes:
+            if ws:
+                for key in (None, "tf_0000_bad", "not-a-key"):
+                    if _ws_status(server, path, key) != 401:
+                        open_doors.append(f"websocket {path} key={key}")
+                continue
+            for http in (anonymous, forged):
+                r = http.request(method, path, json={} if method != "GET" else None)
+                if (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC):
+                    assert r.status_code == 200, (method, path, r.text)
+                elif r.status_code != 401 or "WWW-Authenticate" not in r.headers:
+                    open_doors.append(f"{method} {path} -> {r.status_code}")
+        for path in lookalikes:
+            if anonymous.get(path).status_code != 401:
+                open_doors.append(f"GET {path}")
+    assert not open_doors, open_doors
+    with _http(server) as anonymous:
+        r = anonymous.post("/api/flows/filter", json={})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "TIDEFLOW_API_KEY" in r.json()["detail"]
+
+
+def test_scopes_and_403_details(server: ServerProcess) -> None:
+    reader = _create_key(server, "reader", "read")["key"]
+    ingest = _create_key(server, "ingest", "events:write")["key"]
+    writer = _create_key(server, "writer", "write")["key"]
+    event = {"event": "auth.test", "resource": {"tideflow.resource.id": "auth.r"}}
+    with _http(server, reader) as http:
+        assert http.post("/api/flows/filter", json={}).status_code == 200
+        assert http.get(f"/api/flow_runs/{uuid.uuid4()}").status_code == 404
+        refused = http.post("/api/flows/", json={"name": "nope"})
+        assert refused.status_code == 403
+        assert "scope 'runner'" in refused.json()["detail"] and "reader" in refused.json()["detail"]
+        assert http.post("/api/events", json=[event]).status_code == 403
+        assert http.get("/api/api-keys/").status_code == 403
+    with _http(server, ingest) as http:
+        assert http.post("/api/events", json=[event]).status_code == 200
+        assert http.post("/api/events/filter", json={}).status_code == 403
+        assert http.post("/api/flows/", json={"name": "nope"}).status_code == 403
+    with _http(server, writer) as http:
+        assert http.post("/api/flows/", json={"name": "auth-flow"}).status_code == 201
+        assert http.post("/api/events", json=[event]).status_code == 200
+        denied = http.post("/api/api-keys/", json={"name": "x", "scopes": ["read"]})
+        assert denied.status_code == 403 and "scope 'admin'" in denied.json()["detail"]
+    assert _ws_status(server, "/api/events/in", ingest) == 101
+    assert _ws_status(server, "/api/events/out", reader) == 101
+    assert _ws_status(server, "/api/events/in", reader) == 403
+    assert _ws_status(server, "/api/runners/ws", reader) == 403
+    assert _ws_status(server, "/api/runners/ws", writer) == 101
+
+
+def test_events_websockets_carry_events_with_keys(server: ServerProcess) -> None:
+    writer = _create_key(server, "ws-writer", "events:write")["key"]
+    reader = _create_key(server, "ws-reader", "read")["key"]
+    event_id = str(uuid.uuid4())
+    frame = {"id": event_id, "event": "auth.ws", "resource": {"tideflow.resource.id": "auth.ws"}}
+    headers = {"Authorization": f"Bearer {writer}"}
+    with connect(ws_url(server.api_url, "/events/in"), additional_headers=headers) as ws:
+        ws.send(json.dumps(frame))
+        assert event_id in ws.recv(timeout=10)
+    headers = {"Authorization": f"Bearer {reader}"}
+    with connect(ws_url(server.api_url, "/events/out"), additional_headers=headers) as ws:
+        ws.send(json.dumps({"filter": {"event_names": ["auth.ws"]}, "backfill_minutes": 5}))
+        assert event_id in ws.recv(timeout=10)
+
+
+def _cli(server: ServerProcess, key: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    extra = {"TIDEFLOW_API_KEY": key} if key else {}
+    return subprocess.run(
+        [sys.executable, "-m", "tideflow", *args], capture_output=True, text=True, timeout=60,
+        env=cli_env(server.api_url, **extra), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_cli_create_list_revoke_and_revocation_bites(server: ServerProcess) -> None:
+    made = _cli(server, ADMIN, "api-key", "create", "ci-bot", "--scope", "read")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("tf_")
+    assert _cli(server, key, "flow", "ls").returncode == 0
+    listed = _cli(server, ADMIN, "api-key", "ls", "--json")
+    ci = next(k for k in json.loads(listed.stdout) if k["name"] == "ci-bot")
+    assert key not in listed.stdout and ci["scopes"] == ["read"]
+    no_admin = _cli(server, key, "api-key", "ls")
+    assert no_admin.returncode == 1 and "scope 'admin'" in no_admin.stderr
+    no_key = _cli(server, None, "flow", "ls")
+    assert no_key.returncode == 1 and "TIDEFLOW_API_KEY" in no_key.stderr
+    with _http(server, key) as http:
+        assert http.post("/api/flows/filter", json={}).status_code == 200  # cached now
+        revoked = _cli(server, ADMIN, "api-key", "revoke", ci["key_id"])
+        assert revoked.returncode == 0, revoked.stderr
+        started = time.monotonic()
+        wait_for(lambda: http.post("/api/flows/filter", json={}).status_code == 401, timeout=2)
+        assert time.monotonic() - started < 2
+    # The audit trail: created, revoked, and the refusals.
+    with _http(server, ADMIN) as http:
+        events = http.post("/api/events/filter", json={"limit": 200}).json()["events"]
+    names = {e["event"] for e in events}
+    assert {"tideflow.api-key.created", "tideflow.api-key.revoked"} <= names
+    assert "tideflow.auth.failed" in names
+    assert not any(key in json.dumps(e) for e in events)
+
+
+FLOW_SCRIPT = """
+from tideflow import flow
+
+@flow
+def authed(x: int) -> int:
+    return x * 2
+
+print("result", authed(21))
+"""
+
+
+def test_sdk_flow_call_and_serve_with_a_key(server: ServerProcess, tmp_path: Path) -> None:
+    key = _create_key(server, "sdk", "write")["key"]
+    script = tmp_path / "authed_flow.py"
+    script.write_text(FLOW_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env=cli_env(server.api_url, TIDEFLOW_API_KEY=key), cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "result 42" in run.stdout
+    refused = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env=cli_env(server.api_url), cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "needs an API key" in refused.stderr
+
+    with SyncClient(server.api_url, settings=Settings(api_key=key)) as client:
+        call = "serve(etl.to_deployment(name='authed'))"
+        with ServeScript(tmp_path, server.api_url, call, env={"TIDEFLOW_API_KEY": key}):
+            deployment = client.read_deployment_by_name("etl/authed")
+            flow_run = client.create_flow_run_from_deployment(
+                deployment.id, DeploymentFlowRunCreate(parameters={"limit": 3})
+            )
+            final = wait_final(client, flow_run.id)
+    assert final.state is not None and final.state.type is StateType.COMPLETED
+
+
+def test_refuses_to_serve_on_all_interfaces_without_auth(tmp_path: Path) -> None:
+    env = cli_env("http://127.0.0.1:1/api", TIDEFLOW_HOME=str(tmp_path))
+    for name in ("TIDEFLOW_SERVER_ADMIN_KEY", "TIDEFLOW_SERVER_AUTH"):
+        env.pop(name, None)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "tideflow", "server", "start", "--host", "0.0.0.0",
+         "--port", str(free_port())],
+        capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--insecure-no-auth" in lines[0], result.stderr
+    assert "tideflow server bootstrap" in lines[0]
+    assert time.monotonic() - started < 15
+    assert not (tmp_path / "tideflow.db").exists()  # nothing created, nothing bound
+
+    boot = subprocess.run(
+        [sys.executable, "-m", "tideflow", "server", "bootstrap"],
+        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert boot.returncode == 0, boot.stderr
+    assert boot.stdout.strip().startswith("tf_")
+    again = subprocess.run(
+        [sys.executable, "-m", "tideflow", "server", "bootstrap"],
+        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert again.returncode == 1 and "admin API key already" in again.stderr
