@@ -4,6 +4,7 @@ so "exactly once" and "redelivered" are read from what ran, not from the worker'
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 from serve_helpers import assert_one_line_error, cli_env, run_cli, wait_for
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tideflow.client import SyncClient
 from tideflow.exceptions import TaskRunFailed
@@ -219,3 +222,15 @@ def test_a_bad_entrypoint_is_one_line_and_exit_1(server: ServerProcess, tmp_path
     not_a_task.write_text(textwrap.dedent("def add(x):\n    return x\n"))
     result = run_cli(server.api_url, "task", "serve", f"{not_a_task}:add")
     assert_one_line_error(result, "is not a task")
+
+
+def test_a_bad_hello_is_refused_with_the_reason(server: ServerProcess) -> None:
+    url = server.api_url.replace("http://", "ws://") + "/task_workers/ws"
+    with connect(url) as ws:
+        ws.send(json.dumps({"type": "hello", "worker_id": "not-a-uuid", "name": "w"}))
+        answer = json.loads(ws.recv(timeout=10))
+        assert answer["type"] == "error"
+        assert answer["detail"].startswith("invalid hello: worker_id")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         TaskRunReport,
         TaskRunReportResult,
     )
-
     from tideflow.schemas.task_workers import TaskRunCreate
+
 __all__ = ["AsyncClient", "get_async_client"]
 
 T = TypeVar("T")
@@ -153,10 +153,10 @@ class AsyncClient:
     ) -> TaskRunReportResult:
         return await self.send(c.report_task_runs(reports))
 
-    async def read_task_run(self, task_run_id: UUID) -> TaskRun:
     async def create_task_run(self, body: TaskRunCreate) -> TaskRun:
         return await self.send(c.create_task_run(body))
 
+    async def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return await self.send(c.read_task_run(task_run_id))
 
     async def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:

@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         TaskRunReport,
         TaskRunReportResult,
     )
-
     from tideflow.schemas.task_workers import TaskRunCreate
+
 __all__ = ["SyncClient", "get_client"]
 
 T = TypeVar("T")
@@ -153,10 +153,10 @@ class SyncClient:
     ) -> TaskRunReportResult:
         return self.send(c.report_task_runs(reports))
 
-    def read_task_run(self, task_run_id: UUID) -> TaskRun:
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
         return self.send(c.create_task_run(body))
 
+    def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return self.send(c.read_task_run(task_run_id))
 
     def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:

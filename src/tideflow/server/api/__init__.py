@@ -15,8 +15,8 @@ from tideflow.server.api import (
     logs,
     runners,
     task_runs,
-)
     task_workers,
+)
 from tideflow.server.api.errors import install_error_handlers
 from tideflow.server.api.openapi import install_openapi
 
@@ -37,8 +37,8 @@ api_routers: tuple[APIRouter, ...] = tuple(
         logs,
         deployments,
         runners,
-        automations,
         task_workers,
+        automations,
         events,
         api_keys,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -37,7 +37,9 @@ class TaskWorkerHello(BaseModel):
     type: Literal["hello"]
     worker_id: UUID
     name: str = Field(min_length=1, max_length=200)
-    task_keys: list[str] = Field(min_length=1, max_length=1000)
+    task_keys: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000
+    )
 
 
 class TaskWorkerHeartbeat(BaseModel):

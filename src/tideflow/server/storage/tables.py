@@ -139,17 +139,17 @@ task_runs = sa.Table(
     sa.Column("result_location", sa.String(2000), nullable=True),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
-    sa.Index(None, "flow_run_id", "created"),
     # Background task runs (Task.delay, ADR 0005): the task worker holding the claim, when it last
     # said it still runs it, and how many times the run was handed to a worker.
     sa.Column("worker_id", UuidType, nullable=True),
     sa.Column("worker_heartbeat", UTCDateTime, nullable=True),
     sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(None, "flow_run_id", "created"),
     sa.Index(None, "state_type"),
     sa.Index(None, "task_name"),
     sa.Index(None, "created"),
-)
     sa.Index(None, "worker_id"),
+)
 
 # Tag-based task concurrency: a tag's limit, and the slots task runs hold as leases (a holder that
 # dies without releasing frees its slot when the lease expires).
