@@ -224,6 +224,12 @@ class Settings(BaseModel):
         description="Characters the templates of one action may render, and the size of any one "
         "value a template builds on the way; above it the action fails with the reason.",
     )
+    webhooks_allowed_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs, host names (or *.domain) a webhook action may reach "
+        "although they are loopback, link-local, private or reserved, e.g. "
+        "'127.0.0.1/32,hooks.internal'; '*' allows every address. Empty: public addresses only.",
+    )
     events_retention_days: float = Field(
         7.0, gt=0, description="Days events are kept before pruning."
     )

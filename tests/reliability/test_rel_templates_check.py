@@ -17,7 +17,12 @@ from tideflow.testing import ServerProcess
 @pytest.fixture(scope="module")
 def api() -> Iterator[httpx.Client]:
     """One real server for the module (each case checks its own automation count)."""
-    with ServerProcess() as server, httpx.Client(base_url=server.api_url, timeout=30) as client:
+    # The webhook URLs below are on loopback, refused at save time unless allowed.
+    env = {"TIDEFLOW_WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    with (
+        ServerProcess(env=env) as server,
+        httpx.Client(base_url=server.api_url, timeout=30) as client,
+    ):
         yield client
 
 

@@ -61,7 +61,10 @@ def receiver() -> Iterator[_Receiver]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    env = {"TIDEFLOW_TEMPLATES_RENDER_TIMEOUT": str(TIMEOUT)}
+    env = {
+        "TIDEFLOW_TEMPLATES_RENDER_TIMEOUT": str(TIMEOUT),
+        "TIDEFLOW_WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",  # the receiver is on loopback
+    }
     with ServerProcess(env=env) as process:
         yield process
 

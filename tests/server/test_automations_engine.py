@@ -403,8 +403,12 @@ class _Hooks:
         self.server.server_close()
 
 
-async def test_call_webhook_templates_and_refuses_other_host_redirects(database_url: str) -> None:
+async def test_call_webhook_templates_and_refuses_other_host_redirects(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
+
+    monkeypatch.setenv("TIDEFLOW_WEBHOOKS_ALLOWED_NETWORKS", "127.0.0.0/8")  # hooks is on loopback
 
     hooks = _Hooks()
     try:

@@ -1,7 +1,9 @@
 """Automation routes: create, read (id, name, filter), update, pause/resume, delete, explain, history.
 
 Bodies are checked with ``parse_automation`` and ``automation_template_problems`` so a bad trigger,
-action or template is a 422 whose detail names the field (``trigger.threshold: ...``).
+action or template is a 422 whose detail names the field (``trigger.threshold: ...``). A webhook URL
+whose host is an address the egress policy refuses (``http://169.254.169.254/``) is a 422 too; a
+host name is judged each time the action runs, since what it resolves to can change.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tideflow.schemas.automations import (
     AutomationCreate,
     AutomationFilter,
     AutomationUpdate,
+    CallWebhook,
     FiringRecord,
     describe_validation_error,
     parse_automation,
@@ -28,6 +31,7 @@ from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
+from tideflow.server.triggers.egress import AllowList, check_literal_url, parse_allow_list
 from tideflow.server.triggers.explain import Explanation
 from tideflow.server.triggers.templates import automation_template_problems
 from tideflow.server.triggers.why import explain_stored
@@ -51,15 +55,31 @@ def _unprocessable(message: str) -> HTTPException:
     return HTTPException(422, detail=message)
 
 
-def _checked(body: AutomationCreate | Automation) -> None:
-    problems = automation_template_problems(AutomationCreate.model_validate(
+def _refused_urls(body: AutomationCreate | Automation, allowed: AllowList) -> list[str]:
+    out = []
+    for field in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        for index, action in enumerate(getattr(body, field)):
+            if isinstance(action, CallWebhook):
+                refused = check_literal_url(action.url, allowed)
+                if refused is not None:
+                    out.append(f"{field}[{index}].url: {refused}")
+    return out
+
+
+def _checked(body: AutomationCreate | Automation, allowed: AllowList) -> None:
+    problems = _refused_urls(body, allowed)
+    problems += automation_template_problems(AutomationCreate.model_validate(
         body.model_dump(exclude={"id", "created", "updated", "warnings"})
     ))  # fmt: skip
     if problems:
         raise _unprocessable("; ".join(problems))
 
 
-def parse_create(data: Any) -> AutomationCreate:
+def _allowed(context: ServerContext) -> AllowList:
+    return parse_allow_list(context.settings.webhooks_allowed_networks)
+
+
+def parse_create(data: Any, allowed: AllowList) -> AutomationCreate:
     if not isinstance(data, dict):
         raise _unprocessable(f"body: expected a JSON object, got {type(data).__name__}")
     try:
@@ -69,16 +89,18 @@ def parse_create(data: Any) -> AutomationCreate:
         raise _unprocessable(
             f"{head}: {'; '.join(rest.split(chr(10) + '  '))}" if rest else head
         ) from None
-    _checked(body)
+    _checked(body, allowed)
     return body
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_automation(db: DB, data: Any = Body(...)) -> Automation:
+async def create_automation(
+    db: DB, data: Any = Body(...), context: ServerContext = Depends(get_context)
+) -> Automation:
     """Create an automation (a fresh id, even when the name is taken)."""
     # Parsing and the template check are bounded but can take a noticeable fraction of a second
     # for a hostile body: never on the event loop.
-    body = await asyncio.to_thread(parse_create, data)
+    body = await asyncio.to_thread(parse_create, data, _allowed(context))
     async with db.write() as session:
         return await storage.create_automation(session, body)
 
@@ -116,7 +138,12 @@ async def read_automation(automation_id: UUID, db: DB) -> Automation:
 
 
 @router.patch("/{automation_id}")
-async def update_automation(automation_id: UUID, db: DB, data: Any = Body(...)) -> Automation:
+async def update_automation(
+    automation_id: UUID,
+    db: DB,
+    data: Any = Body(...),
+    context: ServerContext = Depends(get_context),
+) -> Automation:
     """Change the fields sent; the result is validated as a whole (422 naming the field)."""
     try:
         update = AutomationUpdate.model_validate(data)
@@ -127,7 +154,7 @@ async def update_automation(automation_id: UUID, db: DB, data: Any = Body(...)) 
             automation = await storage.update_automation(session, automation_id, update)
         except ValidationError as exc:
             raise _unprocessable("; ".join(describe_validation_error(exc))) from None
-        await asyncio.to_thread(_checked, automation)
+        await asyncio.to_thread(_checked, automation, _allowed(context))
         return automation
 
 

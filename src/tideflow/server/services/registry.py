@@ -31,5 +31,6 @@ def build_services(context: ServerContext) -> list[Service]:
             crash_at=context.settings.test_crash_at,
             max_causal_depth=context.settings.automations_max_causal_depth,
             max_firings_per_minute=context.settings.automations_max_firings_per_minute,
+            webhooks_allowed_networks=context.settings.webhooks_allowed_networks,
         ),
     ]

@@ -9,13 +9,19 @@ rolled back: its row is recorded ``pending`` with the firing, claimed (pending -
 compare-and-set) in its own transaction before the request, and one left ``running`` by a crash is
 recorded as failed, never sent twice. A failing action records ``tideflow.automation.action.failed``
 with the reason and never stops the engine.
+
+Before a webhook connects, its host is resolved here and every answer judged by ``egress`` (the SSRF
+policy); the request then goes to the checked address itself (URL rewritten to it, the original
+Host header and TLS server name kept), so a second DNS answer can never swap in another target.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -52,6 +58,14 @@ from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.flow_runs import read_flow_run, set_flow_run_state
 from tideflow.server.storage.flows import read_flow
 from tideflow.server.triggers import state as store
+from tideflow.server.triggers.egress import (
+    Address,
+    AllowList,
+    check_address,
+    check_scheme,
+    literal_address,
+    parse_allow_list,
+)
 from tideflow.server.triggers.emitted import action_event, find_resource_id
 from tideflow.server.triggers.evaluate import Firing, Resolution
 from tideflow.server.triggers.owned import sync_owned_automations
@@ -67,12 +81,27 @@ __all__ = [
     "ActionFailed",
     "ActionRunner",
     "Outcome",
+    "Resolver",
     "idempotency_key",
+    "resolve_host",
     "runs_in_transaction",
 ]
 
 _ACTION = TypeAdapter(Action)
 _log = logging.getLogger("tideflow.server.actions")
+
+Resolver = Callable[[str, int], Awaitable[list[Address]]]
+
+
+async def resolve_host(host: str, port: int) -> list[Address]:
+    """Every address ``host`` resolves to; the lookup runs in a thread, off the event loop."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[Address] = []
+    for *_, sockaddr in infos:
+        address = literal_address(str(sockaddr[0]))
+        if address is not None and address not in found:
+            found.append(address)
+    return found
 
 
 class ActionFailed(Exception):
@@ -121,18 +150,25 @@ class ActionRunner:
         clock: Callable[[], dt.datetime],
         crash: Callable[[str], None] = lambda point: None,
         template_limits: TemplateLimits | None = None,
+        allowed_networks: AllowList | None = None,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.database = database
         self.clock = clock
         self.crash = crash
-        if template_limits is None:
+        if template_limits is None or allowed_networks is None:
             settings = get_settings()
+        if allowed_networks is None:
+            allowed_networks = parse_allow_list(settings.webhooks_allowed_networks)
+        if template_limits is None:
             template_limits = TemplateLimits(
                 timeout=settings.templates_render_timeout,
                 max_output=settings.templates_max_output,
             )
         # Templates render in a worker thread within these limits (see templates.arender_value).
         self.template_limits = template_limits
+        self.allowed_networks = allowed_networks
+        self.resolve = resolve
         self._http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -421,7 +457,12 @@ class ActionRunner:
         except TemplateError as exc:
             raise ActionFailed(str(exc)) from None
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False)
+            # An explicit transport: no proxy from the environment (the guard would judge the
+            # proxy, not the target), while SSL_CERT_FILE still applies. No kept-alive connections:
+            # one opened for another host on the same address and verified for its TLS name must
+            # not carry this request; every request connects to its own checked address.
+            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+            self._http = httpx.AsyncClient(follow_redirects=False, transport=transport)
         kwargs: dict[str, Any] = {"headers": {k: str(v) for k, v in headers.items()}}
         if isinstance(body, str):
             kwargs["content"] = body
@@ -429,13 +470,12 @@ class ActionRunner:
             kwargs["json"] = body
         url = action.url
         try:
-            for _ in range(5):  # same-host redirects only, at most a few
-                response = await self._http.request(action.method, url, timeout=action.timeout,
-                                                    **kwargs)  # fmt: skip
+            for _ in range(5):  # same-host redirects only, at most a few, each checked again
+                response = await self._send(self._http, action, url, kwargs)
                 location = response.headers.get("location")
                 if not response.is_redirect or not location:
                     break
-                target = str(response.url.join(location))
+                target = str(httpx.URL(url).join(location))
                 if urlparse(target).netloc != urlparse(url).netloc:
                     raise ActionFailed(f"refused a redirect to another host: {target}")
                 url = target
@@ -446,6 +486,52 @@ class ActionRunner:
         if response.status_code >= 400:
             raise ActionFailed(f"{action.method} {url} answered HTTP {response.status_code}")
         return Outcome(detail=f"{action.method} {url} answered HTTP {response.status_code}")
+
+    async def _send(
+        self, http: httpx.AsyncClient, action: CallWebhook, url: str, kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        """One request to ``url``, connected to an address the egress policy accepts."""
+        refused = check_scheme(url)
+        if refused is not None:
+            raise ActionFailed(str(refused))
+        target = httpx.URL(url)
+        host = target.raw_host.decode("ascii")  # IDNA-encoded: what DNS and TLS see
+        address = await self._pin(url, host, target.port or (443 if target.scheme == "https"
+                                                             else 80), action.timeout)  # fmt: skip
+        headers = httpx.Headers(kwargs["headers"])
+        headers.setdefault("host", target.netloc.decode("ascii"))
+        # TLS names and verifies the original host, though the socket goes to the pinned address.
+        named = literal_address(host) is None and target.scheme == "https"
+        return await http.request(
+            action.method, target.copy_with(host=str(address)), timeout=action.timeout,
+            extensions={"sni_hostname": host} if named else {},
+            **{**kwargs, "headers": headers},
+        )  # fmt: skip
+
+    async def _pin(self, url: str, host: str, port: int, timeout: float) -> Address:
+        """The first address of ``host`` the policy accepts; ActionFailed naming why if none."""
+        addresses: list[Address]
+        literal = literal_address(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                addresses = await asyncio.wait_for(self.resolve(host, port), timeout)
+            except TimeoutError:
+                raise ActionFailed(
+                    f"webhook URL {url}: resolving {host} took longer than {timeout:g} s"
+                ) from None
+            except OSError as exc:
+                raise ActionFailed(f"webhook URL {url}: cannot resolve {host}: {exc}") from None
+        if not addresses:
+            raise ActionFailed(f"webhook URL {url}: {host} resolves to no address")
+        refusals = []
+        for address in addresses:
+            refused = check_address(url, host, address, self.allowed_networks)
+            if refused is None:
+                return address
+            refusals.append(refused)
+        raise ActionFailed(str(refusals[0]))
 
 
 def _as_firing(firing: Firing | Resolution) -> Firing:

@@ -47,6 +47,7 @@ from tideflow.server.triggers.actions import (
     Outcome,
     runs_in_transaction,
 )
+from tideflow.server.triggers.egress import parse_allow_list
 from tideflow.server.triggers.emitted import action_event, firing_event, paused_event
 from tideflow.server.triggers.evaluate import (
     Evaluation,
@@ -118,6 +119,7 @@ class TriggerEngine(Service):
         crash_at: str | None = None,
         max_causal_depth: int = DEFAULT_MAX_CAUSAL_DEPTH,
         max_firings_per_minute: int = DEFAULT_MAX_FIRINGS_PER_MINUTE,
+        webhooks_allowed_networks: str | None = None,
     ) -> None:
         super().__init__(clock=clock)
         self.database = database
@@ -144,7 +146,13 @@ class TriggerEngine(Service):
         self._checkpoint_dirty = False
         self._checkpoint_written = 0.0
         self._started = False
-        self.actions = ActionRunner(database, clock=clock, crash=self._crash)
+        allowed = (
+            None if webhooks_allowed_networks is None
+            else parse_allow_list(webhooks_allowed_networks)
+        )  # fmt: skip
+        self.actions = ActionRunner(
+            database, clock=clock, crash=self._crash, allowed_networks=allowed
+        )
         self.evaluated = 0  # (event, candidate automation) evaluations, for benchmarks
         self.fired = 0
         self.suppressed = 0  # evaluations skipped by the causal-depth guard
