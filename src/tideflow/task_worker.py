@@ -25,6 +25,7 @@ from uuid import UUID, uuid4
 
 from tideflow.cache_policies import RUN_ID
 from tideflow.client import resolve_api_url
+from tideflow.client._auth import auth_headers
 from tideflow.deployments._child import load_entrypoint
 from tideflow.engine.log_worker import flush_all
 from tideflow.engine.task_reporter import task_run_reporter
@@ -155,7 +156,12 @@ class TaskWorker:
         warned = False  # one line per outage, not one per attempt
         while True:
             try:
-                async with connect(self._ws_url(), open_timeout=10, max_size=None) as ws:
+                async with connect(
+                    self._ws_url(),
+                    open_timeout=10,
+                    max_size=None,
+                    additional_headers=auth_headers(self.settings),
+                ) as ws:
                     if warned:
                         _say(f"Connected again to {self._api_url}")
                     warned = False

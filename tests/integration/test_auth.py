@@ -269,3 +269,40 @@ def test_refuses_to_serve_on_all_interfaces_without_auth(tmp_path: Path) -> None
         capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert again.returncode == 1 and "admin API key already" in again.stderr
+
+
+TASK_SCRIPT = """
+import sys
+from tideflow import task
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+if __name__ == "__main__":
+    print("result", double.delay(21).result(timeout=60))
+"""
+
+
+def test_task_worker_and_delay_with_keys(server: ServerProcess, tmp_path: Path) -> None:
+    runner = _create_key(server, "task-worker", "runner")["key"]
+    writer = _create_key(server, "delayer", "write")["key"]
+    script = tmp_path / "auth_tasks.py"
+    script.write_text(TASK_SCRIPT)
+    results = {"TIDEFLOW_RESULTS_STORAGE": str(tmp_path / "results")}
+    with open(tmp_path / "worker.out", "w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tideflow", "task", "serve", f"{script}:double"],
+            env=cli_env(server.api_url, TIDEFLOW_API_KEY=runner, **results),
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        run = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=90,
+            env=cli_env(server.api_url, TIDEFLOW_API_KEY=writer, **results), cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr + (tmp_path / "worker.out").read_text()
+        assert "result 42" in run.stdout
+    finally:
+        worker.kill()
+        worker.wait(10)
