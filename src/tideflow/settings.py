@@ -161,6 +161,18 @@ class Settings(BaseModel):
         description="Seconds a runner whose websocket closed without a goodbye has to reconnect "
         "before its runs are Crashed (the heartbeat timeout stays the fallback).",
     )
+    task_workers_max_redeliveries: int = Field(
+        3,
+        ge=0,
+        description="Times a background task run whose task worker died is offered again before "
+        "it is Crashed (ADR 0005).",
+    )
+    task_workers_heartbeat_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Silence after which a task worker's claimed task runs are handed back "
+        "(a websocket closed without a goodbye hands them back at once).",
+    )
     late_runs_after: float = Field(
         15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late."
     )
@@ -173,18 +185,6 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds one schedule's next run times may take to compute (off the event "
         "loop); a stored schedule that takes longer is quarantined, a new one refused with 422.",
-    )
-    task_workers_max_redeliveries: int = Field(
-        3,
-        ge=0,
-        description="Times a background task run whose task worker died is offered again before "
-        "it is Crashed (ADR 0005).",
-    )
-    task_workers_heartbeat_timeout: float = Field(
-        30.0,
-        gt=0,
-        description="Silence after which a task worker's claimed task runs are handed back "
-        "(a websocket closed without a goodbye hands them back at once).",
     )
     server_max_request_bytes: int = Field(
         16 * 2**20,
