@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from tideflow.client import SyncClient
+from tideflow.engine.task_runs import run_name
 from tideflow.exceptions import TaskRunFailed
 from tideflow.results import ResultStore
 from tideflow.schemas import State, StateType
@@ -72,7 +73,7 @@ def delay(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Backgroun
     run_id = uuid4()
     body = TaskRunCreate(
         id=run_id,
-        name=f"{task.name}-{run_id.hex[:8]}",
+        name=run_name(task, parameters) or f"{task.name}-{run_id.hex[:8]}",
         task_name=task.name,
         tags=list(task.tags),
         parameters=parameters,

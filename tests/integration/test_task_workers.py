@@ -122,6 +122,10 @@ def test_delay_runs_on_a_worker_and_the_result_reads_back(setup: dict[str, Any])
     assert run.result_location is not None
     assert _lines(setup["log"], "add") == [["add", "2", _lines(setup["log"], "add")[0][2]]]
 
+    named = add.with_options(task_run_name="sum-of-{x}").delay(3)
+    assert named.result(timeout=60) == 4
+    assert named.task_run.name == "sum-of-3"
+
     failing = setup["task"]("broken").delay("no luck")
     with pytest.raises(TaskRunFailed, match=r"ended Failed.*no luck"):
         failing.result(timeout=60)

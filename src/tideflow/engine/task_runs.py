@@ -40,6 +40,7 @@ __all__ = [
     "collect_upstreams",
     "new_task_run",
     "resolve_inputs",
+    "run_name",
     "run_task_async",
     "run_task_sync",
     "wait_for_inputs",
@@ -110,7 +111,7 @@ def new_task_run(task: Any, parameters: dict[str, Any]) -> TaskRun:
     counters = ctx.task_counters if ctx is not None else _outside_counters
     # setdefault and next() on a count are atomic in CPython: tasks may submit from many threads
     n = next(counters.setdefault(task.name, itertools.count()))
-    name = _run_name(task, parameters) or f"{task.name}-{n}"
+    name = run_name(task, parameters) or f"{task.name}-{n}"
     state = S.Pending()
     run = TaskRun(
         id=uuid4(),
@@ -131,7 +132,8 @@ def new_task_run(task: Any, parameters: dict[str, Any]) -> TaskRun:
     return run
 
 
-def _run_name(task: Any, parameters: dict[str, Any]) -> str | None:
+def run_name(task: Any, parameters: dict[str, Any]) -> str | None:
+    """The name ``task.task_run_name`` gives a run with ``parameters``; None without the option."""
     option = task.task_run_name
     if option is None:
         return None
