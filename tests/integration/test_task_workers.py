@@ -56,6 +56,11 @@ def slow_once(marker: str) -> str:
         time.sleep(120)
     return "finished"
 
+@task
+async def double(x: int) -> int:
+    note("double", x)
+    return 2 * x
+
 @task(retries=1)
 def broken(reason: str) -> None:
     note("broken", reason)
@@ -112,7 +117,7 @@ def test_delay_runs_on_a_worker_and_the_result_reads_back(setup: dict[str, Any])
     add = setup["task"]("add")
     future = add.delay(2, y=5)  # before any worker: it waits as backlog
     assert future.state.name == "Scheduled"
-    setup["start_worker"]("add", "broken")
+    setup["start_worker"]("add", "broken", "double")
     assert future.result(timeout=60) == 7
     assert future.state.name == "Completed"
     with SyncClient() as client:
@@ -121,6 +126,8 @@ def test_delay_runs_on_a_worker_and_the_result_reads_back(setup: dict[str, Any])
     assert run.parameters == {"x": 2, "y": 5} and run.flow_run_id is None
     assert run.result_location is not None
     assert _lines(setup["log"], "add") == [["add", "2", _lines(setup["log"], "add")[0][2]]]
+
+    assert setup["task"]("double").delay(21).result(timeout=60) == 42  # an async task
 
     named = add.with_options(task_run_name="sum-of-{x}").delay(3)
     assert named.result(timeout=60) == 4
