@@ -27,14 +27,19 @@ from tideflow.client import SyncClient
 from tideflow.client._events import ws_url
 from tideflow.schemas import StateType
 from tideflow.schemas.deployments import DeploymentFlowRunCreate
-from tideflow.server.api import API_PREFIX, api_routers
 from tideflow.server.app import create_app
 from tideflow.server.ui import load_ui
 from tideflow.settings import Settings
 from tideflow.testing import ServerProcess, free_port
 
 ADMIN = "admin-" + uuid.uuid4().hex  # TIDEFLOW_SERVER_ADMIN_KEY of the server under test
-PUBLIC = {("GET", "/api/health"), ("GET", "/api/version")}
+PUBLIC = {
+    ("GET", "/api/health"),
+    ("GET", "/api/version"),
+    ("GET", "/login"),  # the UI's login page and form: they check the key themselves
+    ("POST", "/login"),
+    ("POST", "/logout"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +76,25 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path).replace(":path}", "}")
 
 
+def _expand(prefix: str, routes: list[Any]) -> list[tuple[str, Any]]:
+    """Routes with their full paths; FastAPI's included routers (set up on their first request,
+    ``include_context``) are opened, so no router's routes escape the enumeration."""
+    out: list[tuple[str, Any]] = []
+    for route in routes:
+        included = getattr(route, "include_context", None)
+        if included is not None:
+            out += _expand(prefix + included.prefix, included.included_router.routes)
+        else:
+            out.append((prefix + getattr(route, "path", ""), route))
+    return out
+
+
 def _app_routes() -> list[tuple[str, str, bool]]:
     """(method, path, websocket) for every route of the app, from ``app.routes``."""
     app = create_app(Settings(server_auth="on", server_admin_key=ADMIN))
     load_ui(app)  # the pages are otherwise added on the first request
-    # The API routers are set up on their first request too: their routes, under the prefix.
-    api = [(API_PREFIX, route) for router in api_routers for route in router.routes]
     out: list[tuple[str, str, bool]] = []
-    for prefix, route in [("", r) for r in app.routes] + api:
-        path = prefix + getattr(route, "path", "")
+    for path, route in _expand("", app.routes):
         if isinstance(route, WebSocketRoute):
             out.append(("GET", _concrete(path), True))
         elif isinstance(route, Route):
@@ -87,7 +102,9 @@ def _app_routes() -> list[tuple[str, str, bool]]:
                 out.append((method, _concrete(path), False))
         elif isinstance(route, Mount):
             out.append(("GET", path + "/app.js", False))
-    assert len(out) > 60 and any(ws for *_, ws in out)
+    paths = {path for _, path, _ in out}
+    assert {"/api/events/in", "/api/runners/ws", "/api/flows/filter", "/runs", "/login"} <= paths
+    assert "/ui/static/app.js" in paths
     return out
 
 
@@ -108,7 +125,9 @@ def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
             for http in (anonymous, forged):
                 r = http.request(method, path, json={} if method != "GET" else None)
                 if (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC):
-                    assert r.status_code == 200, (method, path, r.text)
+                    assert r.status_code in (200, 303, 401), (method, path, r.text)
+                    # No session without a key (logout only clears the cookie).
+                    assert "Max-Age=0" in r.headers.get("set-cookie", "Max-Age=0"), (method, path)
                 elif r.status_code != 401 or "WWW-Authenticate" not in r.headers:
                     open_doors.append(f"{method} {path} -> {r.status_code}")
         for path in lookalikes:
@@ -306,3 +325,38 @@ def test_task_worker_and_delay_with_keys(server: ServerProcess, tmp_path: Path) 
     finally:
         worker.kill()
         worker.wait(10)
+
+
+def test_ui_login_session_cookie_and_logout(server: ServerProcess) -> None:
+    reader = _create_key(server, "browser", "read")["key"]
+    ingest = _create_key(server, "no-read", "events:write")["key"]
+    page = {"Accept": "text/html"}
+    with _http(server) as browser:
+        first = browser.get("/runs", headers=page)
+        assert first.status_code == 303 and first.headers["location"] == "/login?next=/runs"
+        assert 'name="key"' in browser.get("/login?next=/runs").text
+        bad = browser.post("/login", data={"key": "tf_nope_nope", "next": "/runs"})
+        assert bad.status_code == 401 and "invalid" in bad.text
+        assert browser.post("/login", data={"key": ingest}).status_code == 403
+        escape = browser.post("/login", data={"key": reader, "next": "//evil.example/x"})
+        assert escape.status_code == 303 and escape.headers["location"] == "/"
+        behind_tls = browser.post(
+            "/login", data={"key": reader}, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert "secure" in behind_tls.headers["set-cookie"].lower()
+        browser.cookies.clear()
+        ok = browser.post("/login", data={"key": reader, "next": "/runs"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/runs"
+        cookie = ok.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+        assert "secure" not in cookie.lower() and reader not in cookie
+        sid = ok.cookies["tideflow_session"]
+        assert browser.get("/runs", headers=page).status_code == 200
+        assert browser.post("/api/flows/filter", json={}).status_code == 200
+        assert browser.post("/api/flows/", json={"name": "x"}).status_code == 403
+        url = ws_url(server.api_url, "/events/out")
+        with connect(url, additional_headers={"Cookie": f"tideflow_session={sid}"}):
+            pass
+        assert browser.post("/logout").status_code == 303
+        browser.cookies.set("tideflow_session", sid)
+        assert browser.get("/runs", headers=page).status_code == 303  # the session is gone

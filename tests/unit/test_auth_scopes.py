@@ -46,6 +46,12 @@ from tideflow.settings import Settings
         ("GET", "/api/task_workers/ws", True, "runner"),
         ("GET", "/api/health", True, "admin"),
         ("GET", "/api/unknown/ws", True, "admin"),
+        ("GET", "/login", False, None),
+        ("POST", "/login", False, None),
+        ("POST", "/logout", False, None),
+        ("GET", "/logout", False, "read"),
+        ("GET", "/login/x", False, "read"),
+        ("GET", "/login", True, "admin"),
     ],
 )
 def test_required_scope(method: str, path: str, websocket: bool, scope: str | None) -> None:

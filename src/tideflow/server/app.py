@@ -13,7 +13,12 @@ from fastapi_offline import FastAPIOffline
 
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers, install_openapi
-from tideflow.server.api.auth import AuthMiddleware, KeyVerifier, check_auth_configured
+from tideflow.server.api.auth import (
+    AuthMiddleware,
+    BrowserSessions,
+    KeyVerifier,
+    check_auth_configured,
+)
 from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
 from tideflow.server.api.limits import LimitsMiddleware
 from tideflow.server.api.scopes import auth_required
@@ -105,7 +110,12 @@ def create_app(
         # Outside the limits, inside the doors: no route runs and no body is read before the key
         # is checked; revoking a key (api.api_keys) drops it from this verifier's cache.
         app.state.key_verifier = KeyVerifier(admin_key=settings.server_admin_key)
-        app.add_middleware(AuthMiddleware, verifier=app.state.key_verifier)
+        app.state.browser_sessions = BrowserSessions()  # UI logins (server/ui/login.py)
+        app.add_middleware(
+            AuthMiddleware,
+            verifier=app.state.key_verifier,
+            sessions=app.state.browser_sessions,
+        )
     # Added last, so outermost: a request refused at the door (foreign Host or Origin, a body-less
     # cross-site POST) never reaches a route nor has its body read.
     app.add_middleware(

@@ -15,13 +15,15 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -42,9 +44,11 @@ from tideflow.settings import Settings
 __all__ = [
     "FAILED_EVENT_INTERVAL",
     "ROW_TTL",
+    "SESSION_COOKIE",
     "VERIFIED_TTL",
     "AuthMiddleware",
     "AuthNotConfigured",
+    "BrowserSessions",
     "Identity",
     "KeyVerifier",
     "check_auth_configured",
@@ -59,6 +63,8 @@ FAILED_EVENT_INTERVAL = 10.0  # at most one tideflow.auth.failed event per clien
 _MAX_ENTRIES = 10_000  # cache entries kept before the caches are emptied (bounded memory)
 _CONCURRENT_CHECKS = 2  # argon2 checks at once: a flood of bad keys cannot take every core
 _REALM = 'Bearer realm="tideflow"'
+SESSION_COOKIE = "tideflow_session"  # the UI's login (server/ui/login.py): a random session id
+SESSION_TTL = 12 * 3600.0  # seconds a UI login lasts
 
 
 MIN_ADMIN_KEY_LENGTH = 16
@@ -154,6 +160,53 @@ class KeyVerifier:
             cache.clear()
 
 
+class BrowserSessions:
+    """UI logins: a random session id (the cookie) -> the API key it was opened with, in memory.
+
+    The cookie never carries the key; a server restart logs everyone out; each request of a session
+    is checked with its key like any other, so revoking the key ends its sessions too.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._keys: dict[str, tuple[str, float]] = {}
+
+    def open(self, key: str) -> str:
+        if len(self._keys) >= _MAX_ENTRIES:
+            now = self._clock()
+            self._keys = {s: e for s, e in self._keys.items() if e[1] > now}
+        sid = secrets.token_urlsafe(32)
+        self._keys[sid] = (key, self._clock() + SESSION_TTL)
+        return sid
+
+    def key(self, sid: str) -> str | None:
+        entry = self._keys.get(sid)
+        if entry is None or entry[1] <= self._clock():
+            self._keys.pop(sid, None)
+            return None
+        return entry[0]
+
+    def close(self, sid: str) -> None:
+        self._keys.pop(sid, None)
+
+
+def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    for header, value in headers:
+        if header.lower() == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, sep, val = part.strip().partition("=")
+                if sep and key == name:
+                    return val
+    return None
+
+
+def _wants_page(kind: str, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    if kind != "http" or method not in ("GET", "HEAD") or path.startswith("/api"):
+        return False
+    accept = next((v for k, v in headers if k.lower() == b"accept"), b"")
+    return b"text/html" in accept
+
+
 def _verify(key_hash: str, key: str) -> bool:
     try:
         return hasher.verify(key_hash, key)
@@ -172,9 +225,12 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class AuthMiddleware:
     """ASGI middleware: no route or websocket runs before the key and its scope are checked."""
 
-    def __init__(self, app: ASGIApp, *, verifier: KeyVerifier) -> None:
+    def __init__(
+        self, app: ASGIApp, *, verifier: KeyVerifier, sessions: BrowserSessions | None = None
+    ) -> None:
         self.app = app
         self.verifier = verifier
+        self.sessions = sessions or BrowserSessions()
         self._last_failure: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -189,6 +245,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         key = _bearer(scope["headers"])
+        if key is None:  # a browser logged in to the UI: its session cookie names the key
+            sid = _cookie(scope["headers"], SESSION_COOKIE)
+            key = self.sessions.key(sid) if sid else None
         identity = None
         if key is not None:
             database: Database = scope["app"].state.context.database
@@ -217,7 +276,9 @@ class AuthMiddleware:
         key_id = parts[0] if parts is not None else None
         await self._record(scope, method, path, status, reason, key_id)
         headers = {"WWW-Authenticate": _REALM} if status == 401 else None
-        response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        response: Response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        if status == 401 and _wants_page(kind, method, path, scope["headers"]):
+            response = RedirectResponse(f"/login?next={quote(path)}", status_code=303)
         if kind == "http":
             await response(scope, receive, send)
             return

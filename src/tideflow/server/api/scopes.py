@@ -18,6 +18,8 @@ from tideflow.settings import Settings
 __all__ = ["PUBLIC_PATHS", "auth_required", "is_loopback", "required_scope"]
 
 PUBLIC_PATHS = frozenset({"/api/health", "/api/version"})
+# The UI's login page and its form (it checks the key itself), and logging out.
+_LOGIN = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("POST", "/logout")}
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _WEBSOCKETS: dict[str, Scope] = {
@@ -61,7 +63,7 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
     if websocket:
         return _WEBSOCKETS.get(path, "admin")
     method = method.upper()
-    if path in PUBLIC_PATHS and method in ("GET", "HEAD"):
+    if (path in PUBLIC_PATHS and method in ("GET", "HEAD")) or (method, path) in _LOGIN:
         return None
     if path == "/api/api-keys" or path.startswith("/api/api-keys/"):
         return "admin"

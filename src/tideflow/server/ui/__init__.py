@@ -61,12 +61,20 @@ def load_ui(app: FastAPI) -> None:
     """Add the page routers, the static mount and the template environment to ``app`` now."""
     from fastapi.staticfiles import StaticFiles
 
-    from tideflow.server.ui import automations, chains, dashboard, deployments, events, runs
+    from tideflow.server.ui import (
+        automations,
+        chains,
+        dashboard,
+        deployments,
+        events,
+        login,
+        runs,
+    )
     from tideflow.server.ui.rendering import STATIC_DIR, build_environment
 
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (dashboard, runs, deployments, events, automations, chains):
+    for module in (dashboard, runs, deployments, events, automations, chains, login):
         app.include_router(module.router)
 
 
