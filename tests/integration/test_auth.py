@@ -360,3 +360,17 @@ def test_ui_login_session_cookie_and_logout(server: ServerProcess) -> None:
         assert browser.post("/logout").status_code == 303
         browser.cookies.set("tideflow_session", sid)
         assert browser.get("/runs", headers=page).status_code == 303  # the session is gone
+
+
+def test_config_view_never_prints_keys(tmp_path: Path) -> None:
+    secret = "tf_abc_" + uuid.uuid4().hex
+    env = cli_env("http://127.0.0.1:1/api", TIDEFLOW_HOME=str(tmp_path), TIDEFLOW_API_KEY=secret)
+    env["TIDEFLOW_SERVER_ADMIN_KEY"] = "admin-" + uuid.uuid4().hex
+    for args in (["config", "view"], ["config", "view", "--json"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "tideflow", *args], capture_output=True, text=True,
+            timeout=60, env=env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert "TIDEFLOW_API_KEY" in shown.stdout and "(set)" in shown.stdout
+        assert secret not in shown.stdout and env["TIDEFLOW_SERVER_ADMIN_KEY"] not in shown.stdout

@@ -87,6 +87,15 @@ def _note_env_overrides(keys: list[str]) -> None:
             )
 
 
+# Credentials: `config view` says whether they are set, never what they are (its output is pasted
+# into bug reports and shown on shared screens).
+_SECRETS = frozenset({"TIDEFLOW_API_KEY", "TIDEFLOW_SERVER_ADMIN_KEY"})
+
+
+def _shown(key: str, value: Any) -> Any:
+    return "******** (set)" if key in _SECRETS and value else value
+
+
 @app.command("view")
 def view(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -104,7 +113,7 @@ def view(
             {
                 "profile": str(path),
                 "settings": {
-                    key: {"value": value, "source": source}
+                    key: {"value": _shown(key, value), "source": source}
                     for key, (value, source) in sources.items()
                 },
             }
@@ -116,7 +125,7 @@ def view(
     table.add_column("Source", no_wrap=True)
     styles = {"env": "yellow", "profile": "cyan", "default": "dim"}
     for key, (value, source) in sources.items():
-        shown = "-" if value is None else str(value)
+        shown = "-" if value is None else str(_shown(key, value))
         table.add_row(key, Text(shown), Text(source, style=styles[source]))
     console.print(table)
 
