@@ -3,6 +3,8 @@ the admin-key check the server's start-up relies on."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 
@@ -35,7 +37,10 @@ async def test_create_list_revoke(database_url: str) -> None:
         assert found is not None and storage.hasher.verify(found[1], reader.key)
         async with db.write() as session:
             revoked = await storage.revoke_api_key(session, admin.id)
-        assert revoked is not None and revoked.revoked is not None
+            again = await storage.revoke_api_key(session, admin.id)
+            assert await storage.revoke_api_key(session, uuid.uuid4()) is None
+        assert revoked is not None and revoked[0].revoked is not None and revoked[1]
+        assert again is not None and again[0].revoked == revoked[0].revoked and not again[1]
         async with db.read() as session:
             assert [k.name for k in await storage.read_api_keys(session)] == ["r"]
             every = await storage.read_api_keys(session, include_revoked=True)

@@ -38,10 +38,12 @@ async def read_api_keys(db: DB, include_revoked: bool = False) -> list[ApiKey]:
 async def revoke_api_key(key_uuid: UUID, db: DB, request: Request) -> ApiKey:
     """Revoke a key: refused from now on (within a second on other replicas of the server)."""
     async with db.write() as session:
-        key = await storage.revoke_api_key(session, key_uuid)
-        if key is None:
+        found = await storage.revoke_api_key(session, key_uuid)
+        if found is None:
             raise NotFound(f"no API key {key_uuid}")
-        await emit_api_key_event(session, key, "revoked")
+        key, revoked_now = found
+        if revoked_now:  # revoking again changes nothing, so records nothing
+            await emit_api_key_event(session, key, "revoked")
     verifier = getattr(request.app.state, "key_verifier", None)
     if verifier is not None:
         verifier.forget(key.key_id)

@@ -93,15 +93,16 @@ async def read_api_key_by_key_id(session: AsyncSession, key_id: str) -> tuple[Ap
     return (_api_key(row), row._mapping["key_hash"]) if row is not None else None
 
 
-async def revoke_api_key(session: AsyncSession, key_uuid: UUID) -> ApiKey | None:
-    """Mark the key revoked (kept for the audit trail); None when there is no such key."""
-    await session.execute(
+async def revoke_api_key(session: AsyncSession, key_uuid: UUID) -> tuple[ApiKey, bool] | None:
+    """Mark the key revoked (kept for the audit trail): the key and whether this call revoked it
+    (False: it was already); None when there is no such key."""
+    result = await session.execute(
         sa.update(api_keys)
         .where(api_keys.c.id == key_uuid, api_keys.c.revoked.is_(None))
         .values(revoked=utcnow())
     )
     row = (await session.execute(sa.select(api_keys).where(api_keys.c.id == key_uuid))).first()
-    return _api_key(row) if row is not None else None
+    return (_api_key(row), bool(getattr(result, "rowcount", 0))) if row is not None else None
 
 
 async def admin_key_exists(session: AsyncSession) -> bool:
