@@ -174,7 +174,12 @@ async def test_cancelling_sends_cancel(server: ServerProcess, http: httpx.AsyncC
             f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLING"}}
         )
         assert r.status_code == 200
-        assert await next_message(ws) == {"type": "cancel", "flow_run_id": run["id"]}
+        message = await next_message(ws)
+        for _ in range(5):  # offers are hints and may repeat (ADR 0001): a late one can come first
+            if message.get("type") != "run":
+                break
+            message = await next_message(ws)
+        assert message == {"type": "cancel", "flow_run_id": run["id"]}
     finally:
         await ws.close()
 

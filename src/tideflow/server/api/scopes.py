@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 from tideflow.schemas.api_keys import Scope
 from tideflow.settings import Settings
@@ -48,7 +49,17 @@ def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
-        return False  # a host name other than localhost, or a wildcard: assume the network
+        pass
+    # A host name binds the address it resolves to: loopback when every address it has is one
+    # (e.g. a machine name mapped to 127.0.0.1 in /etc/hosts); unresolvable means the network.
+    try:
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
+    )
 
 
 def auth_required(settings: Settings, host: str) -> bool:
