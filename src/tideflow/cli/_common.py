@@ -38,6 +38,7 @@ __all__ = [
     "load_settings",
     "one_line",
     "open_client",
+    "print_field",
     "print_json",
     "resolve_by_id",
     "resolve_flow_run",
@@ -192,6 +193,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
+
+
+def print_field(label: str, value: object) -> None:
+    """One ``label  value`` line of an ``inspect`` view (label bold, padded to 16)."""
+    from rich.text import Text
+
+    line = Text.assemble((f"{label:<16}", "bold"), value if isinstance(value, Text) else str(value))
+    console.print(line)
 
 
 def print_json(value: Any) -> None:

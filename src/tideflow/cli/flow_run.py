@@ -23,6 +23,7 @@ from tideflow.cli._common import (
     format_duration,
     format_time,
     open_client,
+    print_field,
     print_json,
     resolve_flow_run,
     state_text,
@@ -143,11 +144,6 @@ def ls(
     console.print(table)
 
 
-def _field(label: str, value: object) -> None:
-    line = Text.assemble((f"{label:<16}", "bold"), value if isinstance(value, Text) else str(value))
-    console.print(line)
-
-
 @app.command("inspect")
 def inspect(
     run_id: Annotated[
@@ -165,26 +161,28 @@ def inspect(
         print_json({**run.model_dump(mode="json"), "state_history": history})
         return
     state = run.state
-    _field("Flow run", Text.assemble((run.name, "bold"), f"  {run.id}"))
-    _field("Flow", f"{run.flow_name or '-'}  {run.flow_id}")
+    print_field("Flow run", Text.assemble((run.name, "bold"), f"  {run.id}"))
+    print_field("Flow", f"{run.flow_name or '-'}  {run.flow_id}")
     if run.deployment_id:
-        _field("Deployment", f"{run.deployment_name or '-'}  {run.deployment_id}")
+        print_field("Deployment", f"{run.deployment_name or '-'}  {run.deployment_id}")
     state_line = state_text(run.state_type, run.state_name)
     if state is not None and state.message:
         state_line.append(f"  {state.message}")
-    _field("State", state_line)
-    _field("Parameters", json.dumps(run.parameters, default=str) if run.parameters else "{}")
-    _field("Tags", ", ".join(run.tags) if run.tags else "-")
-    _field("Run count", run.run_count)
-    _field("Parent run", run.parent_flow_run_id or "-")
+    print_field("State", state_line)
+    print_field("Parameters", json.dumps(run.parameters, default=str) if run.parameters else "{}")
+    print_field("Tags", ", ".join(run.tags) if run.tags else "-")
+    print_field("Run count", run.run_count)
+    print_field("Parent run", run.parent_flow_run_id or "-")
     if run.created_by is not None:
-        _field("Created by", f"{run.created_by.type} {run.created_by.name or run.created_by.id}")
-    _field("Created", format_time(run.created))
-    _field("Expected start", format_time(run.expected_start_time))
-    _field("Started", format_time(run.start_time))
-    _field("Ended", format_time(run.end_time))
-    _field("Duration", format_duration(run.duration))
-    _field("Run time", format_duration(run.total_run_time) if run.total_run_time else "-")
+        print_field(
+            "Created by", f"{run.created_by.type} {run.created_by.name or run.created_by.id}"
+        )
+    print_field("Created", format_time(run.created))
+    print_field("Expected start", format_time(run.expected_start_time))
+    print_field("Started", format_time(run.start_time))
+    print_field("Ended", format_time(run.end_time))
+    print_field("Duration", format_duration(run.duration))
+    print_field("Run time", format_duration(run.total_run_time) if run.total_run_time else "-")
     table = Table(title="State history", title_justify="left")
     table.add_column("Time", no_wrap=True)
     table.add_column("State", no_wrap=True)

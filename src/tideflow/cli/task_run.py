@@ -20,6 +20,7 @@ from tideflow.cli._common import (
     format_duration,
     format_time,
     open_client,
+    print_field,
     print_json,
     resolve_by_id,
     resolve_flow_run,
@@ -109,11 +110,6 @@ def ls(
     console.print(table)
 
 
-def _field(label: str, value: object) -> None:
-    line = Text.assemble((f"{label:<16}", "bold"), value if isinstance(value, Text) else str(value))
-    console.print(line)
-
-
 @app.command("inspect")
 def inspect(
     run_id: Annotated[str, typer.Argument(metavar="ID", help="Full id or unique prefix.")],
@@ -125,25 +121,25 @@ def inspect(
     if as_json:
         print_json(run)
         return
-    _field("Task run", Text.assemble((run.name, "bold"), f"  {run.id}"))
-    _field("Task", run.task_name)
-    _field("Flow run", run.flow_run_id or "-")
+    print_field("Task run", Text.assemble((run.name, "bold"), f"  {run.id}"))
+    print_field("Task", run.task_name)
+    print_field("Flow run", run.flow_run_id or "-")
     if run.flow_run_id is None and run.deliveries:  # a background run (Task.delay)
         worker = f", task worker {run.worker_id}" if run.worker_id else ""
-        _field("Deliveries", f"{run.deliveries}{worker}")
+        print_field("Deliveries", f"{run.deliveries}{worker}")
     line = state_text(run.state_type, run.state_name)
     if run.state is not None and run.state.message:
         line.append(f"  {run.state.message}")
-    _field("State", line)
-    _field("Parameters", json.dumps(run.parameters, default=str) if run.parameters else "{}")
+    print_field("State", line)
+    print_field("Parameters", json.dumps(run.parameters, default=str) if run.parameters else "{}")
     inputs = {k: [str(u) for u in v] for k, v in run.task_inputs.items()}
-    _field("Upstream", json.dumps(inputs) if inputs else "-")
-    _field("Tags", ", ".join(run.tags) if run.tags else "-")
-    _field("Run count", run.run_count)
-    _field("Result", run.result_location or "-")
-    _field("Started", format_time(run.start_time))
-    _field("Ended", format_time(run.end_time))
-    _field("Duration", format_duration(run.duration))
+    print_field("Upstream", json.dumps(inputs) if inputs else "-")
+    print_field("Tags", ", ".join(run.tags) if run.tags else "-")
+    print_field("Run count", run.run_count)
+    print_field("Result", run.result_location or "-")
+    print_field("Started", format_time(run.start_time))
+    print_field("Ended", format_time(run.end_time))
+    print_field("Duration", format_duration(run.duration))
     table = Table(title="State history", title_justify="left")
     table.add_column("Time", no_wrap=True)
     table.add_column("State", no_wrap=True)
