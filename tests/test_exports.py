@@ -41,6 +41,7 @@ PUBLIC: dict[str, list[str]] = {
     "tideflow.task_runners": ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"],
     "tideflow.task_runners.dask": ["DaskTaskRunner"],
     "tideflow.runtime": ["flow_run", "task_run"],
+    "tideflow.variables": ["MAX_VARIABLE_VALUE_BYTES", "Variable"],
     "tideflow.cache_policies": [
         "DEFAULT",
         "FLOW_PARAMETERS",

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         TaskRunReportResult,
     )
     from tideflow.schemas.task_workers import TaskRunCreate
+    from tideflow.schemas.variables import Variable, VariableCreate, VariableFilter, VariableUpdate
 
 __all__ = ["AsyncClient", "get_async_client"]
 
@@ -192,6 +193,21 @@ class AsyncClient:
         return await self.send(c.release_concurrency_slots(holder))
 
     # --- deployments ---------------------------------------------------------------------------
+    async def create_variable(self, body: VariableCreate) -> Variable:
+        return await self.send(c.create_variable(body))
+
+    async def read_variable_by_name(self, name: str) -> Variable:
+        return await self.send(c.read_variable_by_name(name))
+
+    async def read_variables(self, flt: VariableFilter | None = None) -> list[Variable]:
+        return await self.send(c.read_variables(flt))
+
+    async def update_variable(self, name: str, body: VariableUpdate) -> Variable:
+        return await self.send(c.update_variable(name, body))
+
+    async def delete_variable_by_name(self, name: str) -> None:
+        return await self.send(c.delete_variable_by_name(name))
+
     async def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return await self.send(c.create_deployment(body))
 

@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         TaskRunReportResult,
     )
     from tideflow.schemas.task_workers import TaskRunCreate
+    from tideflow.schemas.variables import Variable, VariableCreate, VariableFilter, VariableUpdate
 
 
 T = TypeVar("T")
@@ -280,6 +281,41 @@ def renew_concurrency_slots(holder: UUID, lease_seconds: float) -> Call[Any]:
 
 def release_concurrency_slots(holder: UUID) -> Call[Any]:
     return Call("POST", "/concurrency_limits/release", _json, {"holder": str(holder)})
+
+
+# --- variables ------------------------------------------------------------------------------------
+def _variable_path(name: str) -> str:
+    return f"/variables/name/{quote(name, safe='')}"
+
+
+def create_variable(body: VariableCreate) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    return Call("POST", "/variables/", _model(Variable), dump(body))
+
+
+def read_variable_by_name(name: str) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    return Call("GET", _variable_path(name), _model(Variable))
+
+
+def read_variables(flt: VariableFilter | None = None) -> Call[list[Variable]]:
+    from tideflow.schemas.variables import Variable
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/variables/filter", _model(list[Variable]), body)
+
+
+def update_variable(name: str, body: VariableUpdate) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", _variable_path(name), _model(Variable), data)
+
+
+def delete_variable_by_name(name: str) -> Call[None]:
+    return Call("DELETE", _variable_path(name), _none)
 
 
 # --- deployments ----------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         TaskRunReportResult,
     )
     from tideflow.schemas.task_workers import TaskRunCreate
+    from tideflow.schemas.variables import Variable, VariableCreate, VariableFilter, VariableUpdate
 
 __all__ = ["SyncClient", "get_client"]
 
@@ -192,6 +193,21 @@ class SyncClient:
         return self.send(c.release_concurrency_slots(holder))
 
     # --- deployments ---------------------------------------------------------------------------
+    def create_variable(self, body: VariableCreate) -> Variable:
+        return self.send(c.create_variable(body))
+
+    def read_variable_by_name(self, name: str) -> Variable:
+        return self.send(c.read_variable_by_name(name))
+
+    def read_variables(self, flt: VariableFilter | None = None) -> list[Variable]:
+        return self.send(c.read_variables(flt))
+
+    def update_variable(self, name: str, body: VariableUpdate) -> Variable:
+        return self.send(c.update_variable(name, body))
+
+    def delete_variable_by_name(self, name: str) -> None:
+        return self.send(c.delete_variable_by_name(name))
+
     def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return self.send(c.create_deployment(body))
 

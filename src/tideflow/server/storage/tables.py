@@ -27,6 +27,7 @@ __all__ = [
     "metadata",
     "runners",
     "task_runs",
+    "variables",
 ]
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -391,4 +392,16 @@ api_keys = sa.Table(
     sa.Column("scopes", JSONType, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("revoked", UTCDateTime, nullable=True),
+)
+
+# Variables (issue 12): named JSON values; the value is NULL for JSON null.
+variables = sa.Table(
+    "variables",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("value", JSONType, nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,36 @@
+"""Variables, secrets and artifacts (issue 12).
+
+Revision ID: 0013
+Revises: 0009
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from tideflow.server.storage.types import JSONType, UTCDateTime, UuidType
+
+revision = "0013"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "variables",
+        sa.Column("id", UuidType, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("value", JSONType, nullable=True),
+        sa.Column("tags", JSONType, nullable=False),
+        sa.Column("created", UTCDateTime, nullable=False),
+        sa.Column("updated", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_variables"),
+        sa.UniqueConstraint("name", name="uq_variables_name"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("variables")
