@@ -42,6 +42,7 @@ GROUPS: dict[str, str] = {
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
     "variable": "tideflow.cli.variable",
+    "secret": "tideflow.cli.secret",
 }
 
 

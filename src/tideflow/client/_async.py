@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
     )
+    from tideflow.schemas.secrets import SecretCreate, SecretFilter, SecretInfo, SecretValue
     from tideflow.schemas.task_runs import (
         TaskRun,
         TaskRunFilter,
@@ -207,6 +208,21 @@ class AsyncClient:
 
     async def delete_variable_by_name(self, name: str) -> None:
         return await self.send(c.delete_variable_by_name(name))
+
+    async def set_secret(self, body: SecretCreate) -> SecretInfo:
+        return await self.send(c.set_secret(body))
+
+    async def read_secret(self, name: str) -> SecretInfo:
+        return await self.send(c.read_secret(name))
+
+    async def read_secret_value(self, name: str) -> SecretValue:
+        return await self.send(c.read_secret_value(name))
+
+    async def read_secrets(self, flt: SecretFilter | None = None) -> list[SecretInfo]:
+        return await self.send(c.read_secrets(flt))
+
+    async def delete_secret(self, name: str) -> None:
+        return await self.send(c.delete_secret(name))
 
     async def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return await self.send(c.create_deployment(body))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
     )
+    from tideflow.schemas.secrets import SecretCreate, SecretFilter, SecretInfo, SecretValue
     from tideflow.schemas.task_runs import (
         TaskRun,
         TaskRunFilter,
@@ -316,6 +317,40 @@ def update_variable(name: str, body: VariableUpdate) -> Call[Variable]:
 
 def delete_variable_by_name(name: str) -> Call[None]:
     return Call("DELETE", _variable_path(name), _none)
+
+
+# --- secrets --------------------------------------------------------------------------------------
+def _secret_path(name: str) -> str:
+    return f"/secrets/name/{quote(name, safe='')}"
+
+
+def set_secret(body: SecretCreate) -> Call[SecretInfo]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    return Call("POST", "/secrets/", _model(SecretInfo), body.model_dump(mode="json"))
+
+
+def read_secret(name: str) -> Call[SecretInfo]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    return Call("GET", _secret_path(name), _model(SecretInfo))
+
+
+def read_secret_value(name: str) -> Call[SecretValue]:
+    from tideflow.schemas.secrets import SecretValue
+
+    return Call("GET", _secret_path(name) + "/value", _model(SecretValue))
+
+
+def read_secrets(flt: SecretFilter | None = None) -> Call[list[SecretInfo]]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/secrets/filter", _model(list[SecretInfo]), body)
+
+
+def delete_secret(name: str) -> Call[None]:
+    return Call("DELETE", _secret_path(name), _none)
 
 
 # --- deployments ----------------------------------------------------------------------------------

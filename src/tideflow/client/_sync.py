@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
     )
+    from tideflow.schemas.secrets import SecretCreate, SecretFilter, SecretInfo, SecretValue
     from tideflow.schemas.task_runs import (
         TaskRun,
         TaskRunFilter,
@@ -207,6 +208,21 @@ class SyncClient:
 
     def delete_variable_by_name(self, name: str) -> None:
         return self.send(c.delete_variable_by_name(name))
+
+    def set_secret(self, body: SecretCreate) -> SecretInfo:
+        return self.send(c.set_secret(body))
+
+    def read_secret(self, name: str) -> SecretInfo:
+        return self.send(c.read_secret(name))
+
+    def read_secret_value(self, name: str) -> SecretValue:
+        return self.send(c.read_secret_value(name))
+
+    def read_secrets(self, flt: SecretFilter | None = None) -> list[SecretInfo]:
+        return self.send(c.read_secrets(flt))
+
+    def delete_secret(self, name: str) -> None:
+        return self.send(c.delete_secret(name))
 
     def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return self.send(c.create_deployment(body))

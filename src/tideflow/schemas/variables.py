@@ -19,6 +19,7 @@ from tideflow.schemas.actions import TagList
 from tideflow.schemas.limits import MAX_OFFSET
 
 __all__ = [
+    "MAX_VARIABLE_NAME_LENGTH",
     "MAX_VARIABLE_VALUE_BYTES",
     "VARIABLE_NAME_PATTERN",
     "Variable",
@@ -35,19 +36,35 @@ MAX_VARIABLE_VALUE_BYTES = 10_000
 """The largest value, counted as its compact JSON encoding (UTF-8 bytes)."""
 
 
-def check_variable_name(name: str) -> str:
-    """``name`` when it is a valid variable name; ValueError naming the rule otherwise."""
+def check_variable_name(name: str, kind: str = "variable") -> str:
+    """``name`` when it is a valid variable (or secret) name; ValueError naming the rule otherwise."""
     if not isinstance(name, str) or not name:
-        raise ValueError("a variable name must not be empty")
+        raise ValueError(f"a {kind} name must not be empty")
     if len(name) > MAX_VARIABLE_NAME_LENGTH:
         raise ValueError(
-            f"a variable name is at most {MAX_VARIABLE_NAME_LENGTH} characters (got {len(name)})"
+            f"a {kind} name is at most {MAX_VARIABLE_NAME_LENGTH} characters (got {len(name)})"
         )
     if not all(c.isascii() and (c.islower() or c.isdigit() or c in "_-") for c in name):
         raise ValueError(
-            f"variable name {name[:60]!r}: use lowercase letters, digits, '_' and '-' only"
+            f"{kind} name {name[:60]!r}: use lowercase letters, digits, '_' and '-' only"
         )
     return name
+
+
+def _has_nul(value: Any) -> bool:
+    # Iterative: the depth is bounded at the door, but a walk must never recurse on user data.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def check_variable_value(value: Any) -> Any:
@@ -58,6 +75,8 @@ def check_variable_value(value: Any) -> Any:
         raise ValueError(f"a variable's value must be JSON data: {exc}") from None
     except RecursionError:
         raise ValueError("a variable's value nests too deeply") from None
+    if "\\u0000" in encoded and _has_nul(value):  # PostgreSQL cannot store NUL in JSON text
+        raise ValueError("NUL characters (\\u0000) are not allowed in a variable's value")
     size = len(encoded.encode("utf-8", "surrogatepass"))
     if size > MAX_VARIABLE_VALUE_BYTES:
         raise ValueError(

@@ -14,6 +14,7 @@ from tideflow.server.api import (
     flows,
     logs,
     runners,
+    secrets,
     task_runs,
     task_workers,
     variables,
@@ -43,5 +44,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         events,
         api_keys,
         variables,
+        secrets,
     )
 )

@@ -29,6 +29,7 @@ _WEBSOCKETS: dict[str, Scope] = {
     "/api/runners/ws": "runner",
     "/api/task_workers/ws": "runner",
 }
+_SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
 _READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
 # What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
@@ -79,7 +80,8 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
     if path == "/api/api-keys" or path.startswith("/api/api-keys/"):
         return "admin"
     if method in _READ_METHODS:
-        return "read"
+        # A secret's value: what running flows need (Secret.get), never a read-only key.
+        return "runner" if _SECRET_VALUE.match(path) else "read"
     if method == "POST":
         if path == "/api/events":
             return "events:write"

@@ -26,6 +26,7 @@ __all__ = [
     "logs",
     "metadata",
     "runners",
+    "secrets",
     "task_runs",
     "variables",
 ]
@@ -402,6 +403,17 @@ variables = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("value", JSONType, nullable=True),
     sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Secrets (issue 12): only the Fernet token of the value is stored (server/secret_box.py).
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("token", sa.Text, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
 )

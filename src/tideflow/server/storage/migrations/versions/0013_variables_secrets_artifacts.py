@@ -30,7 +30,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_variables"),
         sa.UniqueConstraint("name", name="uq_variables_name"),
     )
+    op.create_table(
+        "secrets",
+        sa.Column("id", UuidType, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("token", sa.Text, nullable=False),
+        sa.Column("created", UTCDateTime, nullable=False),
+        sa.Column("updated", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_secrets"),
+        sa.UniqueConstraint("name", name="uq_secrets_name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("secrets")
     op.drop_table("variables")
