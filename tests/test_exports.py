@@ -43,6 +43,18 @@ PUBLIC: dict[str, list[str]] = {
     "tideflow.runtime": ["flow_run", "task_run"],
     "tideflow.variables": ["MAX_VARIABLE_VALUE_BYTES", "Variable"],
     "tideflow.secrets": ["MASK", "MAX_SECRET_VALUE_LENGTH", "Secret", "SecretMetadata"],
+    "tideflow.artifacts": [
+        "acreate_link_artifact",
+        "acreate_markdown_artifact",
+        "acreate_progress_artifact",
+        "acreate_table_artifact",
+        "aupdate_progress_artifact",
+        "create_link_artifact",
+        "create_markdown_artifact",
+        "create_progress_artifact",
+        "create_table_artifact",
+        "update_progress_artifact",
+    ],
     "tideflow.cache_policies": [
         "DEFAULT",
         "FLOW_PARAMETERS",

@@ -58,7 +58,9 @@ async def test_secrets_are_encrypted_masked_and_readable_only_at_value(
     value = await client.read_secret_value("db-password")
     assert value.value == VALUE and VALUE not in repr(value)
 
-    replaced = await client.set_secret(SecretCreate(name="db-password", value="new", overwrite=True))
+    replaced = await client.set_secret(
+        SecretCreate(name="db-password", value="new", overwrite=True)
+    )
     assert replaced.updated > replaced.created
     assert (await client.read_secret_value("db-password")).value == "new"
     await client.set_secret(SecretCreate(name="api-token", value="t0ken"))

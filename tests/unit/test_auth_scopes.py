@@ -111,6 +111,10 @@ def test_split_key() -> None:
         ("DELETE", "/api/secrets/name/db", "write"),
         ("POST", "/api/variables/filter", "read"),
         ("PATCH", "/api/variables/name/x", "write"),
+        ("POST", "/api/artifacts/", "runner"),
+        ("PATCH", "/api/artifacts/1", "runner"),
+        ("DELETE", "/api/artifacts/1", "write"),
+        ("POST", "/api/artifacts/filter", "read"),
     ],
 )
 def test_a_secret_value_needs_more_than_read(method: str, path: str, scope: str) -> None:

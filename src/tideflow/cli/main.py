@@ -43,6 +43,7 @@ GROUPS: dict[str, str] = {
     "api-key": "tideflow.cli.api_key",
     "variable": "tideflow.cli.variable",
     "secret": "tideflow.cli.secret",
+    "artifact": "tideflow.cli.artifact",
 }
 
 

@@ -29,6 +29,7 @@ from tideflow.schemas import (
 from tideflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # annotations only: these schema modules load when their calls are made
+    from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -223,6 +224,27 @@ class AsyncClient:
 
     async def delete_secret(self, name: str) -> None:
         return await self.send(c.delete_secret(name))
+
+    async def create_artifact(self, body: ArtifactCreate) -> Artifact:
+        return await self.send(c.create_artifact(body))
+
+    async def read_artifact(self, artifact_id: UUID) -> Artifact:
+        return await self.send(c.read_artifact(artifact_id))
+
+    async def read_latest_artifact(self, key: str) -> Artifact:
+        return await self.send(c.read_latest_artifact(key))
+
+    async def read_artifacts(self, flt: ArtifactFilter | None = None) -> list[Artifact]:
+        return await self.send(c.read_artifacts(flt))
+
+    async def update_artifact(self, artifact_id: UUID, body: ArtifactUpdate) -> Artifact:
+        return await self.send(c.update_artifact(artifact_id, body))
+
+    async def delete_artifact(self, artifact_id: UUID) -> None:
+        return await self.send(c.delete_artifact(artifact_id))
+
+    async def delete_artifacts_by_key(self, key: str) -> Any:
+        return await self.send(c.delete_artifacts_by_key(key))
 
     async def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return await self.send(c.create_deployment(body))

@@ -34,6 +34,7 @@ from tideflow.schemas import (
 )
 
 if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
+    from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -351,6 +352,47 @@ def read_secrets(flt: SecretFilter | None = None) -> Call[list[SecretInfo]]:
 
 def delete_secret(name: str) -> Call[None]:
     return Call("DELETE", _secret_path(name), _none)
+
+
+# --- artifacts ------------------------------------------------------------------------------------
+def create_artifact(body: ArtifactCreate) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("POST", "/artifacts/", _model(Artifact), body.model_dump(mode="json"))
+
+
+def read_artifact(artifact_id: UUID) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("GET", f"/artifacts/{artifact_id}", _model(Artifact))
+
+
+def read_latest_artifact(key: str) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("GET", f"/artifacts/key/{quote(key, safe='')}", _model(Artifact))
+
+
+def read_artifacts(flt: ArtifactFilter | None = None) -> Call[list[Artifact]]:
+    from tideflow.schemas.artifacts import Artifact
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/artifacts/filter", _model(list[Artifact]), body)
+
+
+def update_artifact(artifact_id: UUID, body: ArtifactUpdate) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", f"/artifacts/{artifact_id}", _model(Artifact), data)
+
+
+def delete_artifact(artifact_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/artifacts/{artifact_id}", _none)
+
+
+def delete_artifacts_by_key(key: str) -> Call[Any]:
+    return Call("DELETE", f"/artifacts/key/{quote(key, safe='')}", _json)
 
 
 # --- deployments ----------------------------------------------------------------------------------

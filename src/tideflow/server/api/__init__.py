@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from tideflow.server.api import (
     admin,
     api_keys,
+    artifacts,
     automations,
     concurrency_limits,
     deployments,
@@ -45,5 +46,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         api_keys,
         variables,
         secrets,
+        artifacts,
     )
 )

@@ -29,6 +29,7 @@ _WEBSOCKETS: dict[str, Scope] = {
     "/api/runners/ws": "runner",
     "/api/task_workers/ws": "runner",
 }
+_ARTIFACT = re.compile(r"^/api/artifacts/[^/]+$")
 _SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
 _READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
@@ -37,7 +38,7 @@ _RUNNER_POST = re.compile(
     r"^/api/("
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
-    r"|runners/.*|task_workers/.*"
+    r"|runners/.*|task_workers/.*|artifacts/"
     r")$"
 )
 
@@ -89,4 +90,6 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
             return "read"
         if _RUNNER_POST.match(path):
             return "runner"
+    if method == "PATCH" and _ARTIFACT.match(path):
+        return "runner"  # a running flow updates its progress artifacts
     return "write"

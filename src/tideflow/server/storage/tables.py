@@ -9,6 +9,7 @@ from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidT
 
 __all__ = [
     "api_keys",
+    "artifacts",
     "automation_actions",
     "automation_buckets",
     "automation_checkpoints",
@@ -416,4 +417,25 @@ secrets = sa.Table(
     sa.Column("token", sa.Text, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Artifacts (issue 12). No foreign keys to runs: a task run is reported in batches and may reach the
+# server after the artifacts it created.
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("key", sa.String(255), nullable=True),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("data", JSONType, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("flow_run_id", UuidType, nullable=True),
+    sa.Column("task_run_id", UuidType, nullable=True),
+    sa.Column("is_latest", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "key", "created"),
+    sa.Index(None, "flow_run_id"),
+    sa.Index(None, "task_run_id"),
+    sa.Index(None, "created"),
 )

@@ -40,8 +40,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_secrets"),
         sa.UniqueConstraint("name", name="uq_secrets_name"),
     )
+    op.create_table(
+        "artifacts",
+        sa.Column("id", UuidType, nullable=False),
+        sa.Column("key", sa.String(255), nullable=True),
+        sa.Column("type", sa.String(20), nullable=False),
+        sa.Column("data", JSONType, nullable=True),
+        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("flow_run_id", UuidType, nullable=True),
+        sa.Column("task_run_id", UuidType, nullable=True),
+        sa.Column("is_latest", sa.Boolean, nullable=False),
+        sa.Column("created", UTCDateTime, nullable=False),
+        sa.Column("updated", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_artifacts"),
+    )
+    op.create_index("ix_artifacts_key_created", "artifacts", ["key", "created"])
+    op.create_index("ix_artifacts_flow_run_id", "artifacts", ["flow_run_id"])
+    op.create_index("ix_artifacts_task_run_id", "artifacts", ["task_run_id"])
+    op.create_index("ix_artifacts_created", "artifacts", ["created"])
 
 
 def downgrade() -> None:
+    op.drop_table("artifacts")
     op.drop_table("secrets")
     op.drop_table("variables")
