@@ -43,6 +43,13 @@ PUBLIC: dict[str, list[str]] = {
     "tideflow.runtime": ["flow_run", "task_run"],
     "tideflow.variables": ["MAX_VARIABLE_VALUE_BYTES", "Variable"],
     "tideflow.secrets": ["MASK", "MAX_SECRET_VALUE_LENGTH", "Secret", "SecretMetadata"],
+    "tideflow.concurrency": [
+        "ConcurrencySlotTimeout",
+        "aconcurrency",
+        "arate_limit",
+        "concurrency",
+        "rate_limit",
+    ],
     "tideflow.artifacts": [
         "acreate_link_artifact",
         "acreate_markdown_artifact",

@@ -115,6 +115,11 @@ def test_split_key() -> None:
         ("PATCH", "/api/artifacts/1", "runner"),
         ("DELETE", "/api/artifacts/1", "write"),
         ("POST", "/api/artifacts/filter", "read"),
+        ("POST", "/api/global_concurrency_limits/acquire", "runner"),
+        ("POST", "/api/global_concurrency_limits/renew", "runner"),
+        ("POST", "/api/global_concurrency_limits/release", "runner"),
+        ("POST", "/api/global_concurrency_limits/", "write"),
+        ("POST", "/api/global_concurrency_limits/name/db/reset", "write"),
     ],
 )
 def test_a_secret_value_needs_more_than_read(method: str, path: str, scope: str) -> None:

@@ -44,6 +44,7 @@ GROUPS: dict[str, str] = {
     "variable": "tideflow.cli.variable",
     "secret": "tideflow.cli.secret",
     "artifact": "tideflow.cli.artifact",
+    "gcl": "tideflow.cli.gcl",
 }
 
 

@@ -40,6 +40,13 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentUpdate,
     )
     from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.global_concurrency import (
+        GlobalConcurrencyLimit,
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+        LeaseAnswer,
+        SlotRequest,
+    )
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
@@ -245,6 +252,37 @@ class AsyncClient:
 
     async def delete_artifacts_by_key(self, key: str) -> Any:
         return await self.send(c.delete_artifacts_by_key(key))
+
+    async def create_global_concurrency_limit(
+        self, body: GlobalConcurrencyLimitCreate
+    ) -> GlobalConcurrencyLimit:
+        return await self.send(c.create_global_concurrency_limit(body))
+
+    async def read_global_concurrency_limits(self) -> list[GlobalConcurrencyLimit]:
+        return await self.send(c.read_global_concurrency_limits())
+
+    async def read_global_concurrency_limit(self, name: str) -> GlobalConcurrencyLimit:
+        return await self.send(c.read_global_concurrency_limit(name))
+
+    async def update_global_concurrency_limit(
+        self, name: str, body: GlobalConcurrencyLimitUpdate
+    ) -> GlobalConcurrencyLimit:
+        return await self.send(c.update_global_concurrency_limit(name, body))
+
+    async def delete_global_concurrency_limit(self, name: str) -> None:
+        return await self.send(c.delete_global_concurrency_limit(name))
+
+    async def reset_global_concurrency_limit(self, name: str) -> GlobalConcurrencyLimit:
+        return await self.send(c.reset_global_concurrency_limit(name))
+
+    async def acquire_global_slots(self, body: SlotRequest) -> LeaseAnswer:
+        return await self.send(c.acquire_global_slots(body))
+
+    async def renew_global_lease(self, lease_id: UUID, lease_seconds: float = 30.0) -> Any:
+        return await self.send(c.renew_global_lease(lease_id, lease_seconds))
+
+    async def release_global_lease(self, lease_id: UUID) -> Any:
+        return await self.send(c.release_global_lease(lease_id))
 
     async def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return await self.send(c.create_deployment(body))

@@ -45,6 +45,13 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         DeploymentUpdate,
     )
     from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.global_concurrency import (
+        GlobalConcurrencyLimit,
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+        LeaseAnswer,
+        SlotRequest,
+    )
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
@@ -393,6 +400,67 @@ def delete_artifact(artifact_id: UUID) -> Call[None]:
 
 def delete_artifacts_by_key(key: str) -> Call[Any]:
     return Call("DELETE", f"/artifacts/key/{quote(key, safe='')}", _json)
+
+
+# --- global concurrency and rate limits ------------------------------------------------------------
+def _gcl_path(name: str) -> str:
+    return f"/global_concurrency_limits/name/{quote(name, safe='')}"
+
+
+def create_global_concurrency_limit(
+    body: GlobalConcurrencyLimitCreate,
+) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("POST", "/global_concurrency_limits/", _model(GlobalConcurrencyLimit), dump(body))
+
+
+def read_global_concurrency_limits() -> Call[list[GlobalConcurrencyLimit]]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    path = "/global_concurrency_limits/filter"
+    return Call("POST", path, _model(list[GlobalConcurrencyLimit]), {"limit": 1000})
+
+
+def read_global_concurrency_limit(name: str) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("GET", _gcl_path(name), _model(GlobalConcurrencyLimit))
+
+
+def update_global_concurrency_limit(
+    name: str, body: GlobalConcurrencyLimitUpdate
+) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", _gcl_path(name), _model(GlobalConcurrencyLimit), data)
+
+
+def delete_global_concurrency_limit(name: str) -> Call[None]:
+    return Call("DELETE", _gcl_path(name), _none)
+
+
+def reset_global_concurrency_limit(name: str) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("POST", _gcl_path(name) + "/reset", _model(GlobalConcurrencyLimit))
+
+
+def acquire_global_slots(body: SlotRequest) -> Call[LeaseAnswer]:
+    from tideflow.schemas.global_concurrency import LeaseAnswer
+
+    return Call("POST", "/global_concurrency_limits/acquire", _model(LeaseAnswer), dump(body))
+
+
+def renew_global_lease(lease_id: UUID, lease_seconds: float) -> Call[Any]:
+    body = {"lease_id": str(lease_id), "lease_seconds": lease_seconds}
+    return Call("POST", "/global_concurrency_limits/renew", _json, body)
+
+
+def release_global_lease(lease_id: UUID) -> Call[Any]:
+    body = {"lease_id": str(lease_id)}
+    return Call("POST", "/global_concurrency_limits/release", _json, body)
 
 
 # --- deployments ----------------------------------------------------------------------------------

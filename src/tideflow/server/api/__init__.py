@@ -13,6 +13,7 @@ from tideflow.server.api import (
     events,
     flow_runs,
     flows,
+    global_concurrency,
     logs,
     runners,
     secrets,
@@ -47,5 +48,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         variables,
         secrets,
         artifacts,
+        global_concurrency,
     )
 )

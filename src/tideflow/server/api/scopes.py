@@ -39,6 +39,7 @@ _RUNNER_POST = re.compile(
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
     r"|runners/.*|task_workers/.*|artifacts/"
+    r"|global_concurrency_limits/(acquire|renew|release)"
     r")$"
 )
 

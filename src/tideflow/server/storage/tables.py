@@ -24,6 +24,8 @@ __all__ = [
     "flow_run_states",
     "flow_runs",
     "flows",
+    "global_concurrency_leases",
+    "global_concurrency_limits",
     "logs",
     "metadata",
     "runners",
@@ -438,4 +440,36 @@ artifacts = sa.Table(
     sa.Index(None, "flow_run_id"),
     sa.Index(None, "task_run_id"),
     sa.Index(None, "created"),
+)
+
+# Global concurrency and rate limits (issue 12). A lease (one id, a row per limit it holds) expires
+# unless renewed, so a dead holder's slots come back; rate slots drain at slot_decay_per_second
+# from ``rate_slots`` as of ``rate_updated``.
+global_concurrency_limits = sa.Table(
+    "global_concurrency_limits",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("slot_decay_per_second", sa.Float, nullable=False),
+    sa.Column("rate_slots", sa.Float, nullable=False),
+    sa.Column("rate_updated", UTCDateTime, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+global_concurrency_leases = sa.Table(
+    "global_concurrency_leases",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "limit_id",
+        UuidType,
+        sa.ForeignKey("global_concurrency_limits.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "limit_id", "expires"),
 )
