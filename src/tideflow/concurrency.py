@@ -23,6 +23,7 @@ from typing import Literal
 from uuid import UUID
 
 from tideflow.client import AsyncClient, SyncClient
+from tideflow.engine.clients import sync_client
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.global_concurrency import LeaseAnswer, SlotRequest
 from tideflow.settings import get_settings
@@ -99,8 +100,10 @@ async def _aacquire(
 
 
 def _renew_until(stop: threading.Event, lease_id: UUID, lease_seconds: float) -> None:
-    with SyncClient(settings=get_settings()) as client:
+    client: SyncClient | None = None  # made on the first renewal: most blocks end before it
+    try:
         while not stop.wait(lease_seconds / 3):
+            client = client or SyncClient(settings=get_settings())
             try:
                 client.renew_global_lease(lease_id, lease_seconds)
             except ObjectNotFound:
@@ -108,6 +111,9 @@ def _renew_until(stop: threading.Event, lease_id: UUID, lease_seconds: float) ->
                 return
             except Exception as exc:  # the server may be back before the lease runs out
                 logger.warning("could not renew concurrency lease %s: %s", lease_id, exc)
+    finally:
+        if client is not None:
+            client.close()
 
 
 @contextmanager
@@ -121,22 +127,22 @@ def concurrency(
 ) -> Iterator[None]:
     """Hold ``occupy`` slots of each named limit while the block runs (waiting for them first)."""
     request = _request(_names(names), occupy, "concurrency", lease_seconds)
-    with SyncClient(settings=get_settings()) as client:
-        answer = _acquire(client, request, timeout_seconds, strict)
-        if answer.lease_id is None:  # nothing to hold (inactive or missing limits)
-            yield
-            return
-        stop = threading.Event()
-        renewer = threading.Thread(
-            target=_renew_until, args=(stop, answer.lease_id, lease_seconds), daemon=True
-        )
-        renewer.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            renewer.join(timeout=5)
-            client.release_global_lease(answer.lease_id)
+    client = sync_client(get_settings())  # the process's client: its connection is kept open
+    answer = _acquire(client, request, timeout_seconds, strict)
+    if answer.lease_id is None:  # nothing to hold (inactive or missing limits)
+        yield
+        return
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_until, args=(stop, answer.lease_id, lease_seconds), daemon=True
+    )
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join(timeout=5)
+        client.release_global_lease(answer.lease_id)
 
 
 def rate_limit(
@@ -148,8 +154,7 @@ def rate_limit(
 ) -> None:
     """Wait until ``occupy`` slots of each named rate limit are free and take them (they drain)."""
     request = _request(_names(names), occupy, "rate_limit", 30.0)
-    with SyncClient(settings=get_settings()) as client:
-        _acquire(client, request, timeout_seconds, strict)
+    _acquire(sync_client(get_settings()), request, timeout_seconds, strict)
 
 
 async def _arenew(client: AsyncClient, lease_id: UUID, lease_seconds: float) -> None:
