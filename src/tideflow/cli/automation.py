@@ -94,7 +94,7 @@ def _trigger_summary(automation: Automation) -> str:
 
 def _print_warnings(automation: Automation) -> None:
     # Saved anyway: a warning is advice (e.g. an every-event trigger that runs a deployment).
-    for warning in automation.warnings:
+    for warning in [*automation.warnings, *automation.event_warnings]:
         err_console.print(Text(f"Warning: automation {automation.name!r}: {warning}"))
 
 
@@ -130,7 +130,7 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
     import yaml
 
     console.print(f"[bold]{automation.name}[/bold] ({automation.id})")
-    data = automation.model_dump(mode="json", exclude={"name", "id", "warnings"})
+    data = automation.model_dump(mode="json", exclude={"name", "id", "warnings", "event_warnings"})
     console.print(Text(yaml.safe_dump(data, sort_keys=False).rstrip()))
     _print_warnings(automation)
 

@@ -48,6 +48,13 @@ from tideflow.server.triggers.template_budget import (
     current_budget,
     seconds,
 )
+from tideflow.server.triggers.template_context import (
+    KIND_KEY,
+    event_view,
+    is_wrapped,
+    unwrap,
+    wrapped_problem,
+)
 
 __all__ = [
     "MAX_AUTOMATION_TOKENS",
@@ -280,6 +287,13 @@ def render_template(
 def _render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
     if isinstance(value, str):
         return render_template(value, context, where=where)
+    if is_wrapped(value):
+        try:
+            return unwrap(value, lambda s, w: render_template(s, context, where=w), where)
+        except TemplateError:
+            raise
+        except ValueError as exc:
+            raise TemplateError(f"template {exc}") from None
     if isinstance(value, Mapping):
         return {k: _render_value(v, context, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -359,6 +373,8 @@ def _walk(value: Any, where: str) -> list[tuple[str, str]]:
         item, path = stack.pop()
         if isinstance(item, str):
             out.append((item, path))
+        elif is_wrapped(item) and item.get(KIND_KEY) != "jinja":
+            continue  # a literal value: its strings are not templates
         elif isinstance(item, Mapping):
             stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
         elif isinstance(item, list | tuple):
@@ -366,8 +382,29 @@ def _walk(value: Any, where: str) -> list[tuple[str, str]]:
     return out
 
 
+def _wrapped_problems(value: Any, where: str) -> list[str]:
+    """Problems of the wrapped forms (``__tideflow_kind``) inside ``value``."""
+    out: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        problem = wrapped_problem(item, path)
+        if problem:
+            out.append(problem)
+        elif is_wrapped(item):
+            continue  # a well-formed wrapped value: its inside is not walked for more forms
+        elif isinstance(item, Mapping):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return out
+
+
 def check_template(value: Any, *, where: str = "value") -> str | None:
     """Parse every template inside ``value`` without rendering; the first problem, or None."""
+    wrapped = _wrapped_problems(value, where)
+    if wrapped:
+        return wrapped[0]
     for source, path in _walk(value, where):
         problem, _ = _template_problem(source, path)
         if problem:
@@ -397,6 +434,7 @@ def automation_template_problems(automation: AutomationCreate) -> list[str]:
     for group, actions in groups:
         for i, action in enumerate(actions):
             for field, value in _action_templates(action).items():
+                problems.extend(_wrapped_problems(value, f"{group}[{i}].{field}"))
                 for source, path in _walk(value, f"{group}[{i}].{field}"):
                     problem, used = _template_problem(source, path)
                     tokens += used
@@ -422,8 +460,10 @@ def base_context(
     trigger_event = firing.triggering_event
     return {
         "automation": dict(automation),
-        "event": trigger_event.model_dump(mode="json") if trigger_event is not None else None,
-        "events": [by_id[i].model_dump(mode="json") for i in firing.event_ids if i in by_id],
+        "event": event_view(trigger_event.model_dump(mode="json") if trigger_event else None),
+        "events": [
+            event_view(by_id[i].model_dump(mode="json")) for i in firing.event_ids if i in by_id
+        ],
         "firing": {
             **firing.model_dump(mode="json", exclude={"triggering_event"}),
             "now": now.isoformat(),
