@@ -41,6 +41,7 @@ GROUPS: dict[str, str] = {
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
+    "user": "tideflow.cli.user",
 }
 
 

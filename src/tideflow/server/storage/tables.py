@@ -14,6 +14,7 @@ __all__ = [
     "automation_checkpoints",
     "automation_firings",
     "automations",
+    "browser_sessions",
     "concurrency_limits",
     "concurrency_slots",
     "deployment_schedules",
@@ -27,6 +28,7 @@ __all__ = [
     "metadata",
     "runners",
     "task_runs",
+    "users",
 ]
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -391,4 +393,31 @@ api_keys = sa.Table(
     sa.Column("scopes", JSONType, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("revoked", UTCDateTime, nullable=True),
+)
+
+# UI users (ADR 0007): a name and the argon2 hash of a password, with scopes like an API key.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(400), nullable=False),
+    sa.Column("scopes", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("password_changed", UTCDateTime, nullable=False),
+)
+
+# UI logins (ADR 0007): ``id`` is a hash of the cookie's token, never the token. The session acts
+# as its principal (an API key by key id, a user by id, or the TIDEFLOW_SERVER_ADMIN_KEY by a hash of
+# it), whose row is checked on use: revoking the key or deleting the user ends its sessions.
+browser_sessions = sa.Table(
+    "browser_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("principal_kind", sa.String(20), nullable=False),
+    sa.Column("principal_id", sa.String(80), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "principal_kind", "principal_id"),
+    sa.Index(None, "expires"),
 )
