@@ -23,7 +23,7 @@ from uuid import UUID, uuid4
 
 from tideflow.engine.context import TaskRunContext, current_run, task_run_context_var
 from tideflow.engine.core import failure_message, retry_delay
-from tideflow.engine.errors import TaskRunTimeout, UpstreamTaskError
+from tideflow.engine.errors import TaskRunCancelled, TaskRunTimeout, UpstreamTaskError
 from tideflow.engine.logging import RUN_LOGGER_NAME, install_print_capture
 from tideflow.engine.plan import trim_traceback
 from tideflow.engine.task_cache import CachePlan, plan_cache
@@ -443,9 +443,7 @@ def run_task_sync(
             run.set_state(S.Retrying())
     except BaseException as exc:
         if not run.state.is_final and not isinstance(exc, Exception):
-            run.set_state(
-                S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
-            )
+            run.set_state(_interrupted(exc))
         raise
     finally:
         if holding is not None:
@@ -510,14 +508,19 @@ async def run_task_async(
             run.set_state(S.Retrying())
     except BaseException as exc:
         if not run.state.is_final and not isinstance(exc, Exception):
-            run.set_state(
-                S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
-            )
+            run.set_state(_interrupted(exc))
         raise
     finally:
         if holding is not None:
             await asyncio.to_thread(holding.release, run.id)
         task_run_context_var.reset(token)
+
+
+def _interrupted(exc: BaseException) -> State:
+    """The state of a run stopped by ``exc``: Cancelled when asked to, else Crashed."""
+    if isinstance(exc, TaskRunCancelled):
+        return S.Cancelled(message="Cancelled while it ran", data=exc)
+    return S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
 
 
 def _retrying(task: Any, run: TaskRun, attempt: _Attempt) -> None:
