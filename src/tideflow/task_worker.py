@@ -31,6 +31,7 @@ from tideflow.client._auth import auth_headers
 from tideflow.deployments._child import load_entrypoint
 from tideflow.engine.errors import TaskRunCancelled
 from tideflow.engine.log_worker import flush_all
+from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.task_runs import TaskRun as EngineTaskRun
 from tideflow.engine.task_runs import run_task_async, run_task_sync
@@ -123,6 +124,10 @@ class TaskWorker:
     async def run(self) -> None:
         """Serve until ``stop()``; then let the runs in hand finish and say goodbye."""
         self._api_url = resolve_api_url(self.settings)
+        # Runs' logs (get_run_logger, log_prints) go to the console and to their task run's logs.
+        configure_run_logging(self.settings.logging_level)
+        if any(t.log_prints for t in self.tasks.values()):
+            install_print_capture()
         names = ", ".join(sorted(self.tasks))
         _say(f"Task worker {self.name} serving {names} (limit {self.limit}); Ctrl-C stops it")
         connection = asyncio.create_task(self._ws_loop())

@@ -22,6 +22,7 @@ from websockets.sync.client import connect
 
 from tideflow.client import SyncClient
 from tideflow.exceptions import TaskRunFailed
+from tideflow.schemas import LogFilter
 from tideflow.schemas.events import EventFilter
 from tideflow.task_worker import load_task
 from tideflow.testing import ServerProcess
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 TASKS = """
 import os, time
-from tideflow import task
+from tideflow import get_run_logger, task
 
 def note(*words):
     with open(os.environ["RUN_LOG"], "a") as fh:
@@ -66,6 +67,12 @@ async def double(x: int) -> int:
 def broken(reason: str) -> None:
     note("broken", reason)
     raise ValueError(reason)
+
+@task(log_prints=True)
+def chatty(n: int) -> int:
+    get_run_logger().info("chatty got %d", n)
+    print(f"printed {n}")
+    return n
 
 @task
 def sleepy(marker: str) -> str:
@@ -308,3 +315,21 @@ def test_deferred_map_and_result_async(setup: dict[str, Any]) -> None:
     failing = setup["task"]("broken").delay("oops")
     error = failing.result(timeout=60, raise_on_failure=False)
     assert isinstance(error, TaskRunFailed) and "oops" in str(error)
+
+
+def test_a_delayed_runs_logs_reach_its_task_run(setup: dict[str, Any]) -> None:
+    setup["start_worker"]("chatty")
+    future = setup["task"]("chatty").delay(7)
+    assert future.result(timeout=60) == 7
+
+    def messages() -> list[str]:
+        with SyncClient() as client:
+            logs = client.read_logs(LogFilter(task_run_id=[future.task_run_id]))
+        found = [log.message for log in logs]
+        return found if {"chatty got 7", "printed 7"} <= set(found) else []
+
+    found = wait_for(messages, timeout=30)
+    assert "Finished in state Completed()" in found
+    shown = run_cli(os.environ["TIDEFLOW_API_URL"], "task-run", "logs", str(future.task_run_id))
+    assert shown.returncode == 0, shown.stderr
+    assert "chatty got 7" in shown.stdout and "printed 7" in shown.stdout

@@ -163,11 +163,10 @@ def logs(
 
     with open_client() as client:
         run = _resolve(client, run_id)
-        if run.flow_run_id is None:
-            console.print("No logs: this task run ran outside a flow run.")
-            return
+        # A background run's records belong to the task run alone (no flow run).
+        flow_runs = [run.flow_run_id] if run.flow_run_id is not None else None
         records = client.read_logs(
-            LogFilter(flow_run_id=[run.flow_run_id], task_run_id=[run.id], limit=_LOG_PAGE)
+            LogFilter(flow_run_id=flow_runs, task_run_id=[run.id], limit=_LOG_PAGE)
         )
     if not records:
         console.print("No logs.")
