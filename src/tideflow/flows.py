@@ -225,14 +225,16 @@ class Flow(Generic[P, R]):
         serve(self.to_deployment(name, **options), limit=limit)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the flow and return its value; ``return_state=True`` answers its final State."""
+        return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
         # lazy: see the module top (a cached import costs well under a microsecond per call)
         if self.isasync:
             from tideflow.engine.async_runner import run_flow_async
 
-            return cast(R, run_flow_async(self, args, kwargs))
+            return cast(R, run_flow_async(self, args, kwargs, return_state))
         from tideflow.engine.sync_runner import run_flow_sync
 
-        return cast(R, run_flow_sync(self, args, kwargs))
+        return cast(R, run_flow_sync(self, args, kwargs, return_state))
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r}, fn={self.__qualname__})"

@@ -183,8 +183,9 @@ logs = sa.Table(
     "logs",
     metadata,
     sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    # NULL for a background task run's record (migration 0010b)
     sa.Column(
-        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_run_id", UuidType, nullable=True),
     sa.Column("name", sa.String(500), nullable=False),
