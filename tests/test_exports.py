@@ -70,6 +70,7 @@ PUBLIC: dict[str, list[str]] = {
         "FlowRunCreate",
         "FlowRunFilter",
         "FlowRunSort",
+        "FlowRunUpdate",
         "Log",
         "LogCreate",
         "LogFilter",
