@@ -41,6 +41,8 @@ GROUPS: dict[str, str] = {
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
+    "profile": "tideflow.cli.profile",
+    "schedule": "tideflow.cli.schedule",
 }
 
 
