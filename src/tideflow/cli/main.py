@@ -42,6 +42,8 @@ GROUPS: dict[str, str] = {
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
     "user": "tideflow.cli.user",
+    "profile": "tideflow.cli.profile",
+    "schedule": "tideflow.cli.schedule",
 }
 
 

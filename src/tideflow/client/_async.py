@@ -20,6 +20,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -138,6 +139,10 @@ class AsyncClient:
         self, run_id: UUID, state: State, force: bool = False, expected_state_id: UUID | None = None
     ) -> OrchestrationResult:
         return await self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
+
+    async def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> FlowRun:
+        """Rename a flow run."""
+        return await self.send(c.update_flow_run(run_id, body))
 
     async def delete_flow_run(self, run_id: UUID) -> None:
         return await self.send(c.delete_flow_run(run_id))

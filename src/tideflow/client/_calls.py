@@ -25,6 +25,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -181,6 +182,10 @@ def set_flow_run_state(
 ) -> Call[OrchestrationResult]:
     body = dump(StateProposal(state=state, force=force, expected_state_id=expected_state_id))
     return Call("POST", f"/flow_runs/{run_id}/set_state", _model(OrchestrationResult), body)
+
+
+def update_flow_run(run_id: UUID, body: FlowRunUpdate) -> Call[FlowRun]:
+    return Call("PATCH", f"/flow_runs/{run_id}", _model(FlowRun), dump(body))
 
 
 def delete_flow_run(run_id: UUID) -> Call[None]:

@@ -20,6 +20,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -138,6 +139,10 @@ class SyncClient:
         self, run_id: UUID, state: State, force: bool = False, expected_state_id: UUID | None = None
     ) -> OrchestrationResult:
         return self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
+
+    def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> FlowRun:
+        """Rename a flow run."""
+        return self.send(c.update_flow_run(run_id, body))
 
     def delete_flow_run(self, run_id: UUID) -> None:
         return self.send(c.delete_flow_run(run_id))

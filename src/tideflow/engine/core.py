@@ -163,7 +163,10 @@ def orchestrate(spec: RunSpec) -> Generator[Step, Any, Any]:
         yield from _final(run, state)
         raise spec.invalid
     if spec.create.state is None or spec.create.state.type is not StateType.RUNNING:
-        yield from _propose(run, S.Running())  # else the run was created Running (plan.make_plan)
+        running = (yield from _propose(run, S.Running())).state
+    else:  # the run was created Running (plan.make_plan)
+        running = run.state or S.Running()
+    yield CallHooks("on_running", running)
     retries_done = 0
     while True:
         outcome: Outcome = yield Invoke(spec.timeout_seconds)

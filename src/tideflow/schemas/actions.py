@@ -29,6 +29,7 @@ from tideflow.schemas.states import State
 __all__ = [
     "FlowCreate",
     "FlowRunCreate",
+    "FlowRunUpdate",
     "LogCreate",
     "StateProposal",
     "TagList",
@@ -79,6 +80,12 @@ class FlowRunCreate(_Action):
         if self.flow_id is None and self.flow_name is None:
             raise ValueError("flow_id or flow_name is required")
         return self
+
+
+class FlowRunUpdate(_Action):
+    """Change a flow run's name (the engine applies a flow's ``flow_run_name`` to deployment runs)."""
+
+    name: str = Field(min_length=1, max_length=200)
 
 
 class StateProposal(_Action):
