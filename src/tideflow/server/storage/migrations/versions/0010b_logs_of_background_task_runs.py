@@ -1,7 +1,7 @@
 """Logs of background task runs: a log record may belong to a task run alone (no flow run).
 
 Revision ID: 0010b
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from tideflow.server.storage.types import UuidType
 
 revision = "0010b"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
