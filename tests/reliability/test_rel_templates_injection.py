@@ -151,9 +151,9 @@ AT_SAVE = {
 CAP = "above the limit of 1048576 (TIDEFLOW_TEMPLATES_MAX_OUTPUT)"
 AT_FIRE = {
     "private-attr": "has no attribute '_sa_instance_state'",
-    "format-indirect": "access to attribute '__class__' of 'dict' object is unsafe",
-    "attr-concat": "access to attribute '__class__' of 'dict' object is unsafe",
-    "attr-format-cve": "'dict object' has no attribute 'format'",
+    "format-indirect": "access to attribute '__class__' of 'EventView' object is unsafe",
+    "attr-concat": "access to attribute '__class__' of 'EventView' object is unsafe",
+    "attr-format-cve": "EventView object' has no attribute 'format'",
     "huge-range": "range() of 1000000000 items is above the limit of 1000",
     "huge-range-loop": "range() of 1000000000 items is above the limit of 1000",
     "range-step": "range() of 1000000000000000000 items is above the limit of 1000",
