@@ -44,11 +44,12 @@ def docs_policy(html: bytes) -> str:
 
 
 def _over_tls(scope: Scope) -> bool:
-    if scope.get("scheme") in ("https", "wss"):
+    if str(scope.get("scheme")) in ("https", "wss"):
         return True
     for name, value in scope["headers"]:
         if name.lower() == b"x-forwarded-proto":
-            return value.decode("latin-1").split(",")[0].strip().lower() == "https"
+            first: str = value.decode("latin-1").split(",")[0]
+            return first.strip().lower() == "https"
     return False
 
 

@@ -35,7 +35,11 @@ def _sessions_changed(request: Request) -> None:
         sessions.forget()
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "A user of that name exists already."}},
+)
 async def create_user(body: UserCreate, db: DB, request: Request) -> User:
     """Create a user who logs in to the UI with this name and password (409: the name is taken)."""
     password_hash = await _hash(request, body.password)

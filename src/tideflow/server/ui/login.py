@@ -166,8 +166,8 @@ async def login(request: Request) -> Response:
         return _page(request, next_path, error, status=403, username=username)
     if username:
         auth.throttle.succeeded([f"user:{username}"])
-    response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(
+    redirect = RedirectResponse(next_path, status_code=303)
+    redirect.set_cookie(
         SESSION_COOKIE,
         await auth.sessions.open(auth.database, identity),
         max_age=int(auth.sessions.ttl),
@@ -176,8 +176,8 @@ async def login(request: Request) -> Response:
         samesite="lax",
         secure=_tls(request),
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return response
+    redirect.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return redirect
 
 
 async def _check(auth: _Auth, form: dict[str, str], username: str) -> tuple[Identity | None, str]:
