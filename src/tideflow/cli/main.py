@@ -41,6 +41,8 @@ GROUPS: dict[str, str] = {
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
+    "work-pool": "tideflow.cli.work_pool",
+    "work-queue": "tideflow.cli.work_queue",
 }
 
 

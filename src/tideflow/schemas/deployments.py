@@ -108,6 +108,9 @@ class Deployment(BaseModel):
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     job_variables: dict[str, Any] = Field(default_factory=dict)
     entrypoint: str | None = None
+    work_pool_name: str | None = Field(None, description="None: served by serve().")
+    work_queue_name: str | None = None
+    work_queue_id: UUID | None = None
     status: DeploymentStatus = DeploymentStatus.NOT_READY
     last_polled: dt.datetime | None = None
     created: dt.datetime
@@ -157,8 +160,16 @@ class DeploymentCreate(_Settable):
         None, ge=1, le=MAX_CONCURRENCY, description="Runs at once; None: no limit."
     )
     triggers: list[dict[str, Any]] = Field(default_factory=list)
-    job_variables: dict[str, Any] = Field(default_factory=dict)
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Validated against the work pool's job template."
+    )
     entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
+    work_pool_name: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_LENGTH, description="None: served by serve()."
+    )
+    work_queue_name: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_LENGTH, description="Default: the pool's default."
+    )
 
     @field_validator("flow_name")
     @classmethod
@@ -189,6 +200,8 @@ class DeploymentUpdate(_Settable):
     triggers: list[dict[str, Any]] | None = None
     job_variables: dict[str, Any] | None = None
     entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
+    work_pool_name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
+    work_queue_name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
 
 
 class DeploymentFlowRunCreate(BaseModel):
