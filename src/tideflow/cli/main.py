@@ -43,6 +43,7 @@ GROUPS: dict[str, str] = {
     "api-key": "tideflow.cli.api_key",
     "work-pool": "tideflow.cli.work_pool",
     "work-queue": "tideflow.cli.work_queue",
+    "worker": "tideflow.cli.worker",
 }
 
 

@@ -92,6 +92,7 @@ _PLAIN = (
     "triggers",
     "job_variables",
     "entrypoint",
+    "pull_steps",
 )
 
 

@@ -227,6 +227,7 @@ deployments = sa.Table(
     sa.Column("updated", UTCDateTime, nullable=False),
     # migration 0011: the work queue (of a work pool) its runs go to; None: served by serve()
     sa.Column("work_queue_id", UuidType, nullable=True),
+    sa.Column("pull_steps", JSONType, nullable=True),
     sa.UniqueConstraint("flow_id", "name"),
     sa.Index(None, "name"),
 )

@@ -73,6 +73,7 @@ def upgrade() -> None:
     op.create_index("ix_workers_work_pool_id", "workers", ["work_pool_id"])
     # Plain nullable ADD COLUMNs (no table rebuild on SQLite).
     op.add_column("deployments", sa.Column("work_queue_id", UuidType, nullable=True))
+    op.add_column("deployments", sa.Column("pull_steps", JSONType, nullable=True))
     op.add_column("flow_runs", sa.Column("work_queue_id", UuidType, nullable=True))
     op.add_column("flow_runs", sa.Column("job_variables", JSONType, nullable=True))
     op.create_index(
@@ -86,6 +87,7 @@ def downgrade() -> None:
         batch.drop_column("job_variables")
         batch.drop_column("work_queue_id")
     with op.batch_alter_table("deployments") as batch:
+        batch.drop_column("pull_steps")
         batch.drop_column("work_queue_id")
     op.drop_index("ix_workers_work_pool_id", table_name="workers")
     op.drop_table("workers")
