@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import assert_one_line_error, cli_env, run_cli, wait_final, wait_for
+from serve_helpers import assert_one_line_error, run_cli, wait_final, wait_for
+from worker_helpers import FAST, FLOWS, Worker, run_lines
 
 from tideflow.client import SyncClient
 from tideflow.client import _work_pools as calls
@@ -29,41 +28,6 @@ from tideflow.schemas.work_pools import (
     WorkQueueCreate,
     WorkQueueUpdate,
 )
-
-FLOWS = """
-import os, time
-from tideflow import flow
-from tideflow.runtime import flow_run
-
-def note(event, **extra):
-    line = " ".join([event, str(flow_run.id), f"{time.time():.6f}", str(os.getpid()),
-                     *(f"{k}={v}" for k, v in extra.items())])
-    with open(os.environ["RUN_LOG"], "a") as fh:
-        fh.write(line + "\\n")
-
-@flow
-def record():
-    note("start", mode=os.environ.get("MODE", "-"), extra=os.environ.get("EXTRA", "-"),
-         cwd=os.getcwd(), worker=os.environ.get("WORKER_TAG", "-"))
-
-@flow
-def sleeper(seconds: float = 30.0):
-    note("start")
-    time.sleep(seconds)
-    note("end")
-
-@flow
-def dies():
-    note("start")
-    os._exit(3)
-"""
-
-# Short liveness bounds so a killed worker's runs are found in seconds.
-FAST = {
-    "TIDEFLOW_RUNNER_HEARTBEAT_INTERVAL": "0.5",
-    "TIDEFLOW_RUNNER_DISCONNECT_GRACE": "2",
-    "TIDEFLOW_RUNNER_CANCEL_GRACE": "2",
-}
 
 
 @pytest.fixture(scope="module")
@@ -88,33 +52,6 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-class Worker:
-    """``tideflow worker start`` as a subprocess; its output in a file."""
-
-    def __init__(self, api_url: str, pool: str, run_log: Path, *args: str, **env: str) -> None:
-        self.out = run_log.with_name(f"worker-{uuid.uuid4().hex[:6]}.out")
-        environment = cli_env(api_url, RUN_LOG=str(run_log), **FAST, **env)
-        with self.out.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tideflow", "worker", "start", "--pool", pool, *args],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment,
-            )  # fmt: skip
-        wait_for(lambda: "started for work pool" in self.output() or self.proc.poll() is not None)
-        assert self.proc.poll() is None, self.output()
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace") if self.out.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def _pool(client: SyncClient, **over: Any) -> str:
     name = f"pool-{uuid.uuid4().hex[:6]}"
     client.send(calls.create_work_pool(WorkPoolCreate(name=name, **over)))
@@ -136,12 +73,6 @@ def _deployment(client: SyncClient, pool: str, project: Path, flow: str, **over:
 
 def _run(client: SyncClient, deployment: Deployment, **over: Any) -> FlowRun:
     return client.create_flow_run_from_deployment(deployment.id, DeploymentFlowRunCreate(**over))
-
-
-def _lines(run_log: Path, event: str = "start") -> list[list[str]]:
-    if not run_log.exists():
-        return []
-    return [line.split() for line in run_log.read_text().splitlines() if line.startswith(event)]
 
 
 def test_job_variables_reach_the_runs_environment(
@@ -169,7 +100,7 @@ def test_job_variables_reach_the_runs_environment(
         assert wait_final(client, second.id).state_type is StateType.COMPLETED
     finally:
         worker.stop()
-    by_run = {line[1]: dict(kv.split("=", 1) for kv in line[4:]) for line in _lines(run_log)}
+    by_run = {line[1]: dict(kv.split("=", 1) for kv in line[4:]) for line in run_lines(run_log)}
     assert by_run[str(first.id)]["mode"] == "full" and by_run[str(first.id)]["extra"] == "-"
     assert by_run[str(first.id)]["cwd"] == str(project)
     assert by_run[str(second.id)] == {
@@ -196,7 +127,7 @@ def test_two_workers_race_for_200_runs_and_each_runs_once(
     finally:
         for worker in workers:
             worker.stop()
-    starts = _lines(run_log)
+    starts = run_lines(run_log)
     ids = [line[1] for line in starts]
     assert sorted(ids) == sorted(str(r.id) for r in runs)  # every run, each exactly once
     tags = {dict(kv.split("=", 1) for kv in line[4:])["worker"] for line in starts}
@@ -211,8 +142,8 @@ def test_a_sigkilled_workers_runs_crash_and_its_processes_stop(
     run_log = tmp_path / "runs.log"
     worker = Worker(server.api_url, pool, run_log)
     runs = [_run(client, d, parameters={"seconds": 60}) for _ in range(2)]
-    wait_for(lambda: len(_lines(run_log)) == 2, timeout=30)
-    pids = [int(line[3]) for line in _lines(run_log)]
+    wait_for(lambda: len(run_lines(run_log)) == 2, timeout=30)
+    pids = [int(line[3]) for line in run_lines(run_log)]
     worker.proc.send_signal(signal.SIGKILL)
     worker.proc.wait()
     for run in runs:
@@ -246,13 +177,13 @@ def test_abnormal_exit_is_crashed_and_cancel_stops_the_run(
         assert crashed.state_type is StateType.CRASHED
         assert crashed.state is not None and "exited with code 3" in (crashed.state.message or "")
         run = _run(client, sleeper, parameters={"seconds": 60})
-        wait_for(lambda: any(line[1] == str(run.id) for line in _lines(run_log)), timeout=30)
+        wait_for(lambda: any(line[1] == str(run.id) for line in run_lines(run_log)), timeout=30)
         client.set_flow_run_state(run.id, Cancelling("stop it"))
         final = wait_final(client, run.id, timeout=15)
         assert final.state_type is StateType.CANCELLED
-        pid = next(int(line[3]) for line in _lines(run_log) if line[1] == str(run.id))
+        pid = next(int(line[3]) for line in run_lines(run_log) if line[1] == str(run.id))
         wait_for(lambda: not _alive(pid), timeout=10)
-        assert not _lines(run_log, "end")
+        assert not run_lines(run_log, "end")
         assert client.send(calls.read_workers(pool))[0].status.value == "ONLINE"
     finally:
         worker.stop()
@@ -269,15 +200,15 @@ def test_paused_pool_and_pool_concurrency_limit(
     try:
         runs = [_run(client, d, parameters={"seconds": 0.5}) for _ in range(3)]
         time.sleep(2)
-        assert not _lines(run_log)  # paused: nothing offered, nothing started
+        assert not run_lines(run_log)  # paused: nothing offered, nothing started
         assert {client.read_flow_run(r.id).state_type for r in runs} == {StateType.SCHEDULED}
         client.send(calls.update_work_pool(pool, WorkPoolUpdate(is_paused=False)))
         for run in runs:
             assert wait_final(client, run.id, timeout=60).state_type is StateType.COMPLETED
     finally:
         worker.stop()
-    starts = sorted(float(line[2]) for line in _lines(run_log))
-    ends = sorted(float(line[2]) for line in _lines(run_log, "end"))
+    starts = sorted(float(line[2]) for line in run_lines(run_log))
+    ends = sorted(float(line[2]) for line in run_lines(run_log, "end"))
     assert len(starts) == 3 and len(ends) == 3
     for i in range(1, 3):  # one at a time: each starts after the one before ended
         assert starts[i] >= ends[i - 1]
@@ -295,7 +226,7 @@ def test_queue_priority_orders_waiting_runs(
     blocker = _run(client, low, parameters={"seconds": 2})
     worker = Worker(server.api_url, pool, run_log, "--limit", "1")
     try:
-        wait_for(lambda: len(_lines(run_log)) == 1, timeout=30)
+        wait_for(lambda: len(run_lines(run_log)) == 1, timeout=30)
         waiting_low = [_run(client, low, parameters={"seconds": 0}) for _ in range(2)]
         time.sleep(0.3)
         waiting_high = _run(client, high, parameters={"seconds": 0})
@@ -303,7 +234,7 @@ def test_queue_priority_orders_waiting_runs(
             assert wait_final(client, run.id, timeout=60).state_type is StateType.COMPLETED
     finally:
         worker.stop()
-    order = [line[1] for line in _lines(run_log)]
+    order = [line[1] for line in run_lines(run_log)]
     assert order[:2] == [str(blocker.id), str(waiting_high.id)]
 
 
