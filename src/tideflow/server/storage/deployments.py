@@ -26,7 +26,7 @@ from tideflow.schemas.deployments import (
     DeploymentUpdate,
 )
 from tideflow.schemas.parameters import validate_parameters
-from tideflow.schemas.states import utcnow
+from tideflow.schemas.states import StateType, utcnow
 from tideflow.schemas.work_pools import validate_job_variables
 from tideflow.server.storage.deployment_events import (
     emit_deployment_event,
@@ -47,7 +47,7 @@ from tideflow.server.storage.dialect import (
 from tideflow.server.storage.errors import NotFound, StorageError
 from tideflow.server.storage.flows import create_or_get_flow
 from tideflow.server.storage.outbox import publish_after_commit
-from tideflow.server.storage.tables import deployments, flows, work_pools, work_queues
+from tideflow.server.storage.tables import deployments, flow_runs, flows, work_pools, work_queues
 from tideflow.server.storage.work_pools import read_work_pool, resolve_work_queue
 
 __all__ = [
@@ -311,6 +311,16 @@ async def _apply(
         .where(deployments.c.id == deployment_id)
         .values(**changes, updated=now)
     )
+    if "work_queue_id" in changes:
+        # Its waiting runs follow it to the new queue (or out of any pool), so they run there.
+        await session.execute(
+            sa.update(flow_runs)
+            .where(
+                flow_runs.c.deployment_id == deployment_id,
+                flow_runs.c.state_type == StateType.SCHEDULED.value,
+            )
+            .values(work_queue_id=changes["work_queue_id"])
+        )
     if "schedules" in changed or changes.get("paused") is True:
         await delete_future_scheduled_runs(session, deployment_id, now)
     if {"schedules", "paused"} & set(changed):
