@@ -86,6 +86,8 @@ async def test_pool_limit_waits_and_a_freed_slot_reoffers(server: ServerProcess)
         ws = await _hello(server, "limited")
         try:
             assert (await _message(ws, "welcome"))["claims"] is True
+            served = (await http.get(f"/deployments/{d['id']}")).json()
+            assert served["status"] == "READY"  # a worker of its pool is connected
             runs = [await _run(http, d) for _ in range(2)]
             offers = await _offers(ws, 2)
             assert {o["flow_run"]["id"] for o in offers} == {r["id"] for r in runs}

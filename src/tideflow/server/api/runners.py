@@ -30,6 +30,7 @@ from tideflow.server.services.dispatcher import RunnerConnection
 from tideflow.server.storage import flow_runs as runs_storage
 from tideflow.server.storage import runners as storage
 from tideflow.server.storage import work_pools as pools_storage
+from tideflow.server.storage.deployments import mark_deployments_polled
 from tideflow.server.storage.errors import NotFound
 
 __all__ = ["Claim", "ClaimResult", "Claimed", "Heartbeat", "Hello", "router"]
@@ -150,9 +151,7 @@ async def runner_socket(websocket: WebSocket) -> None:
             session, hello.runner_id, hello.name, hello.deployment_ids, hello.limit, utcnow()
         )
         if pool_id is not None:
-            await pools_storage.register_worker(
-                session, hello.runner_id, pool_id, hello.name, utcnow()
-            )
+            await _worker_alive(session, hello.runner_id, pool_id, hello.name)
     interval = context.settings.runner_heartbeat_interval
     welcome = {"type": "welcome", "heartbeat_interval": interval, "claims": True}
     await websocket.send_text(json.dumps(welcome))
@@ -175,6 +174,14 @@ async def runner_socket(websocket: WebSocket) -> None:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
+
+
+async def _worker_alive(session: AsyncSession, worker_id: UUID, pool_id: UUID, name: str) -> None:
+    """The worker is online, and the deployments of its pool are served (READY)."""
+    now = utcnow()
+    await pools_storage.register_worker(session, worker_id, pool_id, name, now)
+    served = await pools_storage.read_pool_deployment_ids(session, pool_id)
+    await mark_deployments_polled(session, served, now)
 
 
 async def _worker_pool(context: ServerContext, hello: Hello) -> tuple[UUID | None, str | None]:
@@ -220,9 +227,7 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                     )
                     await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
                 if conn.work_pool_id is not None:
-                    await pools_storage.register_worker(
-                        session, conn.runner_id, conn.work_pool_id, conn.name, utcnow()
-                    )
+                    await _worker_alive(session, conn.runner_id, conn.work_pool_id, conn.name)
         elif kind == "goodbye":  # a clean shutdown: its runs are not crashed early
             if conn.work_pool_id is not None:
                 async with context.database.write() as session:

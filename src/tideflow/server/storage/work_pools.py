@@ -45,6 +45,7 @@ __all__ = [
     "delete_work_pool",
     "delete_work_queue",
     "missing_slot",
+    "read_pool_deployment_ids",
     "read_queue_route",
     "read_run_route",
     "read_work_pool",
@@ -361,6 +362,16 @@ async def read_queue_route(session: AsyncSession, queue_id: UUID) -> QueueRoute 
     if row is None:
         return None
     return QueueRoute(queue_id, row.work_pool_id, row.priority, row.is_paused or row.pool_paused)
+
+
+async def read_pool_deployment_ids(session: AsyncSession, pool_id: UUID) -> list[UUID]:
+    """The deployments whose runs go to one of the pool's queues."""
+    stmt = (
+        sa.select(deployments.c.id)
+        .join(work_queues, _Q.id == deployments.c.work_queue_id)
+        .where(_Q.work_pool_id == pool_id)
+    )
+    return [row.id for row in await session.execute(stmt)]
 
 
 async def read_run_route(session: AsyncSession, run_id: UUID) -> QueueRoute | None:
