@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -109,6 +110,31 @@ def test_job_variables_reach_the_runs_environment(
         "cwd": str(workdir),
         "worker": "-",
     }
+    # stream_output: the first run's engine logs reach the worker's output, the second's do not
+    assert f"Flow run '{first.name}'" in worker.output()
+    assert f"Flow run '{second.name}'" not in worker.output()
+
+
+def test_command_job_variable_wraps_the_run(
+    server: Any, client: SyncClient, project: Path, tmp_path: Path
+) -> None:
+    wrapper = tmp_path / "wrap.sh"
+    marker = tmp_path / "wrapped"
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$@" > {marker}\nexec {sys.executable} -m tideflow.deployments._child "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    pool = _pool(client)
+    d = _deployment(client, pool, project, "record", job_variables={"command": str(wrapper)})
+    worker = Worker(server.api_url, pool, tmp_path / "runs.log")
+    try:
+        run = _run(client, d)
+        assert wait_final(client, run.id).state_type is StateType.COMPLETED
+    finally:
+        worker.stop()
+    args = marker.read_text().split()
+    assert args[0] == "--lifeline" and args[2].endswith("flows.py:record")
+    assert args[3] == str(run.id)
 
 
 def test_two_workers_race_for_200_runs_and_each_runs_once(

@@ -74,7 +74,7 @@ def create(
     try:
         body = WorkPoolCreate(
             name=name,
-            type=pool_type,  # type: ignore[arg-type]
+            type=pool_type,
             concurrency_limit=concurrency_limit,
             description=description,
             base_job_template=template,

@@ -237,9 +237,10 @@ class Runner:
             return
         by_id = {run.id: run for run in runs}
         for result in results:
-            run = by_id.pop(UUID(str(result["flow_run_id"])), None)
-            if run is None:
+            run_id = UUID(str(result["flow_run_id"]))
+            if run_id not in by_id:
                 continue
+            run = by_id.pop(run_id)
             if result.get("status") == SetStateStatus.ACCEPT and result.get("flow_run"):
                 self._spawn(self._start(run, FlowRun.model_validate(result["flow_run"])))
             else:  # REJECT: another runner took it; WAIT: offered again when a slot frees

@@ -280,9 +280,9 @@ async def _pool_refusal(
     assert conn.work_pool_id is not None
     route = await pools_storage.read_run_route(session, item.flow_run_id)
     if route is None or route.pool_id != conn.work_pool_id:
-        reason = f"flow run {item.flow_run_id} is not in this worker's work pool"
+        outside = f"flow run {item.flow_run_id} is not in this worker's work pool"
         return ClaimResult(
-            flow_run_id=item.flow_run_id, status=SetStateStatus.REJECT, reason=reason
+            flow_run_id=item.flow_run_id, status=SetStateStatus.REJECT, reason=outside
         )
     reason = await pools_storage.missing_slot(session, route.queue_id, item.flow_run_id)
     if reason is not None:
