@@ -265,6 +265,45 @@ class Flow(Generic[P, R]):
             enforce_parameter_schema=enforce_parameter_schema,
         )
 
+    @classmethod
+    def from_source(cls, source: Any, entrypoint: str) -> Flow[Any, Any]:
+        """The flow at ``entrypoint`` ('path/file.py:function', relative to the source) loaded from
+        ``source``: a local folder, a git URL or bare repository path, or a
+        ``tideflow.deployments.GitRepository`` (branch, commit, subdirectory). Its ``deploy()``
+        makes workers pull that source before each run. ValueError names a problem."""
+        from tideflow.deployments._source import load_from_source  # lazy: see the module top
+
+        return cast("Flow[Any, Any]", load_from_source(source, entrypoint))
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        work_pool_name: str,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+        print_next_steps: bool = True,
+        **options: Any,
+    ) -> Any:
+        """Create or update deployment ``name`` in work pool ``work_pool_name``; its id (a UUID).
+
+        ``job_variables`` (env, working_dir, command, … as the pool's template declares) are
+        checked by the server; ``options`` are ``to_deployment``'s (parameters, cron, interval,
+        rrule, schedules, tags, triggers, concurrency_limit, paused, description, version). The
+        code is the flow's source (``from_source``) or the folder of the file defining it.
+        """
+        from tideflow.deployments._source import deploy_flow  # lazy: see the module top
+
+        return deploy_flow(
+            self,
+            name,
+            work_pool_name=work_pool_name,
+            work_queue_name=work_queue_name,
+            job_variables=dict(job_variables or {}),
+            print_next_steps=print_next_steps,
+            **options,
+        )
+
     def serve(
         self,
         name: str | None = None,
@@ -350,3 +389,7 @@ def flow(
         return Flow(fn, **options)
 
     return decorator
+
+
+# As in Prefect, ``flow.from_source(source, entrypoint=...)`` is reachable from the decorator itself.
+flow.from_source = Flow.from_source  # type: ignore[attr-defined]

@@ -44,6 +44,9 @@ GROUPS: dict[str, str] = {
     "user": "tideflow.cli.user",
     "profile": "tideflow.cli.profile",
     "schedule": "tideflow.cli.schedule",
+    "work-pool": "tideflow.cli.work_pool",
+    "work-queue": "tideflow.cli.work_queue",
+    "worker": "tideflow.cli.worker",
 }
 
 

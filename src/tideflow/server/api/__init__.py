@@ -17,6 +17,7 @@ from tideflow.server.api import (
     task_runs,
     task_workers,
     users,
+    work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
 from tideflow.server.api.openapi import install_openapi
@@ -43,5 +44,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         events,
         api_keys,
         users,
+        work_pools,
     )
 )
