@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +25,7 @@ from tideflow.cli._common import (
     print_json,
     state_text,
 )
+from tideflow.cli._durations import parse_human_duration
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -46,8 +46,6 @@ app.add_typer(schedule_app, name="schedule")
 
 _WATCH_INTERVAL = 0.2
 _LATE_LOG_POLLS = 2
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEVEL_STYLES = {10: "dim", 20: "", 30: "yellow", 40: "red", 50: "bold red"}
 
 NameArg = Annotated[
@@ -69,16 +67,12 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30s``, ``10m``, ``1h30m``, ``2d`` or plain seconds → a timedelta (one error line if not)."""
-    value = text.strip().lower()
+    """``30s``, ``1h30m``, ``2 hours``, ``in 10 minutes`` or plain seconds → a timedelta (one error
+    line if not); see cli/_durations.py."""
     try:
-        return dt.timedelta(seconds=float(value))
-    except ValueError:
-        pass
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        exit_with_error(f"--start-in {text!r} is not a duration; use e.g. 30s, 10m, 1h or 1h30m")
-    return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+        return parse_human_duration(text)
+    except ValueError as exc:
+        exit_with_error(f"--start-in {exc}")
 
 
 def _parse_start_at(text: str) -> dt.datetime:
@@ -209,6 +203,9 @@ def inspect(
     _field("Schedules", _schedules_text(d))
     _field("Triggers", len(d.triggers))
     _field("Entrypoint", d.entrypoint or "-")
+    pool = f"{d.work_pool_name} (queue {d.work_queue_name})" if d.work_pool_name else "- (serve())"
+    _field("Work pool", pool)
+    _field("Job variables", json.dumps(d.job_variables) if d.job_variables else "{}")
     _field("Last polled", format_time(d.last_polled))
     _field("Created", format_time(d.created))
     _field("Updated", format_time(d.updated))
@@ -308,8 +305,19 @@ def run(
     watch: Annotated[
         bool, typer.Option("--watch", help="Stream states and logs; exit 0 on Completed, else 1.")
     ] = False,
+    job_variable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--job-variable",
+            "-jv",
+            help='key=JSON job variable for the work pool\'s job (env=\'{"A": "1"}\'); repeatable.',
+        ),
+    ] = None,
+    flow_run_name: Annotated[
+        str | None, typer.Option("--flow-run-name", help="Name of the new run.")
+    ] = None,
 ) -> None:
-    """Create a run of a deployment (parameters override its defaults)."""
+    """Create a run of a deployment (parameters and job variables override its defaults)."""
     from tideflow.identity import user_creator
     from tideflow.schemas.deployments import DeploymentFlowRunCreate
 
@@ -325,6 +333,12 @@ def run(
     for item in param or []:
         key, value = parse_param(item)
         values[key] = value
+    variables: dict[str, Any] = {}
+    for item in job_variable or []:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            exit_with_error(f"--job-variable {item!r} must be KEY=VALUE")
+        variables[key.strip()] = parse_param(item)[1]
     if start_in is not None and start_at is not None:
         exit_with_error("give --start-in or --start-at, not both")
     when: dt.datetime | None = None
@@ -339,6 +353,8 @@ def run(
             scheduled_time=when,
             idempotency_key=idempotency_key,
             created_by=user_creator(),
+            job_variables=variables,
+            name=flow_run_name,
         )
     except ValueError as exc:
         exit_with_error(" ".join(str(exc).split()))

@@ -45,6 +45,12 @@ GROUPS: dict[str, str] = {
     "secret": "tideflow.cli.secret",
     "artifact": "tideflow.cli.artifact",
     "gcl": "tideflow.cli.gcl",
+    "user": "tideflow.cli.user",
+    "profile": "tideflow.cli.profile",
+    "schedule": "tideflow.cli.schedule",
+    "work-pool": "tideflow.cli.work_pool",
+    "work-queue": "tideflow.cli.work_queue",
+    "worker": "tideflow.cli.worker",
 }
 
 

@@ -20,6 +20,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -149,6 +150,10 @@ class AsyncClient:
     ) -> OrchestrationResult:
         return await self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
 
+    async def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> FlowRun:
+        """Rename a flow run."""
+        return await self.send(c.update_flow_run(run_id, body))
+
     async def delete_flow_run(self, run_id: UUID) -> None:
         return await self.send(c.delete_flow_run(run_id))
 
@@ -168,6 +173,9 @@ class AsyncClient:
 
     async def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return await self.send(c.read_task_run(task_run_id))
+
+    async def cancel_task_run(self, task_run_id: UUID) -> TaskRun:
+        return await self.send(c.cancel_task_run(task_run_id))
 
     async def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
         return await self.send(c.read_task_runs(flt))

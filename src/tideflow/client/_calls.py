@@ -25,6 +25,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -193,6 +194,10 @@ def set_flow_run_state(
     return Call("POST", f"/flow_runs/{run_id}/set_state", _model(OrchestrationResult), body)
 
 
+def update_flow_run(run_id: UUID, body: FlowRunUpdate) -> Call[FlowRun]:
+    return Call("PATCH", f"/flow_runs/{run_id}", _model(FlowRun), dump(body))
+
+
 def delete_flow_run(run_id: UUID) -> Call[None]:
     return Call("DELETE", f"/flow_runs/{run_id}", _none)
 
@@ -228,6 +233,13 @@ def read_task_run(task_run_id: UUID) -> Call[TaskRun]:
     from tideflow.schemas.task_runs import TaskRun
 
     return Call("GET", f"/task_runs/{task_run_id}", _model(TaskRun))
+
+
+def cancel_task_run(task_run_id: UUID) -> Call[TaskRun]:
+    """Cancel a background task run (Cancelled, or Cancelling while its worker stops it)."""
+    from tideflow.schemas.task_runs import TaskRun
+
+    return Call("POST", f"/task_runs/{task_run_id}/cancel", _model(TaskRun))
 
 
 def read_task_runs(flt: TaskRunFilter | None = None) -> Call[list[TaskRun]]:

@@ -20,6 +20,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -149,6 +150,10 @@ class SyncClient:
     ) -> OrchestrationResult:
         return self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
 
+    def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> FlowRun:
+        """Rename a flow run."""
+        return self.send(c.update_flow_run(run_id, body))
+
     def delete_flow_run(self, run_id: UUID) -> None:
         return self.send(c.delete_flow_run(run_id))
 
@@ -168,6 +173,9 @@ class SyncClient:
 
     def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return self.send(c.read_task_run(task_run_id))
+
+    def cancel_task_run(self, task_run_id: UUID) -> TaskRun:
+        return self.send(c.cancel_task_run(task_run_id))
 
     def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
         return self.send(c.read_task_runs(flt))

@@ -19,7 +19,9 @@ from tideflow.server.api import (
     secrets,
     task_runs,
     task_workers,
+    users,
     variables,
+    work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
 from tideflow.server.api.openapi import install_openapi
@@ -49,5 +51,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         secrets,
         artifacts,
         global_concurrency,
+        users,
+        work_pools,
     )
 )

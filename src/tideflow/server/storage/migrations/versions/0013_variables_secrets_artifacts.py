@@ -1,7 +1,7 @@
 """Variables, secrets, artifacts, global concurrency and rate limits (issue 12).
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from tideflow.server.storage.types import JSONType, UTCDateTime, UuidType
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
