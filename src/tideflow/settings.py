@@ -349,6 +349,11 @@ class Settings(BaseModel):
         None,
         description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit).",
     )
+    secrets_key: str | None = Field(
+        None,
+        description="Fernet key(s) encrypting secrets at rest, comma-separated (the first encrypts); "
+        "unset: $TIDEFLOW_HOME/secrets.key, created with mode 0600 on first use.",
+    )
 
     @field_validator("home", mode="before")
     @classmethod

@@ -89,7 +89,7 @@ def _note_env_overrides(keys: list[str]) -> None:
 
 # Credentials: `config view` says whether they are set, never what they are (its output is pasted
 # into bug reports and shown on shared screens).
-_SECRETS = frozenset({"TIDEFLOW_API_KEY", "TIDEFLOW_SERVER_ADMIN_KEY"})
+_SECRETS = frozenset({"TIDEFLOW_API_KEY", "TIDEFLOW_SERVER_ADMIN_KEY", "TIDEFLOW_SECRETS_KEY"})
 
 
 def _shown(key: str, value: Any) -> Any:

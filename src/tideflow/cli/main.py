@@ -47,6 +47,10 @@ GROUPS: dict[str, str] = {
     "work-pool": "tideflow.cli.work_pool",
     "work-queue": "tideflow.cli.work_queue",
     "worker": "tideflow.cli.worker",
+    "variable": "tideflow.cli.variable",
+    "secret": "tideflow.cli.secret",
+    "artifact": "tideflow.cli.artifact",
+    "gcl": "tideflow.cli.gcl",
 }
 
 

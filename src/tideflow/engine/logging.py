@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from tideflow._redaction import has_secrets, redact
 from tideflow.engine.context import FlowRunContext, current_run, current_task_run
 from tideflow.engine.errors import MissingRunContext
 from tideflow.engine.log_worker import log_worker
@@ -45,6 +46,21 @@ class _RunFilter(logging.Filter):
             record.run_label = (
                 f"Task run {task.task_run.name!r}" if task else f"Flow run {record.flow_run_name!r}"
             )
+        return True
+
+
+class _RedactFilter(logging.Filter):
+    """Masks secret values this process read (``Secret.get``) in the message and the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not has_secrets():
+            return True
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_PLAIN.formatException(record.exc_info))
         return True
 
 
@@ -131,6 +147,7 @@ def configure_run_logging(level: str) -> logging.Logger:
                 console = _StderrHandler()
                 console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
                 logger.addFilter(_RunFilter())
+                logger.addFilter(_RedactFilter())
                 logger.addHandler(console)
                 logger.addHandler(_APIHandler())
                 logger.propagate = False

@@ -32,6 +32,8 @@ _WEBSOCKETS: dict[str, Scope] = {
     "/api/runners/ws": "runner",
     "/api/task_workers/ws": "runner",
 }
+_ARTIFACT = re.compile(r"^/api/artifacts/[^/]+$")
+_SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
 _READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
 # What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
@@ -39,7 +41,8 @@ _RUNNER_POST = re.compile(
     r"^/api/("
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
-    r"|runners/.*|task_workers/.*"
+    r"|runners/.*|task_workers/.*|artifacts/"
+    r"|global_concurrency_limits/(acquire|renew|release)"
     r")$"
 )
 
@@ -84,7 +87,8 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
     if path.startswith(_ADMIN_PREFIXES) or path in ("/api/api-keys", "/api/users"):
         return "admin"
     if method in _READ_METHODS:
-        return "read"
+        # A secret's value: what running flows need (Secret.get), never a read-only key.
+        return "runner" if _SECRET_VALUE.match(path) else "read"
     if method == "POST":
         if path == "/api/events":
             return "events:write"
@@ -92,4 +96,6 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
             return "read"
         if _RUNNER_POST.match(path):
             return "runner"
+    if method == "PATCH" and _ARTIFACT.match(path):
+        return "runner"  # a running flow updates its progress artifacts
     return "write"

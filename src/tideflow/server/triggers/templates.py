@@ -532,11 +532,16 @@ def automation_template_problems(automation: AutomationCreate) -> list[str]:
 
 
 def base_context(
-    automation: Mapping[str, Any], firing: Firing, events: Sequence[Event], now: dt.datetime
+    automation: Mapping[str, Any],
+    firing: Firing,
+    events: Sequence[Event],
+    now: dt.datetime,
+    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The template context the action runner starts from (it adds flow_run, flow and deployment):
     ``automation`` (its JSON), ``event`` (the triggering event or None), ``events`` (all events of the
-    firing), ``firing``, ``labels`` (for_each values) and nothing else."""
+    firing), ``firing``, ``labels`` (for_each values), ``variables`` (the variables the templates
+    name, see template_variables) and nothing else."""
     by_id = {e.id: e for e in events}
     trigger_event = firing.triggering_event
     return {
@@ -553,4 +558,5 @@ def base_context(
         "flow_run": None,
         "flow": None,
         "deployment": None,
+        "variables": dict(variables or {}),
     }
