@@ -50,6 +50,7 @@ _OPTIONS = (
     "task_run_name",
     "on_completion",
     "on_failure",
+    "on_running",
     "cache_policy",
     "cache_key_fn",
     "cache_expiration",
@@ -136,6 +137,7 @@ class Task(Generic[P, R]):
         task_run_name: str | Callable[[], str] | None = None,
         on_completion: Iterable[Callable[..., Any]] | None = None,
         on_failure: Iterable[Callable[..., Any]] | None = None,
+        on_running: Iterable[Callable[..., Any]] | None = None,
         cache_policy: CachePolicy | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: dt.timedelta | float | None = None,
@@ -181,8 +183,9 @@ class Task(Generic[P, R]):
         )
         self.log_prints = log_prints
         self.task_run_name = task_run_name
-        self.on_completion = _hooks("on_completion", on_completion)
-        self.on_failure = _hooks("on_failure", on_failure)
+        self.on_completion_hooks = _hooks("on_completion", on_completion)
+        self.on_failure_hooks = _hooks("on_failure", on_failure)
+        self.on_running_hooks = _hooks("on_running", on_running)
         self._set_caching(
             cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result
         )
@@ -249,12 +252,30 @@ class Task(Generic[P, R]):
                 f"with_options() got unknown option(s) {', '.join(unknown)}; "
                 f"known: {', '.join(_OPTIONS)}"
             )
-        options = {key: getattr(self, key) for key in _OPTIONS}
+        hooks = ("on_completion", "on_failure", "on_running")
+        options = {key: getattr(self, key) for key in _OPTIONS if key not in hooks}
+        options.update({key: list(getattr(self, f"{key}_hooks")) for key in hooks})
         options["retry_delay_seconds"] = self._retry_delay_option
         policy, key_fn, expiration = self._cache_options
         options.update(cache_policy=policy, cache_key_fn=key_fn, cache_expiration=expiration)
         options.update(changes)
         return Task(self.fn, **options)
+
+    # --- hooks as decorators -----------------------------------------------------------------------
+    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called when a run completes."""
+        self.on_completion_hooks.append(*_hooks("on_completion", [fn]))
+        return fn
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called when a run fails."""
+        self.on_failure_hooks.append(*_hooks("on_failure", [fn]))
+        return fn
+
+    def on_running(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called as each attempt starts running."""
+        self.on_running_hooks.append(*_hooks("on_running", [fn]))
+        return fn
 
     # --- calling --------------------------------------------------------------------------------------
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
@@ -470,6 +491,7 @@ def task(
     task_run_name: str | Callable[[], str] | None = None,
     on_completion: Iterable[Callable[..., Any]] | None = None,
     on_failure: Iterable[Callable[..., Any]] | None = None,
+    on_running: Iterable[Callable[..., Any]] | None = None,
     cache_policy: CachePolicy | None = None,
     cache_key_fn: Callable[..., str | None] | None = None,
     cache_expiration: dt.timedelta | float | None = None,
@@ -489,8 +511,8 @@ def task(
     ``retries``, ``retry_delay_seconds`` (a number, a list with one per retry, or
     ``exponential_backoff(base)``), ``retry_jitter_factor``, ``retry_condition_fn(task, task_run,
     state) -> bool``, ``timeout_seconds``, ``log_prints``, ``task_run_name`` (a template over the
-    parameters or a callable), the hooks ``on_completion``/``on_failure`` (``hook(task, task_run,
-    state)``), and caching: ``cache_policy`` (``INPUTS + TASK_SOURCE`` …) or ``cache_key_fn(context,
+    parameters or a callable), the hooks ``on_completion``/``on_failure``/``on_running`` (``hook(task,
+    task_run, state)``; ``on_running`` before each attempt), and caching: ``cache_policy`` (``INPUTS + TASK_SOURCE`` …) or ``cache_key_fn(context,
     parameters)``, ``cache_expiration`` (seconds or timedelta), ``refresh_cache``, with the result kept
     by ``persist_result`` in ``result_storage`` (a folder or fsspec URL; default
     ``$TIDEFLOW_HOME/results``) as ``result_serializer`` ("pickle", "cloudpickle" or "json").

@@ -631,3 +631,69 @@ def test_with_options_runtime_and_run_logger(client: SyncClient) -> None:
             break
         time.sleep(0.1)
     assert any("baking bread in Bake-0" in log.message for log in logs)
+
+
+# --- state change hooks ------------------------------------------------------------------------------
+def test_on_running_hooks_as_an_option_and_a_decorator() -> None:
+    started: list[tuple[str, str, int]] = []
+
+    def record_start_time(task: Any, task_run: Any, state: State) -> None:
+        started.append((task.name, state.name, task_run.run_count))
+
+    @task(on_running=[record_start_time])
+    def my_task() -> str:
+        return "hello"
+
+    @task(retries=2)
+    def another_task() -> str:
+        if len(started) < 3:
+            raise RuntimeError("once more")
+        return "world"
+
+    @another_task.on_running
+    def log_start(task: Any, task_run: Any, state: State) -> None:
+        started.append((task.name, state.name, task_run.run_count))
+
+    done: list[str] = []
+
+    @another_task.on_completion
+    def finished(task: Any, task_run: Any, state: State) -> None:
+        done.append(state.name)
+
+    @flow
+    def my_flow() -> tuple[str, str]:
+        return my_task(), another_task()
+
+    assert my_flow() == ("hello", "world")
+    # once per attempt, before the body: the first try and each retry
+    assert started == [
+        ("my_task", "Running", 1),
+        ("another_task", "Running", 1),
+        ("another_task", "Retrying", 2),
+    ]
+    assert done == ["Completed"]
+
+
+def test_hooks_given_kwargs_with_partial_and_with_options() -> None:
+    from functools import partial
+
+    data: dict[str, Any] = {}
+
+    def my_hook(task: Any, task_run: Any, state: State, **kwargs: Any) -> None:
+        data.update(state=state, **kwargs)
+
+    @task
+    def bad_task() -> None:
+        raise ValueError("meh")
+
+    @flow
+    def ok_with_failure_flow(x: str = "foo", y: int = 42) -> tuple[str, State]:
+        bad_task_with_a_hook = bad_task.with_options(
+            on_failure=[partial(my_hook, **dict(x=x, y=y))]
+        )
+        # the task run's state in a tuple: the flow returns without raising
+        return "bar", bad_task_with_a_hook(return_state=True)
+
+    _, task_run_state = ok_with_failure_flow()
+    assert data == {"x": "foo", "y": 42, "state": task_run_state}
+    assert task_run_state.is_failed()

@@ -366,8 +366,10 @@ def _finish_log(run: TaskRun) -> None:
 
 
 def _hooks(task: Any, run: TaskRun) -> Iterable[Callable[..., Any]]:
+    if run.state.type is StateType.RUNNING:
+        return task.on_running_hooks
     completed = run.state.type is StateType.COMPLETED
-    return task.on_completion if completed else task.on_failure
+    return task.on_completion_hooks if completed else task.on_failure_hooks
 
 
 def _call_hooks_sync(task: Any, run: TaskRun) -> None:
@@ -418,6 +420,8 @@ def run_task_sync(
             holding = slots
         run.set_state(S.Running())
         while True:
+            if task.on_running_hooks:
+                _call_hooks_sync(task, run)
             try:
                 value, timed_out = call_with_timeout(
                     task.fn, call_args, call_kwargs, task.timeout_seconds
@@ -474,6 +478,8 @@ async def run_task_async(
             holding = slots
         run.set_state(S.Running())
         while True:
+            if task.on_running_hooks:
+                await _call_hooks_async(task, run)
             error: BaseException | None = None
             value, timed_out = None, False
             try:
