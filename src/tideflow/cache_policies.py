@@ -184,7 +184,7 @@ class ConfiguredCachePolicy(CachePolicy):
     """A policy whose cache records live in ``key_storage`` (made by ``policy.configure()``)."""
 
     policy: CachePolicy
-    key_storage: str | None = None  # type: ignore[assignment]  # a field here, a default above
+    key_storage: str | None = None  # a field here, a class default on CachePolicy
 
     def compute_key(self, context: KeyContext) -> str | None:
         return self.policy.compute_key(context)

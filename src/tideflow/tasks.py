@@ -446,7 +446,7 @@ def _split(
     signature: inspect.Signature, arguments: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``arguments`` (by parameter name) as the args and kwargs of a call."""
-    bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(signature, arguments)
     return bound.args, bound.kwargs
 
 

@@ -366,10 +366,14 @@ def _finish_log(run: TaskRun) -> None:
 
 
 def _hooks(task: Any, run: TaskRun) -> Iterable[Callable[..., Any]]:
+    hooks: Iterable[Callable[..., Any]]
     if run.state.type is StateType.RUNNING:
-        return task.on_running_hooks
-    completed = run.state.type is StateType.COMPLETED
-    return task.on_completion_hooks if completed else task.on_failure_hooks
+        hooks = task.on_running_hooks
+    elif run.state.type is StateType.COMPLETED:
+        hooks = task.on_completion_hooks
+    else:
+        hooks = task.on_failure_hooks
+    return hooks
 
 
 def _call_hooks_sync(task: Any, run: TaskRun) -> None:
@@ -524,9 +528,12 @@ async def run_task_async(
 
 def _interrupted(exc: BaseException) -> State:
     """The state of a run stopped by ``exc``: Cancelled when asked to, else Crashed."""
+    state: State
     if isinstance(exc, TaskRunCancelled):
-        return S.Cancelled(message="Cancelled while it ran", data=exc)
-    return S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
+        state = S.Cancelled(message="Cancelled while it ran", data=exc)
+    else:
+        state = S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
+    return state
 
 
 def _retrying(task: Any, run: TaskRun, attempt: _Attempt) -> None:
