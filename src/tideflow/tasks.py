@@ -128,8 +128,8 @@ class Task(Generic[P, R]):
         description: str | None = None,
         tags: Iterable[str] | None = None,
         version: str | None = None,
-        retries: int = 0,
-        retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+        retries: int | None = None,
+        retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] | None = None,
         retry_jitter_factor: float | None = None,
         retry_condition_fn: Callable[..., bool] | None = None,
         timeout_seconds: float | None = None,
@@ -141,14 +141,16 @@ class Task(Generic[P, R]):
         cache_policy: CachePolicy | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: dt.timedelta | float | None = None,
-        refresh_cache: bool = False,
+        refresh_cache: bool | None = None,
         persist_result: bool | None = None,
         result_storage: str | Path | None = None,
         result_serializer: str = "pickle",
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
             raise ValueError(f"retries must be an integer ≥ 0, got {retries!r}")
         if isinstance(tags, str):
             raise TypeError(f"tags must be a list of strings, got the string {tags!r}")
@@ -167,9 +169,14 @@ class Task(Generic[P, R]):
         self.description = description if description is not None else inspect.getdoc(fn)
         self.tags = [str(t) for t in (tags or [])]
         self.version = version
-        self.retries = retries
+        # None: the TIDEFLOW_TASK_DEFAULT_RETRIES / _RETRY_DELAY_SECONDS settings, read when a run
+        # fails (decorating a task must not load the settings: issue 6).
+        self._retries_option = retries
         self._retry_delay_option = retry_delay_seconds
-        self.retry_delay_seconds = _delays(retry_delay_seconds, retries)
+        self.retries = retries if retries is not None else 0
+        self.retry_delay_seconds = _delays(
+            retry_delay_seconds if retry_delay_seconds is not None else 0, self.retries
+        )
         self.retry_jitter_factor = (
             None
             if retry_jitter_factor is None
@@ -209,7 +216,7 @@ class Task(Generic[P, R]):
         policy: CachePolicy | None,
         key_fn: Callable[..., str | None] | None,
         expiration: dt.timedelta | float | None,
-        refresh: bool,
+        refresh: bool | None,
         persist: bool | None,
     ) -> None:
         # The options as given (for with_options) and what they mean together (for the engine).
@@ -241,7 +248,7 @@ class Task(Generic[P, R]):
         self.cache_policy: CachePolicy | None = policy
         self.cache_key_fn = key_fn
         self.cache_expiration: dt.timedelta | None = expiration
-        self.refresh_cache = bool(refresh)
+        self.refresh_cache = refresh  # None: the TIDEFLOW_TASKS_REFRESH_CACHE setting
         self.persist_result = persist if persist is not None else policy is not None
 
     def with_options(self, **changes: Any) -> Task[P, R]:
@@ -255,11 +262,30 @@ class Task(Generic[P, R]):
         hooks = ("on_completion", "on_failure", "on_running")
         options = {key: getattr(self, key) for key in _OPTIONS if key not in hooks}
         options.update({key: list(getattr(self, f"{key}_hooks")) for key in hooks})
+        options["retries"] = self._retries_option
         options["retry_delay_seconds"] = self._retry_delay_option
         policy, key_fn, expiration = self._cache_options
         options.update(cache_policy=policy, cache_key_fn=key_fn, cache_expiration=expiration)
         options.update(changes)
         return Task(self.fn, **options)
+
+    def retry_policy(self, settings: Any = None) -> tuple[int, float | list[float]]:
+        """``(retries, delays)`` this task runs with: its options, else the settings' defaults."""
+        if self._retries_option == 0 or (
+            self._retries_option is not None and self._retry_delay_option is not None
+        ):
+            return self.retries, self.retry_delay_seconds
+        if settings is None:
+            from tideflow.settings import get_settings  # lazy: see the module top
+
+            settings = get_settings()
+        retries = self._retries_option
+        if retries is None:
+            retries = settings.task_default_retries
+        option = self._retry_delay_option
+        if option is None:
+            option = settings.task_default_retry_delay_seconds
+        return retries, _delays(option, retries)
 
     # --- hooks as decorators -----------------------------------------------------------------------
     def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -482,8 +508,8 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     version: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+    retries: int | None = None,
+    retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] | None = None,
     retry_jitter_factor: float | None = None,
     retry_condition_fn: Callable[..., bool] | None = None,
     timeout_seconds: float | None = None,
@@ -495,7 +521,7 @@ def task(
     cache_policy: CachePolicy | None = None,
     cache_key_fn: Callable[..., str | None] | None = None,
     cache_expiration: dt.timedelta | float | None = None,
-    refresh_cache: bool = False,
+    refresh_cache: bool | None = None,
     persist_result: bool | None = None,
     result_storage: str | Path | None = None,
     result_serializer: str = "pickle",

@@ -287,6 +287,7 @@ class _Attempt:
     final: State
     error: BaseException
     delay: float | None
+    retries: int = 0
 
 
 def _after_failure(
@@ -299,13 +300,15 @@ def _after_failure(
     else:
         assert error is not None
         final = S.Failed(message=failure_message(error), data=error)
+    ctx = current_run()
+    retries, delays = task.retry_policy(ctx.settings if ctx is not None else None)
     retries_done = run.run_count - 1
-    if retries_done >= task.retries or not _may_retry(task, run, final):
-        return _Attempt(final, error, None)
-    delay = retry_delay(task.retry_delay_seconds, retries_done)
+    if retries_done >= retries or not _may_retry(task, run, final):
+        return _Attempt(final, error, None, retries)
+    delay = retry_delay(delays, retries_done)
     if task.retry_jitter_factor and delay > 0:
         delay *= 1 + random.uniform(0, task.retry_jitter_factor)
-    return _Attempt(final, error, delay)
+    return _Attempt(final, error, delay, retries)
 
 
 def _may_retry(task: Any, run: TaskRun, state: State) -> bool:
@@ -540,7 +543,7 @@ def _retrying(task: Any, run: TaskRun, attempt: _Attempt) -> None:
     delay = attempt.delay or 0.0
     logger.warning(
         "Failed (%s); retry %d/%d in %g s",
-        attempt.final.message, run.run_count, task.retries, delay,
+        attempt.final.message, run.run_count, attempt.retries, delay,
     )  # fmt: skip
     when = S.utcnow() + dt.timedelta(seconds=delay)
     run.set_state(S.AwaitingRetry(scheduled_time=when, message=attempt.final.message))
