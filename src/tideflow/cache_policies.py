@@ -136,12 +136,12 @@ class FlowParameters(CachePolicy):
 
 @dataclass(frozen=True)
 class RunId(CachePolicy):
-    """The flow run's id: results are shared within one flow run only (None outside a flow run)."""
+    """The flow run's id: results are shared within one flow run only; outside a flow run, the task
+    run's own id (nothing is shared). None when neither is known."""
 
     def compute_key(self, context: KeyContext) -> str | None:
-        return (
-            None if context.flow_run_id is None else hash_objects("run", str(context.flow_run_id))
-        )
+        run = context.flow_run_id if context.flow_run_id is not None else context.task_run_id
+        return None if run is None else hash_objects("run", str(run))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Inside a flow run, calling a task runs it as a task run (retries, timeout, hooks, states) and returns
 its value; ``.submit()`` hands it to the flow's task runner and answers a future, ``.map()`` one
-future per element. Outside a flow run, calling a task just calls the function.
+future per element. Outside a flow run, a call runs the task in this process the same way (retries,
+caching, hooks, ``return_state``) without recording the run on the server; ``.fn`` is the function.
 """
 
 from __future__ import annotations

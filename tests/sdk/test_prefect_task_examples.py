@@ -346,6 +346,18 @@ def test_persist_result_caches_within_the_flow_run(client: SyncClient) -> None:
     assert calls == [1, 2, 1, 2]
 
 
+def test_the_default_policy_outside_a_flow_shares_nothing() -> None:
+    calls: list[int] = []
+
+    @task(persist_result=True)
+    def add_one(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    assert add_one(1) == add_one(1) == 2
+    assert calls == [1, 1]  # DEFAULT keys on the run: outside a flow, each task run is its own
+
+
 def test_cache_on_inputs_outside_a_flow() -> None:
     calls: list[int] = []
 
