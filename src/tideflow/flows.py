@@ -265,6 +265,45 @@ class Flow(Generic[P, R]):
             enforce_parameter_schema=enforce_parameter_schema,
         )
 
+    @classmethod
+    def from_source(cls, source: Any, entrypoint: str) -> Flow[Any, Any]:
+        """The flow at ``entrypoint`` ('path/file.py:function', relative to the source) loaded from
+        ``source``: a local folder, a git URL or bare repository path, or a
+        ``tideflow.deployments.GitRepository`` (branch, commit, subdirectory). Its ``deploy()``
+        makes workers pull that source before each run. ValueError names a problem."""
+        from tideflow.deployments._source import load_from_source  # lazy: see the module top
+
+        return cast("Flow[Any, Any]", load_from_source(source, entrypoint))
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        work_pool_name: str,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+        print_next_steps: bool = True,
+        **options: Any,
+    ) -> Any:
+        """Create or update deployment ``name`` in work pool ``work_pool_name``; its id (a UUID).
+
+        ``job_variables`` (env, working_dir, command, … as the pool's template declares) are
+        checked by the server; ``options`` are ``to_deployment``'s (parameters, cron, interval,
+        rrule, schedules, tags, triggers, concurrency_limit, paused, description, version). The
+        code is the flow's source (``from_source``) or the folder of the file defining it.
+        """
+        from tideflow.deployments._source import deploy_flow  # lazy: see the module top
+
+        return deploy_flow(
+            self,
+            name,
+            work_pool_name=work_pool_name,
+            work_queue_name=work_queue_name,
+            job_variables=dict(job_variables or {}),
+            print_next_steps=print_next_steps,
+            **options,
+        )
+
     def serve(
         self,
         name: str | None = None,
@@ -284,14 +323,16 @@ class Flow(Generic[P, R]):
         serve(deployment, limit=limit, pause_on_shutdown=pause_on_shutdown)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the flow and return its value; ``return_state=True`` answers its final State."""
+        return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
         # lazy: see the module top (a cached import costs well under a microsecond per call)
         if self.isasync:
             from tideflow.engine.async_runner import run_flow_async
 
-            return cast(R, run_flow_async(self, args, kwargs))
+            return cast(R, run_flow_async(self, args, kwargs, return_state))
         from tideflow.engine.sync_runner import run_flow_sync
 
-        return cast(R, run_flow_sync(self, args, kwargs))
+        return cast(R, run_flow_sync(self, args, kwargs, return_state))
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r}, fn={self.__qualname__})"
@@ -348,3 +389,7 @@ def flow(
         return Flow(fn, **options)
 
     return decorator
+
+
+# As in Prefect, ``flow.from_source(source, entrypoint=...)`` is reachable from the decorator itself.
+flow.from_source = Flow.from_source  # type: ignore[attr-defined]

@@ -203,6 +203,9 @@ def inspect(
     _field("Schedules", _schedules_text(d))
     _field("Triggers", len(d.triggers))
     _field("Entrypoint", d.entrypoint or "-")
+    pool = f"{d.work_pool_name} (queue {d.work_queue_name})" if d.work_pool_name else "- (serve())"
+    _field("Work pool", pool)
+    _field("Job variables", json.dumps(d.job_variables) if d.job_variables else "{}")
     _field("Last polled", format_time(d.last_polled))
     _field("Created", format_time(d.created))
     _field("Updated", format_time(d.updated))
@@ -302,8 +305,19 @@ def run(
     watch: Annotated[
         bool, typer.Option("--watch", help="Stream states and logs; exit 0 on Completed, else 1.")
     ] = False,
+    job_variable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--job-variable",
+            "-jv",
+            help='key=JSON job variable for the work pool\'s job (env=\'{"A": "1"}\'); repeatable.',
+        ),
+    ] = None,
+    flow_run_name: Annotated[
+        str | None, typer.Option("--flow-run-name", help="Name of the new run.")
+    ] = None,
 ) -> None:
-    """Create a run of a deployment (parameters override its defaults)."""
+    """Create a run of a deployment (parameters and job variables override its defaults)."""
     from tideflow.identity import user_creator
     from tideflow.schemas.deployments import DeploymentFlowRunCreate
 
@@ -319,6 +333,12 @@ def run(
     for item in param or []:
         key, value = parse_param(item)
         values[key] = value
+    variables: dict[str, Any] = {}
+    for item in job_variable or []:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            exit_with_error(f"--job-variable {item!r} must be KEY=VALUE")
+        variables[key.strip()] = parse_param(item)[1]
     if start_in is not None and start_at is not None:
         exit_with_error("give --start-in or --start-at, not both")
     when: dt.datetime | None = None
@@ -333,6 +353,8 @@ def run(
             scheduled_time=when,
             idempotency_key=idempotency_key,
             created_by=user_creator(),
+            job_variables=variables,
+            name=flow_run_name,
         )
     except ValueError as exc:
         exit_with_error(" ".join(str(exc).split()))

@@ -41,8 +41,12 @@ GROUPS: dict[str, str] = {
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
+    "user": "tideflow.cli.user",
     "profile": "tideflow.cli.profile",
     "schedule": "tideflow.cli.schedule",
+    "work-pool": "tideflow.cli.work_pool",
+    "work-queue": "tideflow.cli.work_queue",
+    "worker": "tideflow.cli.worker",
 }
 
 

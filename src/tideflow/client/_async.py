@@ -164,6 +164,9 @@ class AsyncClient:
     async def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return await self.send(c.read_task_run(task_run_id))
 
+    async def cancel_task_run(self, task_run_id: UUID) -> TaskRun:
+        return await self.send(c.cancel_task_run(task_run_id))
+
     async def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
         return await self.send(c.read_task_runs(flt))
 

@@ -225,6 +225,13 @@ def read_task_run(task_run_id: UUID) -> Call[TaskRun]:
     return Call("GET", f"/task_runs/{task_run_id}", _model(TaskRun))
 
 
+def cancel_task_run(task_run_id: UUID) -> Call[TaskRun]:
+    """Cancel a background task run (Cancelled, or Cancelling while its worker stops it)."""
+    from tideflow.schemas.task_runs import TaskRun
+
+    return Call("POST", f"/task_runs/{task_run_id}/cancel", _model(TaskRun))
+
+
 def read_task_runs(flt: TaskRunFilter | None = None) -> Call[list[TaskRun]]:
     from tideflow.schemas.task_runs import TaskRun, TaskRunFilter
 

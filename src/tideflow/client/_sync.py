@@ -164,6 +164,9 @@ class SyncClient:
     def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return self.send(c.read_task_run(task_run_id))
 
+    def cancel_task_run(self, task_run_id: UUID) -> TaskRun:
+        return self.send(c.cancel_task_run(task_run_id))
+
     def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
         return self.send(c.read_task_runs(flt))
 

@@ -1,5 +1,7 @@
 """Deployments from the SDK side: ``Flow.to_deployment`` builds a ``RunnerDeployment``; ``serve()``
-registers deployments and runs their flow runs, each in its own process.
+registers deployments and runs their flow runs, each in its own process. ``Flow.from_source`` and
+``Flow.deploy`` put a deployment in a work pool (its runs go to ``tideflow worker start`` processes);
+``run_deployment`` / ``arun_deployment`` start a run of any deployment and wait for it.
 
 Nothing here loads at import: ``serve`` imports the runner, the launchers and the HTTP client when it
 is called, and the other names load on first access, so ``from tideflow import serve`` stays cheap.
@@ -15,13 +17,26 @@ from tideflow._lazy import lazy_exports
 if TYPE_CHECKING:
     from tideflow.deployments._deployment import RunnerDeployment as RunnerDeployment
     from tideflow.deployments._deployment import build_deployment as build_deployment
+    from tideflow.deployments._run import arun_deployment as arun_deployment
+    from tideflow.deployments._run import run_deployment as run_deployment
+    from tideflow.deployments._source import GitRepository as GitRepository
     from tideflow.settings import Settings
 
-__all__ = ["RunnerDeployment", "build_deployment", "serve"]
+__all__ = [
+    "GitRepository",
+    "RunnerDeployment",
+    "arun_deployment",
+    "build_deployment",
+    "run_deployment",
+    "serve",
+]
 
 _LAZY = {
+    "GitRepository": "tideflow.deployments._source",
     "RunnerDeployment": "tideflow.deployments._deployment",
+    "arun_deployment": "tideflow.deployments._run",
     "build_deployment": "tideflow.deployments._deployment",
+    "run_deployment": "tideflow.deployments._run",
 }
 
 

@@ -1,6 +1,10 @@
-"""``python -m tideflow.deployments._child ENTRYPOINT RUN_ID``: run one flow run in a fresh interpreter.
+"""``python -m tideflow.deployments._child [--lifeline FD] ENTRYPOINT RUN_ID``: run one flow run in a
+fresh interpreter.
 
-The fallback of ``serve()`` on platforms without ``os.fork`` (see ``_launchers.SpawnLauncher``).
+The fallback of ``serve()`` on platforms without ``os.fork`` (see ``_launchers.SpawnLauncher``), and
+how a process worker starts each run (``_worker``). ``--lifeline FD`` names the read end of a pipe
+whose write end only the starting process holds: when it closes (that process ended, even
+SIGKILLed), this run's process group is terminated, so no run outlives its worker.
 ``ENTRYPOINT`` is ``path/to/file.py:name`` (a deployment's ``entrypoint``); the file is imported
 under a name other than ``__main__``, so its ``if __name__ == "__main__": serve(...)`` block does
 not run again. The exit status is the engine's (0: Completed).
@@ -8,8 +12,12 @@ not run again. The exit status is the engine's (0: Completed).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,9 +50,24 @@ def load_entrypoint(entrypoint: str) -> Any:
         raise ValueError(f"{path} has no attribute {attr!r}") from None
 
 
+def _watch_lifeline(fd: int) -> None:
+    """Block until the starter's end of the lifeline closes, then end this run's process group."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgid(0), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "--lifeline" and argv[1].isdigit():
+        threading.Thread(target=_watch_lifeline, args=(int(argv[1]),), daemon=True).start()
+        argv = argv[2:]
     if len(argv) != 2:
-        print("usage: python -m tideflow.deployments._child ENTRYPOINT RUN_ID", file=sys.stderr)
+        print(
+            "usage: python -m tideflow.deployments._child [--lifeline FD] ENTRYPOINT RUN_ID",
+            file=sys.stderr,
+        )
         return 2
     try:
         flow = load_entrypoint(argv[0])

@@ -106,6 +106,7 @@ class Runner:
         self.index_of: dict[UUID, int] = {}
         self.procs: dict[UUID, _Proc] = {}
         self.waiting: dict[UUID, FlowRun] = {}
+        self.priority: dict[UUID, int] = {}  # a worker's offers: their work queue's priority
         self.stopping = asyncio.Event()
         self.hurry = asyncio.Event()  # a second Ctrl-C: cancel running runs now
         self.drained = asyncio.Event()
@@ -203,12 +204,18 @@ class Runner:
         task.add_done_callback(self._tasks.discard)
 
     # --- offers and claims -----------------------------------------------------------------------
-    def offer(self, run: FlowRun) -> None:
+    def serves(self, run: FlowRun) -> bool:
+        """Whether ``run`` is one this runner may start."""
+        return run.deployment_id in self.index_of
+
+    def offer(self, run: FlowRun, priority: int | None = None) -> None:
         """A run that may be due: claim it now, or keep it until a slot frees."""
-        if self.stopping.is_set() or run.id in self.procs or run.deployment_id not in self.index_of:
+        if self.stopping.is_set() or run.id in self.procs or not self.serves(run):
             return
         if run.state is None or run.state.type is not StateType.SCHEDULED:
             return
+        if priority is not None:
+            self.priority[run.id] = priority
         if self.limit is not None and len(self.procs) >= self.limit:
             self.waiting[run.id] = run
             return
@@ -251,9 +258,10 @@ class Runner:
             return
         by_id = {run.id: run for run in runs}
         for result in results:
-            run = by_id.pop(UUID(str(result["flow_run_id"])), None)
-            if run is None:
+            run_id = UUID(str(result["flow_run_id"]))
+            if run_id not in by_id:
                 continue
+            run = by_id.pop(run_id)
             if result.get("status") == SetStateStatus.ACCEPT and result.get("flow_run"):
                 self._spawn(self._start(run, FlowRun.model_validate(result["flow_run"])))
             else:  # REJECT: another runner took it; WAIT: offered again when a slot frees
@@ -302,8 +310,7 @@ class Runner:
         if proc is None:
             proc = self.procs[run.id] = _Proc(run.id)
         try:
-            index = self.index_of[run.deployment_id]
-            proc.pid = await self.launcher.start(index, run.id, claimed)
+            proc.pid = await self.launch(run, claimed)
         except Exception as exc:
             await self._propose_end(
                 run.id, S.Crashed(f"Could not start the flow run process: {exc}")
@@ -313,7 +320,21 @@ class Runner:
         if proc.cancel_reason is not None:
             self._terminate(proc)
 
+    async def launch(self, run: FlowRun, claimed: FlowRun) -> int:
+        """Start the process of a claimed run; its pid (= its process group)."""
+        assert run.deployment_id is not None
+        return await self.launcher.start(self.index_of[run.deployment_id], run.id, claimed)
+
+    def _next_waiting(self) -> FlowRun:
+        """The waiting offer to take next: highest priority (lowest number), then oldest."""
+        if not self.priority:
+            return self.waiting.pop(next(iter(self.waiting)))
+        order = {run_id: i for i, run_id in enumerate(self.waiting)}
+        best = min(self.waiting, key=lambda r: (self.priority.get(r, 0), order[r]))
+        return self.waiting.pop(best)
+
     def _release(self, run_id: UUID) -> None:
+        self.priority.pop(run_id, None)
         proc = self.procs.pop(run_id, None)
         if proc is not None and proc.kill_timer is not None:
             proc.kill_timer.cancel()
@@ -322,8 +343,8 @@ class Runner:
         while self.waiting and not self.stopping.is_set():
             if self.limit is not None and len(self.procs) >= self.limit:
                 return
-            run = self.waiting.pop(next(iter(self.waiting)))  # oldest offer first
-            self.offer(run)
+            run = self._next_waiting()
+            self.offer(run, self.priority.get(run.id))
 
     # --- process ends and cancellation -----------------------------------------------------------
     def _on_exit(self, run_id: UUID, code: int) -> None:
@@ -378,7 +399,7 @@ class Runner:
         """A CANCELLING run nobody claimed (it was Scheduled): any runner may finish the cancel."""
         try:
             run = await self.client.read_flow_run(run_id)
-            if run.deployment_id not in self.index_of or run.state is None:
+            if not self.serves(run) or run.state is None:
                 return
             if run.state.type is not StateType.CANCELLING:
                 return
@@ -454,15 +475,18 @@ class Runner:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
-    async def _session(self, ws: Any) -> None:
-        hello = {
+    def hello(self) -> dict[str, Any]:
+        """The first frame on the websocket."""
+        return {
             "type": "hello",
             "runner_id": str(self.runner_id),
             "name": self.name,
             "deployment_ids": [str(d) for d in self.index_of],
             "limit": self.limit,
         }
-        await ws.send(json.dumps(hello))
+
+    async def _session(self, ws: Any) -> None:
+        await ws.send(json.dumps(self.hello()))
         welcome = json.loads(await ws.recv())
         if welcome.get("type") != "welcome":
             raise ValueError(f"the server refused the runner: {welcome.get('detail', welcome)}")
@@ -496,7 +520,11 @@ class Runner:
     def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "run":
-            self.offer(FlowRun.model_validate(message["flow_run"]))
+            priority = message.get("priority")
+            self.offer(
+                FlowRun.model_validate(message["flow_run"]),
+                priority if isinstance(priority, int) else None,
+            )
         elif kind == "claimed":
             future = self._claims.pop(int(message.get("id", 0)), None)
             if future is not None and not future.done():
@@ -515,15 +543,19 @@ class Runner:
 
     async def poll_once(self) -> None:
         """Offer due runs the push may have missed; cancel owned runs that became CANCELLING."""
-        now = dt.datetime.now(dt.UTC)
-        due = await self.client.get_scheduled_flow_runs(list(self.index_of), now, _POLL_LIMIT)
-        for run in due:
-            self.offer(run)
+        await self.poll_due()
         owned = [run_id for run_id, proc in self.procs.items() if proc.cancel_reason is None]
         if owned:
             flt = FlowRunFilter(id=owned, state_type=[StateType.CANCELLING], limit=1000)
             for run in await self.client.read_flow_runs(flt):
                 self.cancel(run.id, (run.state.message if run.state else None) or "cancelled")
+
+    async def poll_due(self) -> None:
+        """Offer the due runs a push may have missed."""
+        now = dt.datetime.now(dt.UTC)
+        due = await self.client.get_scheduled_flow_runs(list(self.index_of), now, _POLL_LIMIT)
+        for run in due:
+            self.offer(run)
 
 
 def _signal_group(pid: int, signum: int) -> None:

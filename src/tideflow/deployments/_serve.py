@@ -34,6 +34,12 @@ def check_serve_arguments(deployments: Sequence[Any], limit: Any) -> None:
             raise TypeError(
                 f"serve() takes deployments made by flow.to_deployment(...), got {item!r}"
             )
+        if item.create.job_variables:
+            raise ValueError(
+                f"deployment {item.full_name!r}: job_variables need a work pool: serve() runs "
+                "flow runs in its own environment. Use flow.deploy(..., work_pool_name=...) and "
+                "tideflow worker start, or set the environment of the serve() process"
+            )
         if item.full_name in seen:
             raise ValueError(f"deployment {item.full_name!r} is given twice")
         seen.add(item.full_name)

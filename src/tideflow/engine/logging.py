@@ -18,6 +18,7 @@ from tideflow.engine.context import FlowRunContext, current_run, current_task_ru
 from tideflow.engine.errors import MissingRunContext
 from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import LogCreate
+from tideflow.settings import get_settings
 
 __all__ = ["RUN_LOGGER_NAME", "configure_run_logging", "get_run_logger", "install_print_capture"]
 
@@ -71,6 +72,7 @@ class _APIHandler(logging.Handler):
             return
         ctx = current_run()
         if ctx is None:
+            self._emit_for_task_run(record)
             return
         try:
             log = LogCreate.model_construct(
@@ -89,6 +91,32 @@ class _APIHandler(logging.Handler):
             )
             worker.enqueue(log)
             ctx.api_logs += 1
+        except Exception:
+            self.handleError(record)
+
+    def _emit_for_task_run(self, record: logging.LogRecord) -> None:
+        # A task run outside any flow run (a task worker's background run) logs to the task run;
+        # one whose states are not reported (a plain call outside a flow) keeps its logs local.
+        task_ctx = current_task_run()
+        reporter = getattr(task_ctx.task_run, "reporter", None) if task_ctx else None
+        if task_ctx is None or reporter is None:
+            return
+        try:
+            log = LogCreate.model_construct(
+                flow_run_id=None,
+                task_run_id=task_ctx.task_run.id,
+                name=record.name,
+                level=record.levelno,
+                message=_PLAIN.format(record),
+                timestamp=dt.datetime.fromtimestamp(record.created, dt.UTC),
+            )
+            settings = get_settings()
+            worker = log_worker(
+                reporter.api_url,
+                interval=settings.logs_batch_interval,
+                max_buffer=settings.logs_max_buffer,
+            )
+            worker.enqueue(log)
         except Exception:
             self.handleError(record)
 
@@ -116,9 +144,10 @@ def configure_run_logging(level: str) -> logging.Logger:
 
 def get_run_logger() -> logging.Logger:
     """The logger of the current flow run: its records go to the run's logs and to the console."""
-    if current_run() is None:
+    if current_run() is None and current_task_run() is None:
         raise MissingRunContext(
-            "get_run_logger() was called outside a flow run; call it inside a function decorated with @flow"
+            "get_run_logger() was called outside a flow run; call it inside a function decorated "
+            "with @flow (or @task)"
         )
     return logging.getLogger(RUN_LOGGER_NAME)
 
@@ -128,11 +157,11 @@ def _capturing_print(
 ) -> None:
     _original_print(*args, sep=sep, end=end, file=file, flush=flush)
     ctx: FlowRunContext | None = current_run()
-    if ctx is None or (file is not None and file is not sys.stdout):
-        return
     task_ctx = current_task_run()
+    if (ctx is None and task_ctx is None) or (file is not None and file is not sys.stdout):
+        return
     own = task_ctx.task.log_prints if task_ctx is not None else None
-    if not (own if own is not None else ctx.log_prints):
+    if not (own if own is not None else (ctx is not None and ctx.log_prints)):
         return
     text = (" " if sep is None else sep).join(str(a) for a in args)
     logging.getLogger(RUN_LOGGER_NAME).info(text, extra={"tideflow_print": True})

@@ -21,6 +21,7 @@ from tideflow.schemas.parameters import validate_parameters
 from tideflow.schemas.schedules import DeploymentSchedule, DeploymentScheduleCreate
 
 __all__ = [
+    "PULL_STEPS",
     "Deployment",
     "DeploymentCreate",
     "DeploymentFilter",
@@ -28,6 +29,7 @@ __all__ = [
     "DeploymentStatus",
     "DeploymentUpdate",
     "check_name",
+    "check_pull_steps",
     "deployment_run_parameters",
     "merge_parameters",
     "split_full_name",
@@ -36,6 +38,47 @@ __all__ = [
 
 MAX_ENTRYPOINT_LENGTH = 4096  # a path and a function name
 MAX_CONCURRENCY = 1_000_000  # stored in a 64-bit column; far beyond any real limit
+MAX_PULL_STEPS = 20
+
+PULL_STEPS: dict[str, dict[str, tuple[type, bool]]] = {
+    # step name -> {argument: (type, required)}
+    "set_working_directory": {"directory": (str, True)},
+    "git_clone": {
+        "repository": (str, True),
+        "branch": (str, False),
+        "commit": (str, False),
+        "subdirectory": (str, False),
+    },
+}
+"""The pull steps a worker runs, in order, before each run of a deployment (the code's source)."""
+
+
+def check_pull_steps(steps: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """``steps`` if each is ``{name: {arguments}}`` with a known name and arguments, else a
+    ValueError naming the first bad step and argument."""
+    for index, step in enumerate(steps or []):
+        if len(step) != 1:
+            raise ValueError(f"pull step {index} must be one {{name: arguments}} pair")
+        ((name, args),) = step.items()
+        known = PULL_STEPS.get(name)
+        if known is None:
+            raise ValueError(
+                f"pull step {index}: unknown step {name!r} (known: {', '.join(PULL_STEPS)})"
+            )
+        if not isinstance(args, dict):
+            raise ValueError(f"pull step {index} ({name}): arguments must be an object")
+        for arg, value in args.items():
+            if arg not in known:
+                raise ValueError(
+                    f"pull step {index} ({name}): unknown argument {arg!r} "
+                    f"(known: {', '.join(known)})"
+                )
+            if value is not None and not isinstance(value, known[arg][0]):
+                raise ValueError(f"pull step {index} ({name}): {arg} must be a string")
+        for arg, (_, required) in known.items():
+            if required and not args.get(arg):
+                raise ValueError(f"pull step {index} ({name}): {arg} is required")
+    return steps
 
 
 class DeploymentStatus(StrEnum):
@@ -108,6 +151,12 @@ class Deployment(BaseModel):
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     job_variables: dict[str, Any] = Field(default_factory=dict)
     entrypoint: str | None = None
+    work_pool_name: str | None = Field(None, description="None: served by serve().")
+    work_queue_name: str | None = None
+    work_queue_id: UUID | None = None
+    pull_steps: list[dict[str, Any]] | None = Field(
+        None, description="How a worker gets the flow's code before each run."
+    )
     status: DeploymentStatus = DeploymentStatus.NOT_READY
     last_polled: dt.datetime | None = None
     created: dt.datetime
@@ -157,8 +206,24 @@ class DeploymentCreate(_Settable):
         None, ge=1, le=MAX_CONCURRENCY, description="Runs at once; None: no limit."
     )
     triggers: list[dict[str, Any]] = Field(default_factory=list)
-    job_variables: dict[str, Any] = Field(default_factory=dict)
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Validated against the work pool's job template."
+    )
     entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
+    work_pool_name: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_LENGTH, description="None: served by serve()."
+    )
+    work_queue_name: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_LENGTH, description="Default: the pool's default."
+    )
+    pull_steps: list[dict[str, Any]] | None = Field(
+        None, max_length=MAX_PULL_STEPS, description="How a worker gets the code; see PULL_STEPS."
+    )
+
+    @field_validator("pull_steps")
+    @classmethod
+    def _check_pull_steps(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return check_pull_steps(value)
 
     @field_validator("flow_name")
     @classmethod
@@ -189,6 +254,14 @@ class DeploymentUpdate(_Settable):
     triggers: list[dict[str, Any]] | None = None
     job_variables: dict[str, Any] | None = None
     entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)
+    work_pool_name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
+    work_queue_name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
+    pull_steps: list[dict[str, Any]] | None = Field(None, max_length=MAX_PULL_STEPS)
+
+    @field_validator("pull_steps")
+    @classmethod
+    def _check_pull_steps(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return check_pull_steps(value)
 
 
 class DeploymentFlowRunCreate(BaseModel):

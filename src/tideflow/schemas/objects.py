@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tideflow.schemas.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from tideflow.schemas.states import State, StateType
@@ -93,8 +93,17 @@ class FlowRun(_Object):
     parent_task_run_id: UUID | None = None
     idempotency_key: str | None = None
     created_by: Creator | None = None
+    work_queue_id: UUID | None = None
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="This run's job variables (over its deployment's)."
+    )
     created: dt.datetime
     updated: dt.datetime
+
+    @field_validator("job_variables", mode="before")
+    @classmethod
+    def _no_null_variables(cls, value: Any) -> Any:
+        return {} if value is None else value  # runs stored before job variables existed
 
     @property
     def duration(self) -> float | None:
@@ -109,7 +118,7 @@ class Log(_Object):
     """One log record of a run."""
 
     id: int | None = None
-    flow_run_id: UUID
+    flow_run_id: UUID | None = None  # None: a background task run's record
     task_run_id: UUID | None = None
     name: str
     level: int

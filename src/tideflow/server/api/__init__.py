@@ -16,6 +16,8 @@ from tideflow.server.api import (
     runners,
     task_runs,
     task_workers,
+    users,
+    work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
 from tideflow.server.api.openapi import install_openapi
@@ -41,5 +43,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         automations,
         events,
         api_keys,
+        users,
+        work_pools,
     )
 )

@@ -33,7 +33,7 @@ from tideflow.server.storage import NotFound
 from tideflow.server.storage import deployment_runs as runs
 from tideflow.server.storage import deployment_schedules as schedules
 from tideflow.server.storage import deployments as storage
-from tideflow.server.storage.deployments import InvalidParameters
+from tideflow.server.storage.deployments import InvalidDeploymentField, InvalidParameters
 from tideflow.server.triggers.owned import delete_owned_automations, sync_owned_automations
 
 __all__ = ["GetScheduledFlowRuns", "router"]
@@ -54,6 +54,8 @@ class GetScheduledFlowRuns(BaseModel):
 
 
 def _invalid(exc: InvalidParameters, loc: tuple[str, ...]) -> InvalidInput:
+    if isinstance(exc, InvalidDeploymentField):  # job variables, the work pool: named as such
+        loc = ("body", exc.field)
     return InvalidInput([(loc, problem) for problem in exc.problems])
 
 

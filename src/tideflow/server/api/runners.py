@@ -2,7 +2,12 @@
 and cancels the dispatcher pushes, and batched claims (``claim`` → ``claimed``): the same
 compare-and-set Scheduled → Pending as ``POST /flow_runs/{id}/set_state``, many runs per frame.
 A runner that stops on purpose sends ``goodbye`` first; a close without one (a killed runner) is
-recorded for the runner monitor, which crashes its runs unless it reconnects within a short grace."""
+recorded for the runner monitor, which crashes its runs unless it reconnects within a short grace.
+
+A worker is a runner whose hello names a ``work_pool_name`` (and its ``worker_type``) instead of
+deployments: it is offered the runs of the pool's queues, its claims also check the queue's and the
+pool's concurrency limits and pause (WAIT when they do not allow a start), and ``poll`` asks for the
+pool's due runs again (the fallback for a missed push)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from tideflow.server.context import ServerContext
 from tideflow.server.services.dispatcher import RunnerConnection
 from tideflow.server.storage import flow_runs as runs_storage
 from tideflow.server.storage import runners as storage
+from tideflow.server.storage import work_pools as pools_storage
+from tideflow.server.storage.deployments import mark_deployments_polled
 from tideflow.server.storage.errors import NotFound
 
 __all__ = ["Claim", "ClaimResult", "Claimed", "Heartbeat", "Hello", "router"]
@@ -42,8 +49,10 @@ class Hello(BaseModel):
     type: Literal["hello"]
     runner_id: UUID
     name: str = Field(min_length=1, max_length=200)
-    deployment_ids: list[UUID]
+    deployment_ids: list[UUID] = Field(default_factory=list, max_length=10_000)
     limit: int | None = Field(None, ge=1, le=1_000_000)
+    work_pool_name: str | None = Field(None, min_length=1, max_length=200)
+    worker_type: str | None = Field(None, min_length=1, max_length=40)
 
 
 class Heartbeat(BaseModel):
@@ -128,6 +137,11 @@ async def runner_socket(websocket: WebSocket) -> None:
     except ValidationError as exc:
         problem = "invalid hello: " + format_validation_errors(list(exc.errors()))
         hello = None
+    pool_id: UUID | None = None
+    if hello is not None and hello.work_pool_name is not None:
+        pool_id, problem = await _worker_pool(context, hello)
+        if pool_id is None:
+            hello = None
     if hello is None:
         await websocket.send_text(_error(problem or "invalid hello"))
         await websocket.close(POLICY_VIOLATION)
@@ -136,10 +150,14 @@ async def runner_socket(websocket: WebSocket) -> None:
         await storage.register_runner(
             session, hello.runner_id, hello.name, hello.deployment_ids, hello.limit, utcnow()
         )
+        if pool_id is not None:
+            await _worker_alive(session, hello.runner_id, pool_id, hello.name)
     interval = context.settings.runner_heartbeat_interval
     welcome = {"type": "welcome", "heartbeat_interval": interval, "claims": True}
     await websocket.send_text(json.dumps(welcome))
-    conn = RunnerConnection(hello.runner_id, hello.name, hello.deployment_ids, hello.limit)
+    conn = RunnerConnection(
+        hello.runner_id, hello.name, hello.deployment_ids, hello.limit, work_pool_id=pool_id
+    )
     writer = asyncio.create_task(_write(websocket, conn))
     context.runner_disconnects.opened(hello.runner_id)
     goodbye = False
@@ -156,6 +174,32 @@ async def runner_socket(websocket: WebSocket) -> None:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
+
+
+async def _worker_alive(session: AsyncSession, worker_id: UUID, pool_id: UUID, name: str) -> None:
+    """The worker is online, and the deployments of its pool are served (READY)."""
+    now = utcnow()
+    await pools_storage.register_worker(session, worker_id, pool_id, name, now)
+    served = await pools_storage.read_pool_deployment_ids(session, pool_id)
+    await mark_deployments_polled(session, served, now)
+
+
+async def _worker_pool(context: ServerContext, hello: Hello) -> tuple[UUID | None, str | None]:
+    """The id of the pool a worker's hello names, or why it cannot serve it."""
+    assert hello.work_pool_name is not None
+    async with context.database.read() as session:
+        pool = await pools_storage.read_work_pool(session, hello.work_pool_name)
+    if pool is None:
+        return None, (
+            f"work pool {hello.work_pool_name!r} not found; create it with: tideflow work-pool "
+            f"create {hello.work_pool_name} --type process"
+        )
+    if hello.worker_type is not None and hello.worker_type != pool.type.value:
+        return None, (
+            f"work pool {pool.name!r} is of type {pool.type.value!r}; a {hello.worker_type!r} "
+            "worker cannot run its flow runs"
+        )
+    return pool.id, None
 
 
 async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnection) -> None:
@@ -182,8 +226,15 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                         utcnow(),
                     )
                     await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
+                if conn.work_pool_id is not None:
+                    await _worker_alive(session, conn.runner_id, conn.work_pool_id, conn.name)
         elif kind == "goodbye":  # a clean shutdown: its runs are not crashed early
+            if conn.work_pool_id is not None:
+                async with context.database.write() as session:
+                    await pools_storage.set_worker_offline(session, conn.runner_id)
             return
+        elif kind == "poll" and conn.work_pool_id is not None:
+            await context.dispatcher.offer_pool_runs(conn.work_pool_id, only=conn)
         elif kind == "claim":
             try:
                 claim = Claim.model_validate(frame)
@@ -195,7 +246,8 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
             conn.send(
                 _error(
                     problem
-                    or f"unknown frame type {kind!r} (expected 'heartbeat', 'claim' or 'goodbye')"
+                    or f"unknown frame type {kind!r} (expected 'heartbeat', 'claim', 'poll' or "
+                    "'goodbye')"
                 )
             )
 
@@ -216,10 +268,33 @@ async def _claim(context: ServerContext, conn: RunnerConnection, claim: Claim) -
         for item in claim.claims:
             async with context.database.write() as session:
                 results.append(await _claim_one(session, conn, item))
+    if conn.work_pool_id is not None and any(r.status is SetStateStatus.WAIT for r in results):
+        context.dispatcher.claim_waited(conn.work_pool_id)
     return Claimed(id=claim.id, results=results).model_dump_json()
 
 
+async def _pool_refusal(
+    session: AsyncSession, conn: RunnerConnection, item: ClaimItem
+) -> ClaimResult | None:
+    """For a worker: REJECT a run outside its pool; WAIT when its queue or pool is paused or full."""
+    assert conn.work_pool_id is not None
+    route = await pools_storage.read_run_route(session, item.flow_run_id)
+    if route is None or route.pool_id != conn.work_pool_id:
+        outside = f"flow run {item.flow_run_id} is not in this worker's work pool"
+        return ClaimResult(
+            flow_run_id=item.flow_run_id, status=SetStateStatus.REJECT, reason=outside
+        )
+    reason = await pools_storage.missing_slot(session, route.queue_id, item.flow_run_id)
+    if reason is not None:
+        return ClaimResult(flow_run_id=item.flow_run_id, status=SetStateStatus.WAIT, reason=reason)
+    return None
+
+
 async def _claim_one(session: AsyncSession, conn: RunnerConnection, item: ClaimItem) -> ClaimResult:
+    if conn.work_pool_id is not None:
+        refused = await _pool_refusal(session, conn, item)
+        if refused is not None:
+            return refused
     proposal = StateProposal(
         state=Pending(runner_id=str(conn.runner_id)), expected_state_id=item.expected_state_id
     )

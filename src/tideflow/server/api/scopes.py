@@ -21,6 +21,9 @@ __all__ = ["PUBLIC_PATHS", "auth_required", "is_loopback", "required_scope"]
 PUBLIC_PATHS = frozenset({"/api/health", "/api/version"})
 # The UI's login page and its form (it checks the key itself), and logging out.
 _LOGIN = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("POST", "/logout")}
+# The login page's style sheet and icon (exact paths): the page is shown before anyone logs in.
+_PUBLIC_ASSETS = frozenset({"/ui/static/login.css", "/ui/static/favicon.svg"})
+_ADMIN_PREFIXES = ("/api/api-keys/", "/api/users/")  # managing who gets in
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _WEBSOCKETS: dict[str, Scope] = {
@@ -74,9 +77,11 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
     if websocket:
         return _WEBSOCKETS.get(path, "admin")
     method = method.upper()
-    if (path in PUBLIC_PATHS and method in ("GET", "HEAD")) or (method, path) in _LOGIN:
+    if (path in PUBLIC_PATHS or path in _PUBLIC_ASSETS) and method in ("GET", "HEAD"):
         return None
-    if path == "/api/api-keys" or path.startswith("/api/api-keys/"):
+    if (method, path) in _LOGIN:
+        return None
+    if path.startswith(_ADMIN_PREFIXES) or path in ("/api/api-keys", "/api/users"):
         return "admin"
     if method in _READ_METHODS:
         return "read"

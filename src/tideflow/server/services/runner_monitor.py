@@ -28,6 +28,7 @@ from tideflow.server.storage import Database
 from tideflow.server.storage import runners as runners_storage
 from tideflow.server.storage.deployments import mark_deployments_not_ready
 from tideflow.server.storage.flow_runs import set_flow_run_state
+from tideflow.server.storage.work_pools import set_worker_offline
 from tideflow.settings import Settings
 
 __all__ = ["Disconnect", "RunnerDisconnects", "RunnerMonitorService"]
@@ -159,6 +160,7 @@ class RunnerMonitorService(Service):
                     await self._end_runs(session, gone.runner_id, message)
 
     async def _end_runs(self, session: AsyncSession, runner_id: UUID, message: str) -> None:
+        await set_worker_offline(session, runner_id)  # a no-op for a serve() runner
         for run_id, state_type in await runners_storage.read_runner_runs(session, runner_id):
             end = Cancelled(message) if state_type is StateType.CANCELLING else Crashed(message)
             decision, _ = await set_flow_run_state(session, run_id, StateProposal(state=end))

@@ -1,31 +1,48 @@
 """Flow runs of deployments: creating one (API, scheduler and automations alike), and finding the
-runs a runner should start (due Scheduled runs, the oldest run waiting for a concurrency slot).
+runs a runner should start (due Scheduled runs, the oldest run waiting for a concurrency slot) or a
+work pool's workers should start (due runs of its unpaused queues, by queue priority).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRun, FlowRunCreate, FlowRunFilter
-from tideflow.schemas.deployments import DeploymentFlowRunCreate, deployment_run_parameters
+from tideflow.schemas.deployments import (
+    Deployment,
+    DeploymentFlowRunCreate,
+    deployment_run_parameters,
+)
 from tideflow.schemas.states import Scheduled, StateType, utcnow
+from tideflow.schemas.work_pools import (
+    job_variable_defaults,
+    merge_job_variables,
+    validate_job_variables,
+)
 from tideflow.server.orchestration import ACTIVE_TYPES
-from tideflow.server.storage.deployments import InvalidParameters, require_deployment
+from tideflow.server.storage.deployments import (
+    InvalidDeploymentField,
+    InvalidParameters,
+    require_deployment,
+)
 from tideflow.server.storage.errors import Conflict
 from tideflow.server.storage.flow_runs import create_flow_run, read_flow_runs
-from tideflow.server.storage.tables import deployments, flow_runs
+from tideflow.server.storage.tables import deployments, flow_runs, work_pools, work_queues
 
 __all__ = [
     "NOT_OFFERED",
     "WAITING",
     "create_deployment_flow_run",
+    "read_due_pool_runs",
     "read_due_runs",
     "read_oldest_waiting_run",
+    "read_upcoming_pool_runs",
     "read_upcoming_runs",
 ]
 
@@ -52,6 +69,7 @@ async def create_deployment_flow_run(
     parameters, problems = deployment_run_parameters(deployment, body.parameters)
     if problems:
         raise InvalidParameters(problems)
+    work_queue = await _run_job_variables(session, deployment, body.job_variables)
     create = FlowRunCreate(
         flow_id=deployment.flow_id,
         name=body.name,
@@ -67,6 +85,7 @@ async def create_deployment_flow_run(
         deployment_id=deployment_id,
         triggering_event_id=triggering_event_id,
         names=(deployment.flow_name, deployment.name),  # read with the deployment
+        work_queue=work_queue,
     )
     if not created and run.deployment_id != deployment_id:
         raise Conflict(
@@ -74,6 +93,37 @@ async def create_deployment_flow_run(
             "deployment of this flow"
         )
     return run, created
+
+
+async def _run_job_variables(
+    session: AsyncSession, deployment: Deployment, job_variables: dict[str, Any]
+) -> tuple[UUID, dict[str, Any]] | None:
+    """(work queue id, the run's job variables) for a work-pool deployment's run, the variables
+    (merged over the pool's defaults and the deployment's) checked against the pool's template."""
+    if deployment.work_queue_id is None:
+        if job_variables:
+            raise InvalidDeploymentField(
+                "job_variables",
+                [
+                    f"deployment {deployment.full_name!r} has no work pool: job variables need one "
+                    "(a deployment served by serve() runs in the serving process's environment)"
+                ],
+            )
+        return None
+    stmt = (
+        sa.select(work_pools.c.base_job_template)
+        .join(work_queues, work_queues.c.work_pool_id == work_pools.c.id)
+        .where(work_queues.c.id == deployment.work_queue_id)
+    )
+    template = (await session.execute(stmt)).scalar_one_or_none() or {}
+    merged = merge_job_variables(
+        job_variable_defaults(template), deployment.job_variables, job_variables
+    )
+    unknown = validate_job_variables(template, job_variables, partial=True)
+    problems = unknown or validate_job_variables(template, merged, partial=False)
+    if problems:
+        raise InvalidDeploymentField("job_variables", problems)
+    return deployment.work_queue_id, dict(job_variables)
 
 
 def _scheduled(deployment_ids: Sequence[UUID]) -> list[sa.ColumnElement[bool]]:
@@ -160,6 +210,53 @@ async def read_oldest_waiting_run(session: AsyncSession, deployment_id: UUID) ->
         return None
     runs = await _runs_by_id(session, await _waiting(session, deployment_id, 1))
     return runs[0] if runs else None
+
+
+async def read_due_pool_runs(
+    session: AsyncSession, pool_id: UUID, before: dt.datetime, limit: int = 1000
+) -> list[tuple[FlowRun, int]]:
+    """(run, its queue's priority) of due Scheduled runs in the pool's unpaused queues, highest
+    priority (lowest number) then oldest first; none while the pool is paused."""
+    c, q, p = flow_runs.c, work_queues.c, work_pools.c
+    stmt = (
+        sa.select(c.id, q.priority)
+        .join(work_queues, q.id == c.work_queue_id)
+        .join(work_pools, p.id == q.work_pool_id)
+        .where(
+            q.work_pool_id == pool_id,
+            q.is_paused.is_(False),
+            p.is_paused.is_(False),
+            c.state_type == StateType.SCHEDULED.value,
+            c.next_scheduled_start_time <= before,
+            c.state_name.not_in(NOT_OFFERED),
+        )
+        .order_by(q.priority, c.next_scheduled_start_time, c.id)
+        .limit(max(1, min(limit, 1000)))
+    )
+    found = [(row.id, row.priority) for row in await session.execute(stmt)]
+    priority = dict(found)
+    runs = await _runs_by_id(session, [run_id for run_id, _ in found])
+    return [(run, priority[run.id]) for run in runs]
+
+
+async def read_upcoming_pool_runs(
+    session: AsyncSession, pool_id: UUID, after: dt.datetime, limit: int = 1000
+) -> list[tuple[dt.datetime, UUID, UUID, UUID]]:
+    """(scheduled time, run id, state id, deployment id) of the pool's Scheduled runs due later."""
+    c, q = flow_runs.c, work_queues.c
+    stmt = (
+        sa.select(c.next_scheduled_start_time, c.id, c.state_id, c.deployment_id)
+        .join(work_queues, q.id == c.work_queue_id)
+        .where(
+            q.work_pool_id == pool_id,
+            c.state_type == StateType.SCHEDULED.value,
+            c.next_scheduled_start_time > after,
+            c.state_name.not_in(NOT_OFFERED),
+        )
+        .order_by(c.next_scheduled_start_time)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]
 
 
 async def read_upcoming_runs(

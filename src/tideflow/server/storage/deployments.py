@@ -26,7 +26,8 @@ from tideflow.schemas.deployments import (
     DeploymentUpdate,
 )
 from tideflow.schemas.parameters import validate_parameters
-from tideflow.schemas.states import utcnow
+from tideflow.schemas.states import StateType, utcnow
+from tideflow.schemas.work_pools import validate_job_variables
 from tideflow.server.storage.deployment_events import (
     emit_deployment_event,
     emit_deployment_events_for,
@@ -46,10 +47,12 @@ from tideflow.server.storage.dialect import (
 from tideflow.server.storage.errors import NotFound, StorageError
 from tideflow.server.storage.flows import create_or_get_flow
 from tideflow.server.storage.outbox import publish_after_commit
-from tideflow.server.storage.tables import deployments, flows
+from tideflow.server.storage.tables import deployments, flow_runs, flows, work_pools, work_queues
+from tideflow.server.storage.work_pools import read_work_pool, resolve_work_queue
 
 __all__ = [
     "SCHEDULES_TOPIC",
+    "InvalidDeploymentField",
     "InvalidParameters",
     "delete_deployment",
     "delete_future_scheduled_runs",
@@ -65,8 +68,15 @@ __all__ = [
     "upsert_deployment",
 ]
 
-_SELECT = sa.select(deployments, flows.c.name.label("flow_name")).join(
-    flows, flows.c.id == deployments.c.flow_id
+_SELECT = sa.select(
+    deployments,
+    flows.c.name.label("flow_name"),
+    work_pools.c.name.label("work_pool_name"),
+    work_queues.c.name.label("work_queue_name"),
+).select_from(
+    deployments.join(flows, flows.c.id == deployments.c.flow_id)
+    .outerjoin(work_queues, work_queues.c.id == deployments.c.work_queue_id)
+    .outerjoin(work_pools, work_pools.c.id == work_queues.c.work_pool_id)
 )
 
 # Columns a client sets (DeploymentCreate/DeploymentUpdate fields stored as they are).
@@ -82,6 +92,7 @@ _PLAIN = (
     "triggers",
     "job_variables",
     "entrypoint",
+    "pull_steps",
 )
 
 
@@ -91,6 +102,53 @@ class InvalidParameters(StorageError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class InvalidDeploymentField(InvalidParameters):
+    """A problem with another field than ``parameters`` (``field``), e.g. job variables (422)."""
+
+    def __init__(self, field: str, problems: list[str]) -> None:
+        self.field = field
+        super().__init__(problems)
+
+
+async def _work_queue_id(
+    session: AsyncSession,
+    pool_name: str | None,
+    queue_name: str | None,
+    job_variables: dict[str, Any],
+) -> UUID | None:
+    """The work queue a deployment's runs go to (None: no pool); its job variables are checked
+    against the pool's template. A deployment without a pool takes no job variables: nothing
+    would use them, and an option must never be silently ignored."""
+    if pool_name is None:
+        if queue_name is not None:
+            raise InvalidDeploymentField(
+                "work_queue_name", ["a work queue needs a work pool (work_pool_name)"]
+            )
+        if job_variables:
+            raise InvalidDeploymentField(
+                "job_variables",
+                [
+                    "job variables need a work pool (work_pool_name): a deployment served by "
+                    "serve() runs in the serving process's environment"
+                ],
+            )
+        return None
+    pool = await read_work_pool(session, pool_name)
+    if pool is None:
+        raise InvalidDeploymentField(
+            "work_pool_name",
+            [
+                f"work pool {pool_name!r} not found; create it with: tideflow work-pool create "
+                f"{pool_name} --type process"
+            ],
+        )
+    problems = validate_job_variables(pool.base_job_template, job_variables, partial=True)
+    if problems:
+        raise InvalidDeploymentField("job_variables", problems)
+    _, queue = await resolve_work_queue(session, pool_name, queue_name)
+    return queue.id
 
 
 async def _deployment(session: AsyncSession, row: Any, *, schedules: bool = True) -> Deployment:
@@ -187,6 +245,9 @@ async def upsert_deployment(
     now = utcnow()
     values = body.model_dump(mode="json", include=set(_PLAIN))
     _check_defaults(values)
+    values["work_queue_id"] = await _work_queue_id(
+        session, body.work_pool_name, body.work_queue_name, values["job_variables"]
+    )
     stmt = sa.select(deployments.c.id).where(
         deployments.c.flow_id == flow.id, deployments.c.name == body.name
     )
@@ -250,6 +311,16 @@ async def _apply(
         .where(deployments.c.id == deployment_id)
         .values(**changes, updated=now)
     )
+    if "work_queue_id" in changes:
+        # Its waiting runs follow it to the new queue (or out of any pool), so they run there.
+        await session.execute(
+            sa.update(flow_runs)
+            .where(
+                flow_runs.c.deployment_id == deployment_id,
+                flow_runs.c.state_type == StateType.SCHEDULED.value,
+            )
+            .values(work_queue_id=changes["work_queue_id"])
+        )
     if "schedules" in changed or changes.get("paused") is True:
         await delete_future_scheduled_runs(session, deployment_id, now)
     if {"schedules", "paused"} & set(changed):
@@ -279,6 +350,14 @@ async def update_deployment(
             raise InvalidParameters([f"{key} must not be null"])
     merged = {**current.model_dump(mode="json", include=set(_PLAIN)), **sent}
     _check_defaults(merged)
+    placement = {"work_pool_name", "work_queue_name", "job_variables"}
+    if placement & set(sent):
+        pool_name = sent.pop("work_pool_name", current.work_pool_name)
+        same_pool = pool_name == current.work_pool_name
+        queue_name = sent.pop("work_queue_name", current.work_queue_name if same_pool else None)
+        sent["work_queue_id"] = await _work_queue_id(
+            session, pool_name, queue_name, merged["job_variables"]
+        )
     changed = await _apply(session, deployment_id, sent, schedules, utcnow())
     return await require_deployment(session, deployment_id), changed
 

@@ -136,10 +136,12 @@ async def create_flow_run(
     deployment_id: UUID | None = None,
     triggering_event_id: UUID | None = None,
     names: tuple[str, str | None] | None = None,
+    work_queue: tuple[UUID, dict[str, Any]] | None = None,
 ) -> tuple[FlowRun, bool]:
     """Create a run in its initial state (default Pending); the flag is False when ``(flow,
     idempotency_key)`` already named a run, which is returned unchanged. ``names``: the flow's and
-    the deployment's names, which the caller just read with ``body.flow_id`` (no flow lookup)."""
+    the deployment's names, which the caller just read with ``body.flow_id`` (no flow lookup).
+    ``work_queue``: the work queue of a work-pool deployment's run and the run's job variables."""
     if body.flow_id is not None and names is not None:
         flow_id = body.flow_id
     elif body.flow_id is not None:
@@ -191,6 +193,11 @@ async def create_flow_run(
         "created": now,
         "updated": now,
         **_current_state_columns(decision.state),
+        **(
+            {"work_queue_id": work_queue[0], "job_variables": work_queue[1]}
+            if work_queue is not None
+            else {}
+        ),
         **decision.changes,
     }
     if body.idempotency_key is None:

@@ -14,6 +14,7 @@ __all__ = [
     "automation_checkpoints",
     "automation_firings",
     "automations",
+    "browser_sessions",
     "concurrency_limits",
     "concurrency_slots",
     "deployment_schedules",
@@ -27,6 +28,10 @@ __all__ = [
     "metadata",
     "runners",
     "task_runs",
+    "users",
+    "work_pools",
+    "work_queues",
+    "workers",
 ]
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -84,6 +89,10 @@ flow_runs = sa.Table(
     sa.Column("runner_id", UuidType, nullable=True),
     # The event that made an automation create this run, if any.
     sa.Column("triggering_event_id", UuidType, nullable=True),
+    # The work queue a run of a work-pool deployment waits in, and the job variables the run set
+    # (migration 0011; no foreign key: added to an existing table, SQLite cannot add one).
+    sa.Column("work_queue_id", UuidType, nullable=True),
+    sa.Column("job_variables", JSONType, nullable=True),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
     sa.Index(None, "flow_id", "created"),
     sa.Index(None, "deployment_id"),
@@ -97,6 +106,7 @@ flow_runs = sa.Table(
     sa.Index(None, "deployment_id", "state_type"),
     sa.Index(None, "state_type", "next_scheduled_start_time"),
     sa.Index(None, "runner_id"),
+    sa.Index(None, "work_queue_id", "state_type"),
 )
 
 flow_run_states = sa.Table(
@@ -181,8 +191,9 @@ logs = sa.Table(
     "logs",
     metadata,
     sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    # NULL for a background task run's record (migration 0010b)
     sa.Column(
-        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_run_id", UuidType, nullable=True),
     sa.Column("name", sa.String(500), nullable=False),
@@ -217,6 +228,9 @@ deployments = sa.Table(
     sa.Column("last_polled", UTCDateTime, nullable=True),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+    # migration 0011: the work queue (of a work pool) its runs go to; None: served by serve()
+    sa.Column("work_queue_id", UuidType, nullable=True),
+    sa.Column("pull_steps", JSONType, nullable=True),
     sa.UniqueConstraint("flow_id", "name"),
     sa.Index(None, "name"),
 )
@@ -391,4 +405,79 @@ api_keys = sa.Table(
     sa.Column("scopes", JSONType, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("revoked", UTCDateTime, nullable=True),
+)
+
+# UI users (ADR 0007): a name and the argon2 hash of a password, with scopes like an API key.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(400), nullable=False),
+    sa.Column("scopes", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("password_changed", UTCDateTime, nullable=False),
+)
+
+# UI logins (ADR 0007): ``id`` is a hash of the cookie's token, never the token. The session acts
+# as its principal (an API key by key id, a user by id, or the TIDEFLOW_SERVER_ADMIN_KEY by a hash of
+# it), whose row is checked on use: revoking the key or deleting the user ends its sessions.
+browser_sessions = sa.Table(
+    "browser_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("principal_kind", sa.String(20), nullable=False),
+    sa.Column("principal_id", sa.String(80), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "principal_kind", "principal_id"),
+    sa.Index(None, "expires"),
+)
+
+# --- work pools (migration 0011) -------------------------------------------------------------------
+
+work_pools = sa.Table(
+    "work_pools",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("base_job_template", JSONType, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("is_paused", sa.Boolean, nullable=False),
+    sa.Column("default_queue_id", UuidType, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+work_queues = sa.Table(
+    "work_queues",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "work_pool_id", UuidType, sa.ForeignKey("work_pools.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("is_paused", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("work_pool_id", "name"),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "work_pool_id", UuidType, sa.ForeignKey("work_pools.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("last_heartbeat", UTCDateTime, nullable=False),
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Index(None, "work_pool_id"),
 )

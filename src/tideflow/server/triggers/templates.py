@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import anyio
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
+from jinja2.sandbox import _mutable_spec as _MUTABLE_SPEC
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
@@ -155,6 +157,84 @@ class _Bounding(NodeTransformer):
         return nodes.Filter(parts, "_tf_concat", [], [], None, None, lineno=node.lineno)
 
 
+# What the sandbox refuses at render time, found at save time when the template spells it out.
+_MUTATING = frozenset().union(*(names for _, names in _MUTABLE_SPEC))
+# Filters that read an attribute named by an argument: (positional index, keyword).
+_ATTRIBUTE_FILTERS = {
+    "attr": (0, None),
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "groupby": (0, "attribute"),
+    "sort": (None, "attribute"),
+    "sum": (None, "attribute"),
+    "unique": (None, "attribute"),
+    "min": (None, "attribute"),
+    "max": (None, "attribute"),
+    "join": (None, "attribute"),
+}
+
+
+def _internal(name: object) -> str | None:
+    """The first dunder part of an attribute name or dotted path (``a.__class__``), or None.
+
+    Dunder names reach Python internals (__class__, __globals__, __subclasses__...); a single
+    leading underscore is only a dict key in this data-only context and stays allowed."""
+    if not isinstance(name, str):
+        return None
+    return next((p for p in name.replace("[", ".").split(".") if p.startswith("__")), None)
+
+
+def _format_fields(text: str) -> list[str]:
+    try:
+        return [field for _, field, _, _ in string.Formatter().parse(text) if field]
+    except ValueError:  # not a valid format string: calling .format() on it fails anyway
+        return []
+
+
+def _attribute_argument(node: nodes.Filter) -> object:
+    """The constant attribute name an attribute-reading filter is given, or None."""
+    if node.name == "map" and node.args and isinstance(node.args[0], nodes.Const):
+        if node.args[0].value == "attr" and len(node.args) > 1:  # map('attr', name)
+            return node.args[1].value if isinstance(node.args[1], nodes.Const) else None
+    index, keyword = _ATTRIBUTE_FILTERS.get(node.name, (None, None))
+    if index is not None and len(node.args) > index and isinstance(node.args[index], nodes.Const):
+        return node.args[index].value
+    for kw in node.kwargs:
+        if kw.key == keyword and isinstance(kw.value, nodes.Const):
+            return kw.value.value
+    return None
+
+
+def _check_access(ast: nodes.Template) -> None:
+    """Refuse what the sandbox would refuse at render time, when the template names it literally:
+    a Python-internal attribute (``__class__``, also through ``['...']``, ``|attr``, ``|map``'s
+    ``attribute`` and a literal ``'{0.__class__}'.format``) or a method that changes its input."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Call)):
+        name: object = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter):
+            name = _attribute_argument(node)
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            method, owner = node.node.attr, node.node.node
+            if method in _MUTATING:
+                raise SecurityError(
+                    f"calls .{method}(), which would change the template's input; action "
+                    "templates are read-only"
+                )
+            if method in ("format", "format_map") and isinstance(owner, nodes.Const):
+                name = next((f for f in _format_fields(str(owner.value)) if _internal(f)), None)
+        internal = _internal(name)
+        if internal:
+            raise SecurityError(
+                f"{internal!r} is not available in action templates (names starting with '__' "
+                "reach Python internals)"
+            )
+
+
 def _parsed(source: str) -> tuple[nodes.Template, int]:
     """Parse and enforce the structural limits; the AST and its token count. Raises jinja2
     errors or SecurityError; never compiles."""
@@ -171,6 +251,7 @@ def _parsed(source: str) -> tuple[nodes.Template, int]:
     for name in ast.find_all(nodes.Name):
         if name.name == "self":
             raise SecurityError("'self' is not available in action templates")
+    _check_access(ast)
     loops = list(ast.find_all(nodes.For))
     if len(loops) > MAX_LOOPS:
         raise SecurityError(f"{len(loops)} loops, above the limit of {MAX_LOOPS}")

@@ -1,0 +1,59 @@
+"""`tideflow worker start --pool NAME`: run the flow runs of a work pool's deployments on this
+machine, each in its own process, until stopped (Ctrl-C or SIGTERM: running runs get the cancel
+grace to finish; a second signal cancels them)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tideflow.cli._common import exit_with_error, load_settings, one_line
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Start workers that run a work pool's flow runs.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    pool: Annotated[str, typer.Option("--pool", "-p", help="The work pool to take runs from.")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-l", min=1, help="Flow runs at once (default: any).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Worker name (default: host:pid).")
+    ] = None,
+    worker_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", "-t", help="Worker type; creates the pool with it when it does not exist."
+        ),
+    ] = None,
+) -> None:
+    """Take the runs of POOL's deployments (pushed by the server) and run each in a process."""
+    import asyncio
+
+    from tideflow.client import resolve_api_url
+    from tideflow.deployments._worker import ProcessWorker, run_worker
+    from tideflow.exceptions import TideflowError
+
+    if worker_type is not None and worker_type != "process":
+        exit_with_error(
+            f"worker type {worker_type!r} cannot run here: this version ships the process worker "
+            "only (docker and kubernetes pools can be created and validated, not yet run)"
+        )
+    settings = load_settings()
+    try:
+        settings = settings.model_copy(update={"api_url": resolve_api_url(settings)})
+    except TideflowError as exc:
+        exit_with_error(one_line(exc))
+    worker = ProcessWorker(
+        pool, settings=settings, limit=limit, name=name, create_pool=worker_type is not None
+    )
+    try:
+        asyncio.run(run_worker(worker))
+    except (TideflowError, ValueError) as exc:
+        exit_with_error(one_line(exc))
+    if worker.error:
+        exit_with_error(worker.error)

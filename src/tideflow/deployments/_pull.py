@@ -1,0 +1,101 @@
+"""Pull steps: how a worker gets a deployment's code before each run (``Deployment.pull_steps``).
+
+``set_working_directory`` names a folder already on the worker's machine (a local source).
+``git_clone`` checks a repository out with the ``git`` command (no Python git library): into a
+cache folder per (repository, commit), so each commit is fetched once and every later run of it
+reuses the checkout; a branch (or the default branch) is resolved to its commit first with
+``git ls-remote``. Steps run in order; the last directory they name is where the run starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PullError", "git_cache_dir", "run_pull_steps"]
+
+_GIT_TIMEOUT = 300.0  # seconds for one git command (a clone of a large repository)
+
+
+class PullError(RuntimeError):
+    """A pull step failed; the message names the step and the cause."""
+
+
+def git_cache_dir(home: Path) -> Path:
+    return home / "git-cache"
+
+
+def _git(args: Sequence[str], cwd: Path | None = None) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=_GIT_TIMEOUT,
+            stdin=subprocess.DEVNULL, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise PullError("git_clone: the git command is not installed on this worker") from None
+    except subprocess.TimeoutExpired:
+        raise PullError(f"git {args[0]} took longer than {_GIT_TIMEOUT:g} s") from None
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise PullError(f"git {args[0]} failed: {lines[-1] if lines else done.returncode}")
+    return done.stdout
+
+
+def _resolve_commit(repository: str, branch: str | None) -> str:
+    ref = f"refs/heads/{branch}" if branch else "HEAD"
+    out = _git(["ls-remote", repository, ref])
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:
+            return sha
+    raise PullError(f"git_clone: {repository} has no branch {branch!r}" if branch else
+                    f"git_clone: {repository} has no HEAD")  # fmt: skip
+
+
+def _clone(args: Mapping[str, Any], cache: Path) -> Path:
+    repository = str(args["repository"])
+    commit = args.get("commit") or _resolve_commit(repository, args.get("branch"))
+    key = hashlib.sha256(f"{repository}\0{commit}".encode()).hexdigest()[:24]
+    target = cache / key
+    if not (target / ".git").is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        # Cloned next to the target then renamed: a concurrent or interrupted clone never leaves a
+        # half checkout where a later run would use it.
+        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+        try:
+            _git(["init", "-q", str(work)])
+            _git(["fetch", "-q", "--depth", "1", repository, commit], cwd=work)
+            _git(["checkout", "-q", "FETCH_HEAD"], cwd=work)
+            with contextlib.suppress(OSError):  # another run got there first: use its checkout
+                work.rename(target)
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+    sub = args.get("subdirectory")
+    return (target / sub) if sub else target
+
+
+def run_pull_steps(steps: Sequence[Mapping[str, Any]] | None, home: Path) -> Path | None:
+    """Run the steps in order; the directory the run starts in (None: no step named one).
+
+    Blocking (git runs as a subprocess): call it off the event loop.
+    """
+    directory: Path | None = None
+    for index, step in enumerate(steps or []):
+        ((name, args),) = step.items()
+        if name == "set_working_directory":
+            directory = Path(str(args["directory"])).expanduser()
+        elif name == "git_clone":
+            directory = _clone(args, git_cache_dir(home))
+        else:
+            raise PullError(f"pull step {index}: unknown step {name!r}")
+        if not directory.is_dir():
+            raise PullError(f"pull step {index} ({name}): {directory} is not a directory")
+    return directory

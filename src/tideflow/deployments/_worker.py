@@ -1,0 +1,252 @@
+"""The process worker (``tideflow worker start --pool NAME``): the runner of ``serve()`` pointed at a
+work pool instead of a list of deployments.
+
+It speaks the same websocket protocol (ADR 0001): its hello names the pool (and the worker type), the
+server offers it the runs of the pool's queues with their queue's priority, and it claims them with
+the same batched compare-and-set, which the server also checks against the queue's and the pool's
+concurrency limits and pause. Claims go over the websocket only (they need those checks): an offer
+that arrives while disconnected is dropped, and offered again on reconnect. The fallback poll asks
+the server for the pool's due runs on the websocket (``poll`` frame).
+
+Each claimed run starts in a fresh process: the deployment's pull steps give the code's folder, the
+job variables (pool template defaults < deployment < run) fill the pool's job configuration, and
+``python -m tideflow.deployments._child ENTRYPOINT RUN_ID`` (or the job's ``command`` followed by
+those two arguments) runs with the job's ``env`` over the worker's environment, in its
+``working_dir`` (default: the pulled folder), its output streamed to the worker's when
+``stream_output``. A pipe ties each run's process to the worker: if the worker dies, its runs stop
+(and the server marks them Crashed). Exits without a final state are reported as Crashed, as by
+``serve()``, and cancellation is the same SIGTERM-then-SIGKILL of the run's process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from tideflow.client import _work_pools as calls
+from tideflow.deployments._launchers import ExitCallback
+from tideflow.deployments._pull import run_pull_steps
+from tideflow.deployments._runner import Runner
+from tideflow.exceptions import ObjectNotFound
+from tideflow.schemas import FlowRun
+from tideflow.schemas.work_pools import (
+    WorkPool,
+    WorkPoolCreate,
+    WorkPoolType,
+    merge_job_variables,
+    render_job,
+)
+from tideflow.settings import Settings
+
+__all__ = ["ProcessJobLauncher", "ProcessWorker", "build_command", "run_worker"]
+
+
+def build_command(job: dict[str, Any], entrypoint: str, run_id: UUID, lifeline: int) -> list[str]:
+    """The argv that runs one flow run: the job's ``command`` (default: this interpreter's
+    ``-m tideflow.deployments._child``) followed by the lifeline, the entrypoint and the run id."""
+    command = job.get("command")
+    base = (
+        shlex.split(command)
+        if isinstance(command, str) and command.strip()
+        else [sys.executable, "-m", "tideflow.deployments._child"]
+    )
+    return [*base, "--lifeline", str(lifeline), entrypoint, str(run_id)]
+
+
+class ProcessJobLauncher:
+    """Starts flow-run processes and reports their exits (``asyncio`` subprocesses)."""
+
+    def __init__(self) -> None:
+        self._on_exit: ExitCallback | None = None
+        self._waits: set[asyncio.Task[None]] = set()
+        self._lifeline: tuple[int, int] | None = None
+        self._pids: set[int] = set()
+
+    async def open(
+        self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
+    ) -> None:
+        self._on_exit = on_exit
+        self._lifeline = os.pipe()
+        os.set_inheritable(self._lifeline[0], True)
+
+    async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
+        raise RuntimeError("a worker starts jobs with start_job()")
+
+    async def start_job(
+        self,
+        run_id: UUID,
+        job: dict[str, Any],
+        entrypoint: str,
+        cwd: Path | None,
+        settings: Settings,
+    ) -> int:
+        """Start the run's process as described by the rendered ``job``; its pid."""
+        assert self._lifeline is not None, "open() first"
+        env = {**os.environ}
+        job_env = job.get("env") or {}
+        if not isinstance(job_env, dict):
+            raise ValueError("job variable env must be an object of strings")
+        env.update({str(k): str(v) for k, v in job_env.items() if v is not None})
+        env["TIDEFLOW_API_URL"] = settings.resolved_api_url
+        working_dir = job.get("working_dir")
+        where = Path(str(working_dir)).expanduser() if working_dir else cwd
+        if where is not None and not where.is_dir():
+            raise ValueError(f"working directory {where} does not exist")
+        stream = job.get("stream_output") is not False
+        out = None if stream else subprocess.DEVNULL
+        argv = build_command(job, entrypoint, run_id, self._lifeline[0])
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True, pass_fds=(self._lifeline[0],),
+            )  # fmt: skip
+        except OSError as exc:
+            raise ValueError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        self._pids.add(proc.pid)
+        task = asyncio.create_task(self._wait(proc, run_id))
+        self._waits.add(task)
+        task.add_done_callback(self._waits.discard)
+        return proc.pid
+
+    async def _wait(self, proc: asyncio.subprocess.Process, run_id: UUID) -> None:
+        code = await proc.wait()
+        self._pids.discard(proc.pid)
+        if self._on_exit is not None:
+            self._on_exit(run_id, code)
+
+    async def close(self) -> None:
+        for task in list(self._waits):
+            task.cancel()
+        await asyncio.gather(*self._waits, return_exceptions=True)
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        for pid in list(self._pids):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._lifeline = None
+
+
+class ProcessWorker(Runner):
+    """A worker of one work pool of type ``process``."""
+
+    worker_type = WorkPoolType.PROCESS
+
+    def __init__(
+        self,
+        pool_name: str,
+        *,
+        settings: Settings,
+        limit: int | None = None,
+        name: str | None = None,
+        create_pool: bool = False,
+    ) -> None:
+        self.job_launcher = ProcessJobLauncher()
+        super().__init__([], self.job_launcher, settings=settings, limit=limit)
+        self.pool_name = pool_name
+        self.create_pool = create_pool
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.pool: WorkPool | None = None
+
+    # --- what differs from serve()'s runner --------------------------------------------------
+    async def register(self) -> None:
+        """Check (or with ``create_pool``, create) the pool, and say what this worker serves."""
+        try:
+            self.pool = await self.client.send(calls.read_work_pool(self.pool_name))
+        except ObjectNotFound:
+            if not self.create_pool:
+                raise ObjectNotFound(
+                    404,
+                    f"work pool {self.pool_name!r} not found; create it with: tideflow work-pool "
+                    f"create {self.pool_name} --type process (or start with --type process)",
+                ) from None
+            body = WorkPoolCreate(name=self.pool_name, type=self.worker_type)
+            self.pool = await self.client.send(calls.create_work_pool(body))
+        if self.pool.type is not self.worker_type:
+            raise ValueError(
+                f"work pool {self.pool.name!r} is of type {self.pool.type.value!r}; this is a "
+                f"{self.worker_type.value!r} worker"
+            )
+        limit = f" running at most {self.limit} flow runs at once" if self.limit else ""
+        print(
+            f"Worker {self.name!r} started for work pool {self.pool.name!r}{limit}.",
+            flush=True,
+        )
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            **super().hello(),
+            "deployment_ids": [],
+            "work_pool_name": self.pool_name,
+            "worker_type": self.worker_type.value,
+        }
+
+    def serves(self, run: FlowRun) -> bool:
+        # The server offers a worker only its pool's runs; a run without a queue is a serve() one.
+        return run.work_queue_id is not None and run.deployment_id is not None
+
+    def offer(self, run: FlowRun, priority: int | None = None) -> None:
+        if self._ws is None:  # claims need the server's pool checks: only on the websocket
+            return
+        super().offer(run, priority)
+
+    async def _claim_and_start(self, run: FlowRun) -> None:
+        # An unanswered claim frame whose run is still Scheduled: offered again on reconnect.
+        self._release(run.id)
+
+    async def poll_due(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.send(json.dumps({"type": "poll"}))
+
+    async def launch(self, run: FlowRun, claimed: FlowRun) -> int:
+        """Pull the code, render the job from the pool's template and start the run's process."""
+        assert run.deployment_id is not None
+        deployment = await self.client.read_deployment(run.deployment_id)
+        pool = await self.client.send(calls.read_work_pool(self.pool_name))
+        if not deployment.entrypoint:
+            raise ValueError(f"deployment {deployment.full_name!r} has no entrypoint")
+        steps = deployment.pull_steps
+        home = self.settings.home
+        directory = await asyncio.to_thread(run_pull_steps, steps, home) if steps else None
+        variables = merge_job_variables(deployment.job_variables, claimed.job_variables)
+        job = render_job(pool.base_job_template, variables)
+        entrypoint = _anchored(deployment.entrypoint, directory)
+        return await self.job_launcher.start_job(run.id, job, entrypoint, directory, self.settings)
+
+
+def _anchored(entrypoint: str, directory: Path | None) -> str:
+    """The entrypoint with its file made absolute (relative to the code's folder, or to the
+    worker's own directory), so a ``working_dir`` elsewhere still finds it."""
+    path, sep, name = entrypoint.rpartition(":")
+    if not sep:
+        return entrypoint
+    return f"{(directory or Path.cwd()) / path}:{name}"
+
+
+async def run_worker(worker: ProcessWorker) -> None:
+    """Run ``worker`` until SIGINT/SIGTERM (a second one cancels running runs at once)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
