@@ -64,7 +64,7 @@ def _stored(api_url: str) -> list[dict[str, Any]]:
 def test_events_survive_three_server_sigkills_each_stored_once(
     database_url: str, database_kind: str, tmp_path: Path
 ) -> None:
-    server = ServerProcess(database_url, home=tmp_path / "server")
+    server = ServerProcess(database_url, home=tmp_path / "server", startup_timeout=120)
     server.start()
     client_home = tmp_path / "client"
     client_home.mkdir()
