@@ -76,7 +76,8 @@ def test_a_claimed_run_its_runner_no_longer_lists_is_crashed_after_the_grace(
                         assert "its process ended while the server could not be reached" in message
             kept_state = client.read_flow_run(kept.id).state
     assert set(crashed_at) == {lost_running.id, lost_pending.id}
-    assert all(GRACE <= t < GRACE + 15 for t in crashed_at.values()), crashed_at
+    # Measured from after the three claims (each a few requests), so up to a few seconds short.
+    assert all(GRACE - 5 <= t < GRACE + 15 for t in crashed_at.values()), crashed_at
     assert kept_state is not None and kept_state.type is StateType.RUNNING
     print(f"\nunlisted claimed runs Crashed after {sorted(round(t, 1) for t in crashed_at.values())} s "
           f"(grace {GRACE:g} s); the listed run stayed Running")  # fmt: skip
