@@ -56,6 +56,10 @@ def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
         "import tideflow.settings",
         "import tideflow.exceptions",
         "import tideflow.cli.main",
+        "import tideflow.variables",
+        "import tideflow.secrets",
+        "import tideflow.artifacts",
+        "import tideflow.concurrency",
         "import tideflow; tideflow.State, tideflow.get_client, tideflow.get_run_logger",
     ],
 )

@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "Task": "tideflow.tasks",
     "task": "tideflow.tasks",
     "unmapped": "tideflow.futures",
+    "allow_failure": "tideflow.utilities.annotations",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.schemas.states import StateType as StateType
     from tideflow.tasks import Task as Task
     from tideflow.tasks import task as task
+    from tideflow.utilities.annotations import allow_failure as allow_failure
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -5,10 +5,12 @@ answers a ``BackgroundTaskFuture`` that reads the run's state and, once Complete
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -89,6 +91,7 @@ class BackgroundTaskFuture(Generic[R]):
     ``.state`` reads the run's state now; ``.wait(timeout)`` blocks until it is final (or the timeout
     passes); ``.result(timeout)`` waits, then returns the value the worker stored, or raises
     ``TaskRunFailed`` when the run did not complete and ``TimeoutError`` when it is not final in time.
+    Async code awaits ``.wait_async()`` and ``.result_async()``; ``.cancel()`` cancels the run.
     """
 
     def __init__(self, task_run_id: UUID, task_name: str, client: SyncClient) -> None:
@@ -119,6 +122,12 @@ class BackgroundTaskFuture(Generic[R]):
     def done(self) -> bool:
         return self.state.is_final
 
+    def cancel(self) -> State:
+        """Cancel the run (it never starts, or its worker stops it); answers its state after."""
+        run = self._client.cancel_task_run(self.task_run_id)
+        assert run.state is not None
+        return run.state
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run is final, or ``timeout`` seconds passed (then return anyway)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -130,9 +139,41 @@ class BackgroundTaskFuture(Generic[R]):
             time.sleep(pause if left is None else min(pause, left))
             pause = min(pause * 2, _POLL_MAX)
 
-    def result(self, timeout: float | None = None) -> R:
-        """The run's value once Completed (read from its result storage)."""
+    async def wait_async(self, timeout: float | None = None) -> None:
+        """``wait`` for async code: the event loop keeps running while the run is read."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _POLL_START
+        while not await asyncio.to_thread(self.done):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            await asyncio.sleep(pause if left is None else min(pause, left))
+            pause = min(pause * 2, _POLL_MAX)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
+        """The run's value once Completed (read from its result storage).
+
+        Raises ``TaskRunFailed`` when the run did not complete (returned instead with
+        ``raise_on_failure=False``) and ``TimeoutError`` when it is not final within ``timeout``.
+        """
         self.wait(timeout)
+        return self._value(timeout, raise_on_failure)
+
+    async def result_async(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
+        """``result`` for async code: ``await future.result_async()``."""
+        await self.wait_async(timeout)
+        return await asyncio.to_thread(self._value, timeout, raise_on_failure)
+
+    def add_done_callback(self, fn: Callable[[BackgroundTaskFuture[R]], Any]) -> None:
+        """Call ``fn(future)`` from a helper thread once the run is final."""
+
+        def watch() -> None:
+            self.wait()
+            fn(self)
+
+        threading.Thread(target=watch, name="tideflow-delay-callback", daemon=True).start()
+
+    def _value(self, timeout: float | None, raise_on_failure: bool) -> R:
         run = self._read()
         state = run.state
         assert state is not None
@@ -140,20 +181,30 @@ class BackgroundTaskFuture(Generic[R]):
             raise TimeoutError(
                 f"task run {run.name!r} ({run.id}) is still {state.name} after {timeout:g} s"
             )
+        error: TaskRunFailed | None = None
         if state.type is not StateType.COMPLETED:
             detail = f": {state.message}" if state.message else ""
-            raise TaskRunFailed(f"task run {run.name!r} ({run.id}) ended {state.name}{detail}")
-        if run.result_location is None:
-            raise TaskRunFailed(
+            error = TaskRunFailed(f"task run {run.name!r} ({run.id}) ended {state.name}{detail}")
+        elif run.result_location is None:
+            error = TaskRunFailed(
                 f"task run {run.name!r} ({run.id}) completed without a stored result"
             )
-        folder, _, key = run.result_location.rpartition("/")
-        record = ResultStore(folder).read(key)
-        if record is None:
-            raise TaskRunFailed(
-                f"the result of task run {run.name!r} is not readable at {run.result_location} "
-                "(the worker's result storage must be reachable from here: TIDEFLOW_RESULTS_STORAGE)"
-            )
+        record = None
+        if error is None:
+            assert run.result_location is not None
+            folder, _, key = run.result_location.rpartition("/")
+            record = ResultStore(folder).read(key)
+            if record is None:
+                error = TaskRunFailed(
+                    f"the result of task run {run.name!r} is not readable at "
+                    f"{run.result_location} (the worker's result storage must be reachable from "
+                    "here: TIDEFLOW_RESULTS_STORAGE)"
+                )
+        if error is not None:
+            if raise_on_failure:
+                raise error
+            return error  # type: ignore[return-value]
+        assert record is not None
         value: R = record.value
         return value
 

@@ -12,6 +12,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "CacheKeyFn",
     "CachePolicy",
     "CompoundCachePolicy",
+    "ConfiguredCachePolicy",
     "FlowParameters",
     "Inputs",
     "KeyContext",
@@ -61,22 +63,38 @@ class KeyContext:
     parameters: dict[str, Any]
     flow_run_id: Any = None
     flow_parameters: dict[str, Any] = field(default_factory=dict)
+    task_run_id: Any = None
 
 
 class CachePolicy:
     """Base of the policies: ``compute_key`` answers a key, or None for "do not cache"."""
 
+    key_storage: str | None = None  # where cache records live apart from results (configure())
+
     def compute_key(self, context: KeyContext) -> str | None:
         raise TypeError(f"{type(self).__name__} must implement compute_key()")
+
+    def configure(self, *, key_storage: str | Path | None = None) -> CachePolicy:
+        """This policy with its cache records kept in ``key_storage`` (a folder or fsspec URL),
+        apart from the results they point to (which stay in the task's ``result_storage``)."""
+        if key_storage is None:
+            return self
+        if not isinstance(key_storage, str | Path) or not str(key_storage).strip():
+            raise TypeError(f"key_storage must be a folder or a URL, got {key_storage!r}")
+        inner = self.policy if isinstance(self, ConfiguredCachePolicy) else self
+        return ConfiguredCachePolicy(inner, str(key_storage))
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if not isinstance(other, CachePolicy):
             return NotImplemented
         if isinstance(self, NoCache) or isinstance(other, NoCache):
             return NO_CACHE
-        mine = self.policies if isinstance(self, CompoundCachePolicy) else (self,)
-        theirs = other.policies if isinstance(other, CompoundCachePolicy) else (other,)
-        return CompoundCachePolicy((*mine, *theirs))
+        storage = self.key_storage or other.key_storage
+        left = self.policy if isinstance(self, ConfiguredCachePolicy) else self
+        right = other.policy if isinstance(other, ConfiguredCachePolicy) else other
+        mine = left.policies if isinstance(left, CompoundCachePolicy) else (left,)
+        theirs = right.policies if isinstance(right, CompoundCachePolicy) else (right,)
+        return CompoundCachePolicy((*mine, *theirs)).configure(key_storage=storage)
 
 
 @dataclass(frozen=True)
@@ -159,6 +177,22 @@ class CompoundCachePolicy(CachePolicy):
         keys = [p.compute_key(context) for p in self.policies]
         present = [k for k in keys if k is not None]
         return hash_objects(*present) if present else None
+
+
+@dataclass(frozen=True)
+class ConfiguredCachePolicy(CachePolicy):
+    """A policy whose cache records live in ``key_storage`` (made by ``policy.configure()``)."""
+
+    policy: CachePolicy
+    key_storage: str | None = None  # type: ignore[assignment]  # a field here, a default above
+
+    def compute_key(self, context: KeyContext) -> str | None:
+        return self.policy.compute_key(context)
+
+    def __sub__(self, name: str) -> CachePolicy:
+        if not isinstance(self.policy, Inputs):
+            raise TypeError(f"only INPUTS can leave out a parameter, not {self.policy!r}")
+        return (self.policy - name).configure(key_storage=self.key_storage)
 
 
 INPUTS = Inputs()

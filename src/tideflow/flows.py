@@ -7,7 +7,9 @@ an async flow returns a coroutine.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 # ``to_deployment``, ``serve``), not at import: ``from tideflow import flow`` must stay cheap (issue 6).
 # tests/test_import_boundaries.py pins this.
 
-__all__ = ["Flow", "StateHook", "flow"]
+__all__ = ["Flow", "HookList", "StateHook", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,6 +45,7 @@ _OPTIONS = (
     "on_failure",
     "on_cancellation",
     "on_crashed",
+    "on_running",
     "task_runner",
 )
 _FORBIDDEN_IN_NAME = "/%&<>?#"
@@ -72,8 +75,27 @@ def _check_delay(value: Any) -> float | list[float]:
     return one(value)
 
 
-def _check_hooks(kind: str, hooks: Iterable[StateHook] | None) -> list[StateHook]:
-    out = list(hooks or [])
+class HookList(list[StateHook]):
+    """A flow's hooks of one kind; also a decorator adding one: ``@my_flow.on_failure``."""
+
+    def __init__(self, kind: str, hooks: Iterable[StateHook] = ()) -> None:
+        super().__init__(hooks)
+        self.kind = kind
+
+    def __call__(self, hook: StateHook) -> StateHook:
+        """Add ``hook`` (called as ``hook(flow, flow_run, state)``) and return it unchanged."""
+        if not callable(hook):
+            raise TypeError(
+                f"@flow.{self.kind} needs a callable (flow, flow_run, state), got {hook!r}"
+            )
+        self.append(hook)
+        return hook
+
+
+def _check_hooks(kind: str, hooks: Iterable[StateHook] | None) -> HookList:
+    if callable(hooks) and not isinstance(hooks, list):
+        raise TypeError(f"{kind} takes a list of hooks, got the single callable {hooks!r}")
+    out = HookList(kind, hooks or [])
     for hook in out:
         if not callable(hook):
             raise TypeError(f"{kind} hooks must be callables (flow, flow_run, state), got {hook!r}")
@@ -101,9 +123,15 @@ class Flow(Generic[P, R]):
         on_failure: Iterable[StateHook] | None = None,
         on_cancellation: Iterable[StateHook] | None = None,
         on_crashed: Iterable[StateHook] | None = None,
+        on_running: Iterable[StateHook] | None = None,
         task_runner: TaskRunner | None = None,
         _schema: ParameterSchema | None = None,
     ) -> None:
+        # @flow over @classmethod / @staticmethod: keep the function, bind it on attribute access.
+        self._binding: str | None = None
+        if isinstance(fn, classmethod | staticmethod):
+            self._binding = "class" if isinstance(fn, classmethod) else "static"
+            fn = cast("Callable[P, R]", fn.__func__)
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -142,6 +170,7 @@ class Flow(Generic[P, R]):
         self.on_failure = _check_hooks("on_failure", on_failure)
         self.on_cancellation = _check_hooks("on_cancellation", on_cancellation)
         self.on_crashed = _check_hooks("on_crashed", on_crashed)
+        self.on_running = _check_hooks("on_running", on_running)
         self.task_runner = task_runner
         self.isasync = inspect.iscoroutinefunction(fn)
         self._schema = _schema
@@ -163,6 +192,22 @@ class Flow(Generic[P, R]):
     def _options(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in _OPTIONS}
 
+    def __get__(self, instance: Any, owner: type | None = None) -> Flow[P, R]:
+        """A flow defined in a class: bound to the instance (a method), the class (over
+        ``@classmethod``) or nothing (over ``@staticmethod``), as Python binds functions."""
+        if self._binding == "static":
+            return self
+        target = owner if self._binding == "class" else instance
+        if target is None:
+            return self
+        # A shallow copy: the same options and hook lists (@obj.my_flow.on_failure adds to the
+        # class's flow), the function bound, its parameters without self/cls.
+        bound = copy.copy(self)
+        bound.fn = types.MethodType(self.fn, target)
+        bound._binding = None
+        bound._schema = None
+        return bound
+
     def with_options(self, **changes: Any) -> Flow[P, R]:
         """A copy of this flow with some options changed (same function)."""
         unknown = sorted(set(changes) - set(_OPTIONS))
@@ -171,7 +216,9 @@ class Flow(Generic[P, R]):
                 f"with_options() got unknown option(s) {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
             )
         options = {**self._options(), **changes}
-        return Flow(self.fn, **options, _schema=self._schema)
+        copy = Flow(self.fn, **options, _schema=self._schema)
+        copy._binding = self._binding
+        return copy
 
     def to_deployment(
         self,
@@ -257,21 +304,35 @@ class Flow(Generic[P, R]):
             **options,
         )
 
-    def serve(self, name: str, *, limit: int | None = None, **options: Any) -> None:
-        """Serve one deployment of this flow (``to_deployment(name, **options)``) until stopped."""
+    def serve(
+        self,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+        pause_on_shutdown: bool = True,
+        **options: Any,
+    ) -> None:
+        """Serve one deployment of this flow (``to_deployment(name, **options)``) until stopped.
+
+        ``name`` defaults to the flow's name. ``pause_on_shutdown`` (default True): when serving
+        stops, the deployment's schedules are paused (no runs pile up while nothing serves them);
+        False for processes that restart."""
         from tideflow.deployments import serve  # lazy: see the module top
 
-        serve(self.to_deployment(name, **options), limit=limit)
+        deployment = self.to_deployment(name if name is not None else self.name, **options)
+        serve(deployment, limit=limit, pause_on_shutdown=pause_on_shutdown)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the flow and return its value; ``return_state=True`` answers its final State."""
+        return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
         # lazy: see the module top (a cached import costs well under a microsecond per call)
         if self.isasync:
             from tideflow.engine.async_runner import run_flow_async
 
-            return cast(R, run_flow_async(self, args, kwargs))
+            return cast(R, run_flow_async(self, args, kwargs, return_state))
         from tideflow.engine.sync_runner import run_flow_sync
 
-        return cast(R, run_flow_sync(self, args, kwargs))
+        return cast(R, run_flow_sync(self, args, kwargs, return_state))
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r}, fn={self.__qualname__})"
@@ -298,6 +359,7 @@ def flow(
     on_failure: Iterable[StateHook] | None = None,
     on_cancellation: Iterable[StateHook] | None = None,
     on_crashed: Iterable[StateHook] | None = None,
+    on_running: Iterable[StateHook] | None = None,
     task_runner: TaskRunner | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
@@ -311,7 +373,8 @@ def flow(
     docstring), ``version``, ``log_prints``, ``retries``, ``retry_delay_seconds`` (a number, or a list with
     one per retry), ``timeout_seconds``, ``validate_parameters``, ``flow_run_name`` (a template over the
     parameters such as ``"etl-{source}"``, or a callable), ``tags``, and the state hooks ``on_completion``,
-    ``on_failure``, ``on_cancellation``, ``on_crashed`` (lists of ``hook(flow, flow_run, state)``), and
+    ``on_failure``, ``on_cancellation``, ``on_crashed``, ``on_running`` (lists of
+    ``hook(flow, flow_run, state)``; ``@my_flow.on_failure`` adds one as a decorator), and
     ``task_runner`` (where ``.submit()``/``.map()`` run tasks; default ``ThreadPoolTaskRunner()``).
     """
     unknown = sorted(set(options) - set(_OPTIONS))

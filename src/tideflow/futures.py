@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from uuid import UUID
 
+from tideflow.utilities.annotations import unmapped
+
 if TYPE_CHECKING:
     from tideflow.engine.task_runs import TaskRun
     from tideflow.schemas import State
@@ -26,15 +28,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-class unmapped:
-    """Pass ``value`` whole to every run of a ``.map()`` instead of iterating over it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 class TaskFuture(Generic[R]):

@@ -1,8 +1,11 @@
 """Every ``TIDEFLOW_*`` setting in one pydantic model; the only place the environment is read.
 
 Values come, highest first, from keyword arguments, environment variables (names matched without
-regard to case), then the profile file ``$TIDEFLOW_HOME/profile.toml`` (written by ``tideflow config
-set``), then the defaults below. The sources are merged here by hand rather than with
+regard to case), then a project file ``tideflow.toml`` in the working directory or the nearest parent
+holding one, then the active profile's file (written by ``tideflow config set``), then the defaults
+below. The active profile is ``TIDEFLOW_PROFILE`` or the one ``tideflow profile use`` chose
+(``$TIDEFLOW_HOME/active_profile``); the ``default`` profile is ``$TIDEFLOW_HOME/profile.toml``, any
+other ``$TIDEFLOW_HOME/profiles/<name>.toml``. The sources are merged here by hand rather than with
 pydantic-settings, whose import costs every process ~30 ms (issue 6); values are validated the same
 way (strings from the environment are parsed by the field's type, errors name the setting).
 """
@@ -10,6 +13,7 @@ way (strings from the environment are parsed by the field's type, errors name th
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -18,11 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "DEFAULT_API_URL",
+    "DEFAULT_PROFILE",
+    "PROJECT_FILE",
     "Settings",
+    "active_profile",
     "get_settings",
     "home_dir",
+    "profile_names",
     "profile_path",
+    "project_path",
     "read_profile",
+    "read_project",
+    "set_active_profile",
     "setting_sources",
     "write_profile",
 ]
@@ -37,21 +48,105 @@ def home_dir() -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".tideflow"
 
 
-def profile_path() -> Path:
-    return home_dir() / "profile.toml"
+DEFAULT_PROFILE = "default"
+PROJECT_FILE = "tideflow.toml"
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MAX_PARENTS = 64  # directories looked at for a project file
 
 
-def read_profile() -> dict[str, Any]:
-    """The profile file as ``{"TIDEFLOW_X": value}``; an unreadable file is an empty profile."""
-    path = profile_path()
+def _check_profile_name(name: str) -> str:
+    if not _PROFILE_NAME.match(name):
+        raise ValueError(
+            f"profile name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
+            "(not starting with a punctuation mark)"
+        )
+    return name
+
+
+def active_profile() -> str:
+    """``TIDEFLOW_PROFILE``, else the name in ``$TIDEFLOW_HOME/active_profile``, else default."""
+    name = os.environ.get("TIDEFLOW_PROFILE", "").strip()
+    if not name:
+        try:
+            name = (home_dir() / "active_profile").read_text().strip()
+        except OSError:
+            name = ""
+    return _check_profile_name(name) if name else DEFAULT_PROFILE
+
+
+def set_active_profile(name: str) -> Path:
+    """Make ``name`` the active profile (for processes without ``TIDEFLOW_PROFILE``)."""
+    path = home_dir() / "active_profile"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _check_profile_name(name) == DEFAULT_PROFILE:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(name + "\n")
+    return path
+
+
+def profile_path(name: str | None = None) -> Path:
+    """The file of profile ``name`` (default: the active one)."""
+    name = _check_profile_name(name) if name is not None else active_profile()
+    if name == DEFAULT_PROFILE:
+        return home_dir() / "profile.toml"
+    return home_dir() / "profiles" / f"{name}.toml"
+
+
+def profile_names() -> list[str]:
+    """Every profile that has a file, and always ``default``, sorted."""
+    names = {DEFAULT_PROFILE}
+    folder = home_dir() / "profiles"
+    if folder.is_dir():
+        names.update(p.stem for p in folder.glob("*.toml") if _PROFILE_NAME.match(p.stem))
+    return sorted(names)
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"profile file {path} is not valid TOML: {exc}") from exc
-    return {str(k).upper(): v for k, v in data.items()}
+        raise ValueError(f"{what} {path} is not valid TOML: {exc}") from exc
+    return data
+
+
+def read_profile(name: str | None = None) -> dict[str, Any]:
+    """A profile's file (default: the active one) as ``{"TIDEFLOW_X": value}``; a missing file is
+    an empty profile."""
+    return {str(k).upper(): v for k, v in _read_toml(profile_path(name), "profile file").items()}
+
+
+def project_path(start: Path | None = None) -> Path | None:
+    """The ``tideflow.toml`` in ``start`` (default: the working directory) or its nearest parent."""
+    try:
+        here = (start or Path.cwd()).resolve()
+    except OSError:  # the working directory was deleted
+        return None
+    for folder in [here, *here.parents][:_MAX_PARENTS]:
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_project() -> dict[str, Any]:
+    """The project file as ``{"TIDEFLOW_X": value}``: keys with or without the prefix, any case,
+    at the top level or under a ``[tideflow]`` table."""
+    path = project_path()
+    if path is None:
+        return {}
+    data = _read_toml(path, "project file")
+    table = data.get("tideflow")
+    if isinstance(table, dict):
+        data = {**{k: v for k, v in data.items() if k != "tideflow"}, **table}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).upper()
+        out[name if name.startswith(ENV_PREFIX) else ENV_PREFIX + name] = value
+    return out
 
 
 def _toml_value(value: Any) -> str:
@@ -254,6 +349,11 @@ class Settings(BaseModel):
         None,
         description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit).",
     )
+    secrets_key: str | None = Field(
+        None,
+        description="Fernet key(s) encrypting secrets at rest, comma-separated (the first encrypts); "
+        "unset: $TIDEFLOW_HOME/secrets.key, created with mode 0600 on first use.",
+    )
 
     @field_validator("home", mode="before")
     @classmethod
@@ -267,14 +367,17 @@ class Settings(BaseModel):
         if not isinstance(data, dict):
             return data
         env = _environment()
+        project = read_project()
         profile = read_profile()
         merged = dict(data)
         for name in cls.model_fields:
             key = ENV_PREFIX + name.upper()
-            if name in merged:
-                continue
+            if name in merged or (key == "TIDEFLOW_HOME" and key not in env):
+                continue  # TIDEFLOW_HOME locates the profile: only the environment sets it
             if key in env:
                 merged[name] = env[key]
+            elif key in project:
+                merged[name] = project[key]
             elif key in profile:
                 merged[name] = profile[key]
         return merged
@@ -301,16 +404,20 @@ def get_settings(**overrides: Any) -> Settings:
 
 
 def setting_sources() -> dict[str, tuple[Any, str]]:
-    """``{"TIDEFLOW_X": (value, "env" | "profile" | "default")}`` for ``tideflow config view``."""
+    """``{"TIDEFLOW_X": (value, "env" | "project" | "profile" | "default")}`` for ``tideflow
+    config view``."""
     settings = get_settings()
     profile = read_profile()
+    project = read_project()
     out: dict[str, tuple[Any, str]] = {}
     env = _environment()
     for name in Settings.model_fields:
         key = ENV_PREFIX + name.upper()
         if key in env:
             source = "env"
-        elif key in profile:
+        elif key in project and key != "TIDEFLOW_HOME":
+            source = "project"
+        elif key in profile and key != "TIDEFLOW_HOME":
             source = "profile"
         else:
             source = "default"

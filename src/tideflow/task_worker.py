@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import ctypes
 import importlib
 import inspect
 import itertools
@@ -20,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,7 +29,9 @@ from tideflow.cache_policies import RUN_ID
 from tideflow.client import resolve_api_url
 from tideflow.client._auth import auth_headers
 from tideflow.deployments._child import load_entrypoint
+from tideflow.engine.errors import TaskRunCancelled
 from tideflow.engine.log_worker import flush_all
+from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.task_runs import TaskRun as EngineTaskRun
 from tideflow.engine.task_runs import run_task_async, run_task_sync
@@ -110,12 +114,20 @@ class TaskWorker:
         self._slots = asyncio.Semaphore(limit)
         self._pool = cf.ThreadPoolExecutor(limit, thread_name_prefix="tideflow-task-worker")
         self._api_url = ""
+        # Cancelling (ADR 0005): runs asked to stop, and the thread running each run in hand.
+        self._cancelled: set[UUID] = set()
+        self._threads: dict[UUID, int] = {}
+        self._threads_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
         """Serve until ``stop()``; then let the runs in hand finish and say goodbye."""
         self._api_url = resolve_api_url(self.settings)
+        # Runs' logs (get_run_logger, log_prints) go to the console and to their task run's logs.
+        configure_run_logging(self.settings.logging_level)
+        if any(t.log_prints for t in self.tasks.values()):
+            install_print_capture()
         names = ", ".join(sorted(self.tasks))
         _say(f"Task worker {self.name} serving {names} (limit {self.limit}); Ctrl-C stops it")
         connection = asyncio.create_task(self._ws_loop())
@@ -216,8 +228,22 @@ class TaskWorker:
             future = self._claims.pop(int(message["id"]), None)
             if future is not None and not future.done():
                 future.set_result(TaskRunClaimResult.model_validate(message["result"]))
+        elif kind == "cancel":
+            self._cancel(UUID(str(message["task_run_id"])))
         elif kind == "error":
             _say(f"The server says: {message.get('detail')}", err=True)
+
+    def _cancel(self, run_id: UUID) -> None:
+        """Stop a run: drop its offer, or raise TaskRunCancelled in the thread running it (at its
+        next Python instruction: a blocking call in progress finishes first)."""
+        self._offers.pop(run_id, None)
+        with self._threads_lock:
+            self._cancelled.add(run_id)
+            ident = self._threads.get(run_id)
+            if ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(TaskRunCancelled)
+                )
 
     async def _heartbeats(self, ws: Any, interval: float) -> None:
         while True:
@@ -310,8 +336,13 @@ class TaskWorker:
         run.reporter = task_run_reporter(
             self._api_url, interval=s.logs_batch_interval, max_buffer=s.logs_max_buffer
         )
-        _say(f"Task run {run.name!r} ({run.id}) of {task.name!r}: started")
+        ident = threading.get_ident()
         try:
+            with self._threads_lock:
+                if run.id in self._cancelled:
+                    raise TaskRunCancelled
+                self._threads[run.id] = ident
+            _say(f"Task run {run.name!r} ({run.id}) of {task.name!r}: started")
             bound = inspect.BoundArguments(task._signature, dict(stored.parameters))
             args, kwargs = tuple(bound.args), dict(bound.kwargs)
             bound = task._bind(args, kwargs)
@@ -319,10 +350,18 @@ class TaskWorker:
                 asyncio.run(run_task_async(task, run, args, kwargs, bound))
             else:
                 run_task_sync(task, run, args, kwargs, bound)
+        except TaskRunCancelled:
+            if not run.state.is_final:  # cancelled before the engine took it
+                run.set_state(S.Cancelled(message="Cancelled before it started"))
         except Exception as exc:
             if not run.state.is_final:  # it never started (bad parameters): say so on the server
                 run.set_state(S.Failed(message=f"{type(exc).__name__}: {exc}"))
         finally:
+            with self._threads_lock:
+                if self._threads.pop(run.id, None) is not None and run.id in self._cancelled:
+                    # a cancel that arrived as the run ended must not hit this pool thread later
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+                self._cancelled.discard(run.id)
             run.reporter.flush()
         state = run.state
         detail = f": {state.message}" if state.message and not state.is_completed() else ""

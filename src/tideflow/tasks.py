@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from tideflow.cache_policies import DEFAULT, CacheKeyFn, CachePolicy, NoCache
+from tideflow.cache_policies import (
+    DEFAULT,
+    CacheKeyError,
+    CacheKeyFn,
+    CachePolicy,
+    KeyContext,
+    NoCache,
+    hash_objects,
+)
 from tideflow.futures import FutureList, TaskFuture, unmapped
 
 if TYPE_CHECKING:
@@ -23,7 +31,7 @@ if TYPE_CHECKING:
 # The engine and the task runners load on first use (first call inside a flow, first submit), not at
 # import: ``from tideflow import flow, task`` must stay cheap (issue 6, tests/test_import_boundaries.py).
 
-__all__ = ["Task", "exponential_backoff", "serve", "task"]
+__all__ = ["Task", "exponential_backoff", "serve", "task", "task_input_hash"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +72,24 @@ def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
         return [float(backoff_factor) * 2**n for n in range(retries)]
 
     return delays
+
+
+def task_input_hash(context: KeyContext, arguments: dict[str, Any]) -> str | None:
+    """A ``cache_key_fn``: the same task (name and code) with the same arguments shares a key.
+
+    None (no caching for that run) when an argument can be neither JSON-encoded nor pickled.
+    """
+    fn = context.task.fn
+    code = getattr(fn, "__code__", None)
+    try:
+        return hash_objects(
+            context.task.name,
+            getattr(fn, "__qualname__", ""),
+            code.co_code.hex() if code is not None else repr(fn),
+            arguments,
+        )
+    except CacheKeyError:
+        return None
 
 
 def _number(option: str, value: Any, *, minimum: float, strict: bool = False) -> float:
@@ -240,27 +266,39 @@ class Task(Generic[P, R]):
         return bound
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Inside a flow run: run as a task run and return the value. Outside: call the function."""
-        from tideflow.engine.context import current_run  # lazy: see the module top
+        """Run as a task run (retries, timeout, caching, hooks) and return the function's value.
 
-        if current_run() is None:
-            return self.fn(*args, **kwargs)
-        from tideflow.engine.task_runs import new_task_run, run_task_async, run_task_sync
+        ``return_state=True`` answers the run's final State instead (a failure does not raise);
+        ``wait_for=[futures]`` first waits for those task runs. Inside a flow run the task run is
+        recorded on the server; outside one it runs in this process only.
+        """
+        from tideflow.engine.task_runs import new_task_run  # lazy: see the module top
 
+        return_state = False
+        wait_for: Sequence[Any] = ()
+        if kwargs and ("return_state" in kwargs or "wait_for" in kwargs):
+            return_state = bool(kwargs.pop("return_state", False))
+            wait_for = cast(Sequence[Any], kwargs.pop("wait_for", ()) or ())
         bound = self._bind(args, kwargs)
         run = new_task_run(self, dict(bound.arguments))
         if self.isasync:
-            return cast(R, run_task_async(self, run, args, kwargs, bound))
-        return cast(R, run_task_sync(self, run, args, kwargs, bound))
+            return cast(R, _call_async(self, run, args, kwargs, bound, wait_for, return_state))
+        return cast(R, _call_sync(self, run, args, kwargs, bound, wait_for, return_state))
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[R]:
         """Run this task in the flow's task runner; answer its future at once.
 
         Futures among the arguments make this run wait for them (and pass their values);
-        ``wait_for=[futures]`` waits without passing values.
+        ``wait_for=[futures]`` waits without passing values. ``return_state=True`` waits for the
+        run and answers its final State instead of the future.
         """
+        return_state = bool(kwargs.pop("return_state", False))
         wait_for = cast(Sequence[Any], kwargs.pop("wait_for", ()) or ())
-        return self._submit(args, kwargs, wait_for)
+        future = self._submit(args, kwargs, wait_for)
+        if return_state:
+            future.wait()
+            return cast(TaskFuture[R], future.state)
+        return future
 
     def _submit(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Sequence[Any]
@@ -276,8 +314,12 @@ class Task(Generic[P, R]):
 
         Wrap an iterable in ``unmapped(...)`` to pass it whole to every run; other non-iterable
         values (and strings, bytes, mappings) are passed to every run as they are.
+        ``deferred=True`` enqueues background runs (``.delay()``) instead and answers their futures;
+        ``return_state=True`` waits and answers the runs' final States.
         """
         wait_for = kwargs.pop("wait_for", ()) or ()
+        return_state = bool(kwargs.pop("return_state", False))
+        deferred = bool(kwargs.pop("deferred", False))
         bound = self._signature.bind_partial(*args, **kwargs)
         lengths: dict[str, int] = {}
         values: dict[str, Any] = {}
@@ -294,7 +336,7 @@ class Task(Generic[P, R]):
         if len(set(lengths.values())) > 1:
             sizes = ", ".join(f"{k}: {n}" for k, n in lengths.items())
             raise ValueError(f"{self.name}.map() got iterables of different lengths ({sizes})")
-        futures: FutureList[R] = FutureList()
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         for i in range(next(iter(lengths.values()))):
             call: dict[str, Any] = {}
             for key, value in bound.arguments.items():
@@ -302,8 +344,15 @@ class Task(Generic[P, R]):
                     call[key] = values[key][i]
                 else:
                     call[key] = value.value if isinstance(value, unmapped) else value
-            call_args, call_kwargs = _split(self._signature, call)
+            calls.append(_split(self._signature, call))
+        if deferred:
+            return cast(FutureList[R], [self.delay(*a, **k) for a, k in calls])
+        futures: FutureList[R] = FutureList()
+        for call_args, call_kwargs in calls:
             futures.append(self._submit(call_args, call_kwargs, list(wait_for)))
+        if return_state:
+            futures.wait()
+            return cast(FutureList[R], [f.state for f in futures])
         return futures
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> BackgroundTaskFuture[R]:
@@ -332,6 +381,36 @@ def serve(*tasks: Task[Any, Any], limit: int = 10) -> None:
     from tideflow import task_worker  # lazy: see the module top
 
     task_worker.serve(*tasks, limit=limit)
+
+
+def _call_sync(
+    task: Task[Any, Any], run: Any, args: tuple[Any, ...], kwargs: dict[str, Any], bound: Any,
+    wait_for: Sequence[Any], return_state: bool,
+) -> Any:  # fmt: skip
+    from tideflow.engine.task_runs import run_task_sync  # lazy: see the module top
+
+    if not return_state:
+        return run_task_sync(task, run, args, kwargs, bound, wait_for)
+    try:
+        run_task_sync(task, run, args, kwargs, bound, wait_for)
+    except Exception:
+        pass  # the final state holds the error
+    return run.state
+
+
+async def _call_async(
+    task: Task[Any, Any], run: Any, args: tuple[Any, ...], kwargs: dict[str, Any], bound: Any,
+    wait_for: Sequence[Any], return_state: bool,
+) -> Any:  # fmt: skip
+    from tideflow.engine.task_runs import run_task_async  # lazy: see the module top
+
+    if not return_state:
+        return await run_task_async(task, run, args, kwargs, bound, wait_for)
+    try:
+        await run_task_async(task, run, args, kwargs, bound, wait_for)
+    except Exception:
+        pass  # the final state holds the error
+    return run.state
 
 
 def _mappable(value: Any) -> bool:

@@ -39,6 +39,8 @@ PUBLIC = {
     ("GET", "/login"),  # the UI's login page and form: they check the key themselves
     ("POST", "/login"),
     ("POST", "/logout"),
+    ("GET", "/ui/static/login.css"),  # the login page's own assets, on exact paths
+    ("GET", "/ui/static/favicon.svg"),
 }
 
 
@@ -102,6 +104,8 @@ def _app_routes() -> list[tuple[str, str, bool]]:
                 out.append((method, _concrete(path), False))
         elif isinstance(route, Mount):
             out.append(("GET", path + "/app.js", False))
+            if path == "/ui/static":
+                out += [("GET", path + "/login.css", False), ("GET", path + "/favicon.svg", False)]
     paths = {path for _, path, _ in out}
     assert {"/api/events/in", "/api/runners/ws", "/api/flows/filter", "/runs", "/login"} <= paths
     assert "/ui/static/app.js" in paths
@@ -113,7 +117,8 @@ def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
     websockets = [path for _, path, ws in routes if ws]
     assert {"/api/events/in", "/api/events/out", "/api/runners/ws"} <= set(websockets)
     # Look-alikes of the public paths (Prefect's bypass matched any path ending in "health").
-    lookalikes = ["/api/flows/health", "/api/xhealth", "/api/health/", "/api/version/x", "/health"]
+    lookalikes = ["/api/flows/health", "/api/xhealth", "/api/health/", "/api/version/x", "/health",
+                  "/ui/static/login.css/../app.js", "/ui/static/app.css", "/ui/static/xlogin.css"]  # fmt: skip
     open_doors = []
     with _http(server) as anonymous, _http(server, "tf_0000_bad") as forged:
         for method, path, ws in routes:
@@ -125,9 +130,11 @@ def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
             for http in (anonymous, forged):
                 r = http.request(method, path, json={} if method != "GET" else None)
                 if (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC):
-                    assert r.status_code in (200, 303, 401), (method, path, r.text)
-                    # No session without a key (logout only clears the cookie).
-                    assert "Max-Age=0" in r.headers.get("set-cookie", "Max-Age=0"), (method, path)
+                    assert r.status_code in (200, 303, 401, 403), (method, path, r.text)
+                    # No session without credentials (logout only clears the cookie).
+                    cookies = r.headers.get_list("set-cookie")
+                    assert not [c for c in cookies if c.startswith("tideflow_session=")
+                                and "Max-Age=0" not in c], (method, path)  # fmt: skip
                 elif r.status_code != 401 or "WWW-Authenticate" not in r.headers:
                     open_doors.append(f"{method} {path} -> {r.status_code}")
         for path in lookalikes:
@@ -327,6 +334,20 @@ def test_task_worker_and_delay_with_keys(server: ServerProcess, tmp_path: Path) 
         worker.wait(10)
 
 
+def _login_token(browser: httpx.Client, next_path: str = "/") -> str:
+    """Open the login page (which sets the login form's CSRF cookie) and return its form token."""
+    page = browser.get(f"/login?next={next_path}")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and found, page.text
+    return found.group(1)
+
+
+def _page_token(html: str) -> str:
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
 def test_ui_login_session_cookie_and_logout(server: ServerProcess) -> None:
     reader = _create_key(server, "browser", "read")["key"]
     ingest = _create_key(server, "no-read", "events:write")["key"]
@@ -335,29 +356,53 @@ def test_ui_login_session_cookie_and_logout(server: ServerProcess) -> None:
         first = browser.get("/runs", headers=page)
         assert first.status_code == 303 and first.headers["location"] == "/login?next=/runs"
         assert 'name="key"' in browser.get("/login?next=/runs").text
-        bad = browser.post("/login", data={"key": "tf_nope_nope", "next": "/runs"})
+        token = _login_token(browser)
+        bad = browser.post(
+            "/login", data={"key": "tf_nope_nope", "next": "/runs", "csrf_token": token}
+        )
         assert bad.status_code == 401 and "invalid" in bad.text
-        assert browser.post("/login", data={"key": ingest}).status_code == 403
-        escape = browser.post("/login", data={"key": reader, "next": "//evil.example/x"})
+        token = _login_token(browser)
+        form = {"key": ingest, "csrf_token": token}
+        assert browser.post("/login", data=form).status_code == 403
+        token = _login_token(browser)
+        form = {"key": reader, "next": "//evil.example/x", "csrf_token": token}
+        escape = browser.post("/login", data=form)
         assert escape.status_code == 303 and escape.headers["location"] == "/"
+        token = _login_token(browser)
         behind_tls = browser.post(
-            "/login", data={"key": reader}, headers={"X-Forwarded-Proto": "https"}
+            "/login",
+            data={"key": reader, "csrf_token": token},
+            headers={"X-Forwarded-Proto": "https"},
         )
         assert "secure" in behind_tls.headers["set-cookie"].lower()
         browser.cookies.clear()
-        ok = browser.post("/login", data={"key": reader, "next": "/runs"})
+        token = _login_token(browser)
+        ok = browser.post("/login", data={"key": reader, "next": "/runs", "csrf_token": token})
         assert ok.status_code == 303 and ok.headers["location"] == "/runs"
-        cookie = ok.headers["set-cookie"]
+        cookie = next(
+            c for c in ok.headers.get_list("set-cookie") if c.startswith("tideflow_session=")
+        )
         assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
         assert "secure" not in cookie.lower() and reader not in cookie
         sid = ok.cookies["tideflow_session"]
-        assert browser.get("/runs", headers=page).status_code == 200
-        assert browser.post("/api/flows/filter", json={}).status_code == 200
-        assert browser.post("/api/flows/", json={"name": "x"}).status_code == 403
+        runs = browser.get("/runs", headers=page)
+        assert runs.status_code == 200
+        csrf = _page_token(runs.text)
+        assert 'action="/logout"' in runs.text
+        assert (
+            browser.post("/api/flows/filter", json={}, headers={"X-CSRF-Token": csrf}).status_code
+            == 200
+        )
+        assert (
+            browser.post(
+                "/api/flows/", json={"name": "x"}, headers={"X-CSRF-Token": csrf}
+            ).status_code
+            == 403
+        )
         url = ws_url(server.api_url, "/events/out")
         with connect(url, additional_headers={"Cookie": f"tideflow_session={sid}"}):
             pass
-        assert browser.post("/logout").status_code == 303
+        assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
         browser.cookies.set("tideflow_session", sid)
         assert browser.get("/runs", headers=page).status_code == 303  # the session is gone
 

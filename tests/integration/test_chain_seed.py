@@ -95,6 +95,7 @@ def test_a_hundred_chains_make_exactly_a_hundred_linked_runs(server: ServerProce
             )
             wait_for("the upstream run", lambda s=started: (r := client.read_flow_run(s.id)).state_type
                      and r.state_type.value == "COMPLETED")  # type: ignore[union-attr]  # fmt: skip
+
         def new_down() -> list[Any]:
             return [r for r in runs_of(client, down.id, "COMPLETED") if r.id not in before_down]
 

@@ -158,3 +158,11 @@ def test_broken_profile_is_one_line_error() -> None:
 def test_bad_env_value_is_one_line_error_naming_it() -> None:
     result = run_cli("config", "view", env={"TIDEFLOW_SERVER_PORT": "abc"})
     assert_one_line_error(result, "TIDEFLOW_SERVER_PORT", "'abc'")
+
+
+def test_view_masks_the_secrets_key() -> None:
+    key = "k" * 43 + "="
+    shown = run_cli("config", "view", env={"TIDEFLOW_SECRETS_KEY": key})
+    assert shown.returncode == 0, shown.stderr
+    assert "TIDEFLOW_SECRETS_KEY" in shown.stdout and "(set)" in shown.stdout
+    assert key not in shown.stdout

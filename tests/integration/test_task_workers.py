@@ -4,6 +4,7 @@ so "exactly once" and "redelivered" are read from what ran, not from the worker'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from websockets.sync.client import connect
 
 from tideflow.client import SyncClient
 from tideflow.exceptions import TaskRunFailed
+from tideflow.schemas import LogFilter
 from tideflow.schemas.events import EventFilter
 from tideflow.task_worker import load_task
 from tideflow.testing import ServerProcess
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 TASKS = """
 import os, time
-from tideflow import task
+from tideflow import get_run_logger, task
 
 def note(*words):
     with open(os.environ["RUN_LOG"], "a") as fh:
@@ -65,6 +67,21 @@ async def double(x: int) -> int:
 def broken(reason: str) -> None:
     note("broken", reason)
     raise ValueError(reason)
+
+@task(log_prints=True)
+def chatty(n: int) -> int:
+    get_run_logger().info("chatty got %d", n)
+    print(f"printed {n}")
+    return n
+
+@task
+def sleepy(marker: str) -> str:
+    note("sleepy", "start")
+    open(marker, "w").close()
+    for _ in range(1200):  # short sleeps: a cancel lands between two of them
+        time.sleep(0.05)
+    note("sleepy", "end")
+    return "woke"
 """
 
 
@@ -245,3 +262,74 @@ def test_a_bad_hello_is_refused_with_the_reason(server: ServerProcess) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_a_delayed_run_cancelled_before_a_worker_never_runs(setup: dict[str, Any]) -> None:
+    add = setup["task"]("add")
+    doomed = add.delay(100)
+    api = os.environ["TIDEFLOW_API_URL"]
+    result = run_cli(api, "task-run", "cancel", str(doomed.task_run_id)[:8])
+    assert result.returncode == 0, result.stderr
+    assert "is now Cancelled" in result.stdout
+    setup["start_worker"]("add")
+    assert add.delay(1).result(timeout=60) == 2  # the worker runs later runs, not the cancelled one
+    assert [w[1] for w in _lines(setup["log"], "add")] == ["1"]
+    assert doomed.state.name == "Cancelled"
+    with pytest.raises(TaskRunFailed, match="ended Cancelled"):
+        doomed.result(timeout=5)
+    again = run_cli(api, "task-run", "cancel", str(doomed.task_run_id))
+    assert_one_line_error(again, "is already Cancelled: nothing to cancel")
+
+
+def test_a_running_delayed_run_is_stopped_by_its_worker(setup: dict[str, Any]) -> None:
+    worker = setup["start_worker"]("sleepy", "add")
+    marker = setup["tmp"] / "sleepy-started"
+    future = setup["task"]("sleepy").delay(str(marker))
+    wait_for(marker.exists, timeout=60)
+    state = future.cancel()
+    assert state.name in ("Cancelling", "Cancelled")
+    wait_for(lambda: future.state.name == "Cancelled", timeout=30)
+    assert [w[1] for w in _lines(setup["log"], "sleepy")] == ["start"]  # it never reached "end"
+    with SyncClient() as client:
+        run = client.read_task_run(future.task_run_id)
+    names = [s.name for s in run.state_history]
+    assert names[-2:] == ["Cancelling", "Cancelled"] and "Completed" not in names
+    assert worker.poll() is None  # the worker lives on and takes more work
+    assert setup["task"]("add").delay(4).result(timeout=60) == 5
+
+
+def test_deferred_map_and_result_async(setup: dict[str, Any]) -> None:
+    from tideflow import unmapped
+
+    setup["start_worker"]("add", "double", "broken")
+    add = setup["task"]("add")
+    futures = add.map([1, 2, 3], unmapped(10), deferred=True)
+    assert [f.result(timeout=60) for f in futures] == [11, 12, 13]
+
+    async def from_async_code() -> list[int]:
+        double = setup["task"]("double")
+        delayed = [double.delay(i) for i in range(3)]
+        return list(await asyncio.gather(*(f.result_async(timeout=60) for f in delayed)))
+
+    assert asyncio.run(from_async_code()) == [0, 2, 4]
+    failing = setup["task"]("broken").delay("oops")
+    error = failing.result(timeout=60, raise_on_failure=False)
+    assert isinstance(error, TaskRunFailed) and "oops" in str(error)
+
+
+def test_a_delayed_runs_logs_reach_its_task_run(setup: dict[str, Any]) -> None:
+    setup["start_worker"]("chatty")
+    future = setup["task"]("chatty").delay(7)
+    assert future.result(timeout=60) == 7
+
+    def messages() -> list[str]:
+        with SyncClient() as client:
+            logs = client.read_logs(LogFilter(task_run_id=[future.task_run_id]))
+        found = [log.message for log in logs]
+        return found if {"chatty got 7", "printed 7"} <= set(found) else []
+
+    found = wait_for(messages, timeout=30)
+    assert "Finished in state Completed()" in found
+    shown = run_cli(os.environ["TIDEFLOW_API_URL"], "task-run", "logs", str(future.task_run_id))
+    assert shown.returncode == 0, shown.stderr
+    assert "chatty got 7" in shown.stdout and "printed 7" in shown.stdout

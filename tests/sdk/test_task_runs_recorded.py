@@ -67,12 +67,13 @@ def test_a_flow_calls_task_runs_are_stored_with_states_and_inputs(client: SyncCl
     assert extract_run.run_count == 2 and extract_run.parameters == {"n": 3}
     assert runs["explode-0"].state_name == "Failed"
     assert runs["explode-0"].state.message == "ValueError: bad row"
-    assert runs["total-0"].task_inputs == {
-        "values": [runs[f"double-{i}"].id for i in range(3)]
-    }
+    assert runs["total-0"].task_inputs == {"values": [runs[f"double-{i}"].id for i in range(3)]}
     # the events, with the flow run and flow related
     page = client.read_events(
-        EventFilter(event_names=["tideflow.task-run.Failed"], any_resource_ids=[f"tideflow.flow-run.{ids[0]}"])
+        EventFilter(
+            event_names=["tideflow.task-run.Failed"],
+            any_resource_ids=[f"tideflow.flow-run.{ids[0]}"],
+        )
     )
     assert [e.resource["tideflow.resource.name"] for e in page.events] == ["explode-0"]
     roles = {r["tideflow.resource.role"] for r in page.events[0].related}

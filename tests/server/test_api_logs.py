@@ -83,3 +83,26 @@ async def test_malformed_batch_is_422(http: httpx.AsyncClient) -> None:
     )
     response = await http.post("/logs/filter", json={"level_ge": -1})
     assert response.status_code == 422
+
+
+async def test_a_background_task_runs_records_need_the_task_run(
+    client: AsyncClient, http: httpx.AsyncClient
+) -> None:
+    from tideflow.schemas.task_workers import TaskRunCreate
+
+    run = await client.create_task_run(TaskRunCreate(id=uuid.uuid4(), name="bg", task_name="bg"))
+
+    def record(task_run_id: uuid.UUID | None, message: str) -> dict[str, object]:
+        body: dict[str, object] = {"name": "tideflow.flow_runs", "level": 20, "message": message,
+                                   "timestamp": T0.isoformat()}  # fmt: skip
+        if task_run_id is not None:
+            body["task_run_id"] = str(task_run_id)
+        return body
+
+    answer = await http.post("/logs/", json=[record(run.id, "mine"), record(uuid.uuid4(), "ghost")])
+    assert answer.json() == {"accepted": 1, "dropped": 1}
+    logs = await client.read_logs(LogFilter(task_run_id=[run.id]))
+    assert [(log.message, log.flow_run_id) for log in logs] == [("mine", None)]
+    orphan = await http.post("/logs/", json=[record(None, "whose?")])
+    assert orphan.status_code == 422
+    assert "flow_run_id or task_run_id" in orphan.json()["detail"]

@@ -44,3 +44,18 @@ async def test_the_client_creates_and_filters_background_runs(client: AsyncClien
     assert run.id == body.id and run.tags == ["bg"]
     found = await client.read_task_runs(TaskRunFilter(task_name=["mul"], state_name=["Scheduled"]))
     assert [r.id for r in found] == [body.id]
+
+
+async def test_cancel_is_the_run_after_404_unknown_409_final(http: httpx.AsyncClient) -> None:
+    body = {"id": str(uuid.uuid4()), "name": "add-2", "task_name": "add", "parameters": {}}
+    assert (await http.post("/task_runs/", json=body)).status_code == 201
+    cancelled = await http.post(f"/task_runs/{body['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"]["name"] == "Cancelled"
+    again = await http.post(f"/task_runs/{body['id']}/cancel")
+    assert again.status_code == 409
+    assert "already Cancelled" in again.json()["detail"]
+    missing = await http.post(f"/task_runs/{uuid.uuid4()}/cancel")
+    assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+    bad = await http.post("/task_runs/not-a-uuid/cancel")
+    assert bad.status_code == 422 and "task_run_id" in bad.json()["detail"]

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tideflow.schemas import FlowRunCreate
 from tideflow.schemas import states as S
 from tideflow.schemas.events import EventFilter
 from tideflow.schemas.task_runs import TaskRunReport
 from tideflow.schemas.task_workers import TaskRunCreate
-from tideflow.server.storage import Database
+from tideflow.server.storage import Conflict, Database, NotFound
 from tideflow.server.storage import events as events_storage
 from tideflow.server.storage import task_workers as storage
+from tideflow.server.storage.flow_runs import create_flow_run
 from tideflow.server.storage.migrate import upgrade_engine
 from tideflow.server.storage.task_runs import read_task_run, record_task_run_reports
 
@@ -43,6 +45,12 @@ async def _create(db: Database, task_name: str = "add", **params: object) -> uui
     async with db.write() as session:
         run, created = await storage.create_task_run(session, body, T0)
     assert created and run.state is not None and run.state.name == "Scheduled"
+    return run.id
+
+
+async def _flow_run(db: Database) -> uuid.UUID:
+    async with db.write() as session:
+        run, _ = await create_flow_run(session, FlowRunCreate(flow_name="f", state=S.Running()))
     return run.id
 
 
@@ -191,3 +199,46 @@ async def test_concurrent_creates_of_one_id_store_one_run(db: Database) -> None:
         return created
 
     assert sorted(await asyncio.gather(*(create() for _ in range(6)))) == [False] * 5 + [True]
+
+
+async def test_cancel_an_unclaimed_run_at_once_a_claimed_one_through_its_worker(
+    db: Database,
+) -> None:
+    waiting = await _create(db)
+    held = await _create(db)
+    worker = uuid.uuid4()
+    assert (await _claim(db, held, worker)).claimed
+    async with db.write() as session:
+        run, holder = await storage.cancel_task_run(session, waiting, T0)
+    assert run.state is not None and run.state.name == "Cancelled" and holder is None
+    assert not (await _claim(db, waiting, uuid.uuid4())).claimed  # it never starts
+    async with db.write() as session:
+        run, holder = await storage.cancel_task_run(session, held, T0)
+        again, holder_again = await storage.cancel_task_run(session, held, T0)  # a repeat: same
+    assert run.state is not None and run.state.name == "Cancelling" and holder == worker
+    assert again.state == run.state and holder_again == worker
+    async with db.write() as session:  # its worker's heartbeat is answered with the cancel
+        assert await storage.heartbeat_task_runs(session, worker, [held], T0) == [held]
+    with pytest.raises(Conflict, match="already Cancelled"):
+        async with db.write() as session:
+            await storage.cancel_task_run(session, waiting, T0)
+    with pytest.raises(NotFound):
+        async with db.write() as session:
+            await storage.cancel_task_run(session, uuid.uuid4(), T0)
+    async with db.write() as session:  # the worker died before it stopped the run: Cancelled
+        await storage.release_task_runs(session, max_redeliveries=5, now=T0, worker_id=worker)
+        stopped = await read_task_run(session, held)
+    assert stopped is not None and stopped.state is not None
+    assert stopped.state.name == "Cancelled" and "being cancelled" in (stopped.state.message or "")
+
+
+async def test_a_task_run_of_a_flow_run_is_not_cancelled_here(db: Database) -> None:
+    flow_run_id = await _flow_run(db)
+    report = TaskRunReport(
+        id=uuid.uuid4(), name="t-0", task_name="t", flow_run_id=flow_run_id, states=[S.Running()]
+    )
+    async with db.write() as session:
+        await record_task_run_reports(session, [report])
+    with pytest.raises(Conflict, match="cancel the flow run"):
+        async with db.write() as session:
+            await storage.cancel_task_run(session, report.id, T0)

@@ -23,6 +23,15 @@ from tideflow.settings import Settings
         ("GET", "/api/healthz", False, "read"),
         ("GET", "/", False, "read"),
         ("GET", "/ui/static/app.js", False, "read"),
+        ("GET", "/ui/static/login.css", False, None),  # the login page's own assets
+        ("HEAD", "/ui/static/favicon.svg", False, None),
+        ("POST", "/ui/static/login.css", False, "write"),
+        ("GET", "/ui/static/login.css/x", False, "read"),
+        ("GET", "/ui/static/app.css", False, "read"),
+        ("GET", "/api/users/", False, "admin"),
+        ("GET", "/api/users", False, "admin"),
+        ("POST", "/api/users/1/password", False, "admin"),
+        ("DELETE", "/api/users/1", False, "admin"),
         ("POST", "/automations/yaml", False, "write"),
         ("POST", "/api/flows/filter", False, "read"),
         ("POST", "/api/events/count-by/day", False, "read"),
@@ -97,3 +106,31 @@ def test_split_key() -> None:
     assert split_key("tf_abc123_secret_with_underscore") == ("abc123", "secret_with_underscore")
     for bad in ("", "tf_", "tf_abc", "tf__x", "xx_abc_def", "tf_" + "a" * 41 + "_x"):
         assert split_key(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("GET", "/api/secrets/name/db/value", "runner"),
+        ("HEAD", "/api/secrets/name/db/value", "runner"),
+        ("GET", "/api/secrets/name/db/value/", "runner"),
+        ("GET", "/api/secrets/name/db", "read"),
+        ("POST", "/api/secrets/filter", "read"),
+        ("POST", "/api/secrets/", "write"),
+        ("DELETE", "/api/secrets/name/db", "write"),
+        ("POST", "/api/variables/filter", "read"),
+        ("PATCH", "/api/variables/name/x", "write"),
+        ("POST", "/api/artifacts/", "runner"),
+        ("PATCH", "/api/artifacts/1", "runner"),
+        ("DELETE", "/api/artifacts/1", "write"),
+        ("POST", "/api/artifacts/filter", "read"),
+        ("POST", "/api/global_concurrency_limits/acquire", "runner"),
+        ("POST", "/api/global_concurrency_limits/renew", "runner"),
+        ("POST", "/api/global_concurrency_limits/release", "runner"),
+        ("POST", "/api/global_concurrency_limits/", "write"),
+        ("POST", "/api/global_concurrency_limits/name/db/reset", "write"),
+    ],
+)
+def test_a_secret_value_needs_more_than_read(method: str, path: str, scope: str) -> None:
+    assert required_scope(method, path, websocket=False) == scope
+    assert not grants(("read",), "runner") and grants(("runner",), "runner")

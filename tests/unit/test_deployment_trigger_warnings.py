@@ -42,3 +42,21 @@ def test_named_events_do_not_warn() -> None:
         target.to_deployment(
             "named", triggers=[DeploymentEventTrigger(expect={"tideflow.flow-run.Completed"})]
         )
+
+
+def test_a_prefect_event_name_warns_naming_ours() -> None:
+    nested = DeploymentCompoundTrigger(
+        require="all", triggers=[{"type": "event", "after": ["prefect.flow-run.Running"],
+                                  "expect": ["tideflow.flow-run.Completed"]}],
+    )  # fmt: skip
+    with pytest.warns(UserWarning) as record:
+        target.to_deployment(
+            "ported",
+            triggers=[DeploymentEventTrigger(expect={"prefect.flow-run.Completed"}), nested],
+        )
+    assert [str(w.message) for w in record] == [
+        "trigger 0.expect names 'prefect.flow-run.Completed', an event tideflow never emits; "
+        "did you mean 'tideflow.flow-run.Completed'?",
+        "trigger 1.triggers[0].after names 'prefect.flow-run.Running', an event tideflow never "
+        "emits; did you mean 'tideflow.flow-run.Running'?",
+    ]

@@ -155,7 +155,7 @@ def test_check_wiring() -> None:
     assert trigger.check_wiring({"rows", "bad"}) == [
         "trigger 't': 'colour' is not a parameter of the flow (its parameters: bad, rows)",
         "trigger 't': parameters.bad: template does not parse: expected name or number ('{{ event.payload. }}')",
-        "trigger 't': job_variables.env.X: template uses unknown variable 'evnt' (templates can use automation, deployment, event, events, firing, flow, flow_run, labels)",
+        "trigger 't': job_variables.env.X: template uses unknown variable 'evnt' (templates can use automation, deployment, event, events, firing, flow, flow_run, labels, variables)",
     ]
 
 

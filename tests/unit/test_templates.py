@@ -90,7 +90,7 @@ def test_check_template_parses_without_rendering() -> None:
         "parameters.a[1]: Unexpected end of template. Jinja was looking for the following tags: 'endfor' or 'else'. The innermost block that needs to be closed is 'for'."
     )
     assert check_template("{{ evnt.payload }}", where="body") == (
-        "body: unknown variable 'evnt' (templates can use automation, deployment, event, events, firing, flow, flow_run, labels)"
+        "body: unknown variable 'evnt' (templates can use automation, deployment, event, events, firing, flow, flow_run, labels, variables)"
     )
     assert "include" in (check_template("{% include 'x' %}") or "")
 

@@ -1,5 +1,6 @@
-"""`tideflow automation`: list, inspect, create/update from YAML, pause, resume, delete, explain why
-an automation fired (or not) on an event, and show its firing history.
+"""`tideflow automation`: list, inspect, create/update from YAML or JSON, pause/disable,
+resume/enable, delete, explain why an automation fired (or not) on an event, and show its firing
+history.
 
 NAME is an automation's name or id; a name several automations share asks for the id.
 """
@@ -67,12 +68,13 @@ def _load(path: Path) -> Any:
         exit_with_error(f"{path} is not valid YAML: {' '.join(str(exc).split())}")
 
 
-def _documents(path: Path) -> list[dict[str, Any]]:
-    """The automations a file holds (one, a list, or ``automations: [...]``), checked locally so
-    every bad field is named before anything is sent."""
+def _documents(path: Path | str, document: Any = None) -> list[dict[str, Any]]:
+    """The automations a file (or a given ``document``) holds: one, a list, or
+    ``automations: [...]``, checked locally so every bad field is named before anything is sent."""
     from tideflow.schemas.automations import parse_automations
 
-    document = _load(path)
+    if document is None:
+        document = _load(Path(path))
     try:
         parse_automations(document)
     except ValueError as exc:
@@ -94,7 +96,7 @@ def _trigger_summary(automation: Automation) -> str:
 
 def _print_warnings(automation: Automation) -> None:
     # Saved anyway: a warning is advice (e.g. an every-event trigger that runs a deployment).
-    for warning in automation.warnings:
+    for warning in [*automation.warnings, *automation.event_warnings]:
         err_console.print(Text(f"Warning: automation {automation.name!r}: {warning}"))
 
 
@@ -130,15 +132,52 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
     import yaml
 
     console.print(f"[bold]{automation.name}[/bold] ({automation.id})")
-    data = automation.model_dump(mode="json", exclude={"name", "id", "warnings"})
+    data = automation.model_dump(mode="json", exclude={"name", "id", "warnings", "event_warnings"})
     console.print(Text(yaml.safe_dump(data, sort_keys=False).rstrip()))
     _print_warnings(automation)
 
 
+def _json_source(value: str) -> tuple[str, Any]:
+    """``--from-json``: a file holding JSON, or the JSON text itself (as Prefect's option takes)."""
+    import json
+
+    path = Path(value)
+    if not value.lstrip().startswith(("{", "[")) and path.is_file():
+        try:
+            value = path.read_text()
+        except OSError as exc:
+            exit_with_error(f"cannot read {path}: {exc.strerror or exc}")
+        where = str(path)
+    else:
+        where = "--from-json"
+    try:
+        return where, json.loads(value)
+    except ValueError as exc:
+        exit_with_error(f"{where} is not valid JSON: {exc}")
+
+
 @app.command("create")
-def create(file: FileOpt) -> None:
-    """Create the automation(s) described in a YAML file."""
-    documents = _documents(file)
+def create(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", "--from-file", help="A YAML (or JSON) file."),
+    ] = None,
+    from_json: Annotated[
+        str | None,
+        typer.Option("--from-json", "-j", help="A JSON file, or the JSON document itself."),
+    ] = None,
+    from_yaml: Annotated[
+        Path | None, typer.Option("--from-yaml", help="A YAML file (same as --file).")
+    ] = None,
+) -> None:
+    """Create the automation(s) described in a YAML or JSON file (or a JSON document)."""
+    given = [x for x in (file, from_json, from_yaml) if x is not None]
+    if len(given) != 1:
+        exit_with_error("give exactly one of --file, --from-json, --from-yaml")
+    if from_json is not None:
+        documents = _documents(*_json_source(from_json))
+    else:
+        documents = _documents(file or from_yaml or Path())
     with open_client() as client:
         for data in documents:
             automation = client.create_automation(data)
@@ -174,6 +213,18 @@ def resume(name: NameArg) -> None:
     with open_client() as client:
         automation = client.resume_automation(_resolve(client, name).id)
     console.print(f"Resumed automation {automation.name!r}")
+
+
+@app.command("enable")
+def enable(name: NameArg) -> None:
+    """Enable an automation (Prefect's word for resume)."""
+    resume(name)
+
+
+@app.command("disable")
+def disable(name: NameArg) -> None:
+    """Disable an automation (Prefect's word for pause)."""
+    pause(name)
 
 
 @app.command("delete")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="View and change tideflow settings (environment > profile > default).",
+    help="View and change tideflow settings (environment > tideflow.toml > profile > default).",
     no_args_is_help=True,
 )
 
@@ -89,7 +89,7 @@ def _note_env_overrides(keys: list[str]) -> None:
 
 # Credentials: `config view` says whether they are set, never what they are (its output is pasted
 # into bug reports and shown on shared screens).
-_SECRETS = frozenset({"TIDEFLOW_API_KEY", "TIDEFLOW_SERVER_ADMIN_KEY"})
+_SECRETS = frozenset({"TIDEFLOW_API_KEY", "TIDEFLOW_SERVER_ADMIN_KEY", "TIDEFLOW_SECRETS_KEY"})
 
 
 def _shown(key: str, value: Any) -> Any:
@@ -100,18 +100,24 @@ def _shown(key: str, value: Any) -> Any:
 def view(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Show every setting, its value and where it came from (env, profile or default)."""
-    from tideflow.settings import profile_path, setting_sources
+    """Show every setting, its value and where it came from (env, project, profile or default)."""
+    from tideflow.settings import active_profile, profile_path, project_path, setting_sources
 
     try:
         sources = setting_sources()
     except ValueError as exc:
         exit_with_error(f"invalid tideflow settings: {one_line(exc)}")
-    path = profile_path()
+    try:
+        path, name = profile_path(), active_profile()
+    except ValueError as exc:
+        exit_with_error(f"invalid tideflow settings: {one_line(exc)}")
+    project = project_path()
     if as_json:
         print_json(
             {
                 "profile": str(path),
+                "profile_name": name,
+                "project": str(project) if project else None,
                 "settings": {
                     key: {"value": _shown(key, value), "source": source}
                     for key, (value, source) in sources.items()
@@ -119,11 +125,14 @@ def view(
             }
         )
         return
-    table = Table(title=f"profile: {path}", title_justify="left")
+    title = f"profile: {path}" + (f" ({name})" if name != "default" else "")
+    if project is not None:
+        title += f"; project: {project}"
+    table = Table(title=title, title_justify="left")
     table.add_column("Setting", no_wrap=True)
     table.add_column("Value", overflow="fold")
     table.add_column("Source", no_wrap=True)
-    styles = {"env": "yellow", "profile": "cyan", "default": "dim"}
+    styles = {"env": "yellow", "project": "magenta", "profile": "cyan", "default": "dim"}
     for key, (value, source) in sources.items():
         shown = "-" if value is None else str(_shown(key, value))
         table.add_row(key, Text(shown), Text(source, style=styles[source]))
@@ -137,7 +146,7 @@ def set_(
         typer.Argument(help="KEY=VALUE pairs, e.g. server_port=4300.", show_default=False),
     ],
 ) -> None:
-    """Write settings to the profile file ($TIDEFLOW_HOME/profile.toml)."""
+    """Write settings to the active profile's file (see `tideflow profile`)."""
     from tideflow.settings import write_profile
 
     fields = _fields()

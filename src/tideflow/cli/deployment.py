@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +25,7 @@ from tideflow.cli._common import (
     print_json,
     state_text,
 )
+from tideflow.cli._durations import parse_human_duration
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -46,8 +46,6 @@ app.add_typer(schedule_app, name="schedule")
 
 _WATCH_INTERVAL = 0.2
 _LATE_LOG_POLLS = 2
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEVEL_STYLES = {10: "dim", 20: "", 30: "yellow", 40: "red", 50: "bold red"}
 
 NameArg = Annotated[
@@ -69,16 +67,12 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30s``, ``10m``, ``1h30m``, ``2d`` or plain seconds → a timedelta (one error line if not)."""
-    value = text.strip().lower()
+    """``30s``, ``1h30m``, ``2 hours``, ``in 10 minutes`` or plain seconds → a timedelta (one error
+    line if not); see cli/_durations.py."""
     try:
-        return dt.timedelta(seconds=float(value))
-    except ValueError:
-        pass
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        exit_with_error(f"--start-in {text!r} is not a duration; use e.g. 30s, 10m, 1h or 1h30m")
-    return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+        return parse_human_duration(text)
+    except ValueError as exc:
+        exit_with_error(f"--start-in {exc}")
 
 
 def _parse_start_at(text: str) -> dt.datetime:

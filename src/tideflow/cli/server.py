@@ -15,15 +15,13 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
 
 from tideflow.cli._common import console, err_console, exit_with_error, print_json
-
-if TYPE_CHECKING:
-    from tideflow.settings import Settings
+from tideflow.settings import Settings
 
 __all__ = ["app"]
 
@@ -79,23 +77,34 @@ def _exit_while_starting(settings: Settings) -> Any:
     return handler
 
 
+def _setting_default(name: str) -> str:
+    """``TIDEFLOW_X, else <default>`` for an option's help: what applies when it is not given.
+    (Rich reads ``[...]`` in help text as markup, which ate the hand-written defaults.)"""
+    return f"TIDEFLOW_{name.upper()}, else {Settings.model_fields[name].default}"
+
+
+_DATABASE_DEFAULT = "TIDEFLOW_DATABASE_URL, else SQLite at $TIDEFLOW_HOME/tideflow.db"
+
+
 @app.command()
 def start(
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind [default: TIDEFLOW_SERVER_HOST].")
+        str | None,
+        typer.Option(help="Interface to bind.", show_default=_setting_default("server_host")),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Port to bind [default: TIDEFLOW_SERVER_PORT]."),
+        typer.Option(
+            min=1, max=65535, help="Port to bind.", show_default=_setting_default("server_port")
+        ),
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option(
-            help="SQLAlchemy URL [default: TIDEFLOW_DATABASE_URL or SQLite in TIDEFLOW_HOME]."
-        ),
+        typer.Option(help="SQLAlchemy URL.", show_default=_DATABASE_DEFAULT),
     ] = None,
     log_level: Annotated[
-        str | None, typer.Option(help="Server log level [default: TIDEFLOW_LOGGING_LEVEL].")
+        str | None,
+        typer.Option(help="Server log level.", show_default=_setting_default("logging_level")),
     ] = None,
     background: Annotated[
         bool,
@@ -412,10 +421,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        help="SQLAlchemy URL [default: TIDEFLOW_DATABASE_URL or SQLite in TIDEFLOW_HOME]."
-    ),
+    str | None, typer.Option(help="SQLAlchemy URL.", show_default=_DATABASE_DEFAULT)
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -468,6 +474,9 @@ def _migrate(action: str, url: str | None, revision: str | None) -> None:
 def upgrade(
     database_url: DatabaseUrlOption = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Accepted as Prefect's (an upgrade never asks).")
+    ] = False,
 ) -> None:
     """Upgrade the database schema (to the latest revision by default)."""
     _migrate("upgrade", database_url, revision)

@@ -1,4 +1,5 @@
-"""`tideflow task-run`: list task runs, inspect one (states, inputs, result), read its logs.
+"""`tideflow task-run`: list task runs, inspect one (states, inputs, result), read its logs, cancel a
+background one.
 
 A task run is addressed by its full UUID or a unique prefix of at least 6 hex characters.
 """
@@ -162,11 +163,10 @@ def logs(
 
     with open_client() as client:
         run = _resolve(client, run_id)
-        if run.flow_run_id is None:
-            console.print("No logs: this task run ran outside a flow run.")
-            return
+        # A background run's records belong to the task run alone (no flow run).
+        flow_runs = [run.flow_run_id] if run.flow_run_id is not None else None
         records = client.read_logs(
-            LogFilter(flow_run_id=[run.flow_run_id], task_run_id=[run.id], limit=_LOG_PAGE)
+            LogFilter(flow_run_id=flow_runs, task_run_id=[run.id], limit=_LOG_PAGE)
         )
     if not records:
         console.print("No logs.")
@@ -176,3 +176,29 @@ def logs(
         console.print(
             Text.assemble(stamp, " ", f"{logging.getLevelName(log.level):<8}", " ", log.message)
         )
+
+
+@app.command("cancel")
+def cancel(
+    run_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Full id or unique prefix (6+ hex chars).")
+    ],
+) -> None:
+    """Cancel a background task run (``.delay()``): one no worker took yet never starts; one a
+    worker runs is Cancelling until the worker stops it."""
+    from tideflow.exceptions import ServerError
+
+    with open_client() as client:
+        run = _resolve(client, run_id)
+        try:
+            after = client.cancel_task_run(run.id)
+        except ServerError as exc:
+            exit_with_error(exc.detail)
+    assert after.state is not None
+    line = Text.assemble(
+        f"Task run {after.name} ({after.id}) is now ",
+        state_text(after.state.type, after.state.name),
+    )
+    if after.state.type.value == "CANCELLING":
+        line.append("; its task worker will stop it")
+    console.print(line)

@@ -25,6 +25,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -34,6 +35,7 @@ from tideflow.schemas import (
 )
 
 if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
+    from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -44,11 +46,19 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         DeploymentUpdate,
     )
     from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.global_concurrency import (
+        GlobalConcurrencyLimit,
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+        LeaseAnswer,
+        SlotRequest,
+    )
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
     )
+    from tideflow.schemas.secrets import SecretCreate, SecretFilter, SecretInfo, SecretValue
     from tideflow.schemas.task_runs import (
         TaskRun,
         TaskRunFilter,
@@ -56,6 +66,7 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         TaskRunReportResult,
     )
     from tideflow.schemas.task_workers import TaskRunCreate
+    from tideflow.schemas.variables import Variable, VariableCreate, VariableFilter, VariableUpdate
 
 
 T = TypeVar("T")
@@ -183,6 +194,10 @@ def set_flow_run_state(
     return Call("POST", f"/flow_runs/{run_id}/set_state", _model(OrchestrationResult), body)
 
 
+def update_flow_run(run_id: UUID, body: FlowRunUpdate) -> Call[FlowRun]:
+    return Call("PATCH", f"/flow_runs/{run_id}", _model(FlowRun), dump(body))
+
+
 def delete_flow_run(run_id: UUID) -> Call[None]:
     return Call("DELETE", f"/flow_runs/{run_id}", _none)
 
@@ -218,6 +233,13 @@ def read_task_run(task_run_id: UUID) -> Call[TaskRun]:
     from tideflow.schemas.task_runs import TaskRun
 
     return Call("GET", f"/task_runs/{task_run_id}", _model(TaskRun))
+
+
+def cancel_task_run(task_run_id: UUID) -> Call[TaskRun]:
+    """Cancel a background task run (Cancelled, or Cancelling while its worker stops it)."""
+    from tideflow.schemas.task_runs import TaskRun
+
+    return Call("POST", f"/task_runs/{task_run_id}/cancel", _model(TaskRun))
 
 
 def read_task_runs(flt: TaskRunFilter | None = None) -> Call[list[TaskRun]]:
@@ -280,6 +302,177 @@ def renew_concurrency_slots(holder: UUID, lease_seconds: float) -> Call[Any]:
 
 def release_concurrency_slots(holder: UUID) -> Call[Any]:
     return Call("POST", "/concurrency_limits/release", _json, {"holder": str(holder)})
+
+
+# --- variables ------------------------------------------------------------------------------------
+def _variable_path(name: str) -> str:
+    return f"/variables/name/{quote(name, safe='')}"
+
+
+def create_variable(body: VariableCreate) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    return Call("POST", "/variables/", _model(Variable), dump(body))
+
+
+def read_variable_by_name(name: str) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    return Call("GET", _variable_path(name), _model(Variable))
+
+
+def read_variables(flt: VariableFilter | None = None) -> Call[list[Variable]]:
+    from tideflow.schemas.variables import Variable
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/variables/filter", _model(list[Variable]), body)
+
+
+def update_variable(name: str, body: VariableUpdate) -> Call[Variable]:
+    from tideflow.schemas.variables import Variable
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", _variable_path(name), _model(Variable), data)
+
+
+def delete_variable_by_name(name: str) -> Call[None]:
+    return Call("DELETE", _variable_path(name), _none)
+
+
+# --- secrets --------------------------------------------------------------------------------------
+def _secret_path(name: str) -> str:
+    return f"/secrets/name/{quote(name, safe='')}"
+
+
+def set_secret(body: SecretCreate) -> Call[SecretInfo]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    return Call("POST", "/secrets/", _model(SecretInfo), body.model_dump(mode="json"))
+
+
+def read_secret(name: str) -> Call[SecretInfo]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    return Call("GET", _secret_path(name), _model(SecretInfo))
+
+
+def read_secret_value(name: str) -> Call[SecretValue]:
+    from tideflow.schemas.secrets import SecretValue
+
+    return Call("GET", _secret_path(name) + "/value", _model(SecretValue))
+
+
+def read_secrets(flt: SecretFilter | None = None) -> Call[list[SecretInfo]]:
+    from tideflow.schemas.secrets import SecretInfo
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/secrets/filter", _model(list[SecretInfo]), body)
+
+
+def delete_secret(name: str) -> Call[None]:
+    return Call("DELETE", _secret_path(name), _none)
+
+
+# --- artifacts ------------------------------------------------------------------------------------
+def create_artifact(body: ArtifactCreate) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("POST", "/artifacts/", _model(Artifact), body.model_dump(mode="json"))
+
+
+def read_artifact(artifact_id: UUID) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("GET", f"/artifacts/{artifact_id}", _model(Artifact))
+
+
+def read_latest_artifact(key: str) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    return Call("GET", f"/artifacts/key/{quote(key, safe='')}", _model(Artifact))
+
+
+def read_artifacts(flt: ArtifactFilter | None = None) -> Call[list[Artifact]]:
+    from tideflow.schemas.artifacts import Artifact
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/artifacts/filter", _model(list[Artifact]), body)
+
+
+def update_artifact(artifact_id: UUID, body: ArtifactUpdate) -> Call[Artifact]:
+    from tideflow.schemas.artifacts import Artifact
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", f"/artifacts/{artifact_id}", _model(Artifact), data)
+
+
+def delete_artifact(artifact_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/artifacts/{artifact_id}", _none)
+
+
+def delete_artifacts_by_key(key: str) -> Call[Any]:
+    return Call("DELETE", f"/artifacts/key/{quote(key, safe='')}", _json)
+
+
+# --- global concurrency and rate limits ------------------------------------------------------------
+def _gcl_path(name: str) -> str:
+    return f"/global_concurrency_limits/name/{quote(name, safe='')}"
+
+
+def create_global_concurrency_limit(
+    body: GlobalConcurrencyLimitCreate,
+) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("POST", "/global_concurrency_limits/", _model(GlobalConcurrencyLimit), dump(body))
+
+
+def read_global_concurrency_limits() -> Call[list[GlobalConcurrencyLimit]]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    path = "/global_concurrency_limits/filter"
+    return Call("POST", path, _model(list[GlobalConcurrencyLimit]), {"limit": 1000})
+
+
+def read_global_concurrency_limit(name: str) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("GET", _gcl_path(name), _model(GlobalConcurrencyLimit))
+
+
+def update_global_concurrency_limit(
+    name: str, body: GlobalConcurrencyLimitUpdate
+) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return Call("PATCH", _gcl_path(name), _model(GlobalConcurrencyLimit), data)
+
+
+def delete_global_concurrency_limit(name: str) -> Call[None]:
+    return Call("DELETE", _gcl_path(name), _none)
+
+
+def reset_global_concurrency_limit(name: str) -> Call[GlobalConcurrencyLimit]:
+    from tideflow.schemas.global_concurrency import GlobalConcurrencyLimit
+
+    return Call("POST", _gcl_path(name) + "/reset", _model(GlobalConcurrencyLimit))
+
+
+def acquire_global_slots(body: SlotRequest) -> Call[LeaseAnswer]:
+    from tideflow.schemas.global_concurrency import LeaseAnswer
+
+    return Call("POST", "/global_concurrency_limits/acquire", _model(LeaseAnswer), dump(body))
+
+
+def renew_global_lease(lease_id: UUID, lease_seconds: float) -> Call[Any]:
+    body = {"lease_id": str(lease_id), "lease_seconds": lease_seconds}
+    return Call("POST", "/global_concurrency_limits/renew", _json, body)
+
+
+def release_global_lease(lease_id: UUID) -> Call[Any]:
+    body = {"lease_id": str(lease_id)}
+    return Call("POST", "/global_concurrency_limits/release", _json, body)
 
 
 # --- deployments ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     Log,
     LogCreate,
     LogFilter,
@@ -29,6 +30,7 @@ from tideflow.schemas import (
 from tideflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # annotations only: these schema modules load when their calls are made
+    from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -39,11 +41,19 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         DeploymentUpdate,
     )
     from tideflow.schemas.events import Event, EventFilter, EventPage, ReceivedEvent
+    from tideflow.schemas.global_concurrency import (
+        GlobalConcurrencyLimit,
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+        LeaseAnswer,
+        SlotRequest,
+    )
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
         DeploymentScheduleUpdate,
     )
+    from tideflow.schemas.secrets import SecretCreate, SecretFilter, SecretInfo, SecretValue
     from tideflow.schemas.task_runs import (
         TaskRun,
         TaskRunFilter,
@@ -51,6 +61,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         TaskRunReportResult,
     )
     from tideflow.schemas.task_workers import TaskRunCreate
+    from tideflow.schemas.variables import Variable, VariableCreate, VariableFilter, VariableUpdate
 
 __all__ = ["SyncClient", "get_client"]
 
@@ -139,6 +150,10 @@ class SyncClient:
     ) -> OrchestrationResult:
         return self.send(c.set_flow_run_state(run_id, state, force, expected_state_id))
 
+    def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> FlowRun:
+        """Rename a flow run."""
+        return self.send(c.update_flow_run(run_id, body))
+
     def delete_flow_run(self, run_id: UUID) -> None:
         return self.send(c.delete_flow_run(run_id))
 
@@ -158,6 +173,9 @@ class SyncClient:
 
     def read_task_run(self, task_run_id: UUID) -> TaskRun:
         return self.send(c.read_task_run(task_run_id))
+
+    def cancel_task_run(self, task_run_id: UUID) -> TaskRun:
+        return self.send(c.cancel_task_run(task_run_id))
 
     def read_task_runs(self, flt: TaskRunFilter | None = None) -> list[TaskRun]:
         return self.send(c.read_task_runs(flt))
@@ -192,6 +210,88 @@ class SyncClient:
         return self.send(c.release_concurrency_slots(holder))
 
     # --- deployments ---------------------------------------------------------------------------
+    def create_variable(self, body: VariableCreate) -> Variable:
+        return self.send(c.create_variable(body))
+
+    def read_variable_by_name(self, name: str) -> Variable:
+        return self.send(c.read_variable_by_name(name))
+
+    def read_variables(self, flt: VariableFilter | None = None) -> list[Variable]:
+        return self.send(c.read_variables(flt))
+
+    def update_variable(self, name: str, body: VariableUpdate) -> Variable:
+        return self.send(c.update_variable(name, body))
+
+    def delete_variable_by_name(self, name: str) -> None:
+        return self.send(c.delete_variable_by_name(name))
+
+    def set_secret(self, body: SecretCreate) -> SecretInfo:
+        return self.send(c.set_secret(body))
+
+    def read_secret(self, name: str) -> SecretInfo:
+        return self.send(c.read_secret(name))
+
+    def read_secret_value(self, name: str) -> SecretValue:
+        return self.send(c.read_secret_value(name))
+
+    def read_secrets(self, flt: SecretFilter | None = None) -> list[SecretInfo]:
+        return self.send(c.read_secrets(flt))
+
+    def delete_secret(self, name: str) -> None:
+        return self.send(c.delete_secret(name))
+
+    def create_artifact(self, body: ArtifactCreate) -> Artifact:
+        return self.send(c.create_artifact(body))
+
+    def read_artifact(self, artifact_id: UUID) -> Artifact:
+        return self.send(c.read_artifact(artifact_id))
+
+    def read_latest_artifact(self, key: str) -> Artifact:
+        return self.send(c.read_latest_artifact(key))
+
+    def read_artifacts(self, flt: ArtifactFilter | None = None) -> list[Artifact]:
+        return self.send(c.read_artifacts(flt))
+
+    def update_artifact(self, artifact_id: UUID, body: ArtifactUpdate) -> Artifact:
+        return self.send(c.update_artifact(artifact_id, body))
+
+    def delete_artifact(self, artifact_id: UUID) -> None:
+        return self.send(c.delete_artifact(artifact_id))
+
+    def delete_artifacts_by_key(self, key: str) -> Any:
+        return self.send(c.delete_artifacts_by_key(key))
+
+    def create_global_concurrency_limit(
+        self, body: GlobalConcurrencyLimitCreate
+    ) -> GlobalConcurrencyLimit:
+        return self.send(c.create_global_concurrency_limit(body))
+
+    def read_global_concurrency_limits(self) -> list[GlobalConcurrencyLimit]:
+        return self.send(c.read_global_concurrency_limits())
+
+    def read_global_concurrency_limit(self, name: str) -> GlobalConcurrencyLimit:
+        return self.send(c.read_global_concurrency_limit(name))
+
+    def update_global_concurrency_limit(
+        self, name: str, body: GlobalConcurrencyLimitUpdate
+    ) -> GlobalConcurrencyLimit:
+        return self.send(c.update_global_concurrency_limit(name, body))
+
+    def delete_global_concurrency_limit(self, name: str) -> None:
+        return self.send(c.delete_global_concurrency_limit(name))
+
+    def reset_global_concurrency_limit(self, name: str) -> GlobalConcurrencyLimit:
+        return self.send(c.reset_global_concurrency_limit(name))
+
+    def acquire_global_slots(self, body: SlotRequest) -> LeaseAnswer:
+        return self.send(c.acquire_global_slots(body))
+
+    def renew_global_lease(self, lease_id: UUID, lease_seconds: float = 30.0) -> Any:
+        return self.send(c.renew_global_lease(lease_id, lease_seconds))
+
+    def release_global_lease(self, lease_id: UUID) -> Any:
+        return self.send(c.release_global_lease(lease_id))
+
     def create_deployment(self, body: DeploymentCreate) -> Deployment:
         return self.send(c.create_deployment(body))
 

@@ -41,17 +41,22 @@ _LAZY = {
 
 
 def serve(
-    *deployments: RunnerDeployment, limit: int | None = None, settings: Settings | None = None
+    *deployments: RunnerDeployment,
+    limit: int | None = None,
+    settings: Settings | None = None,
+    pause_on_shutdown: bool = True,
 ) -> None:
     """Serve ``deployments``: run their flow runs (on demand, scheduled, triggered) until stopped.
 
     ``limit`` caps how many runs execute at once; the rest wait in Scheduled until a slot frees.
     Each run executes in its own process. Stop with Ctrl-C or SIGTERM (running runs get
     ``runner_cancel_grace`` seconds to finish; the rest are Cancelled). Raises TideflowError when
-    serving had to stop on its own (the run-starting process died).
+    serving had to stop on its own (the run-starting process died). ``pause_on_shutdown`` (default
+    True, as Prefect's): stopping pauses the deployments' active schedules; serving them again
+    re-registers them as declared.
     """
     impl = importlib.import_module("tideflow.deployments._serve").serve
-    impl(*deployments, limit=limit, settings=settings)
+    impl(*deployments, limit=limit, settings=settings, pause_on_shutdown=pause_on_shutdown)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

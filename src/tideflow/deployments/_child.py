@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from tideflow.engine.cancellation import install_cancellation_hooks
 from tideflow.engine.existing import execute_flow_run
+from tideflow.settings import get_settings
 
 __all__ = ["load_entrypoint", "main"]
 
@@ -76,7 +78,9 @@ def main(argv: list[str]) -> int:
     if not hasattr(flow, "parameter_schema") or not hasattr(flow, "fn"):
         print(f"Error: {argv[0]} is not a flow (decorate the function with @flow)", file=sys.stderr)
         return 2
-    return execute_flow_run(flow, run_id)
+    settings = get_settings()
+    install_cancellation_hooks(flow, run_id, settings)
+    return execute_flow_run(flow, run_id, settings)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,32 @@ def coerce_triggers(triggers: Any, parameter_names: set[str]) -> list[dict[str, 
                 UserWarning,
                 stacklevel=4,
             )
+        for path, name in _foreign_names(dumped, f"trigger {i}"):
+            # Kept from a Prefect project, such a name never matches: our events are tideflow.*.
+            warnings.warn(
+                f"{path} names {name!r}, an event tideflow never emits; did you mean "
+                f"{'tideflow.' + name.partition('.')[2]!r}?",
+                UserWarning,
+                stacklevel=4,
+            )
+    return out
+
+
+def _foreign_names(trigger: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
+    """``(path, name)`` of every ``prefect.*`` name in the expect/after of ``trigger``."""
+    out: list[tuple[str, str]] = []
+    for field in ("expect", "after"):
+        names = trigger.get(field)
+        if isinstance(names, list):
+            out += [
+                (f"{path}.{field}", n)
+                for n in sorted(n for n in names if isinstance(n, str) and n.startswith("prefect."))
+            ]
+    children = trigger.get("triggers")
+    if isinstance(children, list):
+        for j, child in enumerate(children):
+            if isinstance(child, Mapping):
+                out += _foreign_names(child, f"{path}.triggers[{j}]")
     return out
 
 

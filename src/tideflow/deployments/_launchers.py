@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 from uuid import UUID
 
 from tideflow.client._events import spool_unsent_events
+from tideflow.engine.cancellation import install_cancellation_hooks
 from tideflow.engine.clients import sync_client
 from tideflow.engine.existing import execute_flow_run
 from tideflow.engine.log_worker import log_worker
@@ -76,7 +77,7 @@ def _child_main(
             os.setpgid(0, 0)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        install_cancellation_hooks(flow, run_id, settings)  # SIGTERM: default, or hooks first
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORK_BLOCKED)
         os.close(lifeline[1])

@@ -37,7 +37,7 @@ from tideflow.exceptions import ServerError, ServerUnreachable, TideflowError, T
 from tideflow.schemas import FlowRun, FlowRunFilter, SetStateStatus, State, StateType
 from tideflow.schemas import states as S
 from tideflow.schemas.deployments import Deployment
-from tideflow.schemas.schedules import schedule_summary
+from tideflow.schemas.schedules import DeploymentScheduleUpdate, schedule_summary
 from tideflow.settings import Settings
 
 __all__ = ["Launcher", "Runner", "exit_message"]
@@ -93,8 +93,10 @@ class Runner:
         *,
         settings: Settings,
         limit: int | None = None,
+        pause_on_shutdown: bool = False,
     ) -> None:
         self.deployments = list(deployments)
+        self.pause_on_shutdown = pause_on_shutdown
         self.launcher = launcher
         self.settings = settings
         self.limit = limit
@@ -134,6 +136,8 @@ class Runner:
             poll_task = asyncio.create_task(self._poll_loop())
             await self.stopping.wait()
             poll_task.cancel()
+            if self.pause_on_shutdown:
+                await self._pause_schedules()
             await self._drain()
             await self._say_goodbye()
             ws_task.cancel()
@@ -176,6 +180,23 @@ class Runner:
                 f"Serving deployment '{registered.full_name}'{when}{paused}. "
                 f"Run it with: tideflow deployment run '{registered.full_name}'"
             )
+
+    async def _pause_schedules(self) -> None:
+        """Pause the active schedules of the served deployments: nothing serves their runs now
+        (serving them again re-registers the deployments, schedules active as declared)."""
+        for registered in self.registered:
+            active = [s for s in registered.schedules if s.active]
+            for schedule in active:
+                try:
+                    await self.client.update_deployment_schedule(
+                        registered.id, schedule.id, DeploymentScheduleUpdate(active=False)
+                    )
+                except TideflowError as exc:
+                    _say(f"Could not pause a schedule of {registered.full_name!r}: {exc}", err=True)
+                    break
+            else:
+                if active:
+                    _say(f"Paused the schedules of '{registered.full_name}' (pause_on_shutdown)")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

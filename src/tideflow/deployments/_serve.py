@@ -61,11 +61,17 @@ async def _serve(runner: Runner) -> None:
 
 
 def serve(
-    *deployments: RunnerDeployment, limit: int | None = None, settings: Settings | None = None
+    *deployments: RunnerDeployment,
+    limit: int | None = None,
+    settings: Settings | None = None,
+    pause_on_shutdown: bool = True,
 ) -> None:
     """Serve ``deployments``: run their flow runs (on demand, scheduled, triggered) until stopped.
 
     ``limit`` caps how many runs execute at once; the rest wait in Scheduled until a slot frees.
+    ``pause_on_shutdown`` (default True, as Prefect's): when serving stops, the deployments'
+    active schedules are paused, so no scheduled runs pile up while nothing serves them; serving
+    again re-registers them as declared. Pass False for processes that are restarted.
     Each run executes in its own process. Stop with Ctrl-C or SIGTERM (running runs get
     ``runner_cancel_grace`` seconds to finish; the rest are Cancelled). Raises TideflowError when
     serving had to stop on its own (the run-starting process died).
@@ -79,7 +85,9 @@ def serve(
         launcher = ForkLauncher([d.flow for d in deployments], settings)
     else:
         launcher = SpawnLauncher([d.create.entrypoint for d in deployments], settings)
-    runner = Runner(deployments, launcher, settings=settings, limit=limit)
+    runner = Runner(
+        deployments, launcher, settings=settings, limit=limit, pause_on_shutdown=pause_on_shutdown
+    )
     try:
         asyncio.run(_serve(runner))
     except BaseException:

@@ -22,6 +22,7 @@ from tideflow.engine.core import (
     Refused,
     Sleep,
     Step,
+    call_state,
     orchestrate,
 )
 from tideflow.engine.logging import configure_run_logging, install_print_capture
@@ -161,8 +162,30 @@ class _AsyncRunner:
                 )
 
 
-async def run_flow_async(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run an async flow for one call: create its run, run it to a final state, return or raise."""
+async def run_flow_async(
+    flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool = False
+) -> Any:
+    """Run an async flow for one call: create its run, run it to a final state, return or raise
+    (with ``return_state``: answer the final State, holding the value or the error)."""
+    if not return_state:
+        return await _run_flow_async(flow, args, kwargs, None)
+    holder: list[Any] = []
+    try:
+        value = await _run_flow_async(flow, args, kwargs, holder)
+    except ServerUnreachable:
+        raise
+    except Exception as exc:
+        return call_state(
+            holder[0].ctx.flow_run.state if holder and holder[0].ctx else None, error=exc
+        )
+    return call_state(
+        holder[0].ctx.flow_run.state if holder and holder[0].ctx else None, value=value
+    )
+
+
+async def _run_flow_async(
+    flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], holder: list[Any] | None
+) -> Any:
     parent = current_run()
     loop = asyncio.get_running_loop()
     settings = parent.settings if parent is not None else get_settings()
@@ -177,8 +200,14 @@ async def run_flow_async(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any
             and isinstance(parent.client, AsyncClient)
             and parent.client_loop is loop
         ):
-            return await _AsyncRunner(flow, plan, parent.client, settings).run()
+            runner = _AsyncRunner(flow, plan, parent.client, settings)
+            if holder is not None:
+                holder.append(runner)
+            return await runner.run()
         async with new_async_client(settings) as client:
-            return await _AsyncRunner(flow, plan, client, settings).run()
+            runner = _AsyncRunner(flow, plan, client, settings)
+            if holder is not None:
+                holder.append(runner)
+            return await runner.run()
     except ServerUnreachable as exc:
         raise unreachable(exc) from None  # one line naming the URL, not the engine's stack

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from tideflow.engine.errors import FlowRunCancelled, FlowRunTimeout
 from tideflow.exceptions import ParameterValidationError, TransitionRefused
@@ -28,6 +29,7 @@ __all__ = [
     "RunSpec",
     "Sleep",
     "Step",
+    "call_state",
     "failure_message",
     "orchestrate",
     "retry_delay",
@@ -121,6 +123,31 @@ def failure_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def returned_state(value: Any) -> State:
+    """The final state a flow's return value gives its run: a returned final State itself (without
+    its data, which stays in this process); Failed when a returned list, tuple or set holds states
+    that did not all complete; Completed otherwise."""
+    if isinstance(value, State) and value.is_final:
+        # a fresh id and time: the same State object may also be a task run's state
+        return value.model_copy(update={"data": None, "id": uuid4(), "timestamp": S.utcnow()})
+    if isinstance(value, list | tuple | set | frozenset):
+        states = [v for v in value if isinstance(v, State)]
+        bad = sum(1 for v in states if not v.is_completed())
+        if bad:
+            return S.Failed(message=f"{bad}/{len(states)} states failed.")
+    return S.Completed()
+
+
+def call_state(state: State | None, value: Any = None, error: BaseException | None = None) -> State:
+    """What ``flow(..., return_state=True)`` answers: the run's final state holding the value (or
+    the error); a final State the flow returned, as it is."""
+    if error is None and isinstance(value, State) and value.is_final:
+        return value
+    if state is None:
+        state = S.Failed(message=failure_message(error)) if error is not None else S.Completed()
+    return state.model_copy(update={"data": error if error is not None else value})
+
+
 def _seconds(value: float) -> str:
     return f"{value:g} second" + ("" if value == 1 else "s")
 
@@ -136,12 +163,18 @@ def orchestrate(spec: RunSpec) -> Generator[Step, Any, Any]:
         yield from _final(run, state)
         raise spec.invalid
     if spec.create.state is None or spec.create.state.type is not StateType.RUNNING:
-        yield from _propose(run, S.Running())  # else the run was created Running (plan.make_plan)
+        running = (yield from _propose(run, S.Running())).state
+    else:  # the run was created Running (plan.make_plan)
+        running = run.state or S.Running()
+    yield CallHooks("on_running", running)
     retries_done = 0
     while True:
         outcome: Outcome = yield Invoke(spec.timeout_seconds)
         if outcome.error is None and not outcome.timed_out:
-            yield from _final(run, S.Completed())
+            final = returned_state(outcome.value)
+            yield from _final(run, final)
+            if isinstance(outcome.value, State) and not final.is_completed():
+                outcome.value.result()  # a returned Failed state: raise as its result does
             return outcome.value
         error = outcome.error
         if error is not None and not isinstance(

@@ -11,6 +11,7 @@ __all__ = [
     "FlowRunCancelled",
     "FlowRunTimeout",
     "MissingRunContext",
+    "TaskRunCancelled",
     "TaskRunTimeout",
     "UpstreamTaskError",
 ]
@@ -34,3 +35,10 @@ class TaskRunTimeout(TideflowError, TimeoutError):
 
 class UpstreamTaskError(TideflowError):
     """A task run did not start because a task run it depends on did not complete."""
+
+
+class TaskRunCancelled(BaseException):
+    """Raised inside a background task run's thread when it is cancelled; the run ends Cancelled.
+
+    A BaseException, as KeyboardInterrupt is: the task's own ``except Exception`` must not swallow it.
+    """

@@ -10,6 +10,7 @@ the run's logs. The return value is the process exit status.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from typing import Any
 from uuid import UUID
@@ -21,10 +22,10 @@ from tideflow.engine.context import FlowRunContext, run_context_var
 from tideflow.engine.core import CreateRun, RunSpec
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.parameters import BoundCall
-from tideflow.engine.plan import RunPlan
+from tideflow.engine.plan import RunPlan, render_run_name
 from tideflow.engine.sync_runner import _SyncRunner
 from tideflow.exceptions import ParameterValidationError
-from tideflow.schemas import FlowRun, FlowRunCreate
+from tideflow.schemas import FlowRun, FlowRunCreate, FlowRunUpdate
 from tideflow.settings import Settings, get_settings
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "bind_stored_parameters", "execute_flow_run"]
@@ -82,6 +83,21 @@ def _plan(flow: Any, run: FlowRun) -> RunPlan:
         invalid=invalid,
     )
     return RunPlan(spec=spec, call=call, log_prints=bool(flow.log_prints))
+
+
+def _named(flow: Any, run: FlowRun, plan: RunPlan, client: SyncClient) -> tuple[FlowRun, RunPlan]:
+    """Apply the flow's ``flow_run_name`` to a deployment's run, as a direct call names its run;
+    a template that cannot be rendered fails the run like a bad parameter."""
+    if flow.flow_run_name is None or plan.spec.invalid is not None:
+        return run, plan
+    try:
+        name = render_run_name(flow.flow_run_name, dict(plan.call.arguments), flow.name)
+    except (ValueError, TypeError) as exc:
+        invalid = ParameterValidationError(str(exc))
+        return run, dataclasses.replace(plan, spec=dataclasses.replace(plan.spec, invalid=invalid))
+    if name is None or name == run.name:
+        return run, plan
+    return client.update_flow_run(run.id, FlowRunUpdate(name=name)), plan
 
 
 class _ExistingSync(_SyncRunner):
@@ -148,6 +164,7 @@ def execute_flow_run(
     if run is None or run.id != flow_run_id:
         run = client.read_flow_run(flow_run_id)
     plan = _plan(flow, run)
+    run, plan = _named(flow, run, plan, client)
     if plan.log_prints:
         install_print_capture()
     try:

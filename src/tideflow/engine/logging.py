@@ -14,10 +14,12 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from tideflow._redaction import has_secrets, redact
 from tideflow.engine.context import FlowRunContext, current_run, current_task_run
 from tideflow.engine.errors import MissingRunContext
 from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import LogCreate
+from tideflow.settings import get_settings
 
 __all__ = ["RUN_LOGGER_NAME", "configure_run_logging", "get_run_logger", "install_print_capture"]
 
@@ -47,6 +49,21 @@ class _RunFilter(logging.Filter):
         return True
 
 
+class _RedactFilter(logging.Filter):
+    """Masks secret values this process read (``Secret.get``) in the message and the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not has_secrets():
+            return True
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_PLAIN.formatException(record.exc_info))
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at emit time (tests and tools replace it)."""
 
@@ -71,6 +88,7 @@ class _APIHandler(logging.Handler):
             return
         ctx = current_run()
         if ctx is None:
+            self._emit_for_task_run(record)
             return
         try:
             log = LogCreate.model_construct(
@@ -92,6 +110,32 @@ class _APIHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def _emit_for_task_run(self, record: logging.LogRecord) -> None:
+        # A task run outside any flow run (a task worker's background run) logs to the task run;
+        # one whose states are not reported (a plain call outside a flow) keeps its logs local.
+        task_ctx = current_task_run()
+        reporter = getattr(task_ctx.task_run, "reporter", None) if task_ctx else None
+        if task_ctx is None or reporter is None:
+            return
+        try:
+            log = LogCreate.model_construct(
+                flow_run_id=None,
+                task_run_id=task_ctx.task_run.id,
+                name=record.name,
+                level=record.levelno,
+                message=_PLAIN.format(record),
+                timestamp=dt.datetime.fromtimestamp(record.created, dt.UTC),
+            )
+            settings = get_settings()
+            worker = log_worker(
+                reporter.api_url,
+                interval=settings.logs_batch_interval,
+                max_buffer=settings.logs_max_buffer,
+            )
+            worker.enqueue(log)
+        except Exception:
+            self.handleError(record)
+
 
 def configure_run_logging(level: str) -> logging.Logger:
     """Set up the run logger once per process (handlers) and its level (every top-level run)."""
@@ -103,6 +147,7 @@ def configure_run_logging(level: str) -> logging.Logger:
                 console = _StderrHandler()
                 console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
                 logger.addFilter(_RunFilter())
+                logger.addFilter(_RedactFilter())
                 logger.addHandler(console)
                 logger.addHandler(_APIHandler())
                 logger.propagate = False
@@ -116,9 +161,10 @@ def configure_run_logging(level: str) -> logging.Logger:
 
 def get_run_logger() -> logging.Logger:
     """The logger of the current flow run: its records go to the run's logs and to the console."""
-    if current_run() is None:
+    if current_run() is None and current_task_run() is None:
         raise MissingRunContext(
-            "get_run_logger() was called outside a flow run; call it inside a function decorated with @flow"
+            "get_run_logger() was called outside a flow run; call it inside a function decorated "
+            "with @flow (or @task)"
         )
     return logging.getLogger(RUN_LOGGER_NAME)
 
@@ -128,11 +174,11 @@ def _capturing_print(
 ) -> None:
     _original_print(*args, sep=sep, end=end, file=file, flush=flush)
     ctx: FlowRunContext | None = current_run()
-    if ctx is None or (file is not None and file is not sys.stdout):
-        return
     task_ctx = current_task_run()
+    if (ctx is None and task_ctx is None) or (file is not None and file is not sys.stdout):
+        return
     own = task_ctx.task.log_prints if task_ctx is not None else None
-    if not (own if own is not None else ctx.log_prints):
+    if not (own if own is not None else (ctx is not None and ctx.log_prints)):
         return
     text = (" " if sep is None else sep).join(str(a) for a in args)
     logging.getLogger(RUN_LOGGER_NAME).info(text, extra={"tideflow_print": True})

@@ -25,6 +25,7 @@ from tideflow.engine.core import (
     Refused,
     Sleep,
     Step,
+    call_state,
     orchestrate,
 )
 from tideflow.engine.log_worker import log_worker
@@ -208,8 +209,11 @@ def _wait_seconds(state: State) -> float:
     return min(10.0, max(0.05, (when - state.timestamp).total_seconds()))
 
 
-def run_flow_sync(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a sync flow for one call: create its run, run it to a final state, return or raise."""
+def run_flow_sync(
+    flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool = False
+) -> Any:
+    """Run a sync flow for one call: create its run, run it to a final state, return or raise
+    (with ``return_state``: answer the final State, holding the value or the error)."""
     parent = current_run()
     if parent is not None:
         settings = parent.settings
@@ -221,8 +225,17 @@ def run_flow_sync(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     plan = make_plan(flow, flow.parameter_schema, args, kwargs, parent)
     if plan.log_prints:
         install_print_capture()
+    runner = _SyncRunner(flow, plan, client, settings)
     try:
-        return _SyncRunner(flow, plan, client, settings).run()
+        if not return_state:
+            return runner.run()
+        try:
+            value = runner.run()
+        except ServerUnreachable:
+            raise
+        except Exception as exc:
+            return call_state(runner.ctx.flow_run.state if runner.ctx else None, error=exc)
+        return call_state(runner.ctx.flow_run.state if runner.ctx else None, value=value)
     except ServerUnreachable as exc:
         raise unreachable(exc) from None  # one line naming the URL, not the engine's stack
 

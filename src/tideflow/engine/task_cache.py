@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -31,20 +32,38 @@ class CachePlan:
     store: ResultStore
     key: str | None
     expiration: dt.datetime | None
+    keys: ResultStore | None = None  # cache records apart from results (policy.configure())
 
     def lookup(self) -> ResultRecord | None:
         """A stored result to reuse: same key, not expired, and the task does not refresh."""
         if self.key is None or self.task.refresh_cache:
             return None
-        return self.store.read(self.key)
+        if self.keys is None:
+            return self.store.read(self.key)
+        pointer = self.keys.read(self.key)
+        if pointer is None or not isinstance(pointer.value, dict):
+            return None
+        folder, _, name = str(pointer.value.get("location", "")).rpartition("/")
+        record = ResultStore(folder or ".").read(name) if name else None
+        if record is None:
+            return None
+        return ResultRecord(record.value, record.location, pointer.created, pointer.expiration)
 
     def persist(self, value: Any) -> ResultRecord:
         """Store the value (under the cache key, or a fresh one when the run has none)."""
-        key = self.key or uuid4().hex
-        return self.store.write(key, value, task_name=self.task.name, expiration=self.expiration)
+        name = self.task.name
+        if self.keys is None or self.key is None:
+            key = self.key or uuid4().hex
+            return self.store.write(key, value, task_name=name, expiration=self.expiration)
+        record = self.store.write(uuid4().hex, value, task_name=name, expiration=self.expiration)
+        location = record.location.replace(os.sep, "/")
+        self.keys.write(
+            self.key, {"location": location}, task_name=name, expiration=self.expiration
+        )
+        return record
 
 
-def plan_cache(task: Any, parameters: dict[str, Any]) -> CachePlan | None:
+def plan_cache(task: Any, parameters: dict[str, Any], task_run_id: Any = None) -> CachePlan | None:
     """The run's CachePlan, or None when the task neither caches nor persists its result."""
     if task.cache_policy is None or not task.persist_result:
         return None
@@ -59,6 +78,7 @@ def plan_cache(task: Any, parameters: dict[str, Any]) -> CachePlan | None:
         parameters=parameters,
         flow_run_id=ctx.flow_run.id if ctx is not None else None,
         flow_parameters=dict(ctx.parameters) if ctx is not None else {},
+        task_run_id=task_run_id,
     )
     try:
         key = task.cache_policy.compute_key(context)
@@ -68,4 +88,6 @@ def plan_cache(task: Any, parameters: dict[str, Any]) -> CachePlan | None:
     expiration = None
     if task.cache_expiration is not None:
         expiration = dt.datetime.now(dt.UTC) + task.cache_expiration
-    return CachePlan(task, store, key, expiration)
+    key_storage = task.cache_policy.key_storage
+    keys = ResultStore(key_storage, "json") if key_storage else None
+    return CachePlan(task, store, key, expiration, keys)

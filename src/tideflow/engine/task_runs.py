@@ -23,17 +23,17 @@ from uuid import UUID, uuid4
 
 from tideflow.engine.context import TaskRunContext, current_run, task_run_context_var
 from tideflow.engine.core import failure_message, retry_delay
-from tideflow.engine.errors import TaskRunTimeout, UpstreamTaskError
+from tideflow.engine.errors import TaskRunCancelled, TaskRunTimeout, UpstreamTaskError
 from tideflow.engine.logging import RUN_LOGGER_NAME, install_print_capture
 from tideflow.engine.plan import trim_traceback
 from tideflow.engine.task_cache import CachePlan, plan_cache
 from tideflow.engine.task_concurrency import SlotKeeper, slot_keeper
 from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.timeouts import call_with_timeout
-from tideflow.futures import unmapped
 from tideflow.results import ResultRecord, ResultSerializationError
 from tideflow.schemas import State, StateType
 from tideflow.schemas import states as S
+from tideflow.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
 
 __all__ = [
     "TaskRun",
@@ -157,34 +157,59 @@ def _is_future(value: Any) -> bool:
     return hasattr(value, "_inner") and hasattr(value, "task_run")
 
 
-def collect_upstreams(value: Any, found: list[Any], depth: int = 0) -> None:
-    """Append the futures found in ``value`` (searched through lists, tuples, sets and dicts)."""
+def collect_upstreams(
+    value: Any, found: list[Any], depth: int = 0, allowed: list[Any] | None = None
+) -> None:
+    """Append the futures found in ``value`` (searched through lists, tuples, sets and dicts);
+    those wrapped in ``allow_failure`` go to ``allowed`` too. ``quote`` hides its value."""
     if _is_future(value):
         found.append(value)
+    elif isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return
+        if isinstance(value, opaque):
+            if _is_future(value.value):
+                found.append(value.value)
+            return
+        if isinstance(value, allow_failure):
+            inner: list[Any] = []
+            collect_upstreams(value.value, inner, depth + 1)
+            found.extend(inner)
+            if allowed is not None:
+                allowed.extend(inner)
+            return
+        collect_upstreams(value.value, found, depth + 1, allowed)
     elif depth < _MAX_NESTING:
         if isinstance(value, list | tuple | set | frozenset):
             for item in value:
-                collect_upstreams(item, found, depth + 1)
+                collect_upstreams(item, found, depth + 1, allowed)
         elif isinstance(value, dict):
             for item in value.values():
-                collect_upstreams(item, found, depth + 1)
+                collect_upstreams(item, found, depth + 1, allowed)
 
 
-def _replace(value: Any, depth: int = 0) -> Any:
+def _replace(value: Any, depth: int = 0, failures_allowed: bool = False) -> Any:
     if _is_future(value):
-        return value.result()
-    if isinstance(value, unmapped):
-        return value.value
+        return value.result(raise_on_failure=not failures_allowed)
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return value.value
+        if isinstance(value, opaque):
+            inner = value.value
+            return inner.result() if _is_future(inner) else inner
+        return _replace(
+            value.value, depth + 1, failures_allowed or isinstance(value, allow_failure)
+        )
     if depth >= _MAX_NESTING:
         return value
     if isinstance(value, list):
-        return [_replace(v, depth + 1) for v in value]
+        return [_replace(v, depth + 1, failures_allowed) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_replace(v, depth + 1) for v in value)
+        return tuple(_replace(v, depth + 1, failures_allowed) for v in value)
     if isinstance(value, set | frozenset):
-        return type(value)(_replace(v, depth + 1) for v in value)
+        return type(value)(_replace(v, depth + 1, failures_allowed) for v in value)
     if isinstance(value, dict) and type(value) is dict:
-        return {k: _replace(v, depth + 1) for k, v in value.items()}
+        return {k: _replace(v, depth + 1, failures_allowed) for k, v in value.items()}
     return value
 
 
@@ -192,19 +217,24 @@ def resolve_inputs(task_run: TaskRun, parameters: dict[str, Any], wait_for: Sequ
     """Record dependencies, check every upstream completed, and put values in place of futures.
 
     Futures must be final already (the caller waited). Raises UpstreamTaskError naming the first
-    upstream that did not complete.
+    upstream that did not complete (unless it was wrapped in ``allow_failure``).
     """
     upstreams: list[Any] = []
+    allowed: list[Any] = []
     for key, value in parameters.items():
         found: list[Any] = []
-        collect_upstreams(value, found)
+        collect_upstreams(value, found, allowed=allowed)
         if found:
             task_run.task_inputs[key] = [f.task_run_id for f in found]
             upstreams.extend(found)
-    waited = [f for f in wait_for if _is_future(f)]
+    waited: list[Any] = []
+    collect_upstreams(list(wait_for), waited, allowed=allowed)
     if waited:
         task_run.task_inputs["wait_for"] = [f.task_run_id for f in waited]
+    tolerated = {id(f) for f in allowed}
     for upstream in (*waited, *upstreams):
+        if id(upstream) in tolerated:
+            continue
         if upstream.task_run.state.type is not StateType.COMPLETED:
             state = upstream.task_run.state
             detail = f"{state.name}: {state.message}" if state.message else state.name
@@ -217,7 +247,8 @@ def resolve_inputs(task_run: TaskRun, parameters: dict[str, Any], wait_for: Sequ
 
 
 def _upstream_inners(parameters: dict[str, Any], wait_for: Sequence[Any]) -> list[cf.Future[Any]]:
-    found: list[Any] = [f for f in wait_for if _is_future(f)]
+    found: list[Any] = []
+    collect_upstreams(list(wait_for), found)
     for value in parameters.values():
         collect_upstreams(value, found)
     return [f._inner for f in found]
@@ -234,12 +265,14 @@ def wait_for_inputs(
     """
     inners = _upstream_inners(bound.arguments, wait_for)
     if not inners:
-        return args, kwargs
-    cf.wait(inners)
+        if not any(isinstance(v, BaseAnnotation) for v in bound.arguments.values()):
+            return args, kwargs
+    else:
+        cf.wait(inners)
     try:
         resolve_inputs(run, bound.arguments, wait_for)
     except UpstreamTaskError as exc:
-        run.set_state(S.Pending(name="NotReady", message=str(exc)))
+        run.set_state(S.Pending(name="NotReady", message=str(exc), data=exc))
         logger.error("Task run %r did not start: %s", run.name, exc)
         raise
     run.parameters = dict(bound.arguments)  # the values it runs with, not the futures
@@ -261,11 +294,11 @@ def _after_failure(
 ) -> _Attempt:
     if timed_out:
         message = f"Task run exceeded timeout of {task.timeout_seconds:g} seconds"
-        final = S.TimedOut(message=message)
         error = TaskRunTimeout(f"task run {run.name!r} timed out after {task.timeout_seconds:g} s")
+        final = S.TimedOut(message=message, data=error)
     else:
         assert error is not None
-        final = S.Failed(message=failure_message(error))
+        final = S.Failed(message=failure_message(error), data=error)
     retries_done = run.run_count - 1
     if retries_done >= task.retries or not _may_retry(task, run, final):
         return _Attempt(final, error, None)
@@ -296,20 +329,30 @@ def _slots(run: TaskRun) -> SlotKeeper | None:
 
 def _cached(run: TaskRun, record: ResultRecord) -> None:
     run.result_location = record.location
-    run.set_state(S.Completed(name="Cached", message=f"Result from {record.location}"))
+    run.set_state(
+        S.Completed(name="Cached", message=f"Result from {record.location}", data=record.value)
+    )
     logger.info("Finished in state Cached(): result stored %s", record.created.isoformat())
 
 
 def _complete(run: TaskRun, plan: CachePlan | None, value: Any) -> BaseException | None:
-    """Store the value when the task persists it, then end Completed (or Failed when it cannot)."""
+    """Store the value when the task persists it, then end Completed (or Failed when it cannot).
+
+    A task that returns a final State (``Failed(message=...)``) ends in that state instead; the
+    call answers the state as it is.
+    """
+    if isinstance(value, State) and value.is_final:
+        run.set_state(value)
+        _finish_log(run)
+        return None
     if plan is not None:
         try:
             run.result_location = plan.persist(value).location
         except ResultSerializationError as exc:
-            run.set_state(S.Failed(message=str(exc)))
+            run.set_state(S.Failed(message=str(exc), data=exc))
             _finish_log(run)
             return exc
-    run.set_state(S.Completed())
+    run.set_state(S.Completed(data=value))
     _finish_log(run)
     return None
 
@@ -364,7 +407,7 @@ def run_task_sync(
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
     holding: SlotKeeper | None = None
     try:
-        plan = plan_cache(task, run.parameters) if task.persist_result else None
+        plan = plan_cache(task, run.parameters, run.id) if task.persist_result else None
         record = plan.lookup() if plan is not None else None
         if record is not None:
             _cached(run, record)
@@ -400,7 +443,7 @@ def run_task_sync(
             run.set_state(S.Retrying())
     except BaseException as exc:
         if not run.state.is_final and not isinstance(exc, Exception):
-            run.set_state(S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}"))
+            run.set_state(_interrupted(exc))
         raise
     finally:
         if holding is not None:
@@ -420,7 +463,7 @@ async def run_task_async(
     token = task_run_context_var.set(TaskRunContext(task=task, task_run=run))
     holding: SlotKeeper | None = None
     try:
-        plan = plan_cache(task, run.parameters) if task.persist_result else None
+        plan = plan_cache(task, run.parameters, run.id) if task.persist_result else None
         record = plan.lookup() if plan is not None else None
         if record is not None:
             _cached(run, record)
@@ -465,12 +508,19 @@ async def run_task_async(
             run.set_state(S.Retrying())
     except BaseException as exc:
         if not run.state.is_final and not isinstance(exc, Exception):
-            run.set_state(S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}"))
+            run.set_state(_interrupted(exc))
         raise
     finally:
         if holding is not None:
             await asyncio.to_thread(holding.release, run.id)
         task_run_context_var.reset(token)
+
+
+def _interrupted(exc: BaseException) -> State:
+    """The state of a run stopped by ``exc``: Cancelled when asked to, else Crashed."""
+    if isinstance(exc, TaskRunCancelled):
+        return S.Cancelled(message="Cancelled while it ran", data=exc)
+    return S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
 
 
 def _retrying(task: Any, run: TaskRun, attempt: _Attempt) -> None:

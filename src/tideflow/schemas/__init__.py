@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.schemas.actions import FlowCreate as FlowCreate
     from tideflow.schemas.actions import FlowRunCreate as FlowRunCreate
+    from tideflow.schemas.actions import FlowRunUpdate as FlowRunUpdate
     from tideflow.schemas.actions import LogCreate as LogCreate
     from tideflow.schemas.actions import StateProposal as StateProposal
     from tideflow.schemas.filters import FlowFilter as FlowFilter
@@ -36,6 +37,7 @@ _LAZY: dict[str, str] = {
     "FlowFilter": "tideflow.schemas.filters",
     "FlowRun": "tideflow.schemas.objects",
     "FlowRunCreate": "tideflow.schemas.actions",
+    "FlowRunUpdate": "tideflow.schemas.actions",
     "FlowRunFilter": "tideflow.schemas.filters",
     "FlowRunSort": "tideflow.schemas.filters",
     "Log": "tideflow.schemas.objects",

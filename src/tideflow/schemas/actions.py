@@ -29,6 +29,7 @@ from tideflow.schemas.states import State
 __all__ = [
     "FlowCreate",
     "FlowRunCreate",
+    "FlowRunUpdate",
     "LogCreate",
     "StateProposal",
     "TagList",
@@ -81,6 +82,12 @@ class FlowRunCreate(_Action):
         return self
 
 
+class FlowRunUpdate(_Action):
+    """Change a flow run's name (the engine applies a flow's ``flow_run_name`` to deployment runs)."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
 class StateProposal(_Action):
     """Propose a new state for a run.
 
@@ -95,14 +102,21 @@ class StateProposal(_Action):
 
 
 class LogCreate(_Action):
-    """One log record sent by a run (logs are sent in batches)."""
+    """One log record sent by a run (logs are sent in batches): of a flow run (and maybe one of its
+    task runs), or of a background task run alone."""
 
-    flow_run_id: UUID
+    flow_run_id: UUID | None = None
     task_run_id: UUID | None = None
     name: str = Field(max_length=500)
     level: int = Field(ge=0, le=100)
     message: str
     timestamp: dt.datetime
+
+    @model_validator(mode="after")
+    def _of_a_run(self) -> LogCreate:
+        if self.flow_run_id is None and self.task_run_id is None:
+            raise ValueError("a log record needs flow_run_id or task_run_id")
+        return self
 
     @field_serializer("name", "message")
     def _sendable(self, value: str) -> str:

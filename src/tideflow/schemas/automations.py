@@ -321,6 +321,12 @@ class Automation(_AutomationFields):
         description="Advice computed from the automation, never stored (e.g. a run-deployment "
         "action on a trigger that matches every event); any value sent is replaced.",
     )
+    event_warnings: list[str] = Field(
+        default_factory=list,
+        description="Advice from the server's stored events, never stored: an expect/after name "
+        "that no stored event has (e.g. 'prefect.flow-run.*'), with a suggestion. Filled in the "
+        "answers for one automation (create, update, read), empty in lists.",
+    )
 
     @model_validator(mode="after")
     def _warn(self) -> Automation:

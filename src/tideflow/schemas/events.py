@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from tideflow.schemas.limits import (
+    MAX_EVENT_BYTES,
     MAX_LABEL_NAME_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     MAX_NESTING,
@@ -69,6 +70,7 @@ __all__ = [
     "event_limits_problem",
     "event_name_problem",
     "event_problem",
+    "event_size_problem",
     "label_value_matches",
     "labels_match",
     "name_matches",
@@ -181,41 +183,88 @@ def _text_at(payload: Any, where: tuple[str | int, ...]) -> str:
     return value if isinstance(value, str) and has_lone_surrogate(value) else str(where[-1])
 
 
-def _labels_problem(labels: dict[str, str]) -> str | None:
+def _labels_problem(labels: dict[str, str]) -> tuple[str | None, bool]:
+    """The first label above its length limit (or None), and whether the labels are *small*:
+    values at most MAX_LABEL_VALUE_LENGTH and names at most MAX_LABEL_NAME_LENGTH characters in
+    all (the usual few short labels)."""
     # Total lengths first (two C-speed joins; labels are usually a few short strings), the
     # loop only to name an offending label.
     if len("".join(labels.values())) <= MAX_LABEL_VALUE_LENGTH and (
         len("".join(labels)) <= MAX_LABEL_NAME_LENGTH
     ):
-        return None
+        return None, True
     for label, value in labels.items():
         if len(label) > MAX_LABEL_NAME_LENGTH:
             return (
                 f"label name {label[:40]!r}... is {len(label)} characters, above the limit of "
                 f"{MAX_LABEL_NAME_LENGTH}"
-            )
+            ), False
         if len(value) > MAX_LABEL_VALUE_LENGTH:
             return (
                 f"label {label[:80]!r} is {len(value)} characters, above the limit of "
                 f"{MAX_LABEL_VALUE_LENGTH}"
-            )
-    return None
+            ), False
+    return None, False
 
 
-def event_limits_problem(event: Event) -> str | None:
-    """Why a client may not send ``event``: a label name or value (an id) above its length limit.
+# At least the compact JSON bytes of small labels (see _labels_problem): each character takes at
+# most 12 bytes as JSON escapes, at most MAX_LABEL_NAME_LENGTH + 1 labels (one may have an empty
+# name) take 6 bytes each for quotes, colon and comma, and 2 for the braces.
+_SMALL_LABELS_BYTES = 12 * (MAX_LABEL_VALUE_LENGTH + MAX_LABEL_NAME_LENGTH)
+_SMALL_LABELS_BYTES += 6 * (MAX_LABEL_NAME_LENGTH + 1) + 2
+_EVENT_FIELDS_BYTES = 512  # at least the id, times, follows and the key names as JSON
+
+
+def _labels_bytes_bound(labels: dict[str, str]) -> int:
+    # As above, for labels of any size.
+    names, values = "".join(labels), "".join(labels.values())
+    per_char = 6 if names.isascii() and values.isascii() else 12
+    return per_char * (len(names) + len(values)) + 6 * len(labels) + 2
+
+
+def event_size_problem(
+    event: Event, payload_bytes: int | None = None, *, small_labels: bool = False
+) -> str | None:
+    """Why ``event`` is too big: its compact JSON above ``MAX_EVENT_BYTES``, or None.
+
+    ``payload_bytes`` (the payload's compact JSON size) when the caller has it; ``small_labels``
+    when every label map of the event is known small (see _labels_problem). Cheap for the usual
+    event: an upper bound from those sizes; the exact size is computed only when the bound passes
+    the limit.
+    """
+    if payload_bytes is None:
+        payload_bytes = len(json.dumps(event.payload, separators=(",", ":")))
+    bound = payload_bytes + 6 * len(event.event) + _EVENT_FIELDS_BYTES
+    if small_labels and bound + _SMALL_LABELS_BYTES * (1 + len(event.related)) <= MAX_EVENT_BYTES:
+        return None
+    bound += sum(_labels_bytes_bound(r.root) for r in (event.resource, *event.related))
+    if bound <= MAX_EVENT_BYTES:
+        return None
+    size = len(json.dumps(event.model_dump(mode="json"), separators=(",", ":")))
+    if size <= MAX_EVENT_BYTES:
+        return None
+    return (
+        f"the event is {size} bytes as JSON, above the limit of {MAX_EVENT_BYTES} bytes "
+        "(1.5 MB) for one event"
+    )
+
+
+def event_limits_problem(event: Event, payload_bytes: int | None = None) -> str | None:
+    """Why a client may not send ``event``: a label name or value (an id) above its length limit,
+    or the whole event above ``MAX_EVENT_BYTES`` (``payload_bytes``: see event_size_problem).
 
     Checked where events come in (the SDK's ``emit_event``, the server's ingest), not by the model:
     events the server builds from data it already holds must not start failing on a new limit.
     """
-    problem = _labels_problem(event.resource.root)
+    problem, small = _labels_problem(event.resource.root)
     if problem:
         return f"resource: {problem}"
     for i, related in enumerate(event.related):
-        problem = _labels_problem(related.root)
+        problem, fits = _labels_problem(related.root)
         if problem:
             return f"related[{i}]: {problem}"
-    return None
+        small = small and fits
+    return event_size_problem(event, payload_bytes, small_labels=small)
 
 
 class Event(BaseModel):
@@ -324,7 +373,7 @@ def event_problem(raw: Mapping[str, Any], max_payload_bytes: int) -> str | None:
         where = _loc(err["loc"])
         # The reason goes back to the sender as JSON text: no lone surrogate from the input in it.
         return escape_lone_surrogates(f"{where}: {msg}" if where else msg)
-    return event_limits_problem(event)
+    return event_limits_problem(event, size)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "MAX_DESCRIPTION_LENGTH",
+    "MAX_EVENT_BYTES",
     "MAX_ID_LENGTH",
     "MAX_LABEL_NAME_LENGTH",
     "MAX_LABEL_VALUE_LENGTH",
@@ -50,6 +51,8 @@ MAX_TAGS = 100
 """Tags on one flow, run or deployment."""
 MAX_DESCRIPTION_LENGTH = 100_000
 """Descriptions (a deployment's defaults to its flow's docstring)."""
+MAX_EVENT_BYTES = 1_500_000
+"""Largest event as compact JSON (payload, resource, related and the rest): 1.5 MB."""
 MAX_OFFSET = 1_000_000_000
 """Largest ``offset`` of a list filter: databases store 64-bit integers; past this a page is empty anyway."""
 

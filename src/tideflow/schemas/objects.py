@@ -118,7 +118,7 @@ class Log(_Object):
     """One log record of a run."""
 
     id: int | None = None
-    flow_run_id: UUID
+    flow_run_id: UUID | None = None  # None: a background task run's record
     task_run_id: UUID | None = None
     name: str
     level: int

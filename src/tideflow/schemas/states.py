@@ -23,6 +23,7 @@ __all__ = [
     "Completed",
     "Crashed",
     "Failed",
+    "FailedRun",
     "Late",
     "Paused",
     "Pending",
@@ -33,6 +34,7 @@ __all__ = [
     "StateDetails",
     "StateType",
     "TimedOut",
+    "UnfinishedRun",
     "is_retry",
     "state_json",
     "transition_refusal",
@@ -62,6 +64,14 @@ FINAL_TYPES: frozenset[StateType] = frozenset(
 
 # Default display name of each type; named variants (Late, Retrying…) override it.
 _DEFAULT_NAMES: dict[StateType, str] = {t: t.value.title() for t in StateType}
+
+
+class UnfinishedRun(RuntimeError):
+    """``State.result()`` of a run that is not final yet."""
+
+
+class FailedRun(RuntimeError):
+    """``State.result()`` of a run that did not complete and holds no exception of its own."""
 
 
 class StateDetails(BaseModel):
@@ -107,6 +117,40 @@ class State(BaseModel):
 
     def is_running(self) -> bool:
         return self.type is StateType.RUNNING
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's value when Completed; otherwise its exception, raised (with
+        ``raise_on_failure=False``: returned, or what the run returned when it raised nothing).
+        Only states made in this process carry a value (``data``)."""
+        if self.type is StateType.COMPLETED:
+            return self.data
+        if not raise_on_failure and self.data is not None:
+            return self.data  # what the run left: its exception, or the value a flow returned
+        if isinstance(self.data, BaseException):
+            error: BaseException = self.data
+        elif not self.is_final:
+            error = UnfinishedRun(f"the run is {self.name}, not final: it has no result yet")
+        else:
+            detail = f": {self.message}" if self.message else ""
+            error = FailedRun(f"the run ended {self.name}{detail}")
+        if raise_on_failure:
+            raise error
+        return error
 
     def same_proposal(self, other: State) -> bool:
         """True when ``other`` proposes the same thing (type, name, message): an idempotent repeat."""

@@ -46,7 +46,17 @@ MAX_CHILDREN = 50  # triggers in one compound or sequence trigger
 
 # Variables an action template may use; the action runner fills them (see server/triggers/templates.py).
 TEMPLATE_CONTEXT_NAMES: frozenset[str] = frozenset(
-    {"automation", "event", "events", "firing", "labels", "flow_run", "flow", "deployment"}
+    {
+        "automation",
+        "event",
+        "events",
+        "firing",
+        "labels",
+        "flow_run",
+        "flow",
+        "deployment",
+        "variables",
+    }
 )
 
 Posture = Literal["Reactive", "Proactive"]

@@ -14,12 +14,14 @@ from fastapi_offline import FastAPIOffline
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers, install_openapi
 from tideflow.server.api.auth import (
+    AuthFailures,
     AuthMiddleware,
     BrowserSessions,
     KeyVerifier,
     check_auth_configured,
 )
 from tideflow.server.api.doors import DoorPolicy, DoorsMiddleware
+from tideflow.server.api.headers import SecurityHeadersMiddleware
 from tideflow.server.api.limits import LimitsMiddleware
 from tideflow.server.api.scopes import auth_required
 from tideflow.server.context import ServerContext
@@ -110,16 +112,21 @@ def create_app(
         # Outside the limits, inside the doors: no route runs and no body is read before the key
         # is checked; revoking a key (api.api_keys) drops it from this verifier's cache.
         app.state.key_verifier = KeyVerifier(admin_key=settings.server_admin_key)
-        app.state.browser_sessions = BrowserSessions()  # UI logins (server/ui/login.py)
+        # UI logins, stored in the database (server/ui/login.py, ADR 0007).
+        app.state.browser_sessions = BrowserSessions(app.state.key_verifier)
+        app.state.auth_failures = AuthFailures()
         app.add_middleware(
             AuthMiddleware,
             verifier=app.state.key_verifier,
             sessions=app.state.browser_sessions,
+            failures=app.state.auth_failures,
         )
     # Added last, so outermost: a request refused at the door (foreign Host or Origin, a body-less
     # cross-site POST) never reaches a route nor has its body read.
     app.add_middleware(
         DoorsMiddleware, policy=DoorPolicy.from_settings(settings), api_prefix=API_PREFIX
     )
+    # Outermost of all: every answer, a refusal at the door included, carries the security headers.
+    app.add_middleware(SecurityHeadersMiddleware)
 
     return app

@@ -6,16 +6,21 @@ from fastapi import APIRouter
 from tideflow.server.api import (
     admin,
     api_keys,
+    artifacts,
     automations,
     concurrency_limits,
     deployments,
     events,
     flow_runs,
     flows,
+    global_concurrency,
     logs,
     runners,
+    secrets,
     task_runs,
     task_workers,
+    users,
+    variables,
     work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
@@ -42,6 +47,11 @@ api_routers: tuple[APIRouter, ...] = tuple(
         automations,
         events,
         api_keys,
+        users,
         work_pools,
+        variables,
+        secrets,
+        artifacts,
+        global_concurrency,
     )
 )

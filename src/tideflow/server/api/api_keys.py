@@ -13,6 +13,7 @@ from tideflow.server.api.deps import DB
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import api_keys as storage
 from tideflow.server.storage.auth_events import emit_api_key_event
+from tideflow.server.storage.sessions import API_KEY, delete_principal_sessions
 
 __all__ = ["router"]
 
@@ -44,7 +45,11 @@ async def revoke_api_key(key_uuid: UUID, db: DB, request: Request) -> ApiKey:
         key, revoked_now = found
         if revoked_now:  # revoking again changes nothing, so records nothing
             await emit_api_key_event(session, key, "revoked")
+        await delete_principal_sessions(session, API_KEY, key.key_id)  # its UI logins end
     verifier = getattr(request.app.state, "key_verifier", None)
     if verifier is not None:
         verifier.forget(key.key_id)
+    sessions = getattr(request.app.state, "browser_sessions", None)
+    if sessions is not None:
+        sessions.forget()
     return key

@@ -1,70 +1,74 @@
-"""API-key authentication: :class:`KeyVerifier` (argon2 checks behind a short cache) and
-:class:`AuthMiddleware`, which checks every HTTP request and websocket handshake before any route
-runs and answers 401 (no or bad key, with ``WWW-Authenticate``) or 403 (naming the missing scope).
+"""Authentication of every request: :class:`AuthMiddleware` checks every HTTP request and websocket
+handshake before any route runs and answers 401 (no or bad credentials, with ``WWW-Authenticate``)
+or 403 (naming the missing scope, or the missing CSRF token).
 
-A verified key is remembered for :data:`VERIFIED_TTL` seconds, but its stored row (revoked or not,
-its scopes) is re-read at most :data:`ROW_TTL` seconds after the last read, so a revocation takes
-effect within a second on every replica and at once on the one that revoked it. Refusals are
-recorded as ``tideflow.auth.failed`` events, at most one per client address per
-:data:`FAILED_EVENT_INTERVAL` seconds.
+A request proves who it is with an API key (``Authorization: Bearer``, checked by
+:class:`~tideflow.server.api.identity.KeyVerifier`) or with the UI's session cookie
+(:class:`~tideflow.server.api.sessions.BrowserSessions`). A state-changing request authenticated by
+the cookie must also carry the session's CSRF token, in the ``X-CSRF-Token`` header (the UI's
+scripts) or a ``csrf_token`` form field: a browser attaches the cookie to requests another site
+makes it send, but only the UI's own pages know the token. A request with a key sends no cookie and
+is not checked for one.
+
+Refusals are recorded as ``tideflow.auth.failed`` events (:class:`AuthFailures`), at most one per
+client address per :data:`FAILED_EVENT_INTERVAL` seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
 import logging
-import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from tideflow.exceptions import TideflowError
-from tideflow.schemas.api_keys import SCOPES, ApiKey, grants
-from tideflow.schemas.api_keys import Scope as KeyScope
-from tideflow.server.api.scopes import required_scope
-from tideflow.server.storage import Database
-from tideflow.server.storage.api_keys import (
-    admin_key_exists,
-    hasher,
-    read_api_key_by_key_id,
-    split_key,
+from tideflow.schemas.api_keys import grants
+from tideflow.server.api.identity import (
+    MAX_ENTRIES,
+    ROW_TTL,
+    VERIFIED_TTL,
+    Identity,
+    KeyVerifier,
 )
+from tideflow.server.api.scopes import required_scope
+from tideflow.server.api.sessions import SESSION_TTL, BrowserSessions
+from tideflow.server.storage import Database
+from tideflow.server.storage.api_keys import admin_key_exists, split_key
 from tideflow.server.storage.auth_events import emit_auth_failed
 from tideflow.settings import Settings
 
 __all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
     "FAILED_EVENT_INTERVAL",
     "ROW_TTL",
     "SESSION_COOKIE",
+    "SESSION_TTL",
     "VERIFIED_TTL",
+    "AuthFailures",
     "AuthMiddleware",
     "AuthNotConfigured",
     "BrowserSessions",
     "Identity",
     "KeyVerifier",
     "check_auth_configured",
+    "cookie",
     "not_configured_message",
 ]
 
 logger = logging.getLogger("tideflow.server.auth")
 
-ROW_TTL = 1.0  # seconds a key's stored row (revoked? scopes?) is trusted without reading it again
-VERIFIED_TTL = 300.0  # seconds a key whose argon2 check passed is not checked again
 FAILED_EVENT_INTERVAL = 10.0  # at most one tideflow.auth.failed event per client address per this
-_MAX_ENTRIES = 10_000  # cache entries kept before the caches are emptied (bounded memory)
-_CONCURRENT_CHECKS = 2  # argon2 checks at once: a flood of bad keys cannot take every core
 _REALM = 'Bearer realm="tideflow"'
-SESSION_COOKIE = "tideflow_session"  # the UI's login (server/ui/login.py): a random session id
-SESSION_TTL = 12 * 3600.0  # seconds a UI login lasts
+SESSION_COOKIE = "tideflow_session"  # the UI's login (server/ui/login.py): a random token
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the hidden field of the UI's HTML forms
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_LIMIT = 64 * 1024  # bytes of a form body read to find its CSRF token
 
 
 MIN_ADMIN_KEY_LENGTH = 16
@@ -98,99 +102,8 @@ async def check_auth_configured(settings: Settings, database: Database) -> None:
     raise AuthNotConfigured(not_configured_message(settings.server_host))
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who a request authenticated as."""
-
-    name: str
-    key_id: str | None  # None for TIDEFLOW_SERVER_ADMIN_KEY
-    scopes: tuple[KeyScope, ...]
-
-
-class KeyVerifier:
-    """Turns a presented key into an :class:`Identity` (or None), cheaply after the first time."""
-
-    def __init__(
-        self, *, admin_key: str | None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._admin_key = admin_key.encode() if admin_key else None
-        self._clock = clock
-        self._rows: dict[str, tuple[float, ApiKey | None, str]] = {}
-        self._verified: dict[tuple[str, bytes], float] = {}
-        self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
-
-    def forget(self, key_id: str) -> None:
-        """Drop what is cached about a key (called when it is revoked here)."""
-        self._rows.pop(key_id, None)
-        for entry in [e for e in self._verified if e[0] == key_id]:
-            del self._verified[entry]
-
-    async def identify(self, database: Database, key: str) -> Identity | None:
-        if self._admin_key is not None and hmac.compare_digest(key.encode(), self._admin_key):
-            return Identity("TIDEFLOW_SERVER_ADMIN_KEY", None, SCOPES)
-        parts = split_key(key)
-        if parts is None:
-            return None
-        key_id = parts[0]
-        now = self._clock()
-        cached = self._rows.get(key_id)
-        if cached is None or now - cached[0] > ROW_TTL:
-            async with database.read() as session:
-                found = await read_api_key_by_key_id(session, key_id)
-            self._trim(self._rows)
-            cached = (now, *found) if found is not None else (now, None, "")
-            self._rows[key_id] = cached
-        _, row, key_hash = cached
-        if row is None or row.revoked is not None:
-            return None
-        digest = hashlib.sha256(key.encode()).digest()
-        seen = self._verified.get((key_id, digest))
-        if seen is None or now - seen > VERIFIED_TTL:
-            async with self._checks:
-                ok = await asyncio.to_thread(_verify, key_hash, key)
-            if not ok:
-                return None
-            self._trim(self._verified)
-            self._verified[(key_id, digest)] = now
-        return Identity(row.name, key_id, tuple(row.scopes))
-
-    @staticmethod
-    def _trim(cache: dict[Any, Any]) -> None:
-        if len(cache) >= _MAX_ENTRIES:
-            cache.clear()
-
-
-class BrowserSessions:
-    """UI logins: a random session id (the cookie) -> the API key it was opened with, in memory.
-
-    The cookie never carries the key; a server restart logs everyone out; each request of a session
-    is checked with its key like any other, so revoking the key ends its sessions too.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._keys: dict[str, tuple[str, float]] = {}
-
-    def open(self, key: str) -> str:
-        if len(self._keys) >= _MAX_ENTRIES:
-            now = self._clock()
-            self._keys = {s: e for s, e in self._keys.items() if e[1] > now}
-        sid = secrets.token_urlsafe(32)
-        self._keys[sid] = (key, self._clock() + SESSION_TTL)
-        return sid
-
-    def key(self, sid: str) -> str | None:
-        entry = self._keys.get(sid)
-        if entry is None or entry[1] <= self._clock():
-            self._keys.pop(sid, None)
-            return None
-        return entry[0]
-
-    def close(self, sid: str) -> None:
-        self._keys.pop(sid, None)
-
-
-def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+def cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    """The value of cookie ``name`` in raw ASGI headers, or None."""
     for header, value in headers:
         if header.lower() == b"cookie":
             for part in value.decode("latin-1").split(";"):
@@ -200,38 +113,128 @@ def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
-def _wants_page(kind: str, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
-    if kind != "http" or method not in ("GET", "HEAD") or path.startswith("/api"):
-        return False
-    accept = next((v for k, v in headers if k.lower() == b"accept"), b"")
-    return b"text/html" in accept
-
-
-def _verify(key_hash: str, key: str) -> bool:
-    try:
-        return hasher.verify(key_hash, key)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").strip().partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
     return None
 
 
+def _wants_page(kind: str, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    if kind != "http" or method not in ("GET", "HEAD") or path.startswith("/api"):
+        return False
+    return "text/html" in (_header(headers, b"accept") or "")
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    value = _header(headers, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _csrf_check(scope: Scope, receive: Receive, expected: str) -> tuple[str | None, Receive]:
+    """Why a cookie-authenticated state-changing request is refused (None: its token is right),
+    and the ``receive`` to hand on (a form body read to find the token is replayed)."""
+    given = _header(scope["headers"], CSRF_HEADER.lower().encode())
+    if given is None:
+        media = (_header(scope["headers"], b"content-type") or "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            return (
+                f"no CSRF token: a request authenticated by the session cookie must send the "
+                f'{CSRF_HEADER} header (the UI\'s pages carry it in <meta name="csrf-token">)',
+                receive,
+            )
+        messages: list[Message] = []
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > _FORM_LIMIT:
+                return f"the form is larger than {_FORM_LIMIT} bytes", receive
+        values = parse_qs(body.decode("utf-8", errors="replace")).get(CSRF_FIELD)
+        given = values[0] if values else None
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        receive = replay
+        if given is None:
+            return f"no CSRF token: the form has no {CSRF_FIELD} field", receive
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return "the CSRF token does not match this session (reload the page)", receive
+    return None, receive
+
+
+class AuthFailures:
+    """Records refusals as ``tideflow.auth.failed`` events, at most one per client address per
+    :data:`FAILED_EVENT_INTERVAL` seconds (a flood of bad requests is not a flood of writes)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    async def record(
+        self,
+        database: Database,
+        *,
+        client: str,
+        method: str,
+        path: str,
+        status: int,
+        reason: str,
+        key_id: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        now = time.monotonic()
+        last = self._last.get(client)
+        if last is not None and now - last < FAILED_EVENT_INTERVAL:
+            return
+        if len(self._last) >= MAX_ENTRIES:
+            self._last.clear()
+        self._last[client] = now
+        try:
+            async with database.write() as session:
+                await emit_auth_failed(
+                    session,
+                    client=client,
+                    method=method,
+                    path=path,
+                    status=status,
+                    reason=reason,
+                    key_id=key_id,
+                    user=user,
+                )
+        except Exception:  # the refusal stands even when its audit record cannot be written
+            logger.warning("could not record tideflow.auth.failed", exc_info=True)
+
+
+def client_address(scope: Scope) -> str:
+    """The address a request came from, as the audit events name it."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class AuthMiddleware:
-    """ASGI middleware: no route or websocket runs before the key and its scope are checked."""
+    """ASGI middleware: no route or websocket runs before the credentials and scope are checked."""
 
     def __init__(
-        self, app: ASGIApp, *, verifier: KeyVerifier, sessions: BrowserSessions | None = None
+        self,
+        app: ASGIApp,
+        *,
+        verifier: KeyVerifier,
+        sessions: BrowserSessions,
+        failures: AuthFailures,
     ) -> None:
         self.app = app
         self.verifier = verifier
-        self.sessions = sessions or BrowserSessions()
-        self._last_failure: dict[str, float] = {}
+        self.sessions = sessions
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -244,37 +247,58 @@ class AuthMiddleware:
         if needed is None:
             await self.app(scope, receive, send)
             return
+        database: Database = scope["app"].state.context.database
         key = _bearer(scope["headers"])
-        if key is None:  # a browser logged in to the UI: its session cookie names the key
-            sid = _cookie(scope["headers"], SESSION_COOKIE)
-            key = self.sessions.key(sid) if sid else None
+        token = None
         identity = None
         if key is not None:
-            database: Database = scope["app"].state.context.database
             identity = await self.verifier.identify(database, key)
+        else:  # a browser logged in to the UI: its session cookie
+            token = cookie(scope["headers"], SESSION_COOKIE)
+            if token:
+                identity = await self.sessions.identify(database, token)
+        what = f"websocket {path}" if kind == "websocket" else f"{method} {path}"
         if identity is not None and grants(identity.scopes, needed):
+            if identity.csrf_token is not None and kind == "http" and method not in _SAFE_METHODS:
+                refused, receive = await _csrf_check(scope, receive, identity.csrf_token)
+                if refused is not None:
+                    await self.failures.record(
+                        database, client=client_address(scope), method=method, path=path,
+                        status=403, reason="csrf", user=identity.name,
+                    )  # fmt: skip
+                    detail = f"{what} refused: {refused}"
+                    await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+                    return
             scope.setdefault("state", {})["identity"] = identity
             await self.app(scope, receive, send)
             return
-        what = f"websocket {path}" if kind == "websocket" else f"{method} {path}"
         if identity is None:
             status = 401
-            reason = "no API key" if key is None else "invalid or revoked API key"
-            detail = (
-                f"{what} needs an API key: send 'Authorization: Bearer <key>' (set TIDEFLOW_API_KEY)"
-                if key is None
-                else f"{what} refused: the API key is invalid or revoked"
-            )
+            if key is not None:
+                reason = "invalid or revoked API key"
+                detail = f"{what} refused: the API key is invalid or revoked"
+            elif token:
+                reason = "expired or ended session"
+                detail = f"{what} refused: the session has expired or ended: log in again"
+            else:
+                reason = "no API key"
+                detail = (
+                    f"{what} needs an API key: send 'Authorization: Bearer <key>' "
+                    "(set TIDEFLOW_API_KEY)"
+                )
         else:
             status = 403
             reason = f"missing scope {needed}"
+            holder = "the API key" if identity.user_id is None else "the user"
             detail = (
-                f"{what} needs the scope '{needed}' (or one including it); the API key "
+                f"{what} needs the scope '{needed}' (or one including it); {holder} "
                 f"{identity.name!r} has {', '.join(identity.scopes)}"
             )
         parts = split_key(key) if key is not None else None
-        key_id = parts[0] if parts is not None else None
-        await self._record(scope, method, path, status, reason, key_id)
+        await self.failures.record(
+            database, client=client_address(scope), method=method, path=path, status=status,
+            reason=reason, key_id=parts[0] if parts is not None else None,
+        )  # fmt: skip
         headers = {"WWW-Authenticate": _REALM} if status == 401 else None
         response: Response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
         if status == 401 and _wants_page(kind, method, path, scope["headers"]):
@@ -287,30 +311,3 @@ class AuthMiddleware:
             await websocket.send_denial_response(response)
         else:  # the server cannot send a body: closing before accepting answers 403
             await websocket.close()
-
-    async def _record(
-        self, scope: Scope, method: str, path: str, status: int, reason: str, key_id: str | None
-    ) -> None:
-        client = scope.get("client")
-        address = str(client[0]) if client else "unknown"
-        now = time.monotonic()
-        last = self._last_failure.get(address)
-        if last is not None and now - last < FAILED_EVENT_INTERVAL:
-            return
-        if len(self._last_failure) >= _MAX_ENTRIES:
-            self._last_failure.clear()
-        self._last_failure[address] = now
-        try:
-            database: Database = scope["app"].state.context.database
-            async with database.write() as session:
-                await emit_auth_failed(
-                    session,
-                    client=address,
-                    method=method,
-                    path=path,
-                    status=status,
-                    reason=reason,
-                    key_id=key_id,
-                )
-        except Exception:  # the refusal stands even when its audit record cannot be written
-            logger.warning("could not record tideflow.auth.failed", exc_info=True)

@@ -29,6 +29,7 @@ from tideflow.server.api.deps import DB, get_context
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
+from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.egress import AllowList, check_literal_url, parse_allow_list
@@ -69,10 +70,17 @@ def _refused_urls(body: AutomationCreate | Automation, allowed: AllowList) -> li
 def _checked(body: AutomationCreate | Automation, allowed: AllowList) -> None:
     problems = _refused_urls(body, allowed)
     problems += automation_template_problems(AutomationCreate.model_validate(
-        body.model_dump(exclude={"id", "created", "updated", "warnings"})
+        body.model_dump(exclude={"id", "created", "updated", "warnings", "event_warnings"})
     ))  # fmt: skip
     if problems:
         raise _unprocessable("; ".join(problems))
+
+
+async def _advised(session: Any, automation: Automation) -> Automation:
+    """``automation`` with its event_warnings (names no stored event has) filled in."""
+    return automation.model_copy(
+        update={"event_warnings": await unknown_event_warnings(session, automation)}
+    )
 
 
 def _allowed(context: ServerContext) -> AllowList:
@@ -102,7 +110,7 @@ async def create_automation(
     # for a hostile body: never on the event loop.
     body = await asyncio.to_thread(parse_create, data, _allowed(context))
     async with db.write() as session:
-        return await storage.create_automation(session, body)
+        return await _advised(session, await storage.create_automation(session, body))
 
 
 @router.post("/filter")
@@ -117,24 +125,24 @@ async def read_automation_by_name(name: str, db: DB) -> Automation:
     """The automation called ``name``; 409 when several share it (use the id then)."""
     async with db.read() as session:
         found = await storage.read_automations_by_name(session, name)
-    if not found:
-        raise NotFound(f"automation {name!r} not found")
-    if len(found) > 1:
-        ids = ", ".join(str(a.id) for a in found)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"{len(found)} automations are called {name!r} ({ids}); use an id",
-        )
-    return found[0]
+        if not found:
+            raise NotFound(f"automation {name!r} not found")
+        if len(found) > 1:
+            ids = ", ".join(str(a.id) for a in found)
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"{len(found)} automations are called {name!r} ({ids}); use an id",
+            )
+        return await _advised(session, found[0])
 
 
 @router.get("/{automation_id}")
 async def read_automation(automation_id: UUID, db: DB) -> Automation:
     async with db.read() as session:
         automation = await storage.read_automation(session, automation_id)
-    if automation is None:
-        raise NotFound(f"automation {automation_id} not found")
-    return automation
+        if automation is None:
+            raise NotFound(f"automation {automation_id} not found")
+        return await _advised(session, automation)
 
 
 @router.patch("/{automation_id}")
@@ -155,7 +163,7 @@ async def update_automation(
         except ValidationError as exc:
             raise _unprocessable("; ".join(describe_validation_error(exc))) from None
         await asyncio.to_thread(_checked, automation, _allowed(context))
-        return automation
+        return await _advised(session, automation)
 
 
 @router.post("/{automation_id}/pause")

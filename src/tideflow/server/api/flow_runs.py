@@ -1,4 +1,4 @@
-"""Flow-run routes: create, read, filter, count, state history, set_state, delete."""
+"""Flow-run routes: create, read, filter, count, rename, state history, set_state, delete."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from tideflow.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunUpdate,
     OrchestrationResult,
     SetStateStatus,
     State,
     StateProposal,
 )
 from tideflow.server.api.deps import DB
-from tideflow.server.api.validation import check_flow_run_create, check_state_proposal
+from tideflow.server.api.validation import (
+    check_flow_run_create,
+    check_flow_run_update,
+    check_state_proposal,
+)
 from tideflow.server.storage import Conflict, NotFound
 from tideflow.server.storage import flow_runs as storage
 
@@ -55,6 +60,14 @@ async def read_flow_run(run_id: UUID, db: DB) -> FlowRun:
     if run is None:
         raise NotFound(f"flow run {run_id} not found")
     return run
+
+
+@router.patch("/{run_id}")
+async def update_flow_run(run_id: UUID, body: FlowRunUpdate, db: DB) -> FlowRun:
+    """Rename a run (the engine applies a flow's ``flow_run_name`` to a deployment's run)."""
+    check_flow_run_update(body)
+    async with db.write() as session:
+        return await storage.rename_flow_run(session, run_id, body.name)
 
 
 @router.get("/{run_id}/states")

@@ -21,6 +21,9 @@ __all__ = ["PUBLIC_PATHS", "auth_required", "is_loopback", "required_scope"]
 PUBLIC_PATHS = frozenset({"/api/health", "/api/version"})
 # The UI's login page and its form (it checks the key itself), and logging out.
 _LOGIN = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("POST", "/logout")}
+# The login page's style sheet and icon (exact paths): the page is shown before anyone logs in.
+_PUBLIC_ASSETS = frozenset({"/ui/static/login.css", "/ui/static/favicon.svg"})
+_ADMIN_PREFIXES = ("/api/api-keys/", "/api/users/")  # managing who gets in
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _WEBSOCKETS: dict[str, Scope] = {
@@ -29,6 +32,8 @@ _WEBSOCKETS: dict[str, Scope] = {
     "/api/runners/ws": "runner",
     "/api/task_workers/ws": "runner",
 }
+_ARTIFACT = re.compile(r"^/api/artifacts/[^/]+$")
+_SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
 _READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
 # What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
@@ -36,7 +41,8 @@ _RUNNER_POST = re.compile(
     r"^/api/("
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
-    r"|runners/.*|task_workers/.*"
+    r"|runners/.*|task_workers/.*|artifacts/"
+    r"|global_concurrency_limits/(acquire|renew|release)"
     r")$"
 )
 
@@ -74,12 +80,15 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
     if websocket:
         return _WEBSOCKETS.get(path, "admin")
     method = method.upper()
-    if (path in PUBLIC_PATHS and method in ("GET", "HEAD")) or (method, path) in _LOGIN:
+    if (path in PUBLIC_PATHS or path in _PUBLIC_ASSETS) and method in ("GET", "HEAD"):
         return None
-    if path == "/api/api-keys" or path.startswith("/api/api-keys/"):
+    if (method, path) in _LOGIN:
+        return None
+    if path.startswith(_ADMIN_PREFIXES) or path in ("/api/api-keys", "/api/users"):
         return "admin"
     if method in _READ_METHODS:
-        return "read"
+        # A secret's value: what running flows need (Secret.get), never a read-only key.
+        return "runner" if _SECRET_VALUE.match(path) else "read"
     if method == "POST":
         if path == "/api/events":
             return "events:write"
@@ -87,4 +96,6 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
             return "read"
         if _RUNNER_POST.match(path):
             return "runner"
+    if method == "PATCH" and _ARTIFACT.match(path):
+        return "runner"  # a running flow updates its progress artifacts
     return "write"

@@ -1,5 +1,6 @@
 """Task-run routes: record a batch of reports from a flow's process, create a background task run
-(``Task.delay``, offered to task workers once committed), read one, filter, count."""
+(``Task.delay``, offered to task workers once committed), cancel a background run, read one, filter,
+count."""
 
 from __future__ import annotations
 
@@ -51,6 +52,17 @@ async def create_task_run(
         get_context(request).task_workers.offer(run)
     else:
         response.status_code = status.HTTP_200_OK
+    return run
+
+
+@router.post("/{task_run_id}/cancel")
+async def cancel_task_run(task_run_id: UUID, db: DB, request: Request) -> TaskRun:
+    """Cancel a background run: Cancelled at once when no worker holds it, else Cancelling until its
+    worker stops it; 409 for a final run or a task run of a flow run."""
+    async with db.write() as session:
+        run, worker_id = await background.cancel_task_run(session, task_run_id, utcnow())
+    if worker_id is not None:
+        get_context(request).task_workers.cancel(worker_id, run.id)
     return run
 
 

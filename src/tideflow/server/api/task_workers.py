@@ -1,6 +1,7 @@
 """The task workers' websocket ``/api/task_workers/ws`` (ADR 0005): hello/welcome, the background
 task runs the hub offers, claims (``claim`` → ``claimed``: a compare-and-set Scheduled → Pending for
-this worker), heartbeats naming the runs still in hand, and goodbye. A close without a goodbye (a
+this worker), heartbeats naming the runs still in hand (answered with a ``cancel`` for each being cancelled; a cancel
+is also pushed when it is asked), and goodbye. A close without a goodbye (a
 killed worker) hands its unfinished runs back at once, to be offered again."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tideflow.schemas.states import utcnow
 from tideflow.schemas.task_workers import TaskRunClaimResult
 from tideflow.server.context import ServerContext
-from tideflow.server.services.task_workers import TaskWorkerConnection
+from tideflow.server.services.task_workers import TaskWorkerConnection, cancel_message
 from tideflow.server.storage import task_workers as storage
 
 __all__ = ["TaskWorkerClaim", "TaskWorkerHeartbeat", "TaskWorkerHello", "router"]
@@ -155,9 +156,11 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: TaskWorkerCo
                 continue
             if beat.running:
                 async with context.database.write() as session:
-                    await storage.heartbeat_task_runs(
+                    cancelling = await storage.heartbeat_task_runs(
                         session, conn.worker_id, beat.running, utcnow()
                     )
+                for run_id in cancelling:
+                    conn.send(cancel_message(run_id))
         elif kind == "goodbye":
             return
         else:

@@ -11,7 +11,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from tideflow.schemas import FlowCreate, FlowRunCreate, LogCreate, State, StateProposal
+from tideflow.schemas import (
+    FlowCreate,
+    FlowRunCreate,
+    FlowRunUpdate,
+    LogCreate,
+    State,
+    StateProposal,
+)
 
 __all__ = [
     "MAX_RUN_NAME",
@@ -19,6 +26,7 @@ __all__ = [
     "InvalidInput",
     "check_flow_create",
     "check_flow_run_create",
+    "check_flow_run_update",
     "check_state_proposal",
     "scrub_logs",
 ]
@@ -82,6 +90,13 @@ def check_flow_run_create(body: FlowRunCreate) -> None:
         errors.append((("body", "name"), f"String should have at most {MAX_RUN_NAME} characters"))
     if body.state is not None:
         errors += _state_errors(body.state, ("body", "state"))
+    if errors:
+        raise InvalidInput(errors)
+
+
+def check_flow_run_update(body: FlowRunUpdate) -> None:
+    """Raise InvalidInput when the new name could not be stored."""
+    errors = list(_unstorable(body.name, ("body", "name")))
     if errors:
         raise InvalidInput(errors)
 

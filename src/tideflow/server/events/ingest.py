@@ -52,7 +52,7 @@ def check_events(raws: Sequence[Any], max_payload_bytes: int) -> Checked:
             event = Event.model_validate(raw)
             size = len(compact_json(event.payload).encode())
             reason = None if size <= max_payload_bytes else event_problem(raw, max_payload_bytes)
-            reason = reason or event_limits_problem(event)
+            reason = reason or event_limits_problem(event, size)
         except (TypeError, ValidationError, RecursionError):
             reason = _reason(raw, max_payload_bytes)
         if reason is None:

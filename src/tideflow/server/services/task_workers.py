@@ -21,11 +21,21 @@ from tideflow.server.storage import Database
 from tideflow.server.storage import task_workers as storage
 from tideflow.settings import Settings
 
-__all__ = ["TaskWorkerConnection", "TaskWorkerHub", "TaskWorkerMonitor", "task_run_message"]
+__all__ = [
+    "TaskWorkerConnection",
+    "TaskWorkerHub",
+    "TaskWorkerMonitor",
+    "cancel_message",
+    "task_run_message",
+]
 
 
 def task_run_message(run: TaskRun) -> str:
     return '{"type":"task_run","task_run":' + run.model_dump_json() + "}"
+
+
+def cancel_message(run_id: UUID) -> str:
+    return '{"type":"cancel","task_run_id":"' + str(run_id) + '"}'
 
 
 class TaskWorkerConnection:
@@ -69,6 +79,17 @@ class TaskWorkerHub:
                 conns.discard(conn)
                 if not conns:
                     del self._workers[name]
+
+    def cancel(self, worker_id: UUID, run_id: UUID) -> bool:
+        """Tell the worker holding ``run_id`` to stop it; False when that worker is not connected
+        here (its next heartbeat, or its release, settles the run)."""
+        sent = False
+        for conns in self._workers.values():
+            for conn in conns:
+                if conn.worker_id == worker_id and not sent:
+                    conn.send(cancel_message(run_id))
+                    sent = True
+        return sent
 
     def connected(self, task_name: str) -> int:
         return len(self._workers.get(task_name, ()))

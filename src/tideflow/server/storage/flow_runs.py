@@ -401,6 +401,16 @@ async def _slot_available(session: AsyncSession, deployment_id: UUID, run_id: UU
     return int((await session.execute(active)).scalar_one()) < limit
 
 
+async def rename_flow_run(session: AsyncSession, run_id: UUID, name: str) -> FlowRun:
+    """Give the run a new name; NotFound when it does not exist."""
+    stmt = sa.update(flow_runs).where(flow_runs.c.id == run_id).values(name=name)
+    if (await session.execute(stmt)).rowcount == 0:
+        raise NotFound(f"flow run {run_id} not found")
+    run = await read_flow_run(session, run_id)
+    assert run is not None
+    return run
+
+
 async def delete_flow_run(session: AsyncSession, run_id: UUID) -> None:
     """Delete a run; its states and logs go with it (ON DELETE CASCADE)."""
     stmt = sa.delete(flow_runs).where(flow_runs.c.id == run_id).returning(flow_runs.c.id)

@@ -9,27 +9,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import Log, LogCreate, LogFilter
 from tideflow.server.storage.dialect import dialect_name
-from tideflow.server.storage.tables import flow_runs, logs
+from tideflow.server.storage.tables import flow_runs, logs, task_runs
 
 __all__ = ["create_logs", "read_logs"]
 
 
 async def create_logs(session: AsyncSession, records: list[LogCreate]) -> tuple[int, int]:
-    """Store the records whose run exists; ``(accepted, dropped)``."""
+    """Store the records whose run exists (the flow run; for a background task run's record, the
+    task run); ``(accepted, dropped)``."""
     if not records:
         return 0, 0
-    run_ids = {r.flow_run_id for r in records}
-    stmt = sa.select(flow_runs.c.id).where(flow_runs.c.id.in_(run_ids))
-    if dialect_name(session) == "postgresql":
-        # Hold the runs (as a foreign-key check would) so a concurrent delete cannot slip in between.
-        stmt = stmt.with_for_update(key_share=True, read=True)
-    known = set((await session.execute(stmt)).scalars())
+    known: set[Any] = set()
+    run_ids = {r.flow_run_id for r in records if r.flow_run_id is not None}
+    if run_ids:
+        stmt = sa.select(flow_runs.c.id).where(flow_runs.c.id.in_(run_ids))
+        if dialect_name(session) == "postgresql":
+            # Hold the runs (as a foreign-key check would): a concurrent delete cannot slip in.
+            stmt = stmt.with_for_update(key_share=True, read=True)
+        known.update((await session.execute(stmt)).scalars())
+    task_ids = {r.task_run_id for r in records if r.flow_run_id is None}
+    known_tasks: set[Any] = set()
+    if task_ids:
+        found = sa.select(task_runs.c.id).where(task_runs.c.id.in_(task_ids))
+        known_tasks.update((await session.execute(found)).scalars())
     rows: list[dict[str, Any]] = [
         r.model_dump(
             include={"flow_run_id", "task_run_id", "name", "level", "message", "timestamp"}
         )
         for r in records
-        if r.flow_run_id in known
+        if (r.flow_run_id in known if r.flow_run_id is not None else r.task_run_id in known_tasks)
     ]
     if rows:
         await session.execute(sa.insert(logs), rows)

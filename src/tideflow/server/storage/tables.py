@@ -9,11 +9,13 @@ from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidT
 
 __all__ = [
     "api_keys",
+    "artifacts",
     "automation_actions",
     "automation_buckets",
     "automation_checkpoints",
     "automation_firings",
     "automations",
+    "browser_sessions",
     "concurrency_limits",
     "concurrency_slots",
     "deployment_schedules",
@@ -23,10 +25,15 @@ __all__ = [
     "flow_run_states",
     "flow_runs",
     "flows",
+    "global_concurrency_leases",
+    "global_concurrency_limits",
     "logs",
     "metadata",
     "runners",
+    "secrets",
     "task_runs",
+    "users",
+    "variables",
     "work_pools",
     "work_queues",
     "workers",
@@ -189,8 +196,9 @@ logs = sa.Table(
     "logs",
     metadata,
     sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    # NULL for a background task run's record (migration 0010b)
     sa.Column(
-        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_run_id", UuidType, nullable=True),
     sa.Column("name", sa.String(500), nullable=False),
@@ -404,6 +412,33 @@ api_keys = sa.Table(
     sa.Column("revoked", UTCDateTime, nullable=True),
 )
 
+# UI users (ADR 0007): a name and the argon2 hash of a password, with scopes like an API key.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(400), nullable=False),
+    sa.Column("scopes", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("password_changed", UTCDateTime, nullable=False),
+)
+
+# UI logins (ADR 0007): ``id`` is a hash of the cookie's token, never the token. The session acts
+# as its principal (an API key by key id, a user by id, or the TIDEFLOW_SERVER_ADMIN_KEY by a hash of
+# it), whose row is checked on use: revoking the key or deleting the user ends its sessions.
+browser_sessions = sa.Table(
+    "browser_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("principal_kind", sa.String(20), nullable=False),
+    sa.Column("principal_id", sa.String(80), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "principal_kind", "principal_id"),
+    sa.Index(None, "expires"),
+)
+
 # --- work pools (migration 0011) -------------------------------------------------------------------
 
 work_pools = sa.Table(
@@ -450,4 +485,80 @@ workers = sa.Table(
     sa.Column("online", sa.Boolean, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Index(None, "work_pool_id"),
+)
+
+# Variables (issue 12): named JSON values; the value is NULL for JSON null.
+variables = sa.Table(
+    "variables",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("value", JSONType, nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Secrets (issue 12): only the Fernet token of the value is stored (server/secret_box.py).
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Artifacts (issue 12). No foreign keys to runs: a task run is reported in batches and may reach the
+# server after the artifacts it created.
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("key", sa.String(255), nullable=True),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("data", JSONType, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("flow_run_id", UuidType, nullable=True),
+    sa.Column("task_run_id", UuidType, nullable=True),
+    sa.Column("is_latest", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "key", "created"),
+    sa.Index(None, "flow_run_id"),
+    sa.Index(None, "task_run_id"),
+    sa.Index(None, "created"),
+)
+
+# Global concurrency and rate limits (issue 12). A lease (one id, a row per limit it holds) expires
+# unless renewed, so a dead holder's slots come back; rate slots drain at slot_decay_per_second
+# from ``rate_slots`` as of ``rate_updated``.
+global_concurrency_limits = sa.Table(
+    "global_concurrency_limits",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("slot_decay_per_second", sa.Float, nullable=False),
+    sa.Column("rate_slots", sa.Float, nullable=False),
+    sa.Column("rate_updated", UTCDateTime, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+global_concurrency_leases = sa.Table(
+    "global_concurrency_leases",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "limit_id",
+        UuidType,
+        sa.ForeignKey("global_concurrency_limits.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Index(None, "limit_id", "expires"),
 )

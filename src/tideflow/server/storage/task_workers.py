@@ -20,11 +20,13 @@ from tideflow.schemas.task_runs import TaskRun, TaskRunReport
 from tideflow.schemas.task_workers import TaskRunClaimResult, TaskRunCreate
 from tideflow.server.events.task_run_events import task_run_state_event
 from tideflow.server.storage.dialect import dialect_name, insert_ignoring_conflict
+from tideflow.server.storage.errors import Conflict, NotFound
 from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.tables import task_runs
 
 __all__ = [
     "OFFERED_STATE_NAME",
+    "cancel_task_run",
     "claim_task_run",
     "create_task_run",
     "heartbeat_task_runs",
@@ -183,15 +185,45 @@ async def claim_task_run(
 
 async def heartbeat_task_runs(
     session: AsyncSession, worker_id: UUID, run_ids: Sequence[UUID], now: dt.datetime
-) -> None:
-    """The worker still runs these: keep its claims alive."""
+) -> list[UUID]:
+    """The worker still runs these: keep its claims alive. Answers those of them being cancelled
+    (the worker stops them: a cancel pushed while it was disconnected is not lost)."""
     if not run_ids:
-        return
-    await session.execute(
-        sa.update(task_runs)
-        .where(task_runs.c.worker_id == worker_id, task_runs.c.id.in_(list(run_ids)))
-        .values(worker_heartbeat=now)
+        return []
+    mine = sa.and_(task_runs.c.worker_id == worker_id, task_runs.c.id.in_(list(run_ids)))
+    await session.execute(sa.update(task_runs).where(mine).values(worker_heartbeat=now))
+    cancelling = sa.select(task_runs.c.id).where(
+        mine, task_runs.c.state_type == StateType.CANCELLING.value
     )
+    return list((await session.execute(cancelling)).scalars())
+
+
+async def cancel_task_run(
+    session: AsyncSession, run_id: UUID, now: dt.datetime
+) -> tuple[TaskRun, UUID | None]:
+    """Cancel a background run: one no worker holds is Cancelled at once (it never starts); one a
+    worker holds is Cancelling, and that worker (answered with it) stops it and reports Cancelled.
+
+    NotFound for an unknown id; Conflict for a final run and for a task run of a flow run (the
+    flow's process runs it: cancel the flow run instead).
+    """
+    rows = await _locked(session, task_runs.c.id == run_id)
+    if not rows:
+        raise NotFound(f"task run {run_id} not found")
+    row = rows[0]
+    if row.flow_run_id is not None:
+        raise Conflict(
+            f"task run {row.name!r} runs inside flow run {row.flow_run_id}: cancel the flow run"
+        )
+    if row.state_type in {t.value for t in S.FINAL_TYPES}:
+        raise Conflict(f"task run {row.name!r} is already {row.state_name}: nothing to cancel")
+    if row.state_type == StateType.CANCELLING.value:
+        return _task_run(row._mapping), row.worker_id
+    if row.worker_id is None:
+        state = S.Cancelled(message="Cancelled before a task worker started it")
+        return await _move(session, row, state, {"end_time": now}, now), None
+    state = S.Cancelling(message="Cancel requested: its task worker stops it")
+    return await _move(session, row, state, {}, now), row.worker_id
 
 
 async def release_task_runs(
@@ -206,7 +238,8 @@ async def release_task_runs(
     since ``silent_since``: Scheduled again while deliveries ≤ ``max_redeliveries``, else Crashed.
     Answers the runs made Scheduled (to be offered again)."""
     c = task_runs.c
-    where: list[sa.ColumnElement[bool]] = [c.worker_id.is_not(None), c.state_type.in_(_CLAIMED)]
+    held = [*_CLAIMED, StateType.CANCELLING.value]
+    where: list[sa.ColumnElement[bool]] = [c.worker_id.is_not(None), c.state_type.in_(held)]
     if worker_id is not None:
         where.append(c.worker_id == worker_id)
     if silent_since is not None:
@@ -214,7 +247,10 @@ async def release_task_runs(
     again: list[TaskRun] = []
     for row in await _locked(session, sa.and_(*where)):
         who = f"task worker {row.worker_id} stopped while running it"
-        if row.deliveries > max_redeliveries:
+        if row.state_type == StateType.CANCELLING.value:
+            state = S.Cancelled(message=f"{who}; it was being cancelled")
+            await _move(session, row, state, {"worker_id": None, "end_time": now}, now)
+        elif row.deliveries > max_redeliveries:
             state = S.Crashed(
                 message=f"{who}; delivered {row.deliveries} times, the limit "
                 f"(TIDEFLOW_TASK_WORKERS_MAX_REDELIVERIES={max_redeliveries}) is reached"

@@ -69,6 +69,7 @@ from tideflow.server.triggers.egress import (
 from tideflow.server.triggers.emitted import action_event, find_resource_id
 from tideflow.server.triggers.evaluate import Firing, Resolution
 from tideflow.server.triggers.owned import sync_owned_automations
+from tideflow.server.triggers.template_variables import read_template_variables
 from tideflow.server.triggers.templates import (
     TemplateError,
     TemplateLimits,
@@ -309,9 +310,17 @@ class ActionRunner:
         values: Any,
     ) -> dict[str, Any]:  # fmt: skip
         now = self.clock()
+        variables: dict[str, Any] = {}
+        if _mentions(values, ("variables",)):
+            if session is None:
+                async with self.database.read() as reader:
+                    variables = await read_template_variables(reader, values)
+            else:
+                variables = await read_template_variables(session, values)
         context = base_context(
-            automation.model_dump(mode="json"), _as_firing(firing), _events_of(firing), now
-        )
+            automation.model_dump(mode="json"), _as_firing(firing), _events_of(firing), now,
+            variables,
+        )  # fmt: skip
         if session is None or not _mentions(values, ("flow_run", "flow", "deployment")):
             return context
         run_id = find_resource_id(firing.triggering_event, "flow-run")
@@ -451,7 +460,8 @@ class ActionRunner:
         self, automation: Automation, firing: Firing | Resolution, action: CallWebhook
     ) -> Outcome:
         try:
-            context = await self._context(None, automation, firing, None)
+            templated = [action.headers, action.body]
+            context = await self._context(None, automation, firing, templated)
             headers = await self._render(action.headers, context, "headers")
             body = await self._render(action.body, context, "body")
         except TemplateError as exc:

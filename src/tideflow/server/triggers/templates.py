@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import anyio
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
+from jinja2.sandbox import _mutable_spec as _MUTABLE_SPEC
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
@@ -47,6 +49,13 @@ from tideflow.server.triggers.template_budget import (
     budget_scope,
     current_budget,
     seconds,
+)
+from tideflow.server.triggers.template_context import (
+    KIND_KEY,
+    event_view,
+    is_wrapped,
+    unwrap,
+    wrapped_problem,
 )
 
 __all__ = [
@@ -148,6 +157,84 @@ class _Bounding(NodeTransformer):
         return nodes.Filter(parts, "_tf_concat", [], [], None, None, lineno=node.lineno)
 
 
+# What the sandbox refuses at render time, found at save time when the template spells it out.
+_MUTATING = frozenset().union(*(names for _, names in _MUTABLE_SPEC))
+# Filters that read an attribute named by an argument: (positional index, keyword).
+_ATTRIBUTE_FILTERS = {
+    "attr": (0, None),
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "groupby": (0, "attribute"),
+    "sort": (None, "attribute"),
+    "sum": (None, "attribute"),
+    "unique": (None, "attribute"),
+    "min": (None, "attribute"),
+    "max": (None, "attribute"),
+    "join": (None, "attribute"),
+}
+
+
+def _internal(name: object) -> str | None:
+    """The first dunder part of an attribute name or dotted path (``a.__class__``), or None.
+
+    Dunder names reach Python internals (__class__, __globals__, __subclasses__...); a single
+    leading underscore is only a dict key in this data-only context and stays allowed."""
+    if not isinstance(name, str):
+        return None
+    return next((p for p in name.replace("[", ".").split(".") if p.startswith("__")), None)
+
+
+def _format_fields(text: str) -> list[str]:
+    try:
+        return [field for _, field, _, _ in string.Formatter().parse(text) if field]
+    except ValueError:  # not a valid format string: calling .format() on it fails anyway
+        return []
+
+
+def _attribute_argument(node: nodes.Filter) -> object:
+    """The constant attribute name an attribute-reading filter is given, or None."""
+    if node.name == "map" and node.args and isinstance(node.args[0], nodes.Const):
+        if node.args[0].value == "attr" and len(node.args) > 1:  # map('attr', name)
+            return node.args[1].value if isinstance(node.args[1], nodes.Const) else None
+    index, keyword = _ATTRIBUTE_FILTERS.get(node.name, (None, None))
+    if index is not None and len(node.args) > index and isinstance(node.args[index], nodes.Const):
+        return node.args[index].value
+    for kw in node.kwargs:
+        if kw.key == keyword and isinstance(kw.value, nodes.Const):
+            return kw.value.value
+    return None
+
+
+def _check_access(ast: nodes.Template) -> None:
+    """Refuse what the sandbox would refuse at render time, when the template names it literally:
+    a Python-internal attribute (``__class__``, also through ``['...']``, ``|attr``, ``|map``'s
+    ``attribute`` and a literal ``'{0.__class__}'.format``) or a method that changes its input."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Call)):
+        name: object = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter):
+            name = _attribute_argument(node)
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            method, owner = node.node.attr, node.node.node
+            if method in _MUTATING:
+                raise SecurityError(
+                    f"calls .{method}(), which would change the template's input; action "
+                    "templates are read-only"
+                )
+            if method in ("format", "format_map") and isinstance(owner, nodes.Const):
+                name = next((f for f in _format_fields(str(owner.value)) if _internal(f)), None)
+        internal = _internal(name)
+        if internal:
+            raise SecurityError(
+                f"{internal!r} is not available in action templates (names starting with '__' "
+                "reach Python internals)"
+            )
+
+
 def _parsed(source: str) -> tuple[nodes.Template, int]:
     """Parse and enforce the structural limits; the AST and its token count. Raises jinja2
     errors or SecurityError; never compiles."""
@@ -164,6 +251,7 @@ def _parsed(source: str) -> tuple[nodes.Template, int]:
     for name in ast.find_all(nodes.Name):
         if name.name == "self":
             raise SecurityError("'self' is not available in action templates")
+    _check_access(ast)
     loops = list(ast.find_all(nodes.For))
     if len(loops) > MAX_LOOPS:
         raise SecurityError(f"{len(loops)} loops, above the limit of {MAX_LOOPS}")
@@ -280,6 +368,13 @@ def render_template(
 def _render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
     if isinstance(value, str):
         return render_template(value, context, where=where)
+    if is_wrapped(value):
+        try:
+            return unwrap(value, lambda s, w: render_template(s, context, where=w), where)
+        except TemplateError:
+            raise
+        except ValueError as exc:
+            raise TemplateError(f"template {exc}") from None
     if isinstance(value, Mapping):
         return {k: _render_value(v, context, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -359,6 +454,8 @@ def _walk(value: Any, where: str) -> list[tuple[str, str]]:
         item, path = stack.pop()
         if isinstance(item, str):
             out.append((item, path))
+        elif is_wrapped(item) and item.get(KIND_KEY) != "jinja":
+            continue  # a literal value: its strings are not templates
         elif isinstance(item, Mapping):
             stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
         elif isinstance(item, list | tuple):
@@ -366,8 +463,29 @@ def _walk(value: Any, where: str) -> list[tuple[str, str]]:
     return out
 
 
+def _wrapped_problems(value: Any, where: str) -> list[str]:
+    """Problems of the wrapped forms (``__tideflow_kind``) inside ``value``."""
+    out: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        problem = wrapped_problem(item, path)
+        if problem:
+            out.append(problem)
+        elif is_wrapped(item):
+            continue  # a well-formed wrapped value: its inside is not walked for more forms
+        elif isinstance(item, Mapping):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return out
+
+
 def check_template(value: Any, *, where: str = "value") -> str | None:
     """Parse every template inside ``value`` without rendering; the first problem, or None."""
+    wrapped = _wrapped_problems(value, where)
+    if wrapped:
+        return wrapped[0]
     for source, path in _walk(value, where):
         problem, _ = _template_problem(source, path)
         if problem:
@@ -397,6 +515,7 @@ def automation_template_problems(automation: AutomationCreate) -> list[str]:
     for group, actions in groups:
         for i, action in enumerate(actions):
             for field, value in _action_templates(action).items():
+                problems.extend(_wrapped_problems(value, f"{group}[{i}].{field}"))
                 for source, path in _walk(value, f"{group}[{i}].{field}"):
                     problem, used = _template_problem(source, path)
                     tokens += used
@@ -413,17 +532,24 @@ def automation_template_problems(automation: AutomationCreate) -> list[str]:
 
 
 def base_context(
-    automation: Mapping[str, Any], firing: Firing, events: Sequence[Event], now: dt.datetime
+    automation: Mapping[str, Any],
+    firing: Firing,
+    events: Sequence[Event],
+    now: dt.datetime,
+    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The template context the action runner starts from (it adds flow_run, flow and deployment):
     ``automation`` (its JSON), ``event`` (the triggering event or None), ``events`` (all events of the
-    firing), ``firing``, ``labels`` (for_each values) and nothing else."""
+    firing), ``firing``, ``labels`` (for_each values), ``variables`` (the variables the templates
+    name, see template_variables) and nothing else."""
     by_id = {e.id: e for e in events}
     trigger_event = firing.triggering_event
     return {
         "automation": dict(automation),
-        "event": trigger_event.model_dump(mode="json") if trigger_event is not None else None,
-        "events": [by_id[i].model_dump(mode="json") for i in firing.event_ids if i in by_id],
+        "event": event_view(trigger_event.model_dump(mode="json") if trigger_event else None),
+        "events": [
+            event_view(by_id[i].model_dump(mode="json")) for i in firing.event_ids if i in by_id
+        ],
         "firing": {
             **firing.model_dump(mode="json", exclude={"triggering_event"}),
             "now": now.isoformat(),
@@ -432,4 +558,5 @@ def base_context(
         "flow_run": None,
         "flow": None,
         "deployment": None,
+        "variables": dict(variables or {}),
     }

@@ -62,6 +62,7 @@ def load_ui(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     from tideflow.server.ui import (
+        artifacts,
         automations,
         chains,
         dashboard,
@@ -74,7 +75,7 @@ def load_ui(app: FastAPI) -> None:
 
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (dashboard, runs, deployments, events, automations, chains, login):
+    for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
 
 

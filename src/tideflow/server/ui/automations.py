@@ -19,6 +19,7 @@ from tideflow.server.context import ServerContext
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
+from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.why import engine_pause, explain_stored
 from tideflow.server.ui.rendering import database, not_found, read_by_id, render
@@ -161,6 +162,7 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
     async with database(request).read() as session:
         history = await trigger_state.read_history(session, automation.id, 50)
         names = await _deployment_names(session)
+        event_warnings = await unknown_event_warnings(session, automation)
         expect = sorted(automation.trigger.model_dump(mode="json").get("expect") or [])
         recent = await event_storage.read_events(
             session,
@@ -177,6 +179,7 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
         engine_pause=engine_pause(automation, history),
         deployment_names=names,
         recent_events=recent.events,
+        event_warnings=event_warnings,
     )
 
 

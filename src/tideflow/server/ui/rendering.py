@@ -84,7 +84,13 @@ def render(
     request: Request, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     env: jinja2.Environment = request.app.state.ui_templates
-    html = env.get_template(template).render(request=request, path=request.url.path, **context)
+    # Who is logged in through a browser session (None with auth off or with a key header): the
+    # header's logout button, and the CSRF token the page's scripts and forms send back.
+    identity = request.scope.get("state", {}).get("identity")
+    session = identity if identity is not None and identity.csrf_token else None
+    html = env.get_template(template).render(
+        request=request, path=request.url.path, session=session, **context
+    )
     return HTMLResponse(html, status_code=status_code)
 
 

@@ -1,9 +1,29 @@
 /* tideflow UI: small progressive enhancements over server-rendered pages.
    - <time data-time> shown in the browser's time zone (relative, absolute in the title)
    - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
-   - the run page's log tail and level filter */
+   - the run page's log tail and level filter
+   Every state-changing request sends the session's CSRF token (X-CSRF-Token, from
+   <meta name="csrf-token">, present when logged in); bars are placed from data attributes because
+   the Content-Security-Policy allows no inline style attributes. */
 (function () {
   "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+
+  // fetch options for a POST/PATCH/DELETE: the caller's, plus the CSRF token when logged in.
+  function withCsrf(init) {
+    init = init || {};
+    var headers = Object.assign({}, init.headers || {});
+    if (csrfMeta) headers["X-CSRF-Token"] = csrfMeta.getAttribute("content");
+    return Object.assign({}, init, { headers: headers });
+  }
+
+  function placeBars(root) {
+    (root || document).querySelectorAll(".gantt-bar[data-left]").forEach(function (bar) {
+      bar.style.left = bar.dataset.left + "%";
+      bar.style.width = bar.dataset.width + "%";
+    });
+  }
 
   var fullFormat = new Intl.DateTimeFormat(undefined, {
     year: "numeric", month: "short", day: "numeric",
@@ -62,6 +82,7 @@
           if (html !== null) {
             el.innerHTML = html;
             renderTimes(el);
+            placeBars(el);
             el.dispatchEvent(new CustomEvent("tideflow:refreshed", { bubbles: true }));
           }
         })
@@ -131,9 +152,9 @@
       if (!follow.checked) { setTimeout(poll, 1500); return; }
       var body = { flow_run_id: [runId], limit: 1000 };
       if (last) body.timestamp_after = last;
-      fetch("/api/logs/filter", {
+      fetch("/api/logs/filter", withCsrf({
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
-      })
+      }))
         .then(function (r) { return r.ok ? r.json() : []; })
         .then(function (logs) {
           var added = false;
@@ -175,7 +196,7 @@
     document.querySelectorAll("button[data-post]").forEach(function (button) {
       button.addEventListener("click", function () {
         button.disabled = true;
-        fetch(button.dataset.post, { method: "POST" })
+        fetch(button.dataset.post, withCsrf({ method: "POST" }))
           .then(function (r) {
             if (r.ok) { window.location.reload(); return; }
             return r.json().catch(function () { return null; }).then(function (body) {
@@ -237,14 +258,14 @@
       if (params === null) return;
       var submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
-      fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", {
+      fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", withCsrf({
         method: "POST", headers: { "Content-Type": "application/json" },
-        // The run says it was started from the web UI (there is no login to name a person).
+        // The run says it was started from the web UI.
         body: JSON.stringify({
           parameters: params,
           created_by: { type: "ui", id: "tideflow.ui", name: "web UI" }
         })
-      })
+      }))
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (body) {
             if (r.ok && body && body.id) { window.location.assign("/runs/" + body.id); return; }
@@ -397,14 +418,14 @@
       show("");
       var submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
-      fetch("/automations/yaml", { method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value })
+      fetch("/automations/yaml", withCsrf({ method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value }))
         .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
         .then(function (parsed) {
           if (!parsed.ok) throw new Error(apiError(parsed.body, parsed.status));
-          return fetch(id ? "/api/automations/" + id : "/api/automations/", {
+          return fetch(id ? "/api/automations/" + id : "/api/automations/", withCsrf({
             method: id ? "PATCH" : "POST", headers: { "Content-Type": "application/json" },
             body: JSON.stringify(parsed.body)
-          });
+          }));
         })
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (body) {
@@ -432,6 +453,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
+    placeBars(document);
     setInterval(function () { renderTimes(document); }, 1000);
     document.querySelectorAll("[data-refresh]").forEach(startRefresh);
     var logs = document.getElementById("logs");

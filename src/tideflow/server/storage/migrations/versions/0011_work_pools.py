@@ -1,7 +1,7 @@
 """Work pools, their queues and workers; deployments and flow runs point at a work queue.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010b
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from tideflow.server.storage.types import JSONType, UTCDateTime, UuidType
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010b"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,299 @@
+"""The UI's security in a real browser: logging in with an API key and with a user name and
+password, submitting a form (its CSRF token sent by the page's script), a same-origin request
+without the token and a forged cross-site form refused, logging out back to /login; and the
+Content-Security-Policy holding on every page (no violation reported in the console)."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from ui_helpers import Served, unique
+
+from tideflow import flow, task
+from tideflow.client import SyncClient
+from tideflow.runtime import flow_run
+from tideflow.schemas.events import EventFilter
+from tideflow.schemas.task_runs import TaskRunFilter
+from tideflow.testing import ServerProcess, free_port
+
+ADMIN = "admin-" + uuid.uuid4().hex
+PASSWORD = "a long enough password"
+AUTOMATION_YAML = """name: {name}
+trigger:
+  type: event
+  expect: ["ui.security.{name}"]
+  posture: Reactive
+  threshold: 1
+actions:
+  - type: do-nothing
+"""
+
+
+class Secured:
+    """A server with auth on, a write key and a user."""
+
+    def __init__(self, server: ServerProcess, key: str, user: str) -> None:
+        self.server = server
+        self.key = key
+        self.user = user
+        self.base_url = f"http://127.0.0.1:{server.port}"
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
+        )
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    env = {"TIDEFLOW_SERVER_AUTH": "on", "TIDEFLOW_SERVER_ADMIN_KEY": ADMIN}
+    home = tmp_path_factory.mktemp("ui-secured")
+    with ServerProcess(home=home, env=env, startup_timeout=90) as server:
+        secured = Secured(server, "", unique("erin"))
+        with secured.api() as api:
+            made = api.post("/api/api-keys/", json={"name": "ui", "scopes": ["write"]})
+            assert made.status_code == 201, made.text
+            body = {"name": secured.user, "password": PASSWORD, "scopes": ["write"]}
+            assert api.post("/api/users/", json=body).status_code == 201
+        secured.key = made.json()["key"]
+        yield secured
+
+
+def _watch(page: Page) -> list[str]:
+    """Collects the CSP violations (and script errors) the page reports."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            found.append(msg.text)
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: found.append(f"page error: {exc}"))
+    return found
+
+
+def _context(browser: Browser, base_url: str) -> BrowserContext:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def attacker() -> Iterator[tuple[str, dict[str, str]]]:
+    """Another site (http://localhost:<port>, not 127.0.0.1) whose pages are set per test."""
+    pages: dict[str, str] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, "not found").encode()
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{port}", pages
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_key_login_form_csrf_forgery_and_logout(
+    browser: Browser, secured: Secured, attacker: tuple[str, dict[str, str]]
+) -> None:
+    context = _context(browser, secured.base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    page.goto("/automations/new")
+    expect(page).to_have_url(re.compile(r"/login\?next=/automations/new$"))
+    page.get_by_label("API key").fill("tf_wrong_key")
+    page.get_by_role("button", name="Log in with the key").click()
+    expect(page.get_by_role("alert")).to_contain_text("invalid or revoked")
+    page.get_by_label("API key").fill(secured.key)
+    page.get_by_role("button", name="Log in with the key").click()
+    expect(page).to_have_url(re.compile(r"/automations/new$"))
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    # A form: the editor posts with the page's CSRF token and lands on the new automation.
+    name = unique("csrf-ok")
+    page.get_by_label("Automation (YAML)").fill(AUTOMATION_YAML.format(name=name))
+    page.get_by_role("button", name="Create automation").click()
+    expect(page).to_have_url(re.compile(r"/automations/[0-9a-f-]{36}$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+    # The same origin without the token (what an injected script would send): refused.
+    status, detail = page.evaluate(
+        """() => fetch('/api/flows/', {method: 'POST', headers: {'Content-Type':
+             'application/json'}, body: JSON.stringify({name: 'no-token'})})
+             .then(async r => [r.status, (await r.json()).detail])"""
+    )
+    assert status == 403 and "CSRF" in detail
+
+    # Another site's form posting to the server: refused, nothing made, still logged in.
+    site, pages = attacker
+    forged = unique("forged")
+    pages["/evil.html"] = (
+        f'<form id="f" method="post" action="{secured.base_url}/api/flows/" enctype="text/plain">'
+        f'<input name=\'{{"name": "{forged}", "x": "\' value=\'"}}\'></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    with page.expect_navigation(url=re.compile(r"/api/flows/$")) as navigation:
+        page.goto(f"{site}/evil.html")
+    response = navigation.value
+    assert response is not None and response.status == 403
+    assert "refused" in page.content()
+    with secured.api() as api:
+        flows = api.post("/api/flows/filter", json={}).json()
+    assert forged not in str(flows)
+    page.goto("/runs")
+    expect(page).to_have_url(re.compile(r"/runs$"))
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto("/runs")
+    expect(page).to_have_url(re.compile(r"/login\?next=/runs$"))
+    context.close()
+    assert not violations, violations
+
+
+def test_password_login_and_logout(browser: Browser, secured: Secured) -> None:
+    context = _context(browser, secured.base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.get_by_label("User name").fill(secured.user)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
+    expect(page.get_by_label("User name")).to_have_value(secured.user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator(".logout-who")).to_have_text(secured.user)
+    page.goto("/deployments")
+    expect(page).to_have_title(re.compile("Deployments"))
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    context.close()
+    assert not violations, violations
+
+
+def _run_with_tasks() -> Any:
+    ids: list[Any] = []
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow(name=unique("ui-csp"))
+    def pipeline() -> int:
+        ids.append(flow_run.id)
+        return sum(double.map(range(3)).result())
+
+    assert pipeline() == 6
+    return ids[0]
+
+
+def test_csp_holds_on_every_page(
+    browser: Browser, base_url: str, client: SyncClient, served: Served, secured: Secured
+) -> None:
+    run_id = _run_with_tasks()
+    task_run = client.read_task_runs(TaskRunFilter(flow_run_id=[run_id]))[0]
+    deployment = client.read_deployment_by_name(served.report)
+    event = client.read_events(EventFilter(limit=1)).events[0]
+    automation = client.create_automation(
+        {
+            "name": unique("csp"),
+            "trigger": {"type": "event", "expect": ["ui.csp"], "posture": "Reactive"},
+            "actions": [{"type": "do-nothing"}],
+        }
+    )
+    pages = [
+        "/",
+        "/runs",
+        f"/runs/{run_id}",
+        f"/task-runs/{task_run.id}",
+        "/deployments",
+        f"/deployments/{deployment.id}",
+        "/events",
+        f"/events/{event.id}",
+        "/automations",
+        "/automations/new",
+        f"/automations/{automation.id}",
+        f"/automations/{automation.id}/edit",
+        "/chains",
+        f"/runs/{uuid.uuid4()}",  # the 404 page
+        "/docs",
+    ]
+    context = _context(browser, base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    for path in pages:
+        response = page.goto(path)
+        assert response is not None and response.status in (200, 404), path
+        assert "script-src 'self'" in (response.header_value("content-security-policy") or "")
+        page.wait_for_load_state("networkidle")
+        assert not violations, (path, violations)
+    # The task bars are placed by the script (no inline style attributes).
+    page.goto(f"/runs/{run_id}")
+    bar = page.locator(".gantt-bar").first
+    expect(bar).to_have_attribute("style", re.compile(r"width: [0-9.]+%"))
+    # Swagger UI really ran under its policy: the operations are listed.
+    page.goto("/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    # ReDoc runs too; the one thing refused is its "powered by" logo from a CDN (the server
+    # serves its docs offline and the policy keeps it so).
+    page.goto("/redoc")
+    expect(page.get_by_role("heading", name=re.compile("tideflow")).first).to_be_visible()
+    assert all("https://cdn.redoc.ly/" in v and "img-src" in v for v in violations), violations
+    context.close()
+    # Logged in on a server with auth on: the login page, and pages with the logout form.
+    context = _context(browser, secured.base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    page.goto("/login")
+    page.get_by_label("API key").fill(secured.key)
+    page.get_by_role("button", name="Log in with the key").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    for path in ("/", "/runs", "/events", "/automations/new"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    context.close()
+    assert not violations, violations
+
+
+def test_templates_and_scripts_carry_no_inline_code() -> None:
+    ui = Path(__file__).parents[2] / "src" / "tideflow" / "server" / "ui"
+    inline_script = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+    handler = re.compile(r"\son[a-z]+\s*=", re.I)
+    style_attr = re.compile(r"\sstyle\s*=", re.I)
+    offenders = []
+    for path in sorted((ui / "templates").glob("*.html")):
+        text = path.read_text()
+        for pattern in (inline_script, handler, style_attr, re.compile(r"javascript:", re.I)):
+            if pattern.search(text):
+                offenders.append(f"{path.name}: {pattern.pattern}")
+    script = (ui / "static" / "app.js").read_text()
+    if re.search(r"\beval\(|new Function\(|setAttribute\(\s*['\"]style", script):
+        offenders.append("app.js: eval, new Function or a style attribute")
+    assert not offenders, offenders
