@@ -225,6 +225,12 @@ class Settings(BaseModel):
     server_start_timeout: float = Field(
         30.0, gt=0, description="Seconds to wait for an auto-started server."
     )
+    client_state_report_patience: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds a run process keeps retrying a state report while the server cannot "
+        "be reached or answers 502/503/504 (a restart), before the report is given up.",
+    )
     logs_batch_interval: float = Field(
         0.25, gt=0, description="Seconds between run-log batches sent to the API."
     )
