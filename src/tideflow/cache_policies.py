@@ -136,12 +136,12 @@ class FlowParameters(CachePolicy):
 
 @dataclass(frozen=True)
 class RunId(CachePolicy):
-    """The flow run's id: results are shared within one flow run only (None outside a flow run)."""
+    """The flow run's id: results are shared within one flow run only; outside a flow run, the task
+    run's own id (nothing is shared). None when neither is known."""
 
     def compute_key(self, context: KeyContext) -> str | None:
-        return (
-            None if context.flow_run_id is None else hash_objects("run", str(context.flow_run_id))
-        )
+        run = context.flow_run_id if context.flow_run_id is not None else context.task_run_id
+        return None if run is None else hash_objects("run", str(run))
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class ConfiguredCachePolicy(CachePolicy):
     """A policy whose cache records live in ``key_storage`` (made by ``policy.configure()``)."""
 
     policy: CachePolicy
-    key_storage: str | None = None  # type: ignore[assignment]  # a field here, a default above
+    key_storage: str | None = None  # a field here, a class default on CachePolicy
 
     def compute_key(self, context: KeyContext) -> str | None:
         return self.policy.compute_key(context)

@@ -225,6 +225,12 @@ class Settings(BaseModel):
     server_start_timeout: float = Field(
         30.0, gt=0, description="Seconds to wait for an auto-started server."
     )
+    client_state_report_patience: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds a run process keeps retrying a state report while the server cannot "
+        "be reached or answers 502/503/504 (a restart), before the report is given up.",
+    )
     logs_batch_interval: float = Field(
         0.25, gt=0, description="Seconds between run-log batches sent to the API."
     )
@@ -345,6 +351,19 @@ class Settings(BaseModel):
         gt=0,
         description="Events the trigger engine may have queued before ingestion waits.",
     )
+    tasks_refresh_cache: bool = Field(
+        False,
+        description="Tasks that do not set refresh_cache recompute and overwrite their cached "
+        "results instead of reading them.",
+    )
+    task_default_retries: int = Field(
+        0, ge=0, description="Retries of a task that does not set retries."
+    )
+    task_default_retry_delay_seconds: float | list[float] = Field(
+        0.0,
+        description="Retry delays of a task that does not set retry_delay_seconds: seconds, or a "
+        "comma-separated list with one per retry (e.g. '1,10,100').",
+    )
     test_crash_at: str | None = Field(
         None,
         description="Test hook: the server exits abruptly at this named point (e.g. after-firing-commit).",
@@ -354,6 +373,21 @@ class Settings(BaseModel):
         description="Fernet key(s) encrypting secrets at rest, comma-separated (the first encrypts); "
         "unset: $TIDEFLOW_HOME/secrets.key, created with mode 0600 on first use.",
     )
+
+    @field_validator("task_default_retry_delay_seconds", mode="before")
+    @classmethod
+    def _delay_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and "," in value:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("task_default_retry_delay_seconds")
+    @classmethod
+    def _non_negative_delays(cls, value: float | list[float]) -> float | list[float]:
+        values = value if isinstance(value, list) else [value]
+        if any(v < 0 for v in values):
+            raise ValueError("retry delays must be ≥ 0 seconds")
+        return value
 
     @field_validator("home", mode="before")
     @classmethod

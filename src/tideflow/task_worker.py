@@ -77,8 +77,8 @@ def load_task(entry: str) -> Task[Any, Any]:
 def _background(task: Task[Any, Any]) -> Task[Any, Any]:
     """The task as a worker runs it: its result always persisted, for the caller's future."""
     if task.cache_policy is None:
-        # RUN_ID keys nothing outside a flow run: each run stores its result under a fresh key and
-        # none is reused (two delays with the same arguments both run).
+        # RUN_ID outside a flow run keys on the task run's id: each run stores its result under its
+        # own key and no other run reuses it (two delays with the same arguments both run).
         return task.with_options(persist_result=True, cache_policy=RUN_ID)
     return task.with_options(persist_result=True)
 

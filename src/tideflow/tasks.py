@@ -2,7 +2,8 @@
 
 Inside a flow run, calling a task runs it as a task run (retries, timeout, hooks, states) and returns
 its value; ``.submit()`` hands it to the flow's task runner and answers a future, ``.map()`` one
-future per element. Outside a flow run, calling a task just calls the function.
+future per element. Outside a flow run, a call runs the task in this process the same way (retries,
+caching, hooks, ``return_state``) without recording the run on the server; ``.fn`` is the function.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _OPTIONS = (
     "task_run_name",
     "on_completion",
     "on_failure",
+    "on_running",
     "cache_policy",
     "cache_key_fn",
     "cache_expiration",
@@ -127,8 +129,8 @@ class Task(Generic[P, R]):
         description: str | None = None,
         tags: Iterable[str] | None = None,
         version: str | None = None,
-        retries: int = 0,
-        retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+        retries: int | None = None,
+        retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] | None = None,
         retry_jitter_factor: float | None = None,
         retry_condition_fn: Callable[..., bool] | None = None,
         timeout_seconds: float | None = None,
@@ -136,17 +138,20 @@ class Task(Generic[P, R]):
         task_run_name: str | Callable[[], str] | None = None,
         on_completion: Iterable[Callable[..., Any]] | None = None,
         on_failure: Iterable[Callable[..., Any]] | None = None,
+        on_running: Iterable[Callable[..., Any]] | None = None,
         cache_policy: CachePolicy | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: dt.timedelta | float | None = None,
-        refresh_cache: bool = False,
+        refresh_cache: bool | None = None,
         persist_result: bool | None = None,
         result_storage: str | Path | None = None,
         result_serializer: str = "pickle",
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
             raise ValueError(f"retries must be an integer ≥ 0, got {retries!r}")
         if isinstance(tags, str):
             raise TypeError(f"tags must be a list of strings, got the string {tags!r}")
@@ -165,9 +170,14 @@ class Task(Generic[P, R]):
         self.description = description if description is not None else inspect.getdoc(fn)
         self.tags = [str(t) for t in (tags or [])]
         self.version = version
-        self.retries = retries
+        # None: the TIDEFLOW_TASK_DEFAULT_RETRIES / _RETRY_DELAY_SECONDS settings, read when a run
+        # fails (decorating a task must not load the settings: issue 6).
+        self._retries_option = retries
         self._retry_delay_option = retry_delay_seconds
-        self.retry_delay_seconds = _delays(retry_delay_seconds, retries)
+        self.retries = retries if retries is not None else 0
+        self.retry_delay_seconds = _delays(
+            retry_delay_seconds if retry_delay_seconds is not None else 0, self.retries
+        )
         self.retry_jitter_factor = (
             None
             if retry_jitter_factor is None
@@ -181,8 +191,9 @@ class Task(Generic[P, R]):
         )
         self.log_prints = log_prints
         self.task_run_name = task_run_name
-        self.on_completion = _hooks("on_completion", on_completion)
-        self.on_failure = _hooks("on_failure", on_failure)
+        self.on_completion_hooks = _hooks("on_completion", on_completion)
+        self.on_failure_hooks = _hooks("on_failure", on_failure)
+        self.on_running_hooks = _hooks("on_running", on_running)
         self._set_caching(
             cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result
         )
@@ -206,7 +217,7 @@ class Task(Generic[P, R]):
         policy: CachePolicy | None,
         key_fn: Callable[..., str | None] | None,
         expiration: dt.timedelta | float | None,
-        refresh: bool,
+        refresh: bool | None,
         persist: bool | None,
     ) -> None:
         # The options as given (for with_options) and what they mean together (for the engine).
@@ -238,7 +249,7 @@ class Task(Generic[P, R]):
         self.cache_policy: CachePolicy | None = policy
         self.cache_key_fn = key_fn
         self.cache_expiration: dt.timedelta | None = expiration
-        self.refresh_cache = bool(refresh)
+        self.refresh_cache = refresh  # None: the TIDEFLOW_TASKS_REFRESH_CACHE setting
         self.persist_result = persist if persist is not None else policy is not None
 
     def with_options(self, **changes: Any) -> Task[P, R]:
@@ -249,12 +260,49 @@ class Task(Generic[P, R]):
                 f"with_options() got unknown option(s) {', '.join(unknown)}; "
                 f"known: {', '.join(_OPTIONS)}"
             )
-        options = {key: getattr(self, key) for key in _OPTIONS}
+        hooks = ("on_completion", "on_failure", "on_running")
+        options = {key: getattr(self, key) for key in _OPTIONS if key not in hooks}
+        options.update({key: list(getattr(self, f"{key}_hooks")) for key in hooks})
+        options["retries"] = self._retries_option
         options["retry_delay_seconds"] = self._retry_delay_option
         policy, key_fn, expiration = self._cache_options
         options.update(cache_policy=policy, cache_key_fn=key_fn, cache_expiration=expiration)
         options.update(changes)
         return Task(self.fn, **options)
+
+    def retry_policy(self, settings: Any = None) -> tuple[int, float | list[float]]:
+        """``(retries, delays)`` this task runs with: its options, else the settings' defaults."""
+        if self._retries_option == 0 or (
+            self._retries_option is not None and self._retry_delay_option is not None
+        ):
+            return self.retries, self.retry_delay_seconds
+        if settings is None:
+            from tideflow.settings import get_settings  # lazy: see the module top
+
+            settings = get_settings()
+        retries = self._retries_option
+        if retries is None:
+            retries = settings.task_default_retries
+        option = self._retry_delay_option
+        if option is None:
+            option = settings.task_default_retry_delay_seconds
+        return retries, _delays(option, retries)
+
+    # --- hooks as decorators -----------------------------------------------------------------------
+    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called when a run completes."""
+        self.on_completion_hooks.append(*_hooks("on_completion", [fn]))
+        return fn
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called when a run fails."""
+        self.on_failure_hooks.append(*_hooks("on_failure", [fn]))
+        return fn
+
+    def on_running(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn(task, task_run, state)`` to the hooks called as each attempt starts running."""
+        self.on_running_hooks.append(*_hooks("on_running", [fn]))
+        return fn
 
     # --- calling --------------------------------------------------------------------------------------
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
@@ -425,7 +473,7 @@ def _split(
     signature: inspect.Signature, arguments: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``arguments`` (by parameter name) as the args and kwargs of a call."""
-    bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(signature, arguments)
     return bound.args, bound.kwargs
 
 
@@ -461,8 +509,8 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     version: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] = 0,
+    retries: int | None = None,
+    retry_delay_seconds: float | Sequence[float] | Callable[[int], list[float]] | None = None,
     retry_jitter_factor: float | None = None,
     retry_condition_fn: Callable[..., bool] | None = None,
     timeout_seconds: float | None = None,
@@ -470,10 +518,11 @@ def task(
     task_run_name: str | Callable[[], str] | None = None,
     on_completion: Iterable[Callable[..., Any]] | None = None,
     on_failure: Iterable[Callable[..., Any]] | None = None,
+    on_running: Iterable[Callable[..., Any]] | None = None,
     cache_policy: CachePolicy | None = None,
     cache_key_fn: Callable[..., str | None] | None = None,
     cache_expiration: dt.timedelta | float | None = None,
-    refresh_cache: bool = False,
+    refresh_cache: bool | None = None,
     persist_result: bool | None = None,
     result_storage: str | Path | None = None,
     result_serializer: str = "pickle",
@@ -489,8 +538,8 @@ def task(
     ``retries``, ``retry_delay_seconds`` (a number, a list with one per retry, or
     ``exponential_backoff(base)``), ``retry_jitter_factor``, ``retry_condition_fn(task, task_run,
     state) -> bool``, ``timeout_seconds``, ``log_prints``, ``task_run_name`` (a template over the
-    parameters or a callable), the hooks ``on_completion``/``on_failure`` (``hook(task, task_run,
-    state)``), and caching: ``cache_policy`` (``INPUTS + TASK_SOURCE`` …) or ``cache_key_fn(context,
+    parameters or a callable), the hooks ``on_completion``/``on_failure``/``on_running`` (``hook(task,
+    task_run, state)``; ``on_running`` before each attempt), and caching: ``cache_policy`` (``INPUTS + TASK_SOURCE`` …) or ``cache_key_fn(context,
     parameters)``, ``cache_expiration`` (seconds or timedelta), ``refresh_cache``, with the result kept
     by ``persist_result`` in ``result_storage`` (a folder or fsspec URL; default
     ``$TIDEFLOW_HOME/results``) as ``result_serializer`` ("pickle", "cloudpickle" or "json").

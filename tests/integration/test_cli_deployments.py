@@ -257,3 +257,39 @@ def test_delete_needs_yes_without_a_terminal(server: ServerProcess, client: Sync
 
 def _uuid(text: str) -> UUID:
     return UUID(text)
+
+
+def test_flow_run_retry_runs_a_failed_deployment_run_again_and_watch_follows_it(
+    server: ServerProcess, served: ServeScript, client: SyncClient
+) -> None:
+    first = run_cli(server.api_url, "deployment", "run", "broken/fails", "--watch")
+    assert first.returncode == 1, first.stdout
+    run_id = UUID(_created_id(first.stdout))
+    starts = served.run_log.starts().count(str(run_id))
+
+    again = run_cli(server.api_url, "flow-run", "retry", str(run_id)[:8], "--watch")
+    assert again.returncode == 1, again.stderr  # it fails again: the flow always raises
+    assert "is Scheduled again" in again.stdout and "finished in state Failed" in again.stdout
+    assert served.run_log.starts().count(str(run_id)) == starts + 1  # the same run, once more
+    names = [s.name for s in client.read_flow_run_states(run_id)]
+    assert names.count("Failed") == 2 and names.count("Running") == 2
+
+    watched = run_cli(server.api_url, "flow-run", "watch", str(run_id))
+    assert watched.returncode == 1 and "finished in state Failed" in watched.stdout
+
+
+def test_flow_run_retry_of_a_completed_run_is_forced_and_unfinished_runs_are_refused(
+    server: ServerProcess, served: ServeScript, client: SyncClient
+) -> None:
+    done = run_cli(server.api_url, "deployment", "run", "etl/on-demand", "--watch")
+    assert done.returncode == 0, done.stdout
+    run_id = UUID(_created_id(done.stdout))
+    again = run_cli(server.api_url, "flow-run", "retry", str(run_id), "--watch")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert wait_final(client, run_id).state.type is StateType.COMPLETED
+    assert served.run_log.starts().count(str(run_id)) == 2
+
+    later = run_cli(server.api_url, "deployment", "run", "etl/nightly", "--start-in", "1h")
+    pending_id = _created_id(later.stdout)
+    refused = run_cli(server.api_url, "flow-run", "retry", pending_id)
+    assert_one_line_error(refused, "is Scheduled, not finished; only a finished run")

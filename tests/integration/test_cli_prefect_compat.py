@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tideflow.schemas import FlowRunFilter
+from tideflow.schemas.events import Event
 from tideflow.testing import ServerProcess
 
 
@@ -206,3 +208,32 @@ def test_server_start_help_shows_the_defaults(monkeypatch: pytest.MonkeyPatch) -
     assert "TIDEFLOW_SERVER_PORT, else 4200" in text
     assert "TIDEFLOW_DATABASE_URL, else SQLite at $TIDEFLOW_HOME/tideflow.db" in text
     assert "bind ." not in text  # the old help lost its "[default: ...]" to Rich markup
+
+
+def test_automation_replay_cli(api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tideflow.client import SyncClient
+
+    monkeypatch.setenv("COLUMNS", "250")
+    name = f"acme.replayed.{uuid.uuid4().hex[:6]}"
+    with SyncClient(api) as client:
+        client.emit_events([
+            Event(event=name, resource={"tideflow.resource.id": "acme.r", "tideflow.resource.name": n})
+            for n in ("one", "two")
+        ])  # fmt: skip
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        f"name: replayed\ntrigger: {{type: event, expect: [{name}]}}\n"
+        "actions:\n  - type: call-webhook\n    url: https://example.com/hook\n"
+        "    body: {file: '{{ event.resource.name }}'}\n"
+    )
+    draft = tideflow("automation", "replay", "-f", str(path), "--since", "1 hour")
+    assert draft.returncode == 0, draft.stderr
+    assert "replayed: would have fired 2 times between" in " ".join(draft.stdout.split())
+    assert '"file": "one"' in draft.stdout and '"file": "two"' in draft.stdout
+    assert tideflow("automation", "create", "-f", str(path)).returncode == 0
+    stored = json.loads(
+        tideflow("automation", "replay", "replayed", "--since", "2 hours ago", "--json").stdout
+    )
+    assert stored["fired"] == 2
+    _one_line_error(tideflow("automation", "replay", "replayed", "--since", "a while"), "--since")
+    _one_line_error(tideflow("automation", "replay"), "give an automation NAME or --file")

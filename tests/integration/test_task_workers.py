@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from serve_helpers import assert_one_line_error, cli_env, run_cli, wait_for
 from websockets.exceptions import ConnectionClosed
@@ -333,3 +334,7 @@ def test_a_delayed_runs_logs_reach_its_task_run(setup: dict[str, Any]) -> None:
     shown = run_cli(os.environ["TIDEFLOW_API_URL"], "task-run", "logs", str(future.task_run_id))
     assert shown.returncode == 0, shown.stderr
     assert "chatty got 7" in shown.stdout and "printed 7" in shown.stdout
+    # ... and on its UI page, although it has no flow run
+    root = os.environ["TIDEFLOW_API_URL"].removesuffix("/api")
+    page = httpx.get(f"{root}/task-runs/{future.task_run_id}", timeout=30)
+    assert page.status_code == 200 and "chatty got 7" in page.text and "printed 7" in page.text

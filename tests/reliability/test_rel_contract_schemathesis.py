@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SEED = 20261203
 EXAMPLES_PER_OPERATION = {"sqlite": 15, "postgres": 5}
+# The floor for CI on SQLite; PostgreSQL runs fewer examples to keep the time bounded.
+MIN_CASES = {"sqlite": 3000, "postgres": 1000}
 
 CONFIG: dict[str, Any] = {
     "seed": SEED,
@@ -113,8 +115,11 @@ def test_fuzzing_finds_no_server_error_and_no_contract_mismatch(
     database_kind: str, database_url: str
 ) -> None:
     with ServerProcess(database_url) as server:
+        started = time.monotonic()
         findings, finished, requests = _fuzz(server, EXAMPLES_PER_OPERATION[database_kind])
-        assert requests > 1000  # it did fuzz (about 4,000 on SQLite)
+        print(f"\nschemathesis [{database_kind}]: {requests} cases (requests) in "
+              f"{time.monotonic() - started:.0f} s, {len(findings)} findings")  # fmt: skip
+        assert requests >= MIN_CASES[database_kind]  # it did fuzz
 
         # Whatever the fuzz stored (deployments with schedules, automations with actions), the
         # server still answers promptly and is not busy feeding itself.

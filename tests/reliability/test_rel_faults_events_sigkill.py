@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,30 +24,52 @@ from tideflow.testing import ServerProcess
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 TOTAL = 10_000
-KILLS = (0.2, 0.45, 0.7)  # fractions of the events emitted when the server is killed
+KILLS = (0.2, 0.45, 0.7)  # fractions of the events stored when the server is killed
 NAME = "rel.sigkill"
 
-# Paced (about 1,000 events/s) so that the kills fall while events flow; one progress line per 250
-# events with the number the worker has seen acknowledged so far, then the final figures.
+# Paced (about 500 events/s); a thread reports the number of events the worker has seen
+# acknowledged every 0.1 s, then one line of final figures.
 EMITTER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, sys, threading, time
     from tideflow.client._events import event_worker
     from tideflow.events import emit_event
 
     name, total = sys.argv[1], int(sys.argv[2])
     worker = event_worker()
+    done = threading.Event()
+
+    def report():
+        while not done.wait(0.1):
+            print(json.dumps({"acked": worker.delivered}), flush=True)
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
     started = time.monotonic()
     for i in range(total):
         emit_event(name, {"tideflow.resource.id": "rel.sigkill.r"}, payload={"i": i})
-        if i % 250 == 249:
-            print(json.dumps({"emitted": i + 1, "acked": worker.delivered}), flush=True)
-            time.sleep(max(0.0, started + (i + 1) / 1000 - time.monotonic()))
-    done = worker.flush(240, wait_offline=True)
-    print(json.dumps({"final": True, "flushed": done, "acked": worker.delivered,
+        if i % 100 == 99:
+            time.sleep(max(0.0, started + (i + 1) / 500 - time.monotonic()))
+    flushed = worker.flush(240, wait_offline=True)
+    done.set()
+    reporter.join()
+    print(json.dumps({"final": True, "flushed": flushed, "acked": worker.delivered,
                       "refused": worker.refused, "pending": worker.pending}), flush=True)
     """
 )
+
+
+def _count(api_url: str) -> int:
+    answer = httpx.post(
+        f"{api_url}/events/count-by/event", json={"event_names": [NAME]}, timeout=30
+    )
+    rows = answer.json()
+    return int(rows[0]["count"]) if rows else 0
+
+
+def _read_lines(stream: Any, latest: dict[str, Any]) -> None:
+    for line in stream:
+        latest.update(json.loads(line))
 
 
 def _stored(api_url: str) -> list[dict[str, Any]]:
@@ -64,7 +87,7 @@ def _stored(api_url: str) -> list[dict[str, Any]]:
 def test_events_survive_three_server_sigkills_each_stored_once(
     database_url: str, database_kind: str, tmp_path: Path
 ) -> None:
-    server = ServerProcess(database_url, home=tmp_path / "server")
+    server = ServerProcess(database_url, home=tmp_path / "server", startup_timeout=120)
     server.start()
     client_home = tmp_path / "client"
     client_home.mkdir()
@@ -76,37 +99,40 @@ def test_events_survive_three_server_sigkills_each_stored_once(
             stdout=subprocess.PIPE, stderr=err, text=True, env=env,
         )  # fmt: skip
     figures: list[str] = []
-    final: dict[str, Any] = {}
+    latest: dict[str, Any] = {"acked": 0}
+    assert emitter.stdout is not None
+    reader = threading.Thread(target=_read_lines, args=(emitter.stdout, latest), daemon=True)
+    reader.start()
     try:
-        assert emitter.stdout is not None
-        kills = list(KILLS)
-        for line in emitter.stdout:
-            progress = json.loads(line)
-            if progress.get("final"):
-                final = progress
-                break
-            if kills and progress["emitted"] >= kills[0] * TOTAL:
-                kills.pop(0)
-                server.kill()
-                down = time.monotonic()
-                server.start()  # same port, same database
-                back = time.monotonic() - down
-                # Everything acknowledged before the kill was committed: it is there after it.
-                durable = len(_stored(server.api_url))
-                assert durable >= progress["acked"], (durable, progress)
-                figures.append(
-                    f"kill at {progress['emitted']} emitted / {progress['acked']} acked "
-                    f"({durable} stored after the restart), back in {back:.1f} s"
-                )
+        # Each kill falls while events flow: once the server has stored the next share of them.
+        for share in KILLS:
+            deadline = time.monotonic() + 240
+            while _count(server.api_url) < share * TOTAL:
+                assert time.monotonic() < deadline and emitter.poll() is None, latest
+                time.sleep(0.05)
+            server.kill()
+            time.sleep(0.3)  # the emitter's last report now holds every ack it got before the kill
+            acked = latest["acked"]
+            down = time.monotonic()
+            server.start()  # same port, same database
+            back = time.monotonic() - down
+            # Everything acknowledged before the kill was committed: it is there after it.
+            durable = _count(server.api_url)
+            assert durable >= acked, (durable, acked)
+            figures.append(
+                f"kill with {acked} acknowledged ({durable} stored after the restart), "
+                f"back in {back:.1f} s"
+            )
         assert emitter.wait(timeout=300) == 0, errors.read_text()
-        assert not kills, "the emitter finished before every kill"
+        reader.join(10)
+        final = dict(latest)
         stored = _stored(server.api_url)
     finally:
         if emitter.poll() is None:
             emitter.kill()
             emitter.wait()
-        if emitter.stdout is not None:
-            emitter.stdout.close()
+        reader.join(10)
+        emitter.stdout.close()
         server.stop()
 
     ids = [e["id"] for e in stored]

@@ -64,7 +64,8 @@ def test_the_default_policy_caches_within_one_flow_run_only(tmp_path: Path) -> N
 def test_expiry_and_refresh(tmp_path: Path) -> None:
     calls: list[float] = []
 
-    @task(cache_policy=INPUTS, cache_expiration=0.3, result_storage=str(tmp_path))
+    # 3 s: the second call must land within it even on a loaded machine (a flow call can take 0.5 s)
+    @task(cache_policy=INPUTS, cache_expiration=3, result_storage=str(tmp_path))
     def stamp(key: str) -> float:
         calls.append(time.monotonic())
         return calls[-1]
@@ -75,7 +76,7 @@ def test_expiry_and_refresh(tmp_path: Path) -> None:
 
     first = f()
     assert f() == first  # within the expiration
-    time.sleep(0.4)
+    time.sleep(3.1)
     second = f()
     assert second != first and len(calls) == 2
     refreshed = stamp.with_options(refresh_cache=True)

@@ -267,6 +267,76 @@ def explain(
         console.print(Text(line))
 
 
+def _window_start(text: str) -> Any:
+    """``--since``: an ISO 8601 time, or a duration back from now ("7 days", 24h)."""
+    import datetime as dt
+
+    from tideflow.cli._durations import parse_human_duration
+
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+        return when if when.tzinfo is not None else when.astimezone()
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.now(dt.UTC) - parse_human_duration(text.removesuffix(" ago"))
+    except ValueError as exc:
+        exit_with_error(f"--since {exc}")
+
+
+@app.command("replay")
+def replay(
+    name: Annotated[
+        str | None, typer.Argument(help="The automation's name or id (or give --file).")
+    ] = None,
+    since: Annotated[
+        str, typer.Option("--since", help="Window start: ISO time, or how long ago ('7 days').")
+    ] = "7 days",
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (default now): ISO time or 'N ago'.")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Try an unsaved automation from a file.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry-run an automation over stored events: how often it would have fired, with what values."""
+    import json
+
+    if (name is None) == (file is None):
+        exit_with_error("give an automation NAME or --file, not both")
+    start = _window_start(since)
+    end = _window_start(until) if until is not None else None
+    with open_client() as client:
+        if file is not None:
+            documents = _documents(file)
+            if len(documents) != 1:
+                exit_with_error(f"{file} holds {len(documents)} automations; replay takes one")
+            result = client.replay_automation(None, start, end, documents[0])
+            label = str(documents[0].get("name", file))
+        else:
+            automation = _resolve(client, name or "")
+            result = client.replay_automation(automation.id, start, end)
+            label = automation.name
+    if as_json:
+        print_json(result)
+        return
+    console.print(Text(f"{label}: {result['summary']}"))
+    if not result["firings"]:
+        return
+    table = Table()
+    for column in ("Would fire at", "Triggering event", "Action", "Values"):
+        table.add_column(column)
+    for f in result["firings"]:
+        for a in f["actions"] or [{"type": "-", "values": None, "error": None}]:
+            shown = a["error"] or (json.dumps(a["values"]) if a["values"] else "-")
+            table.add_row(f["occurred"], str(f["triggering_event_id"] or "(deadline)"),
+                          a["type"], Text(shown))  # fmt: skip
+    console.print(table)
+    if result["firings_truncated"]:
+        console.print(f"(showing the first {len(result['firings'])} firings)")
+
+
 @app.command("history")
 def history(
     name: NameArg,

@@ -1,4 +1,4 @@
-"""`tideflow flow-run`: list, inspect, follow the logs of, cancel and delete flow runs.
+"""`tideflow flow-run`: list, inspect, follow the logs of, watch, retry, cancel and delete flow runs.
 
 A run is addressed by its full UUID or a unique prefix of at least 6 hex characters.
 """
@@ -319,6 +319,69 @@ def cancel(
     if result.state.type.value == "CANCELLING":
         line.append("; its runner will stop it")
     console.print(line)
+
+
+@app.command("watch")
+def watch(
+    run_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Full id or unique prefix (6+ hex chars).")
+    ],
+) -> None:
+    """Stream a run's state changes and logs until it ends; exit 0 on Completed, else 1."""
+    from tideflow.cli.deployment import _watch  # the same view as `deployment run --watch`
+
+    with open_client() as client:
+        run = resolve_flow_run(client, run_id)
+        raise typer.Exit(_watch(client, run))
+
+
+@app.command("retry")
+def retry(
+    run_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Full id or unique prefix (6+ hex chars).")
+    ],
+    watch_run: Annotated[
+        bool, typer.Option("--watch", help="Then stream it; exit 0 on Completed, else 1.")
+    ] = False,
+) -> None:
+    """Run a finished deployment run again: it is Scheduled now and its runner or worker takes it.
+
+    Failed and Crashed runs go back as a retry; Completed and Cancelled ones need the operator
+    override the server records as forced."""
+    from tideflow.cli.deployment import _watch
+    from tideflow.schemas.states import Scheduled, StateType
+
+    with open_client() as client:
+        run = resolve_flow_run(client, run_id)
+        state = run.state
+        if state is None or not state.is_final:
+            now = state.name if state is not None else "without a state"
+            exit_with_error(
+                f"flow run {run.name} ({run.id}) is {now}, not finished; only a finished run "
+                "can be retried"
+            )
+        if run.deployment_id is None:
+            exit_with_error(
+                f"flow run {run.name} ({run.id}) is not a deployment's run: nothing would start it "
+                "again; call the flow again instead"
+            )
+        retry_only = state.type in (StateType.FAILED, StateType.CRASHED)
+        result = client.set_flow_run_state(
+            run.id, Scheduled(message="retried by user"), force=not retry_only
+        )
+        if result.status.value != "ACCEPT":
+            exit_with_error(
+                f"flow run {run.name} ({run.id}) was not rescheduled: {result.reason or 'refused'}"
+            )
+        console.print(
+            Text.assemble(
+                f"Flow run {run.name} ({run.id}) is ",
+                state_text(result.state.type, result.state.name),
+                " again; its runner or worker will start it",
+            )
+        )
+        if watch_run:
+            raise typer.Exit(_watch(client, run))
 
 
 @app.command("delete")

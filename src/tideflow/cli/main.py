@@ -41,16 +41,16 @@ GROUPS: dict[str, str] = {
     "events": "tideflow.cli.events",
     "event": "tideflow.cli.event",
     "api-key": "tideflow.cli.api_key",
-    "variable": "tideflow.cli.variable",
-    "secret": "tideflow.cli.secret",
-    "artifact": "tideflow.cli.artifact",
-    "gcl": "tideflow.cli.gcl",
     "user": "tideflow.cli.user",
     "profile": "tideflow.cli.profile",
     "schedule": "tideflow.cli.schedule",
     "work-pool": "tideflow.cli.work_pool",
     "work-queue": "tideflow.cli.work_queue",
     "worker": "tideflow.cli.worker",
+    "variable": "tideflow.cli.variable",
+    "secret": "tideflow.cli.secret",
+    "artifact": "tideflow.cli.artifact",
+    "gcl": "tideflow.cli.gcl",
 }
 
 

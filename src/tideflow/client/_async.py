@@ -386,6 +386,17 @@ class AsyncClient:
     async def explain_automation(self, automation_id: UUID, event_id: UUID) -> dict[str, Any]:
         return await self.send(c.explain_automation(automation_id, event_id))
 
+    async def replay_automation(
+        self,
+        automation_id: UUID | None,
+        since: dt.datetime,
+        until: dt.datetime | None = None,
+        automation: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Dry-run a stored automation (or an unsaved ``automation``, id None) over the stored
+        events of ``[since, until]``: what it would have fired, with rendered action templates."""
+        return await self.send(c.replay_automation(automation_id, since, until, automation))
+
     async def automation_history(self, automation_id: UUID, limit: int = 20) -> list[FiringRecord]:
         return await self.send(c.automation_history(automation_id, limit))
 

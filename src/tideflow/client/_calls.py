@@ -660,6 +660,24 @@ def explain_automation(automation_id: UUID, event_id: UUID) -> Call[dict[str, An
     return Call("GET", f"/automations/{automation_id}/explain", _json, params=params)
 
 
+def replay_automation(
+    automation_id: UUID | None,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    automation: dict[str, Any] | None = None,
+) -> Call[dict[str, Any]]:
+    """Dry-run a stored automation (or an unsaved ``automation``) over a window of stored events."""
+    body: dict[str, Any] = {"since": since.isoformat()}
+    if until is not None:
+        body["until"] = until.isoformat()
+    if automation is not None:
+        body["automation"] = automation
+    path = (
+        "/automations/replay" if automation_id is None else f"/automations/{automation_id}/replay"
+    )
+    return Call("POST", path, _json, body)
+
+
 def automation_history(automation_id: UUID, limit: int = 20) -> Call[list[FiringRecord]]:
     from tideflow.schemas.automations import FiringRecord
 

@@ -9,6 +9,7 @@ import inspect
 import logging
 from contextvars import Token
 from typing import Any
+from uuid import UUID
 
 from tideflow.client import AsyncClient
 from tideflow.engine.clients import new_async_client
@@ -27,8 +28,9 @@ from tideflow.engine.core import (
 )
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.plan import RunPlan, make_plan, trim_traceback
+from tideflow.engine.report_retry import is_transient, retry_delays
 from tideflow.engine.sync_runner import accepted_run, flush_run_logs, unreachable
-from tideflow.exceptions import ServerUnreachable, TransitionRefused
+from tideflow.exceptions import ServerError, ServerUnreachable, TransitionRefused
 from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State
 from tideflow.settings import Settings, get_settings
 
@@ -105,7 +107,7 @@ class _AsyncRunner:
         run_id = self.ctx.flow_run.id
         for _ in range(_MAX_WAITS):
             try:
-                result = await self.client.set_flow_run_state(run_id, state)
+                result = await self._send_state(run_id, state)
             except TransitionRefused as exc:
                 return Refused(exc.detail, await self._current_state())
             if result.status is SetStateStatus.ACCEPT:
@@ -115,6 +117,18 @@ class _AsyncRunner:
                 return Refused(result.reason or "refused", result.state)
             await asyncio.sleep(0.5)
         return Refused("the server kept asking the run to wait", await self._current_state())
+
+    async def _send_state(self, run_id: UUID, state: State) -> OrchestrationResult:
+        # Across a server restart (see engine/report_retry.py): the same proposal, same state id.
+        delays = retry_delays(self.settings.client_state_report_patience)
+        while True:
+            try:
+                return await self.client.set_flow_run_state(run_id, state)
+            except (ServerUnreachable, ServerError) as exc:
+                delay = next(delays, None)
+                if delay is None or not is_transient(exc):
+                    raise
+                await asyncio.sleep(delay)
 
     async def _current_state(self) -> State | None:
         assert self.ctx is not None

@@ -134,8 +134,10 @@ def returned_state(value: Any) -> State:
         states = [v for v in value if isinstance(v, State)]
         bad = sum(1 for v in states if not v.is_completed())
         if bad:
-            return S.Failed(message=f"{bad}/{len(states)} states failed.")
-    return S.Completed()
+            failed: State = S.Failed(message=f"{bad}/{len(states)} states failed.")
+            return failed
+    completed: State = S.Completed()
+    return completed
 
 
 def call_state(state: State | None, value: Any = None, error: BaseException | None = None) -> State:

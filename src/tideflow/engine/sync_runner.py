@@ -11,6 +11,7 @@ import re
 import time
 from contextvars import Token
 from typing import Any
+from uuid import UUID
 
 from tideflow.client import SyncClient
 from tideflow.client._events import flush_events
@@ -31,9 +32,10 @@ from tideflow.engine.core import (
 from tideflow.engine.log_worker import log_worker
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.plan import RunPlan, make_plan, trim_traceback
+from tideflow.engine.report_retry import is_transient, retry_delays
 from tideflow.engine.task_reporter import task_run_reporter
 from tideflow.engine.timeouts import call_with_timeout
-from tideflow.exceptions import ServerUnreachable, TransitionRefused
+from tideflow.exceptions import ServerError, ServerUnreachable, TransitionRefused
 from tideflow.schemas import FlowRun, OrchestrationResult, SetStateStatus, State, StateType
 from tideflow.settings import Settings, get_settings
 
@@ -168,7 +170,7 @@ class _SyncRunner:
         run_id = self.ctx.flow_run.id
         for _ in range(_MAX_WAITS):
             try:
-                result = self.client.set_flow_run_state(run_id, state)
+                result = self._send_state(run_id, state)
             except TransitionRefused as exc:
                 return Refused(exc.detail, self._current_state())
             if result.status is SetStateStatus.ACCEPT:
@@ -178,6 +180,18 @@ class _SyncRunner:
                 return Refused(result.reason or "refused", result.state)
             time.sleep(_wait_seconds(result.state))
         return Refused("the server kept asking the run to wait", self._current_state())
+
+    def _send_state(self, run_id: UUID, state: State) -> OrchestrationResult:
+        # Across a server restart (see engine/report_retry.py): the same proposal, same state id.
+        delays = retry_delays(self.settings.client_state_report_patience)
+        while True:
+            try:
+                return self.client.set_flow_run_state(run_id, state)
+            except (ServerUnreachable, ServerError) as exc:
+                delay = next(delays, None)
+                if delay is None or not is_transient(exc):
+                    raise
+                time.sleep(delay)
 
     def _current_state(self) -> State | None:
         assert self.ctx is not None

@@ -33,10 +33,11 @@ class CachePlan:
     key: str | None
     expiration: dt.datetime | None
     keys: ResultStore | None = None  # cache records apart from results (policy.configure())
+    refresh: bool = False  # recompute and overwrite instead of reading a stored result
 
     def lookup(self) -> ResultRecord | None:
         """A stored result to reuse: same key, not expired, and the task does not refresh."""
-        if self.key is None or self.task.refresh_cache:
+        if self.key is None or self.refresh:
             return None
         if self.keys is None:
             return self.store.read(self.key)
@@ -69,9 +70,13 @@ def plan_cache(task: Any, parameters: dict[str, Any], task_run_id: Any = None) -
         return None
     ctx = current_run()
     location = task.result_storage
-    if location is None:
+    refresh = task.refresh_cache
+    if location is None or refresh is None:
         settings = ctx.settings if ctx is not None else get_settings()
-        location = settings.results_storage or settings.home / "results"
+        if location is None:
+            location = settings.results_storage or settings.home / "results"
+        if refresh is None:
+            refresh = settings.tasks_refresh_cache
     store = ResultStore(location, task.result_serializer)
     context = KeyContext(
         task=task,
@@ -90,4 +95,4 @@ def plan_cache(task: Any, parameters: dict[str, Any], task_run_id: Any = None) -
         expiration = dt.datetime.now(dt.UTC) + task.cache_expiration
     key_storage = task.cache_policy.key_storage
     keys = ResultStore(key_storage, "json") if key_storage else None
-    return CachePlan(task, store, key, expiration, keys)
+    return CachePlan(task, store, key, expiration, keys, bool(refresh))

@@ -287,6 +287,7 @@ class _Attempt:
     final: State
     error: BaseException
     delay: float | None
+    retries: int = 0
 
 
 def _after_failure(
@@ -299,13 +300,15 @@ def _after_failure(
     else:
         assert error is not None
         final = S.Failed(message=failure_message(error), data=error)
+    ctx = current_run()
+    retries, delays = task.retry_policy(ctx.settings if ctx is not None else None)
     retries_done = run.run_count - 1
-    if retries_done >= task.retries or not _may_retry(task, run, final):
-        return _Attempt(final, error, None)
-    delay = retry_delay(task.retry_delay_seconds, retries_done)
+    if retries_done >= retries or not _may_retry(task, run, final):
+        return _Attempt(final, error, None, retries)
+    delay = retry_delay(delays, retries_done)
     if task.retry_jitter_factor and delay > 0:
         delay *= 1 + random.uniform(0, task.retry_jitter_factor)
-    return _Attempt(final, error, delay)
+    return _Attempt(final, error, delay, retries)
 
 
 def _may_retry(task: Any, run: TaskRun, state: State) -> bool:
@@ -366,8 +369,14 @@ def _finish_log(run: TaskRun) -> None:
 
 
 def _hooks(task: Any, run: TaskRun) -> Iterable[Callable[..., Any]]:
-    completed = run.state.type is StateType.COMPLETED
-    return task.on_completion if completed else task.on_failure
+    hooks: Iterable[Callable[..., Any]]
+    if run.state.type is StateType.RUNNING:
+        hooks = task.on_running_hooks
+    elif run.state.type is StateType.COMPLETED:
+        hooks = task.on_completion_hooks
+    else:
+        hooks = task.on_failure_hooks
+    return hooks
 
 
 def _call_hooks_sync(task: Any, run: TaskRun) -> None:
@@ -418,6 +427,8 @@ def run_task_sync(
             holding = slots
         run.set_state(S.Running())
         while True:
+            if task.on_running_hooks:
+                _call_hooks_sync(task, run)
             try:
                 value, timed_out = call_with_timeout(
                     task.fn, call_args, call_kwargs, task.timeout_seconds
@@ -474,6 +485,8 @@ async def run_task_async(
             holding = slots
         run.set_state(S.Running())
         while True:
+            if task.on_running_hooks:
+                await _call_hooks_async(task, run)
             error: BaseException | None = None
             value, timed_out = None, False
             try:
@@ -518,16 +531,19 @@ async def run_task_async(
 
 def _interrupted(exc: BaseException) -> State:
     """The state of a run stopped by ``exc``: Cancelled when asked to, else Crashed."""
+    state: State
     if isinstance(exc, TaskRunCancelled):
-        return S.Cancelled(message="Cancelled while it ran", data=exc)
-    return S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
+        state = S.Cancelled(message="Cancelled while it ran", data=exc)
+    else:
+        state = S.Crashed(message=f"Execution was interrupted: {failure_message(exc)}", data=exc)
+    return state
 
 
 def _retrying(task: Any, run: TaskRun, attempt: _Attempt) -> None:
     delay = attempt.delay or 0.0
     logger.warning(
         "Failed (%s); retry %d/%d in %g s",
-        attempt.final.message, run.run_count, task.retries, delay,
+        attempt.final.message, run.run_count, attempt.retries, delay,
     )  # fmt: skip
     when = S.utcnow() + dt.timedelta(seconds=delay)
     run.set_state(S.AwaitingRetry(scheduled_time=when, message=attempt.final.message))

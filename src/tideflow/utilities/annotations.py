@@ -28,7 +28,11 @@ class BaseAnnotation(Generic[T]):
         return self.value
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.value == self.value  # type: ignore[attr-defined]
+        return (
+            isinstance(other, BaseAnnotation)
+            and type(other) is type(self)
+            and (other.value == self.value)
+        )
 
     def __hash__(self) -> int:
         return hash((type(self), id(self.value)))

@@ -47,11 +47,11 @@ api_routers: tuple[APIRouter, ...] = tuple(
         automations,
         events,
         api_keys,
+        users,
+        work_pools,
         variables,
         secrets,
         artifacts,
         global_concurrency,
-        users,
-        work_pools,
     )
 )

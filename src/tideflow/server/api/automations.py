@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from tideflow.schemas.automations import (
     Automation,
@@ -25,6 +25,7 @@ from tideflow.schemas.automations import (
     describe_validation_error,
     parse_automation,
 )
+from tideflow.schemas.states import utcnow
 from tideflow.server.api.deps import DB, get_context
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import NotFound
@@ -34,10 +35,12 @@ from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.egress import AllowList, check_literal_url, parse_allow_list
 from tideflow.server.triggers.explain import Explanation
+from tideflow.server.triggers.replay import Replay, replay_stored
+from tideflow.server.triggers.template_budget import TemplateLimits
 from tideflow.server.triggers.templates import automation_template_problems
 from tideflow.server.triggers.why import explain_stored
 
-__all__ = ["AutomationExplanation", "router"]
+__all__ = ["AutomationExplanation", "ReplayRequest", "router"]
 
 router = APIRouter(prefix="/automations", tags=["automations"])
 
@@ -50,6 +53,18 @@ class AutomationExplanation(BaseModel):
     explanation: Explanation
     lines: list[str]
     firings: list[FiringRecord]
+
+
+class ReplayRequest(BaseModel):
+    """A window of stored events to replay a trigger over (``until`` defaults to now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+    automation: dict[str, Any] | None = Field(
+        None, description="An automation to try before saving it (POST /automations/replay)."
+    )
 
 
 def _unprocessable(message: str) -> HTTPException:
@@ -111,6 +126,33 @@ async def create_automation(
     body = await asyncio.to_thread(parse_create, data, _allowed(context))
     async with db.write() as session:
         return await _advised(session, await storage.create_automation(session, body))
+
+
+async def _replay(
+    db: DB, context: ServerContext, automation: AutomationCreate, body: ReplayRequest
+) -> Replay:
+    until = body.until or utcnow()
+    limits = TemplateLimits(
+        timeout=context.settings.templates_render_timeout,
+        max_output=context.settings.templates_max_output,
+    )
+    async with db.read() as session:
+        try:
+            return await replay_stored(session, automation, body.since, until, limits)
+        except ValueError as exc:
+            raise _unprocessable(f"body: {exc}") from None
+
+
+@router.post("/replay")
+async def replay_new_automation(
+    db: DB, body: ReplayRequest, context: ServerContext = Depends(get_context)
+) -> Replay:
+    """Dry-run an unsaved automation (``automation``) over the stored events of a window: the
+    firings it would have made and its actions' rendered templates; nothing is stored or run."""
+    if body.automation is None:
+        raise _unprocessable("body.automation: the automation to replay is required here")
+    parsed = await asyncio.to_thread(parse_create, body.automation, _allowed(context))
+    return await _replay(db, context, parsed, body)
 
 
 @router.post("/filter")
@@ -217,6 +259,24 @@ async def explain_automation(
         lines=lines,
         firings=fired,
     )
+
+
+@router.post("/{automation_id}/replay")
+async def replay_automation(
+    automation_id: UUID, db: DB, body: ReplayRequest, context: ServerContext = Depends(get_context)
+) -> Replay:
+    """Dry-run a stored automation over the stored events of a window: "it would have fired N
+    times", with each firing's events and rendered action templates; nothing is stored or run."""
+    if body.automation is not None:
+        raise _unprocessable("body.automation: not allowed here (the stored automation is used)")
+    async with db.read() as session:
+        automation = await storage.read_automation(session, automation_id)
+    if automation is None:
+        raise NotFound(f"automation {automation_id} not found")
+    as_create = AutomationCreate.model_validate(
+        automation.model_dump(exclude={"id", "created", "updated", "warnings", "event_warnings"})
+    )
+    return await _replay(db, context, as_create, body)
 
 
 @router.get("/{automation_id}/history")

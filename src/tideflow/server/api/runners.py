@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from typing import Any, Literal
 from uuid import UUID
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRun, SetStateStatus, StateProposal
 from tideflow.schemas.limits import escape_lone_surrogates, lone_surrogate_path
-from tideflow.schemas.states import Pending, utcnow
+from tideflow.schemas.states import Crashed, Pending, utcnow
 from tideflow.server.api.errors import format_validation_errors
 from tideflow.server.context import ServerContext
 from tideflow.server.services.dispatcher import RunnerConnection
@@ -202,6 +203,27 @@ async def _worker_pool(context: ServerContext, hello: Hello) -> tuple[UUID | Non
     return pool.id, None
 
 
+async def _end_orphans(
+    session: AsyncSession, context: ServerContext, conn: RunnerConnection, running: list[UUID]
+) -> None:
+    """Crash the runner's claimed runs that it no longer executes (their process ended while this
+    server was down or restarting, so their last state never arrived): without this they stayed
+    Pending or Running forever, since the runner itself keeps heartbeating. A claim younger than
+    a few heartbeats may not be in the runner's list yet and is left alone."""
+    grace = max(3 * context.settings.runner_heartbeat_interval, 15.0)
+    now = utcnow()
+    before = now - dt.timedelta(seconds=grace)
+    for run_id in await storage.read_orphaned_runs(session, conn.runner_id, running, before):
+        message = (
+            f"runner {conn.name!r} ({conn.runner_id}) no longer runs it: the run was not among "
+            f"the runs it reports for more than {grace:g} s (its process ended while the server "
+            "could not be reached, so its last state never arrived)"
+        )
+        await runs_storage.set_flow_run_state(
+            session, run_id, StateProposal(state=Crashed(message))
+        )
+
+
 async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnection) -> None:
     while True:
         frame, problem = _parse(await websocket.receive_text())
@@ -228,6 +250,7 @@ async def _read(websocket: WebSocket, context: ServerContext, conn: RunnerConnec
                     await storage.heartbeat(session, conn.runner_id, utcnow(), beat.running)
                 if conn.work_pool_id is not None:
                     await _worker_alive(session, conn.runner_id, conn.work_pool_id, conn.name)
+                await _end_orphans(session, context, conn, beat.running)
         elif kind == "goodbye":  # a clean shutdown: its runs are not crashed early
             if conn.work_pool_id is not None:
                 async with context.database.write() as session:

@@ -55,7 +55,15 @@ async def create_task_run(
     return run
 
 
-@router.post("/{task_run_id}/cancel")
+@router.post(
+    "/{task_run_id}/cancel",
+    responses={
+        409: {
+            "description": "The run is final already, or it is a task run of a flow run (cancel "
+            "the flow run instead)."
+        }
+    },
+)
 async def cancel_task_run(task_run_id: UUID, db: DB, request: Request) -> TaskRun:
     """Cancel a background run: Cancelled at once when no worker holds it, else Cancelling until its
     worker stops it; 409 for a final run or a task run of a flow run."""

@@ -48,7 +48,11 @@ def _invalid(exc: InvalidWorkPoolInput) -> InvalidInput:
     return InvalidInput([(("body",), str(exc))])
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "A work pool with this name exists."}},
+)
 async def create_work_pool(body: WorkPoolCreate, db: DB) -> WorkPool:
     """Create a pool with its ``default`` queue (409 when the name is taken)."""
     async with db.write() as session:
@@ -114,7 +118,11 @@ async def read_workers(name: str, db: DB, context: Context) -> list[Worker]:
 
 
 # --- queues ---------------------------------------------------------------------------------------
-@router.post("/{name}/queues/", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{name}/queues/",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The pool has a queue with this name."}},
+)
 async def create_work_queue(name: str, body: WorkQueueCreate, db: DB) -> WorkQueue:
     async with db.write() as session:
         return await storage.create_work_queue(session, name, body)
@@ -133,7 +141,10 @@ async def read_work_queue(name: str, queue_name: str, db: DB) -> WorkQueue:
         return await storage.require_work_queue(session, name, queue_name)
 
 
-@router.patch("/{name}/queues/{queue_name}")
+@router.patch(
+    "/{name}/queues/{queue_name}",
+    responses={409: {"description": "The new name is another queue's of the pool."}},
+)
 async def update_work_queue(
     name: str, queue_name: str, body: WorkQueueUpdate, db: DB, context: Context
 ) -> WorkQueue:

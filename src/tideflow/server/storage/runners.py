@@ -21,6 +21,7 @@ __all__ = [
     "RunnerRow",
     "delete_runner",
     "heartbeat",
+    "read_orphaned_runs",
     "read_runner_runs",
     "read_silent_runners",
     "register_runner",
@@ -89,6 +90,22 @@ async def heartbeat(
         )
     ids = [UUID(d) for d in row.deployment_ids]
     return await mark_deployments_polled(session, await _known(session, ids), now)
+
+
+async def read_orphaned_runs(
+    session: AsyncSession, runner_id: UUID, running: Sequence[UUID], before: dt.datetime
+) -> list[UUID]:
+    """The runner's claimed Pending/Running runs that it no longer reports as executing, in that
+    state since before ``before``: their process ended while the server could not be told (a
+    server restart at that moment), so no one will ever finish them."""
+    stmt = sa.select(flow_runs.c.id).where(
+        flow_runs.c.runner_id == runner_id,
+        flow_runs.c.state_type.in_([StateType.PENDING.value, StateType.RUNNING.value]),
+        flow_runs.c.state_timestamp < before,
+    )
+    if running:
+        stmt = stmt.where(flow_runs.c.id.not_in(running))
+    return [row.id for row in await session.execute(stmt)]
 
 
 def _row(row: sa.Row) -> RunnerRow:  # type: ignore[type-arg]

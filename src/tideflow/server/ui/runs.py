@@ -291,13 +291,14 @@ async def task_run_page(request: Request, task_run_id: str) -> HTMLResponse:
             if upstream_ids
             else []
         )
-        logs = (
-            await log_storage.read_logs(
-                session,
-                LogFilter(flow_run_id=[flow_run.id], task_run_id=[task_run.id], limit=2000),
-            )
-            if flow_run
-            else []
+        # A background task run (task.delay()) has no flow run: its records carry the task run only.
+        logs = await log_storage.read_logs(
+            session,
+            LogFilter(
+                flow_run_id=[flow_run.id] if flow_run else None,
+                task_run_id=[task_run.id],
+                limit=2000,
+            ),
         )
     by_id = {u.id: u for u in upstream}
     inputs = {
