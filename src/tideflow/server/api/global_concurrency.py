@@ -101,7 +101,7 @@ async def acquire(body: SlotRequest, db: DB) -> LeaseAnswer:
         return await storage.acquire(session, body)
 
 
-@router.post("/renew")
+@router.post("/renew", responses={404: {"description": "The lease expired or was released."}})
 async def renew(body: LeaseRenew, db: DB) -> dict[str, int]:
     """Extend a lease; 404 when it expired or was released (its slots may be taken)."""
     async with db.write() as session:
