@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,7 +23,7 @@ from ui_helpers import unique, wait_final
 from tideflow.client import SyncClient
 from tideflow.client import _work_pools as calls
 from tideflow.schemas import StateType
-from tideflow.schemas.deployments import DeploymentCreate
+from tideflow.schemas.deployments import DeploymentCreate, DeploymentFlowRunCreate
 from tideflow.schemas.work_pools import WorkPoolCreate, WorkQueueCreate
 from tideflow.testing import ServerProcess
 
@@ -113,7 +114,7 @@ def _watch(page: Page) -> list[str]:
 
 
 def test_pools_list_and_pool_page_show_queues_worker_and_pause(
-    page: Page, pooled: _Setup, snap: Callable[[Page, str], list[Path]]
+    page: Page, pooled: _Setup, client: SyncClient, snap: Callable[[Page, str], list[Path]]
 ) -> None:
     violations = _watch(page)
     page.goto("/")
@@ -139,13 +140,21 @@ def test_pools_list_and_pool_page_show_queues_worker_and_pause(
     # pause and resume the pool (the buttons send the CSRF token with the request)
     page.get_by_role("button", name="Pause").first.click()
     expect(page.locator("#pool-paused-badge")).to_be_visible()
-    page.goto("/work-pools")
-    expect(page.locator(f"tr[data-pool='{pooled.pool}'] td[data-col=status]")).to_have_text(
-        "Paused"
+    # a run created while the pool is paused waits (Scheduled), counted on both pages
+    waiting = client.create_flow_run_from_deployment(
+        UUID(pooled.deployment_id), DeploymentFlowRunCreate()
     )
+    page.goto("/work-pools")
+    paused_row = page.locator(f"tr[data-pool='{pooled.pool}']")
+    expect(paused_row.locator("td[data-col=status]")).to_have_text("Paused")
+    expect(paused_row.locator("td[data-col=waiting]")).to_have_text("1")
     page.goto(f"/work-pools/{pooled.pool}")
+    expect(page.locator("#pool-waiting")).to_have_text("1")
+    expect(page.locator(f"#pool-runs tr[data-run-id='{waiting.id}']")).to_contain_text("Scheduled")
     page.locator(".head-actions").get_by_role("button", name="Resume").click()
     expect(page.locator("#pool-paused-badge")).to_have_count(0)
+    # resumed: the worker runs it
+    assert wait_final(client, waiting.id, timeout=60).state_type is StateType.COMPLETED
     # a queue's own pause button
     urgent = page.locator("#queues tr[data-queue='urgent']")
     urgent.get_by_role("button", name="Pause").click()
