@@ -47,10 +47,22 @@ def _wait(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 class _Setup:
-    def __init__(self, pool: str, deployment_id: str, run_log: Path) -> None:
+    def __init__(
+        self, pool: str, deployment_id: str, run_log: Path, worker: subprocess.Popen[bytes]
+    ) -> None:
         self.pool = pool
         self.deployment_id = deployment_id
         self.run_log = run_log
+        self.worker = worker
+
+    def stop_worker(self) -> None:
+        if self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait()
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +102,10 @@ def pooled(ui_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
             60,
         )
         assert proc.poll() is None, out.read_text(errors="replace")
-        yield _Setup(pool, str(deployment.id), run_log)
+        setup = _Setup(pool, str(deployment.id), run_log, proc)
+        yield setup
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _Setup(pool, "", run_log, proc).stop_worker()
 
 
 def _watch(page: Page) -> list[str]:
@@ -211,3 +219,16 @@ def test_deployment_page_shows_pool_and_run_form_takes_job_variables(
     expect(recent).to_contain_text("default")
     expect(recent).to_contain_text("Completed")
     assert not violations, violations
+
+
+def test_a_stopped_worker_shows_offline(page: Page, pooled: _Setup) -> None:
+    # Runs last in this module (tests of a file run in order, in one process): it stops the worker.
+    pooled.stop_worker()
+    page.goto(f"/work-pools/{pooled.pool}")
+    worker = page.locator("#workers tr[data-worker='ui-w1']")
+    expect(worker.locator("td[data-col=status]")).to_have_text("Offline")
+    expect(page.locator("#pool-workers")).to_have_text("0 online · 1 offline")
+    page.goto("/work-pools")
+    row = page.locator(f"tr[data-pool='{pooled.pool}'] td[data-col=workers]")
+    expect(row).to_contain_text("0 online")
+    expect(row).to_contain_text("1 offline")
