@@ -70,6 +70,7 @@ def load_ui(app: FastAPI) -> None:
         events,
         login,
         runs,
+        work_pools,
     )
     from tideflow.server.ui.rendering import STATIC_DIR, build_environment
 
@@ -77,6 +78,7 @@ def load_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
+    app.include_router(work_pools.router)
 
 
 class _LazyUI(BaseRoute):

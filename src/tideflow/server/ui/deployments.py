@@ -16,6 +16,7 @@ from tideflow.schemas.deployments import DeploymentFilter
 from tideflow.server.storage import automations as automation_storage
 from tideflow.server.storage import deployments as storage
 from tideflow.server.storage import flow_runs as run_storage
+from tideflow.server.storage import work_pools as pool_storage
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.owned import owner_resource
 from tideflow.server.ui.forms import parameter_fields
@@ -80,6 +81,13 @@ async def deployment_page(request: Request, deployment_id: str) -> HTMLResponse:
             deployment.id, await automation_storage.read_all_automations(session)
         )
         last_fired = await _last_fired(session, automations)
+        pool = (
+            await pool_storage.read_work_pool(session, deployment.work_pool_name)
+            if deployment.work_pool_name
+            else None
+        )
+    variables = (pool.base_job_template.get("variables") or {}) if pool else {}
+    properties = variables.get("properties") if isinstance(variables, dict) else None
     query = RunQuery.parse(request, deployment=str(deployment.id))
     return render(
         request,
@@ -89,5 +97,6 @@ async def deployment_page(request: Request, deployment_id: str) -> HTMLResponse:
         fields=parameter_fields(deployment.parameter_openapi_schema, deployment.parameters),
         automations=automations,
         last_fired=last_fired,
+        job_variable_names=sorted(properties) if isinstance(properties, dict) else [],
         **await table_context(request, query),
     )

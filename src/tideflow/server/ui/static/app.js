@@ -255,16 +255,26 @@
       event.preventDefault();
       clearErrors();
       var params = collect();
-      if (params === null) return;
+      // A deployment on a work pool also takes job variables (a JSON object; the server validates
+      // the names and types against the pool's template and answers 422 naming the variable).
+      var jobVarsInput = document.getElementById("param-job-variables");
+      var jobVars = null;
+      if (jobVarsInput && jobVarsInput.value.trim() !== "") {
+        try { jobVars = JSON.parse(jobVarsInput.value); }
+        catch (e) { fieldError("job-variables", "not valid JSON: " + e.message); params = null; }
+        if (jobVars !== null && (typeof jobVars !== "object" || Array.isArray(jobVars))) {
+          fieldError("job-variables", "job variables must be a JSON object"); params = null;
+        }
+      }
+      if (params === null) { var bad = form.querySelector("[aria-invalid=true]"); if (bad) bad.focus(); return; }
+      var runBody = { parameters: params, created_by: { type: "ui", id: "tideflow.ui", name: "web UI" } };
+      if (jobVars !== null) runBody.job_variables = jobVars;
       var submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
       fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", withCsrf({
         method: "POST", headers: { "Content-Type": "application/json" },
         // The run says it was started from the web UI.
-        body: JSON.stringify({
-          parameters: params,
-          created_by: { type: "ui", id: "tideflow.ui", name: "web UI" }
-        })
+        body: JSON.stringify(runBody)
       }))
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (body) {
@@ -273,6 +283,8 @@
             var unplaced = [];
             var errors = (body && body.errors) || [];
             errors.forEach(function (err) {
+              var loc = (err.loc || []).join(".");
+              if ((loc.indexOf("job_variables") !== -1 || /job variable/.test(err.msg || "")) && fieldError("job-variables", err.msg)) return;
               var m = /parameter '([^']+)'/.exec(err.msg || "");
               if (!(m && fieldError(m[1].split(/[.\[]/)[0], err.msg))) unplaced.push(err.msg);
             });
