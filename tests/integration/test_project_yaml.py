@@ -261,3 +261,12 @@ def test_init_then_deploy(server: Any, client: SyncClient, tmp_path: Path) -> No
     assert "Deployed 'etl/nightly' to work pool 'local'" in done.stdout
     d = client.read_deployment_by_name("etl/nightly")
     assert d.tags == ["etl"] and d.work_pool_name == "local"
+
+
+def test_the_readme_example_file_deploys(server: Any, client: SyncClient, tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "tideflow.yaml"
+    done = tideflow(server, tmp_path, "deploy", "--all", "--file", str(example), ETL_MODE="full")
+    assert done.returncode == 0, done.stderr
+    d = client.read_deployment_by_name("etl/from-yaml")
+    assert d.job_variables == {"env": {"MODE": "full"}}
+    assert d.pull_steps == [{"set_working_directory": {"directory": str(example.parent)}}]
