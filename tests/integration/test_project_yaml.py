@@ -74,6 +74,9 @@ pull:
       repository: "{{ $YAML_REPO }}"
       branch: main
       commit: "{{ $YAML_COMMIT }}"
+  - run_shell_script:
+      script: |
+        touch pulled-marker  # runs in the checkout, before each run
 deployments:
   - name: nightly
     entrypoint: flows/etl.py:record
@@ -122,7 +125,12 @@ def test_deploy_all_every_section_and_a_worker_runs_it(
     d = client.read_deployment_by_name("record/nightly")
     assert d.entrypoint == "flows/etl.py:record"
     assert d.pull_steps == [
-        {"git_clone": {"repository": str(repo), "branch": "main", "commit": commit}}
+        {"git_clone": {"repository": str(repo), "branch": "main", "commit": commit}},
+        {
+            "run_shell_script": {
+                "script": "touch pulled-marker  # runs in the checkout, before each run\n"
+            }
+        },
     ]
     assert (d.description, d.version, sorted(d.tags)) == ("Nightly load", "1.2", ["etl", "full"])
     assert d.concurrency_limit == 2
@@ -157,6 +165,7 @@ def test_deploy_all_every_section_and_a_worker_runs_it(
     fields = dict(part.split("=", 1) for part in line[4:])
     assert (fields["mode"], fields["extra"]) == ("partial", "from-variable")
     assert "git-cache" in fields["cwd"], fields["cwd"]
+    assert (Path(fields["cwd"]) / "pulled-marker").is_file()  # run_shell_script ran there
 
 
 @pytest.mark.parametrize(
@@ -270,3 +279,36 @@ def test_the_readme_example_file_deploys(server: Any, client: SyncClient, tmp_pa
     d = client.read_deployment_by_name("etl/from-yaml")
     assert d.job_variables == {"env": {"MODE": "full"}}
     assert d.pull_steps == [{"set_working_directory": {"directory": str(example.parent)}}]
+
+
+def test_a_failing_run_shell_script_step_crashes_the_run_with_its_command(
+    server: Any, client: SyncClient, tmp_path: Path
+) -> None:
+    (tmp_path / "flows.py").write_text(
+        "from tideflow import flow\n\n@flow\ndef fragile():\n    return 1\n"
+    )
+    (tmp_path / "tideflow.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            pull:
+              - set_working_directory: {{directory: "{tmp_path}"}}
+              - run_shell_script:
+                  script: |
+                    true
+                    ls no-such-file-here
+            deployments:
+              - name: broken-pull
+                entrypoint: flows.py:fragile
+                work_pool: {{name: yaml-pool}}
+            """
+        )
+    )
+    done = tideflow(server, tmp_path, "deploy")
+    assert done.returncode == 0, done.stderr
+    worker = Worker(server.api_url, "yaml-pool", tmp_path / "runs.log")
+    try:
+        run = run_deployment("fragile/broken-pull", timeout=60)
+    finally:
+        worker.stop()
+    assert run.state is not None and run.state.type == StateType.CRASHED, run.state
+    assert "'ls no-such-file-here' exited with 2" in (run.state.message or ""), run.state

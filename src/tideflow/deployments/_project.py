@@ -283,6 +283,7 @@ _EXAMPLE = """\
 # on this machine (fine when they share its disk). Steps:
 #   - git_clone: {repository: URL, branch: main, commit: SHA, subdirectory: path}
 #   - set_working_directory: {directory: /path/on/the/worker}
+#   - run_shell_script: {script: "pip install -r requirements.txt"}   # one command a line
 # pull:
 #   - git_clone:
 #       repository: https://github.com/acme/flows.git
