@@ -38,7 +38,8 @@ def test_a_mistyped_group_is_one_line_with_a_suggestion_and_exit_2() -> None:
     result = _tideflow("deploymnt", "run", "x/y")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Error: No such command 'deploymnt'. Did you mean 'deployment'? "
+        # `deploy` (tideflow.yaml) is a top-level command too, so both are suggested.
+        "Error: No such command 'deploymnt'. Did you mean 'deployment', 'deploy'? "
         "(see 'python -m tideflow --help')"
     ]
 

@@ -136,6 +136,14 @@ def version() -> None:
     typer.echo(f"api      {settings.api_url or settings.local_api_url + ' (local server)'}")
 
 
+# `tideflow deploy` and `tideflow init` are top-level commands, as in Prefect (issue 11).
+from tideflow.cli.deploy import deploy as _deploy  # noqa: E402
+from tideflow.cli.deploy import init as _init  # noqa: E402
+
+app.command("deploy")(_deploy)
+app.command("init")(_init)
+
+
 def main() -> None:
     """Entry point. Errors become one line on stderr: tideflow errors exit 1, usage errors exit 2."""
     try:

@@ -4,7 +4,10 @@
 ``git_clone`` checks a repository out with the ``git`` command (no Python git library): into a
 cache folder per (repository, commit), so each commit is fetched once and every later run of it
 reuses the checkout; a branch (or the default branch) is resolved to its commit first with
-``git ls-remote``. Steps run in order; the last directory they name is where the run starts.
+``git ls-remote``. ``run_shell_script`` runs its ``script`` one command per line (split as a shell
+would, run without one) in ``directory`` or the current step's, before every run (e.g. installing
+requirements); it names no directory. Steps run in order; the last directory they name is where the
+run starts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -82,6 +86,36 @@ def _clone(args: Mapping[str, Any], cache: Path) -> Path:
     return (target / sub) if sub else target
 
 
+_SCRIPT_TIMEOUT = 600.0  # seconds for one command of a run_shell_script step
+
+
+def _run_script(args: Mapping[str, Any], directory: Path | None, index: int) -> None:
+    where = Path(str(args["directory"])).expanduser() if args.get("directory") else directory
+    if where is not None and not where.is_dir():
+        raise PullError(f"pull step {index} (run_shell_script): {where} is not a directory")
+    for line in str(args["script"]).splitlines():
+        try:
+            command = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise PullError(f"pull step {index} (run_shell_script): {line!r}: {exc}") from None
+        if not command:
+            continue
+        try:
+            done = subprocess.run(
+                command, cwd=where, capture_output=True, text=True, timeout=_SCRIPT_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PullError(f"pull step {index} (run_shell_script): {line!r}: {exc}") from None
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            tail = f": {lines[-1]}" if lines else ""
+            raise PullError(
+                f"pull step {index} (run_shell_script): {line!r} exited with "
+                f"{done.returncode}{tail}"
+            )
+
+
 def run_pull_steps(steps: Sequence[Mapping[str, Any]] | None, home: Path) -> Path | None:
     """Run the steps in order; the directory the run starts in (None: no step named one).
 
@@ -94,6 +128,9 @@ def run_pull_steps(steps: Sequence[Mapping[str, Any]] | None, home: Path) -> Pat
             directory = Path(str(args["directory"])).expanduser()
         elif name == "git_clone":
             directory = _clone(args, git_cache_dir(home))
+        elif name == "run_shell_script":
+            _run_script(args, directory, index)
+            continue
         else:
             raise PullError(f"pull step {index}: unknown step {name!r}")
         if not directory.is_dir():

@@ -49,6 +49,8 @@ PULL_STEPS: dict[str, dict[str, tuple[type, bool]]] = {
         "commit": (str, False),
         "subdirectory": (str, False),
     },
+    # One command per line, run without a shell in `directory` (default: the current step's).
+    "run_shell_script": {"script": (str, True), "directory": (str, False)},
 }
 """The pull steps a worker runs, in order, before each run of a deployment (the code's source)."""
 
