@@ -114,5 +114,7 @@ def run(quick: bool) -> list[Figure]:
              "running": "pending_to_running"}  # fmt: skip
     return [
         Figure(NAME, f"{names[key]}_{n}_chains_ms", "tideflow", values, note=f"{rounds} rounds")
-        for (n, key), values in sorted(samples.items(), key=lambda kv: (kv[0][0], kv[0][1] != "hop"))
+        for (n, key), values in sorted(
+            samples.items(), key=lambda kv: (kv[0][0], kv[0][1] != "hop")
+        )
     ]
