@@ -2,8 +2,8 @@
 
 Emits N events with ``tideflow.events.emit_event`` to the server named by TIDEFLOW_API_URL and
 prints one JSON line: seconds spent in emit_event, seconds until all N are counted by the API.
-The caller sets TIDEFLOW_EVENTS_CLIENT_BUFFER above N so that nothing is dropped while the sender
-is ahead of the server.
+With default settings the SDK buffer (10,000) is smaller than a full run's N: emit_event then waits
+for room (backpressure) rather than dropping, and a dropped event would show as a timeout here.
 """
 
 from __future__ import annotations

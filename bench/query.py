@@ -81,7 +81,7 @@ def seed(path: Path, n: int, rnd: random.Random) -> dict[str, list[str]]:
             name, resource = rnd.choice(CUSTOM), f"acme.table.{rnd.randrange(5000)}"
         events.append((eid, occurred, name, resource, json.dumps({"tideflow.resource.id": resource}),
                        json.dumps(related), json.dumps({"i": i}), None, received))  # fmt: skip
-        resources.append((eid, 0, resource, "", occurred))
+        # Related resources only (migration 0012): the primary one is events.resource_id.
         for pos, r in enumerate(related, start=1):
             resources.append((eid, pos, r["tideflow.resource.id"], r["tideflow.resource.role"], occurred))  # fmt: skip
         if len(events) >= BATCH or i == n - 1:

@@ -340,6 +340,13 @@ class Settings(BaseModel):
     events_client_buffer: int = Field(
         10_000, gt=0, description="Events an SDK process buffers while offline."
     )
+    events_client_wait: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds emit_event waits for room when the SDK buffer is full and the server "
+        "is reachable but behind (backpressure); after that, or while the server is unreachable, "
+        "the oldest unsent event is dropped and counted. 0: never wait.",
+    )
     events_spool_max_bytes: int = Field(
         50 * 2**20,
         ge=0,

@@ -120,7 +120,9 @@ SDK_SCRIPT = textwrap.dedent(
 def test_sdk_drops_only_unsent_events_and_counts_them_exactly(tmp_path: Path, held: Path) -> None:
     with _server(tmp_path, held) as server, httpx.Client(base_url=server.api_url) as http:
         http.post("/events", json=_events(LIMIT, "bp.fill"), timeout=10)  # the engine is now full
-        env = dict(os.environ, TIDEFLOW_API_URL=server.api_url, TIDEFLOW_EVENTS_CLIENT_BUFFER="200")
+        # The emitter waits 1 s for room, then (the engine still held) drops.
+        env = dict(os.environ, TIDEFLOW_API_URL=server.api_url, TIDEFLOW_EVENTS_CLIENT_BUFFER="200",
+                   TIDEFLOW_EVENTS_CLIENT_WAIT="1")  # fmt: skip
         proc = subprocess.Popen([sys.executable, "-c", SDK_SCRIPT], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
         assert proc.stdout is not None and proc.stdin is not None
@@ -141,3 +143,46 @@ def test_sdk_drops_only_unsent_events_and_counts_them_exactly(tmp_path: Path, he
     assert stored + dropped == 600
     assert result["acknowledged"] == stored + len(reports["events"])
     assert f"dropped {dropped} event(s)" in err
+
+
+BURST_SCRIPT = textwrap.dedent(
+    """
+    import json, time
+    from tideflow.client._events import event_worker, flush_events
+    from tideflow.events import emit_event
+
+    start = time.monotonic()
+    for i in range(3000):
+        emit_event("bp.burst", {"tideflow.resource.id": "bp.burst"}, payload={"i": i})
+    emitted = time.monotonic() - start
+    ok = flush_events(60.0)
+    worker = event_worker()
+    print(json.dumps({"flushed": ok, "acknowledged": worker.delivered, "emit_s": emitted}))
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_a_burst_larger_than_the_buffer_waits_for_room_and_drops_nothing(
+    tmp_path: Path, held: Path
+) -> None:
+    with _server(tmp_path, held) as server, httpx.Client(base_url=server.api_url) as http:
+        http.post("/events", json=_events(LIMIT, "bp.fill"), timeout=10)  # the engine is now full
+        env = dict(os.environ, TIDEFLOW_API_URL=server.api_url, TIDEFLOW_EVENTS_CLIENT_BUFFER="200")
+        env.pop("TIDEFLOW_EVENTS_CLIENT_WAIT", None)  # the default wait
+        proc = subprocess.Popen([sys.executable, "-c", BURST_SCRIPT], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        time.sleep(2.0)  # the emitter is blocked on a full buffer while the engine is held
+        assert proc.poll() is None
+        assert _stored(http, "bp.burst") == 0
+        held.unlink()
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+        reports = http.post("/events/filter", json={"event_names": [DROPPED_EVENT]}).json()
+        stored = _stored(http, "bp.burst")
+    assert result == {"flushed": True, "acknowledged": 3000, "emit_s": result["emit_s"]}
+    assert result["emit_s"] >= 2.0  # it waited for room: backpressure, not loss
+    assert stored == 3000
+    assert reports["total"] == 0
+    assert "dropped" not in err

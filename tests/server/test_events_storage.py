@@ -86,7 +86,7 @@ async def test_insert_dedupes_by_id_and_publishes_after_commit(db: Database) -> 
     assert stored is not None and stored.related[0].role == "flow"
     assert stored.payload == {"i": 0} and stored.occurred == T0
     assert stored.received >= first[0].received - dt.timedelta(seconds=1)
-    assert roles == [(0, "res.a", ""), (1, "flow.1", "flow")]
+    assert roles == [(1, "flow.1", "flow")]  # related only: the primary is events.resource_id
     # Rolled back: nothing stored, nothing published.
     with pytest.raises(RuntimeError):
         async with db.write() as session:
@@ -136,7 +136,7 @@ async def test_stored_columns_match_what_typed_binds_look_up(db: Database) -> No
                     er.event_id == want.id, er.occurred == want.occurred
                 )
             )  # fmt: skip
-            assert rows == 2
+            assert rows == 1  # the related resource; the primary is events.resource_id
             back = await storage.read_event(session, want.id)
             assert back is not None
             assert back.model_dump(exclude={"received"}) == want.model_dump()
@@ -221,7 +221,7 @@ async def test_delete_events_before_in_batches(db: Database) -> None:
             await session.execute(sa.select(sa.func.count()).select_from(event_resources))
         ).scalar_one()
     assert [e.payload["i"] for e in page.events] == [7, 8, 9]
-    assert left == 6
+    assert left == 3  # one related row each (the primary resource has none)
 
 
 # --- the SQL filter equals the reference predicate --------------------------------------------

@@ -4,12 +4,15 @@
 sends buffered events over ``/api/events/in`` in batches, a few batches in flight, and forgets an
 event only when the server acknowledged it (after its commit). Events not yet acknowledged when the
 connection breaks are sent again after reconnecting; the server drops duplicates by id. The buffer
-is bounded (``events_client_buffer``, counting the events in flight): when full the oldest event
-not yet sent is dropped (the new one when all held events are with the server), one warning later
-says how many, and the next send carries one ``tideflow.events.dropped`` event (resource
-``tideflow.process.<hostname>.<pid>``, payload ``{"count", "since"}``) so the loss shows in the
-feed. A server that falls behind answers later (backpressure): that is how the buffer fills while
-connected. ``websockets`` is imported in the thread, never at ``import tideflow``.
+is bounded (``events_client_buffer``, counting the events in flight). When it is full while the
+server is reachable (a burst, or a server that answers later because it is behind), ``enqueue``
+waits for room, up to ``events_client_wait`` seconds: backpressure on the emitter, so a burst far
+larger than the buffer loses nothing. When the server is unreachable, or the wait ran out (then no
+emitter waits again until room frees), the oldest event not yet sent is dropped (the new one when
+all held events are with the server), one warning later says how many, and the next send carries
+one ``tideflow.events.dropped`` event (resource ``tideflow.process.<hostname>.<pid>``, payload
+``{"count", "since"}``) so the loss shows in the feed. ``websockets`` is imported in the thread,
+never at ``import tideflow``.
 
 At interpreter exit the worker waits (bounded) for its events to be acknowledged; the ones that
 were not are written to the event spool (``client._spool``, bounded by ``events_spool_max_bytes``)
@@ -105,8 +108,10 @@ class EventWorker:
 
     def __init__(self, *, max_buffer: int, max_payload_bytes: int = 1_000_000,
                  api_url: str | None = None, settings: Settings | None = None,
-                 spool: Spool | None = None) -> None:  # fmt: skip
+                 spool: Spool | None = None, max_wait: float = 0.0) -> None:  # fmt: skip
         self.max_buffer = max_buffer
+        self.max_wait = max_wait  # seconds enqueue waits for room while the server is reachable
+        self._stalled = False  # a wait for room ran out: drop, do not wait, until room frees
         self.max_payload_bytes = max_payload_bytes  # read once: settings cost ~1 ms to build
         self._api_url = api_url
         self._settings = settings
@@ -131,9 +136,18 @@ class EventWorker:
 
     # --- producer side -------------------------------------------------------------------------
     def enqueue(self, event: Event) -> None:
-        """Buffer one event; never blocks on the network."""
+        """Buffer one event; when the buffer is full and the server reachable, wait for room (at
+        most ``max_wait`` s), else drop the oldest unsent event."""
         with self._cond:
+            if self._unacked() >= self.max_buffer and self._may_wait():
+                room = self._cond.wait_for(
+                    lambda: self._unacked() < self.max_buffer or not self._may_wait(),
+                    timeout=self.max_wait,
+                )
+                if not room:
+                    self._stalled = True
             if self._unacked() < self.max_buffer:
+                self._stalled = False
                 self._buffer.append(event)
             elif self._buffer:
                 self._buffer.append(event)
@@ -148,6 +162,19 @@ class EventWorker:
                 )
                 self._thread.start()
             self._cond.notify_all()
+
+    def _may_wait(self) -> bool:
+        # Backpressure only towards a server that is there: never during an outage (a flow must
+        # not stall on it), never from this worker's own threads, never after a wait ran out.
+        offline = self.failures > 0 and not self.connected
+        return (
+            self.max_wait > 0
+            and not self._stalled
+            and not offline
+            and self._thread is not None
+            and self._thread.is_alive()
+            and threading.current_thread() not in (self._thread, self._spool_thread)
+        )
 
     def _unacked(self) -> int:
         return len(self._buffer) + sum(len(b) for b in self._in_flight)
@@ -480,6 +507,7 @@ def event_worker() -> EventWorker:
                 max_payload_bytes=settings.events_max_payload_bytes,
                 settings=settings,
                 spool=spool_for(settings),
+                max_wait=settings.events_client_wait,
             )
             atexit.register(_at_exit)
         return _worker

@@ -28,8 +28,10 @@ def emit_event(
 ) -> Event:
     """Emit ``event`` about ``resource`` (labels holding ``tideflow.resource.id``); returns the Event.
 
-    Never blocks on the network and never fails because the server is down: the event is sent in
-    the background and retried. Invalid input (a name with spaces, no resource id, a payload that
+    Never fails because the server is down: the event is sent in the background and retried. It
+    waits only when the SDK buffer (``events_client_buffer``) is full while the server is reachable
+    (backpressure, at most ``events_client_wait`` seconds), so a burst is slowed, not dropped; while
+    the server is unreachable the oldest unsent events are dropped and counted. Invalid input (a name with spaces, no resource id, a payload that
     is not JSON or is above ``events_max_payload_bytes`` or nested deeper than 64 levels, text
     holding a lone surrogate, a label or id above its length limit) raises ValueError here: the
     server would refuse it, and an event it cannot take must not wait in the buffer.

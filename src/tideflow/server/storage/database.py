@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tideflow.exceptions import TideflowError
+from tideflow.server.storage import _sqlite_driver as sqlite_driver
 from tideflow.server.storage.guard import FileWatch
 from tideflow.server.storage.outbox import take_outbox
 
@@ -103,7 +104,15 @@ class Database:
             assert parsed.database is not None
             self.path = Path(parsed.database)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(parsed, pool_size=8, max_overflow=8)
+            path = self.path
+
+            async def connect() -> Any:
+                # One thread hop per statement (see _sqlite_driver).
+                return await sqlite_driver.connect(path)
+
+            self.engine: AsyncEngine = create_async_engine(
+                parsed, pool_size=8, max_overflow=8, async_creator=connect
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:

@@ -3,7 +3,8 @@ accepts, on SQLite and PostgreSQL.
 
 Name and id matching is case-sensitive on both backends: ``GLOB`` on SQLite (its ``LIKE`` ignores
 ASCII case), ``LIKE`` on PostgreSQL, each with its own escaping of the literal parts. Related
-criteria go through ``event_resources`` (indexed by resource id and by role) and, when labels are
+criteria go through ``event_resources`` (one row per related resource, indexed by resource id and
+by role) and, when labels are
 involved, through the event's ``related`` JSON, so that one related resource satisfies them all.
 """
 
@@ -201,8 +202,9 @@ def filter_clauses(
     if related_clause is not None:
         out.append(related_clause)
     if flt.any_resource_ids is not None:
+        # The primary resource through events' own index, related ones through event_resources.
         sub = sa.select(event_resources.c.event_id).where(
             event_resources.c.resource_id.in_(flt.any_resource_ids)
         )
-        out.append(c.id.in_(sub))
+        out.append(sa.or_(c.resource_id.in_(flt.any_resource_ids), c.id.in_(sub)))
     return out

@@ -2,7 +2,8 @@
 
 ``insert_events`` stamps ``received``, drops ids already stored (SQLite: looked up under the write
 lock; PostgreSQL: ``ON CONFLICT DO NOTHING``; either way the transaction goes on), writes one
-``event_resources`` row per resource of each new event and queues the new events for the broker's
+``event_resources`` row per related resource of each new event (the primary resource is found
+through ``events.resource_id``, so it gets no row: one index row fewer per event) and queues the new events for the broker's
 ``"events"`` topic (published after commit). Both backends bypass SQLAlchemy's per-value bind
 processing for these rows (see below): it cost more than the databases' own work.
 The filter SQL is built in ``storage.event_filters``; it must return exactly what
@@ -107,12 +108,12 @@ async def _insert_sqlite(
                  dumps([r.root for r in related]), dumps(event.payload),
                  event.follows.hex if event.follows is not None else None, received_text)
             )  # fmt: skip
-            resource_rows.append((ident, 0, resource.id, "", occurred))
             resource_rows += [
                 (ident, i, r.id, r.role, occurred) for i, r in enumerate(related, start=1)
             ]
     if new:
         await conn.exec_driver_sql(_SQLITE_EVENTS, rows)
+    if resource_rows:
         await conn.exec_driver_sql(_SQLITE_RESOURCES, resource_rows)
     return new
 
@@ -160,14 +161,15 @@ async def _insert_postgres(
             event_ids, positions, rids, roles, times = rows
             for e in new:
                 for position, (rid, role) in enumerate(
-                    [(e.resource.id, ""), *[(r.id, r.role) for r in e.related]]
+                    [(r.id, r.role) for r in e.related], start=1
                 ):
                     event_ids.append(e.id)
                     positions.append(position)
                     rids.append(rid)
                     roles.append(role)
                     times.append(e.occurred)
-        await conn.exec_driver_sql(_PG_RESOURCES, tuple(rows))
+        if event_ids:
+            await conn.exec_driver_sql(_PG_RESOURCES, tuple(rows))
     return new
 
 

@@ -344,7 +344,9 @@ async def set_flow_run_state(
         await session.execute(sa.update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
         # The run as stored now, without reading it back: the locked row plus what was written.
         run = FlowRun.model_validate({**row._mapping, **values})
-        await record_state_change(session, run, facts.state)
+        await record_state_change(
+            session, run, facts.state, triggering_event_id=row.triggering_event_id
+        )
         return decision, run
     return decision, _flow_run(row)
 

@@ -290,7 +290,8 @@ events = sa.Table(
     sa.Index(None, "received"),
 )
 
-# One row per resource of an event: position 0 is the primary resource (role ""), then related.
+# One row per related resource of an event, positions 1.. in its ``related`` order (migration 0012:
+# the primary resource is not repeated here; ``events.resource_id`` is indexed already).
 event_resources = sa.Table(
     "event_resources",
     metadata,
