@@ -24,7 +24,7 @@ from typing import Any
 from bench._proc import ROOT, load_average
 from bench._report import print_comparison, print_figures
 from bench._stats import Figure
-from bench.peers.prefect import ADAPTERS, run_adapter
+from bench.peers.prefect import ADAPTERS, MISSING, run_adapter
 
 __all__ = ["BENCHMARKS", "main"]
 
@@ -80,6 +80,7 @@ def _ours(name: str, quick: bool) -> tuple[list[Figure], str | None]:
 
 def _peer(name: str, quick: bool, log_dir: Path) -> tuple[list[Figure], str | None]:
     if name not in ADAPTERS:
+        print(f"- prefect {name}: {MISSING.get(name, 'no adapter')}", file=sys.stderr)
         return [], None
     return run_adapter(name, quick, log_dir)
 

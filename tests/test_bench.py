@@ -46,9 +46,11 @@ def test_footprint_quick_json(tmp_path: Path) -> None:
 
 def test_every_benchmark_has_a_prefect_adapter() -> None:
     from bench.__main__ import BENCHMARKS
-    from bench.peers.prefect import ADAPTERS, HERE
+    from bench.peers.prefect import ADAPTERS, HERE, MISSING
 
-    assert set(ADAPTERS) == set(BENCHMARKS)
+    # A benchmark without an adapter must say why (printed by --vs prefect), not be silently alone.
+    assert set(ADAPTERS) | set(MISSING) == set(BENCHMARKS) and not set(ADAPTERS) & set(MISSING)
+    assert all(reason.strip() for reason in MISSING.values())
     assert all((HERE / f"adapt_{name}.py").is_file() for name in ADAPTERS)
 
 

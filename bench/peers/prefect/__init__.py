@@ -13,12 +13,17 @@ from pathlib import Path
 from bench._stats import Figure
 from bench.peers.prefect.setup import ensure_venv
 
-__all__ = ["ADAPTERS", "run_adapter"]
+__all__ = ["ADAPTERS", "MISSING", "run_adapter"]
 
 HERE = Path(__file__).resolve().parent
 ADAPTERS = (
     "chain", "start", "footprint", "overhead", "triggers", "ingest", "query", "fanout", "tasks",
 )  # fmt: skip
+# Benchmarks with no Prefect adapter yet, and why: `--vs prefect` prints the reason instead of
+# silently showing our figures alone.
+MISSING = {
+    "chains_load": "no Prefect adapter yet (issue 20): adapt_chain.py measures one chain at a time",
+}
 
 
 def run_adapter(name: str, quick: bool, log_dir: Path) -> tuple[list[Figure], str | None]:

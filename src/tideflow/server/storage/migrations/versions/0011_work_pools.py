@@ -83,12 +83,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_flow_runs_work_queue_id_state_type", table_name="flow_runs")
-    with op.batch_alter_table("flow_runs") as batch:
-        batch.drop_column("job_variables")
-        batch.drop_column("work_queue_id")
-    with op.batch_alter_table("deployments") as batch:
-        batch.drop_column("pull_steps")
-        batch.drop_column("work_queue_id")
+    # Plain DROP COLUMNs (SQLite >= 3.35 does them in place): a batch rebuild of flow_runs would drop
+    # the table, and its children's rows with it (ON DELETE CASCADE), losing states and logs.
+    for table, column in (
+        ("flow_runs", "job_variables"),
+        ("flow_runs", "work_queue_id"),
+        ("deployments", "pull_steps"),
+        ("deployments", "work_queue_id"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_index("ix_workers_work_pool_id", table_name="workers")
     op.drop_table("workers")
     op.drop_table("work_queues")
