@@ -184,3 +184,50 @@ def test_an_empty_creator_id_is_a_422_and_the_server_goes_on(srv: ServerProcess)
     assert created.status_code == 201
     states = httpx.get(f"{srv.api_url}/flow_runs/{created.json()['id']}/states", timeout=10)
     assert [s["type"] for s in states.json()] == ["PENDING"]
+
+
+def test_every_list_route_pages_and_bounds_its_page(srv: ServerProcess) -> None:
+    """State history, tag limits, schedules and API keys answer one bounded page at a time."""
+    api = srv.api_url
+    run = httpx.post(f"{api}/flow_runs/", json={"flow_name": "lim-pages"}, timeout=10).json()
+    for state in ("PENDING", "RUNNING", "COMPLETED"):
+        proposal = {"state": {"type": state}}
+        answer = httpx.post(f"{api}/flow_runs/{run['id']}/set_state", json=proposal, timeout=10)
+        assert answer.status_code == 200, answer.text
+    states = f"{api}/flow_runs/{run['id']}/states"
+    everything = [s["type"] for s in httpx.get(states, timeout=10).json()]
+    assert everything == ["PENDING", "RUNNING", "COMPLETED"]
+    page = httpx.get(states, params={"limit": 1, "offset": 1}, timeout=10).json()
+    assert [s["type"] for s in page] == ["RUNNING"]
+    too_big = httpx.get(states, params={"limit": 10_001}, timeout=10)
+    assert too_big.status_code == 422
+    assert too_big.json()["detail"].startswith("query.limit")
+
+    for tag in ("lim-a", "lim-b", "lim-c"):
+        made = httpx.post(f"{api}/concurrency_limits/", json={"tag": tag, "concurrency_limit": 1})
+        assert made.status_code in (200, 201), made.text
+    tags = httpx.post(f"{api}/concurrency_limits/filter", json={"limit": 2}, timeout=10).json()
+    assert [t["tag"] for t in tags] == ["lim-a", "lim-b"]
+    rest = httpx.post(f"{api}/concurrency_limits/filter", json={"offset": 2}, timeout=10).json()
+    assert [t["tag"] for t in rest] == ["lim-c"]
+    assert httpx.post(f"{api}/concurrency_limits/filter", json={}, timeout=10).status_code == 200
+    bad = httpx.post(f"{api}/concurrency_limits/filter", json={"limit": 5000}, timeout=10)
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("body.limit")
+
+    schedules = [{"schedule": {"interval": 3600 * (i + 1)}, "active": False} for i in range(3)]
+    body = {"flow_name": "lim-pages-flow", "name": "paged", "schedules": schedules}
+    deployment = httpx.post(f"{api}/deployments/", json=body, timeout=10)
+    assert deployment.status_code in (200, 201), deployment.text
+    url = f"{api}/deployments/{deployment.json()['id']}/schedules"
+    page = httpx.get(url, params={"limit": 2, "offset": 1}, timeout=10).json()
+    assert [s["schedule"]["interval"] for s in page] == ["PT2H", "PT3H"]
+    assert httpx.get(url, params={"offset": HUGE}, timeout=10).status_code == 422
+
+    for name in ("k1", "k2", "k3"):
+        made = httpx.post(f"{api}/api-keys/", json={"name": name, "scopes": ["read"]}, timeout=10)
+        assert made.status_code == 201, made.text
+    keys = httpx.get(f"{api}/api-keys/", params={"limit": 2}, timeout=10).json()
+    assert len(keys) == 2
+    later = httpx.get(f"{api}/api-keys/", params={"offset": 2, "limit": 1000}, timeout=10).json()
+    assert {k["name"] for k in keys} | {k["name"] for k in later} >= {"k1", "k2", "k3"}
+    assert httpx.get(f"{api}/api-keys/", params={"limit": 0}, timeout=10).status_code == 422

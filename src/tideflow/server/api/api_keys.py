@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from tideflow.schemas.api_keys import ApiKey, ApiKeyCreate, ApiKeyCreated
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.server.api.deps import DB
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import api_keys as storage
@@ -30,9 +31,16 @@ async def create_api_key(body: ApiKeyCreate, db: DB) -> ApiKeyCreated:
 
 
 @router.get("/")
-async def read_api_keys(db: DB, include_revoked: bool = False) -> list[ApiKey]:
+async def read_api_keys(
+    db: DB,
+    include_revoked: bool = False,
+    limit: int = Query(200, ge=1, le=1000, description="Page size."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Keys to skip, oldest first."),
+) -> list[ApiKey]:
     async with db.read() as session:
-        return await storage.read_api_keys(session, include_revoked=include_revoked)
+        return await storage.read_api_keys(
+            session, include_revoked=include_revoked, limit=limit, offset=offset
+        )
 
 
 @router.post("/{key_uuid}/revoke")

@@ -4,6 +4,7 @@ the slot leases task runs take, renew and release."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from tideflow.schemas.concurrency import (
     TAG_PATTERN,
@@ -14,6 +15,7 @@ from tideflow.schemas.concurrency import (
     SlotRelease,
     SlotRenew,
 )
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.server.api.deps import DB
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import concurrency_limits as storage
@@ -37,10 +39,19 @@ async def upsert_limit(
     return limit
 
 
+class LimitPage(BaseModel):
+    """One page of the tag limits, ordered by tag."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(200, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
 @router.post("/filter")
-async def read_limits(db: DB) -> list[ConcurrencyLimit]:
+async def read_limits(db: DB, body: LimitPage | None = None) -> list[ConcurrencyLimit]:
+    page = body or LimitPage()
     async with db.read() as session:
-        return await storage.read_limits(session)
+        return await storage.read_limits(session, limit=page.limit, offset=page.offset)
 
 
 @router.get("/tag/{tag}")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tideflow.schemas import FlowRun
@@ -19,6 +19,7 @@ from tideflow.schemas.deployments import (
     DeploymentFlowRunCreate,
     DeploymentUpdate,
 )
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.schedules import (
     DeploymentSchedule,
     DeploymentScheduleCreate,
@@ -189,10 +190,15 @@ async def create_flow_run(
 
 
 @router.get("/{deployment_id}/schedules")
-async def read_schedules(deployment_id: UUID, db: DB) -> list[DeploymentSchedule]:
+async def read_schedules(
+    deployment_id: UUID,
+    db: DB,
+    limit: int = Query(200, ge=1, le=1000, description="Page size."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Schedules to skip, in order."),
+) -> list[DeploymentSchedule]:
     async with db.read() as session:
         await storage.require_deployment(session, deployment_id)
-        return await schedules.read_schedules(session, deployment_id)
+        return await schedules.read_schedules(session, deployment_id, limit=limit, offset=offset)
 
 
 @router.post("/{deployment_id}/schedules", status_code=status.HTTP_201_CREATED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from tideflow.schemas import (
     FlowRun,
@@ -16,6 +16,7 @@ from tideflow.schemas import (
     State,
     StateProposal,
 )
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.server.api.deps import DB
 from tideflow.server.api.validation import (
     check_flow_run_create,
@@ -71,10 +72,15 @@ async def update_flow_run(run_id: UUID, body: FlowRunUpdate, db: DB) -> FlowRun:
 
 
 @router.get("/{run_id}/states")
-async def read_flow_run_states(run_id: UUID, db: DB) -> list[State]:
-    """The run's state history, oldest first."""
+async def read_flow_run_states(
+    run_id: UUID,
+    db: DB,
+    limit: int = Query(1000, ge=1, le=10_000, description="Page size."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="States to skip, oldest first."),
+) -> list[State]:
+    """The run's state history, oldest first, one page at a time."""
     async with db.read() as session:
-        return await storage.read_flow_run_states(session, run_id)
+        return await storage.read_flow_run_states(session, run_id, limit=limit, offset=offset)
 
 
 @router.post("/{run_id}/set_state")

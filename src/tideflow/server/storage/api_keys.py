@@ -80,8 +80,17 @@ class _Row:
         self._mapping = values
 
 
-async def read_api_keys(session: AsyncSession, *, include_revoked: bool = False) -> list[ApiKey]:
-    stmt = sa.select(api_keys).order_by(api_keys.c.created, api_keys.c.id)
+async def read_api_keys(
+    session: AsyncSession,
+    *,
+    include_revoked: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ApiKey]:
+    """Keys oldest first, one page at a time; revoked ones only when asked."""
+    stmt = (
+        sa.select(api_keys).order_by(api_keys.c.created, api_keys.c.id).limit(limit).offset(offset)
+    )
     if not include_revoked:
         stmt = stmt.where(api_keys.c.revoked.is_(None))
     return [_api_key(row) for row in (await session.execute(stmt)).all()]

@@ -91,8 +91,12 @@ async def read_limit(session: AsyncSession, tag: str) -> ConcurrencyLimit | None
     return _limit(row, (await _holders(session, [row.id]))[row.id])
 
 
-async def read_limits(session: AsyncSession) -> list[ConcurrencyLimit]:
-    rows = list(await session.execute(sa.select(concurrency_limits).order_by(_L.tag)))
+async def read_limits(
+    session: AsyncSession, *, limit: int | None = None, offset: int = 0
+) -> list[ConcurrencyLimit]:
+    """Tag limits by tag, one page at a time, each with the runs holding its slots."""
+    stmt = sa.select(concurrency_limits).order_by(_L.tag).limit(limit).offset(offset)
+    rows = list(await session.execute(stmt))
     holders = await _holders(session, [r.id for r in rows])
     return [_limit(r, holders[r.id]) for r in rows]
 

@@ -113,9 +113,12 @@ def _active() -> sa.Select[Any]:
     )
 
 
-async def read_schedules(session: AsyncSession, deployment_id: UUID) -> list[DeploymentSchedule]:
-    """The deployment's schedules that parse, in order."""
-    return [model for _, model in _parsed(await session.execute(_by_deployment(deployment_id)))]
+async def read_schedules(
+    session: AsyncSession, deployment_id: UUID, *, limit: int | None = None, offset: int = 0
+) -> list[DeploymentSchedule]:
+    """The deployment's schedules that parse, in order; ``limit``/``offset`` page the stored rows."""
+    stmt = _by_deployment(deployment_id).limit(limit).offset(offset)
+    return [model for _, model in _parsed(await session.execute(stmt))]
 
 
 async def read_schedule_rows(session: AsyncSession, deployment_id: UUID) -> list[ScheduleRow]:

@@ -304,8 +304,10 @@ async def count_flow_runs(session: AsyncSession, flt: FlowRunFilter) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def read_flow_run_states(session: AsyncSession, run_id: UUID) -> list[State]:
-    """The run's state history, oldest first."""
+async def read_flow_run_states(
+    session: AsyncSession, run_id: UUID, *, limit: int | None = None, offset: int = 0
+) -> list[State]:
+    """The run's state history, oldest first; ``limit``/``offset`` page it."""
     exists = await session.execute(sa.select(flow_runs.c.id).where(flow_runs.c.id == run_id))
     if exists.first() is None:
         raise NotFound(f"flow run {run_id} not found")
@@ -313,6 +315,8 @@ async def read_flow_run_states(session: AsyncSession, run_id: UUID) -> list[Stat
         sa.select(flow_run_states)
         .where(flow_run_states.c.flow_run_id == run_id)
         .order_by(flow_run_states.c.timestamp, flow_run_states.c.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [State.model_validate(dict(row._mapping)) for row in await session.execute(stmt)]
 

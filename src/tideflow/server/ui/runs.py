@@ -160,7 +160,7 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
         if run is None:
             return None
         try:
-            states = await run_storage.read_flow_run_states(session, run_id)
+            states = await run_storage.read_flow_run_states(session, run_id, limit=1000)
         except NotFound:
             return None
         parent = (
