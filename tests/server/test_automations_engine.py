@@ -553,3 +553,31 @@ async def test_follower_of_a_leader_evaluated_long_ago_is_not_held(database_url:
         await engine.run_once()
         assert len(engine.follows) == 0
         assert len(await h.firings(auto.id)) == 1
+
+
+async def test_an_automation_deleted_while_its_firing_commits_costs_one_quiet_line(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness(database_url) as h:
+        dep = await h.deployment()
+        auto = await h.create(chain(dep.id))
+        await h.engine.run_once()
+        real_commit = h.engine._commit
+        calls = 0
+
+        async def delete_first(*args: object, **kwargs: object) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:  # the automation goes away between evaluation and commit
+                async with h.database.write() as session:
+                    await automation_storage.delete_automation(session, auto.id)
+            await real_commit(*args, **kwargs)  # type: ignore[arg-type]
+
+        h.engine._commit = delete_first  # type: ignore[method-assign]
+        await h.emit(event(COMPLETED))
+        with caplog.at_level(logging.WARNING, logger="tideflow"):
+            await h.engine.run_once()
+        assert await h.firings(auto.id) == [] and await h.runs(dep.id) == []
+        [line] = [r for r in caplog.records if "storing trigger state failed" in r.getMessage()]
+        assert "an automation was deleted meanwhile" in line.getMessage()
+        assert not line.exc_info  # one line, no traceback

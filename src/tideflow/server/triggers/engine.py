@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.automations import Action, Automation
@@ -428,11 +429,18 @@ class TriggerEngine(Service):
             try:
                 await self._commit(results, with_checkpoint=True)
                 return
-            except Exception:
+            except Exception as exc:
                 if attempt:
                     raise
                 # Most likely an automation was deleted meanwhile: apply changes, evaluate again.
-                _log.warning("storing trigger state failed; retrying once", exc_info=True)
+                # That is expected (a foreign key refuses the deleted automation's rows), so it
+                # gets one line; anything else keeps its traceback.
+                expected = isinstance(exc, sa_exc.IntegrityError)
+                _log.warning(
+                    "storing trigger state failed (%s); retrying once",
+                    "an automation was deleted meanwhile" if expected else type(exc).__name__,
+                    exc_info=not expected,
+                )
                 await self._apply_changes()
 
     async def _process_deadlines(self) -> None:
