@@ -231,3 +231,10 @@ def test_every_list_route_pages_and_bounds_its_page(srv: ServerProcess) -> None:
     later = httpx.get(f"{api}/api-keys/", params={"offset": 2, "limit": 1000}, timeout=10).json()
     assert {k["name"] for k in keys} | {k["name"] for k in later} >= {"k1", "k2", "k3"}
     assert httpx.get(f"{api}/api-keys/", params={"limit": 0}, timeout=10).status_code == 422
+
+    for name in ("ua", "ub", "uc"):
+        body = {"name": f"lim-{name}", "password": "a long enough password 1"}
+        assert httpx.post(f"{api}/users/", json=body, timeout=30).status_code == 201
+    users = httpx.get(f"{api}/users/", params={"limit": 2, "offset": 1}, timeout=10).json()
+    assert [u["name"] for u in users] == ["lim-ub", "lim-uc"]
+    assert httpx.get(f"{api}/users/", params={"limit": 1001}, timeout=10).status_code == 422

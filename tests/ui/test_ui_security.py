@@ -300,3 +300,63 @@ def test_templates_and_scripts_carry_no_inline_code() -> None:
     if re.search(r"\beval\(|new Function\(|setAttribute\(\s*['\"]style", script):
         offenders.append("app.js: eval, new Function or a style attribute")
     assert not offenders, offenders
+
+
+def test_access_page_creates_and_revokes_keys_and_users_for_admins_only(
+    browser: Browser, secured: Secured
+) -> None:
+    context = _context(browser, secured.base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/login?next=/access")
+    page.get_by_label("API key").fill(ADMIN)
+    page.get_by_role("button", name="Log in with the key").click()
+    expect(page).to_have_url(re.compile(r"/access$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Access")
+    expect(page.locator("#users")).to_contain_text(secured.user)
+
+    # A key: its secret is shown once, in the page, and works against the API.
+    name = unique("ui-key")
+    form = page.locator("#new-key")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("write", exact=True).check()
+    form.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-key-result .key-secret")
+    expect(secret).to_have_text(re.compile(r"^tf_"))
+    key = secret.inner_text()
+    headers = {"Authorization": f"Bearer {key}"}
+    made = httpx.post(f"{secured.base_url}/api/flows/filter", json={}, headers=headers)
+    assert made.status_code == 200
+    page.reload()
+    row = page.locator("#api-keys tr", has_text=name)
+    expect(row).to_contain_text("write, read")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#api-keys tr", has_text=name)).to_have_count(0)
+    refused = httpx.post(f"{secured.base_url}/api/flows/filter", json={}, headers=headers)
+    assert refused.status_code == 401
+
+    # A bad user is refused with the API's reason; a good one is listed, then deleted.
+    users = page.locator("#new-user")
+    users.get_by_label("User name").fill("has space")
+    users.get_by_label("Password").fill(PASSWORD)
+    users.get_by_role("button", name="Create user").click()
+    expect(users.get_by_role("alert")).to_contain_text("name")
+    person = unique("frank")
+    users.get_by_label("User name").fill(person)
+    users.get_by_role("button", name="Create user").click()
+    expect(page.locator("#users tr", has_text=person)).to_have_count(1)
+    page.locator("#users tr", has_text=person).get_by_role("button", name="Delete").click()
+    expect(page.locator("#users tr", has_text=person)).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+
+    # A write-scoped user sees no Access link and is refused the page.
+    page.goto("/login")
+    page.get_by_label("User name").fill(secured.user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page.locator(".logout-who")).to_have_text(secured.user)
+    expect(page.get_by_role("link", name="Access")).to_have_count(0)
+    assert page.goto("/access").status == 403  # type: ignore[union-attr]
+    context.close()
+    assert not violations, violations

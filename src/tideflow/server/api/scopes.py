@@ -24,6 +24,7 @@ _LOGIN = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("POST", "/
 # The login page's style sheet and icon (exact paths): the page is shown before anyone logs in.
 _PUBLIC_ASSETS = frozenset({"/ui/static/login.css", "/ui/static/favicon.svg"})
 _ADMIN_PREFIXES = ("/api/api-keys/", "/api/users/")  # managing who gets in
+_ADMIN_PATHS = frozenset({"/api/api-keys", "/api/users", "/access"})  # ... and the UI's page for it
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _WEBSOCKETS: dict[str, Scope] = {
@@ -84,7 +85,7 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
         return None
     if (method, path) in _LOGIN:
         return None
-    if path.startswith(_ADMIN_PREFIXES) or path in ("/api/api-keys", "/api/users"):
+    if path.startswith(_ADMIN_PREFIXES) or path in _ADMIN_PATHS:
         return "admin"
     if method in _READ_METHODS:
         # A secret's value: what running flows need (Secret.get), never a read-only key.

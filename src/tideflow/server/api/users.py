@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.schemas.users import User, UserCreate, UserPassword
 from tideflow.server.api.deps import DB
 from tideflow.server.storage import NotFound
@@ -52,9 +53,13 @@ async def create_user(body: UserCreate, db: DB, request: Request) -> User:
 
 
 @router.get("/")
-async def read_users(db: DB) -> list[User]:
+async def read_users(
+    db: DB,
+    limit: int = Query(200, ge=1, le=1000, description="Page size."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Users to skip, by name."),
+) -> list[User]:
     async with db.read() as session:
-        return await storage.read_users(session)
+        return await storage.read_users(session, limit=limit, offset=offset)
 
 
 @router.post("/{user_id}/password")

@@ -63,8 +63,11 @@ async def create_user(
     return User(**{k: v for k, v in values.items() if k != "password_hash"})
 
 
-async def read_users(session: AsyncSession) -> list[User]:
-    stmt = sa.select(users).order_by(users.c.name)
+async def read_users(
+    session: AsyncSession, *, limit: int | None = None, offset: int = 0
+) -> list[User]:
+    """Users by name, one page at a time."""
+    stmt = sa.select(users).order_by(users.c.name).limit(limit).offset(offset)
     return [_user(row) for row in (await session.execute(stmt)).all()]
 
 

@@ -62,6 +62,7 @@ def load_ui(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     from tideflow.server.ui import (
+        access,
         artifacts,
         automations,
         chains,
@@ -79,6 +80,7 @@ def load_ui(app: FastAPI) -> None:
     for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
     app.include_router(work_pools.router)
+    app.include_router(access.router)
 
 
 class _LazyUI(BaseRoute):
