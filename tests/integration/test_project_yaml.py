@@ -17,7 +17,7 @@ from worker_helpers import FAST, FLOWS, Worker, run_lines
 from tideflow.client import SyncClient
 from tideflow.client import _work_pools as calls
 from tideflow.deployments import run_deployment
-from tideflow.schemas import StateType
+from tideflow.schemas import LogFilter, StateType
 from tideflow.schemas.variables import VariableCreate
 from tideflow.schemas.work_pools import WorkPoolCreate
 
@@ -312,3 +312,28 @@ def test_a_failing_run_shell_script_step_crashes_the_run_with_its_command(
         worker.stop()
     assert run.state is not None and run.state.type == StateType.CRASHED, run.state
     assert "'ls no-such-file-here' exited with 2" in (run.state.message or ""), run.state
+
+
+def test_the_deploy_etl_example_deploys_and_a_worker_runs_it(
+    server: Any, client: SyncClient, tmp_path: Path
+) -> None:
+    """examples/deploy_etl.py as the README and the docs run it: deploy, then a worker runs it with
+    the deployment's job variables and a run's own."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "deploy_etl.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=90, cwd=tmp_path,
+        env=cli_env(server.api_url, TIDEFLOW_HOME=str(tmp_path / ".home")),
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    d = client.read_deployment_by_name("etl/nightly")
+    assert d.work_pool_name == "local" and d.parameters == {"limit": 10}
+    assert d.job_variables == {"env": {"MODE": "incremental"}}
+    worker = Worker(server.api_url, "local", tmp_path / "runs.log")
+    try:
+        run = run_deployment("etl/nightly", job_variables={"env": {"MODE": "full"}}, timeout=90)
+        assert run.state is not None and run.state.type == StateType.COMPLETED, run.state
+        logs = "\n".join(log.message for log in client.read_logs(LogFilter(flow_run_id=[run.id])))
+    finally:
+        worker.stop()
+    assert "loading 10 rows in full mode" in logs, logs

@@ -233,7 +233,7 @@ def test_every_list_route_pages_and_bounds_its_page(srv: ServerProcess) -> None:
     assert httpx.get(f"{api}/api-keys/", params={"limit": 0}, timeout=10).status_code == 422
 
     for name in ("ua", "ub", "uc"):
-        body = {"name": f"lim-{name}", "password": "a long enough password 1"}
+        body = {"name": f"lim-{name}", "password": "a long enough password 1", "scopes": ["read"]}
         assert httpx.post(f"{api}/users/", json=body, timeout=30).status_code == 201
     users = httpx.get(f"{api}/users/", params={"limit": 2, "offset": 1}, timeout=10).json()
     assert [u["name"] for u in users] == ["lim-ub", "lim-uc"]

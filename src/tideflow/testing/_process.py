@@ -40,7 +40,7 @@ class ServerProcess:
         port: int | None = None,
         home: str | Path | None = None,
         env: dict[str, str] | None = None,
-        startup_timeout: float = 30.0,
+        startup_timeout: float | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if home is None:
@@ -51,7 +51,10 @@ class ServerProcess:
         self.database_url = database_url or f"sqlite+aiosqlite:///{self.home / 'tideflow.db'}"
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.log_path = self.home / f"server-{self.port}.log"
-        self.startup_timeout = startup_timeout
+        # A loaded machine (CI beside other jobs) may need longer than the 30 s default.
+        self.startup_timeout = startup_timeout or float(
+            os.environ.get("TIDEFLOW_TEST_SERVER_STARTUP_TIMEOUT", "30")
+        )
         self._env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
