@@ -139,9 +139,11 @@ def version() -> None:
 # `tideflow deploy` and `tideflow init` are top-level commands, as in Prefect (issue 11).
 from tideflow.cli.deploy import deploy as _deploy  # noqa: E402
 from tideflow.cli.deploy import init as _init  # noqa: E402
+from tideflow.cli.mcp import mcp as _mcp  # noqa: E402
 
 app.command("deploy")(_deploy)
 app.command("init")(_init)
+app.command("mcp")(_mcp)
 
 
 def main() -> None:
