@@ -271,11 +271,13 @@ def test_worker_errors_are_one_line(server: Any, client: SyncClient) -> None:
     )
     docker = _pool(client, type="docker")
     assert_one_line_error(
-        run_cli(server.api_url, "worker", "start", "--pool", docker), "is of type 'docker'"
+        run_cli(server.api_url, "worker", "start", "--pool", docker),
+        "is of type 'docker'",
+        "start one with --type docker",
     )
     assert_one_line_error(
-        run_cli(server.api_url, "worker", "start", "--pool", docker, "--type", "docker"),
-        "process worker only",
+        run_cli(server.api_url, "worker", "start", "--pool", docker, "--type", "podman"),
+        "unknown worker type 'podman'",
     )
 
 

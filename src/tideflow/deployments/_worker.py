@@ -40,6 +40,7 @@ from tideflow.deployments._pull import run_pull_steps
 from tideflow.deployments._runner import Runner
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas import FlowRun
+from tideflow.schemas.deployments import Deployment
 from tideflow.schemas.work_pools import (
     WorkPool,
     WorkPoolCreate,
@@ -49,7 +50,7 @@ from tideflow.schemas.work_pools import (
 )
 from tideflow.settings import Settings
 
-__all__ = ["ProcessJobLauncher", "ProcessWorker", "build_command", "run_worker"]
+__all__ = ["PoolWorker", "ProcessJobLauncher", "ProcessWorker", "build_command", "run_worker"]
 
 
 def build_command(job: dict[str, Any], entrypoint: str, run_id: UUID, lifeline: int) -> list[str]:
@@ -142,22 +143,23 @@ class ProcessJobLauncher:
             self._lifeline = None
 
 
-class ProcessWorker(Runner):
-    """A worker of one work pool of type ``process``."""
+class PoolWorker(Runner):
+    """A worker of one work pool: what every worker type shares (the pool, its hello, claims over
+    the websocket only). Subclasses set ``worker_type`` and start each run's job in ``launch``."""
 
-    worker_type = WorkPoolType.PROCESS
+    worker_type: WorkPoolType
 
     def __init__(
         self,
         pool_name: str,
+        launcher: Any,
         *,
         settings: Settings,
         limit: int | None = None,
         name: str | None = None,
         create_pool: bool = False,
     ) -> None:
-        self.job_launcher = ProcessJobLauncher()
-        super().__init__([], self.job_launcher, settings=settings, limit=limit)
+        super().__init__([], launcher, settings=settings, limit=limit)
         self.pool_name = pool_name
         self.create_pool = create_pool
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -173,14 +175,15 @@ class ProcessWorker(Runner):
                 raise ObjectNotFound(
                     404,
                     f"work pool {self.pool_name!r} not found; create it with: tideflow work-pool "
-                    f"create {self.pool_name} --type process (or start with --type process)",
+                    f"create {self.pool_name} --type {self.worker_type.value} (or start with "
+                    f"--type {self.worker_type.value})",
                 ) from None
             body = WorkPoolCreate(name=self.pool_name, type=self.worker_type)
             self.pool = await self.client.send(calls.create_work_pool(body))
         if self.pool.type is not self.worker_type:
             raise ValueError(
                 f"work pool {self.pool.name!r} is of type {self.pool.type.value!r}; this is a "
-                f"{self.worker_type.value!r} worker"
+                f"{self.worker_type.value!r} worker (start one with --type {self.pool.type.value})"
             )
         limit = f" running at most {self.limit} flow runs at once" if self.limit else ""
         print(
@@ -215,18 +218,44 @@ class ProcessWorker(Runner):
             with contextlib.suppress(Exception):
                 await ws.send(json.dumps({"type": "poll"}))
 
-    async def launch(self, run: FlowRun, claimed: FlowRun) -> int:
-        """Pull the code, render the job from the pool's template and start the run's process."""
+    async def read_job(self, run: FlowRun, claimed: FlowRun) -> tuple[Deployment, dict[str, Any]]:
+        """The run's deployment and its job: the pool's template filled with the merged job
+        variables (pool defaults < deployment < run)."""
         assert run.deployment_id is not None
         deployment = await self.client.read_deployment(run.deployment_id)
         pool = await self.client.send(calls.read_work_pool(self.pool_name))
+        variables = merge_job_variables(deployment.job_variables, claimed.job_variables)
+        return deployment, render_job(pool.base_job_template, variables)
+
+
+class ProcessWorker(PoolWorker):
+    """A worker of one work pool of type ``process``."""
+
+    worker_type = WorkPoolType.PROCESS
+
+    def __init__(
+        self,
+        pool_name: str,
+        *,
+        settings: Settings,
+        limit: int | None = None,
+        name: str | None = None,
+        create_pool: bool = False,
+    ) -> None:
+        self.job_launcher = ProcessJobLauncher()
+        super().__init__(
+            pool_name, self.job_launcher, settings=settings, limit=limit, name=name,
+            create_pool=create_pool,
+        )  # fmt: skip
+
+    async def launch(self, run: FlowRun, claimed: FlowRun) -> int:
+        """Pull the code, render the job from the pool's template and start the run's process."""
+        deployment, job = await self.read_job(run, claimed)
         if not deployment.entrypoint:
             raise ValueError(f"deployment {deployment.full_name!r} has no entrypoint")
         steps = deployment.pull_steps
         home = self.settings.home
         directory = await asyncio.to_thread(run_pull_steps, steps, home) if steps else None
-        variables = merge_job_variables(deployment.job_variables, claimed.job_variables)
-        job = render_job(pool.base_job_template, variables)
         entrypoint = _anchored(deployment.entrypoint, directory)
         return await self.job_launcher.start_job(run.id, job, entrypoint, directory, self.settings)
 
@@ -240,7 +269,7 @@ def _anchored(entrypoint: str, directory: Path | None) -> str:
     return f"{(directory or Path.cwd()) / path}:{name}"
 
 
-async def run_worker(worker: ProcessWorker) -> None:
+async def run_worker(worker: PoolWorker) -> None:
     """Run ``worker`` until SIGINT/SIGTERM (a second one cancels running runs at once)."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
