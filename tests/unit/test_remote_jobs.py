@@ -97,3 +97,23 @@ def test_names_are_dns_labels() -> None:
     assert len(name) <= 63 and name.endswith("-12345678")
     assert all(c.isalnum() or c == "-" for c in name) and name == name.lower()
     assert job_command({"command": ["a", 1]}) == ["a", "1"]
+
+
+def test_kubernetes_job_manifest_from_the_default_template() -> None:
+    from tideflow.deployments._kubernetes import job_manifest
+
+    template = default_base_job_template("kubernetes")
+    kube = job_manifest(render_job(template, {"namespace": "flows"}), RUN)
+    assert kube.namespace == "flows" and kube.name == "witty-otter-12345678"
+    spec = kube.manifest["spec"]
+    assert spec["backoffLimit"] == 0 and "ttlSecondsAfterFinished" not in spec
+    (container,) = spec["template"]["spec"]["containers"]
+    assert "resources" not in container and "imagePullPolicy" not in container
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["TIDEFLOW_API_URL"] == RUN.api_url  # not rewritten: a cluster has no host alias
+    labels = job_manifest(render_job(template, {"labels": {"x": "a b/c"}}), RUN).manifest[
+        "metadata"
+    ]["labels"]
+    assert labels["x"] == "a-b-c" and labels["tideflow.io/work-pool"] == "docker-pool"
+    with pytest.raises(ValueError, match="finished_job_ttl"):
+        job_manifest(render_job(template, {"finished_job_ttl": -1}), RUN)
