@@ -42,6 +42,14 @@ def start(
             "it when it does not exist.",
         ),
     ] = None,
+    cold: Annotated[
+        bool,
+        typer.Option(
+            "--cold",
+            help="Process worker: start every run in a new interpreter (by default one with "
+            "tideflow already imported waits for the next run).",
+        ),
+    ] = False,
 ) -> None:
     """Take the runs of POOL's deployments (pushed by the server) and run each in a process, a
     docker container or a Kubernetes job, per the worker type."""
@@ -69,9 +77,11 @@ def start(
         settings = settings.model_copy(update={"api_url": resolve_api_url(settings)})
     except TideflowError as exc:
         exit_with_error(one_line(exc))
+    options: dict[str, Any] = {"warm": not cold} if kind == "process" else {}
     worker = worker_class(
-        pool, settings=settings, limit=limit, name=name, create_pool=worker_type is not None
-    )
+        pool, settings=settings, limit=limit, name=name, create_pool=worker_type is not None,
+        **options,
+    )  # fmt: skip
     try:
         asyncio.run(run_worker(worker))
     except (TideflowError, ValueError) as exc:

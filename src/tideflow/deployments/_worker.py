@@ -66,13 +66,23 @@ def build_command(job: dict[str, Any], entrypoint: str, run_id: UUID, lifeline: 
 
 
 class ProcessJobLauncher:
-    """Starts flow-run processes and reports their exits (``asyncio`` subprocesses)."""
+    """Starts flow-run processes and reports their exits (``asyncio`` subprocesses).
 
-    def __init__(self) -> None:
+    With ``warm`` (the default), one spare interpreter with tideflow imported waits for the next
+    run (``_warm``): a run whose job uses the default command and sets no ``PYTHON*`` variable
+    (those act at interpreter start) is handed to it, and a new spare starts at once; others, or a
+    run arriving while the spare is not there, start cold.
+    """
+
+    def __init__(self, warm: bool = True) -> None:
         self._on_exit: ExitCallback | None = None
         self._waits: set[asyncio.Task[None]] = set()
         self._lifeline: tuple[int, int] | None = None
         self._pids: set[int] = set()
+        self.warm = warm
+        self._spare: asyncio.subprocess.Process | None = None
+        self._spare_task: asyncio.Task[None] | None = None
+        self.warm_starts = 0  # runs handed to a warm interpreter (for tests and the bench)
 
     async def open(
         self, on_exit: ExitCallback, on_lost: Callable[[str], None] | None = None
@@ -80,6 +90,36 @@ class ProcessJobLauncher:
         self._on_exit = on_exit
         self._lifeline = os.pipe()
         os.set_inheritable(self._lifeline[0], True)
+        self._prepare_spare()
+
+    def _prepare_spare(self) -> None:
+        if self.warm and self._lifeline is not None:
+            self._spare_task = asyncio.create_task(self._start_spare())
+
+    async def _start_spare(self) -> None:
+        assert self._lifeline is not None
+        env = {**os.environ}
+        try:
+            self._spare = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tideflow.deployments._warm",
+                "--lifeline", str(self._lifeline[0]),
+                env=env, stdin=subprocess.PIPE, start_new_session=True,
+                pass_fds=(self._lifeline[0],),
+            )  # fmt: skip
+        except OSError:
+            self._spare = None
+
+    def _take_spare(self, job: dict[str, Any]) -> asyncio.subprocess.Process | None:
+        spare = self._spare
+        if spare is None or spare.returncode is not None or spare.stdin is None:
+            return None
+        command = job.get("command")
+        if isinstance(command, str) and command.strip():
+            return None
+        if any(str(k).startswith("PYTHON") for k in (job.get("env") or {})):
+            return None
+        self._spare = None
+        return spare
 
     async def start(self, index: int, run_id: UUID, run: FlowRun | None = None) -> int:
         raise RuntimeError("a worker starts jobs with start_job()")
@@ -105,20 +145,45 @@ class ProcessJobLauncher:
         if where is not None and not where.is_dir():
             raise ValueError(f"working directory {where} does not exist")
         stream = job.get("stream_output") is not False
-        out = None if stream else subprocess.DEVNULL
-        argv = build_command(job, entrypoint, run_id, self._lifeline[0])
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True, pass_fds=(self._lifeline[0],),
-            )  # fmt: skip
-        except OSError as exc:
-            raise ValueError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        proc = await self._start_warm(job, env, where, stream, entrypoint, run_id)
+        if proc is None:
+            out = None if stream else subprocess.DEVNULL
+            argv = build_command(job, entrypoint, run_id, self._lifeline[0])
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    start_new_session=True, pass_fds=(self._lifeline[0],),
+                )  # fmt: skip
+            except OSError as exc:
+                raise ValueError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
         self._pids.add(proc.pid)
         task = asyncio.create_task(self._wait(proc, run_id))
         self._waits.add(task)
         task.add_done_callback(self._waits.discard)
         return proc.pid
+
+    async def _start_warm(
+        self, job: dict[str, Any], env: dict[str, str], where: Path | None, stream: bool,
+        entrypoint: str, run_id: UUID,
+    ) -> asyncio.subprocess.Process | None:  # fmt: skip
+        """Hand the run to the spare interpreter (then start the next spare); None: start cold."""
+        spare = self._take_spare(job)
+        if spare is None:
+            return None
+        self._prepare_spare()
+        line = json.dumps({"argv": [entrypoint, str(run_id)], "env": env,
+                           "cwd": str(where) if where else None, "quiet": not stream})  # fmt: skip
+        assert spare.stdin is not None
+        try:
+            spare.stdin.write(line.encode() + b"\n")
+            await spare.stdin.drain()
+            spare.stdin.close()
+        except (OSError, ConnectionError):  # it died meanwhile: start this run cold
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(spare.pid, signal.SIGKILL)
+            return None
+        self.warm_starts += 1
+        return spare
 
     async def _wait(self, proc: asyncio.subprocess.Process, run_id: UUID) -> None:
         code = await proc.wait()
@@ -127,6 +192,16 @@ class ProcessJobLauncher:
             self._on_exit(run_id, code)
 
     async def close(self) -> None:
+        self.warm = False
+        if self._spare_task is not None:
+            with contextlib.suppress(Exception):
+                await self._spare_task
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(spare.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                await spare.wait()
         for task in list(self._waits):
             task.cancel()
         await asyncio.gather(*self._waits, return_exceptions=True)
@@ -241,8 +316,9 @@ class ProcessWorker(PoolWorker):
         limit: int | None = None,
         name: str | None = None,
         create_pool: bool = False,
+        warm: bool = True,
     ) -> None:
-        self.job_launcher = ProcessJobLauncher()
+        self.job_launcher = ProcessJobLauncher(warm=warm)
         super().__init__(
             pool_name, self.job_launcher, settings=settings, limit=limit, name=name,
             create_pool=create_pool,
