@@ -13,7 +13,10 @@ job variables (pool template defaults < deployment < run) fill the pool's job co
 ``python -m tideflow.deployments._child ENTRYPOINT RUN_ID`` (or the job's ``command`` followed by
 those two arguments) runs with the job's ``env`` over the worker's environment, in its
 ``working_dir`` (default: the pulled folder), its output streamed to the worker's when
-``stream_output``. A pipe ties each run's process to the worker: if the worker dies, its runs stop
+``stream_output``. By default the run is handed to a spare interpreter that already imported tideflow
+(``_warm``; the job's env and directory applied as it takes the run), which saves the second or more
+a cold start spends importing; ``--cold``, a job ``command`` or a ``PYTHON*`` env variable start a
+fresh interpreter instead. A pipe ties each run's process (and the spare) to the worker: if the worker dies, its runs stop
 (and the server marks them Crashed). Exits without a final state are reported as Crashed, as by
 ``serve()``, and cancellation is the same SIGTERM-then-SIGKILL of the run's process group.
 """
