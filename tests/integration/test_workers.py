@@ -35,7 +35,9 @@ from tideflow.schemas.work_pools import (
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tideflow.testing import ServerProcess
 
-    with ServerProcess(home=tmp_path_factory.mktemp("server"), env=FAST) as proc:
+    with ServerProcess(
+        home=tmp_path_factory.mktemp("server"), env=FAST, startup_timeout=90
+    ) as proc:
         yield proc
 
 
