@@ -151,7 +151,11 @@ def test_two_workers_race_for_200_runs_and_each_runs_once(
     try:
         runs = [_run(client, d) for _ in range(200)]
         for run in runs:
-            assert wait_final(client, run.id, timeout=240).state_type is StateType.COMPLETED
+            final = wait_final(client, run.id, timeout=240)
+            assert final.state_type is StateType.COMPLETED, (
+                final.state,
+                workers[0].output()[-2000:],
+            )
     finally:
         for worker in workers:
             worker.stop()
