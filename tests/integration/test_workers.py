@@ -35,7 +35,9 @@ from tideflow.schemas.work_pools import (
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tideflow.testing import ServerProcess
 
-    with ServerProcess(home=tmp_path_factory.mktemp("server"), env=FAST) as proc:
+    with ServerProcess(
+        home=tmp_path_factory.mktemp("server"), env=FAST, startup_timeout=90
+    ) as proc:
         yield proc
 
 
@@ -149,7 +151,11 @@ def test_two_workers_race_for_200_runs_and_each_runs_once(
     try:
         runs = [_run(client, d) for _ in range(200)]
         for run in runs:
-            assert wait_final(client, run.id, timeout=240).state_type is StateType.COMPLETED
+            final = wait_final(client, run.id, timeout=240)
+            assert final.state_type is StateType.COMPLETED, (
+                final.state,
+                workers[0].output()[-2000:],
+            )
     finally:
         for worker in workers:
             worker.stop()
@@ -271,11 +277,13 @@ def test_worker_errors_are_one_line(server: Any, client: SyncClient) -> None:
     )
     docker = _pool(client, type="docker")
     assert_one_line_error(
-        run_cli(server.api_url, "worker", "start", "--pool", docker), "is of type 'docker'"
+        run_cli(server.api_url, "worker", "start", "--pool", docker),
+        "is of type 'docker'",
+        "start one with --type docker",
     )
     assert_one_line_error(
-        run_cli(server.api_url, "worker", "start", "--pool", docker, "--type", "docker"),
-        "process worker only",
+        run_cli(server.api_url, "worker", "start", "--pool", docker, "--type", "podman"),
+        "unknown worker type 'podman'",
     )
 
 

@@ -89,6 +89,25 @@ def test_from_source_folder_deploy_runs_on_a_worker_with_job_variables(
     assert "mode=full" in seen[str(run2.id)]
 
 
+def test_fsspec_file_url_source_is_copied_and_run_by_the_worker(
+    client: SyncClient, worker: Worker, tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    url = f"file://{project}"
+    record = flow.from_source(url, entrypoint="flows/etl.py:record")
+    deployment_id = record.deploy("from-storage", work_pool_name="deploy-pool",
+                                  print_next_steps=False)  # fmt: skip
+    d = client.read_deployment(deployment_id)
+    assert d.pull_steps == [{"pull_from_remote_storage": {"url": url}}]
+    run = run_deployment("record/from-storage", timeout=60)
+    assert run.state_type is StateType.COMPLETED, run.state
+    seen = {line[1]: dict(kv.split("=", 1) for kv in line[4:]) for line in run_lines(
+        worker.out.with_name("runs.log"))}  # fmt: skip
+    # the run started in the worker's copy of the folder, not in the folder itself
+    cwd = Path(seen[str(run.id)]["cwd"])
+    assert cwd.parent.name == "storage-cache" and (cwd / "flows" / "etl.py").read_text() == FLOWS
+
+
 def test_deploy_and_run_deployment_name_bad_input(client: SyncClient, tmp_path: Path) -> None:
     project = _project(tmp_path)
     record = flow.from_source(project, entrypoint="flows/etl.py:record")

@@ -2,7 +2,8 @@
 process: the pools list (queues, workers online, runs waiting), a pool's page (queues, the worker
 online with its heartbeat, recent runs, pause/resume), the deployment page showing its pool, queue
 and job variables, and its Run form sending job variables (the server's 422 shown in the form for an
-unknown one; a valid set reaching the run's environment). No CSP violation on the new pages."""
+unknown one; a valid set reaching the run's environment, and shown on the run's page with its pool,
+queue and worker). No CSP violation on the new pages."""
 
 from __future__ import annotations
 
@@ -213,6 +214,12 @@ def test_deployment_page_shows_pool_and_run_form_takes_job_variables(
     assert run.state_type is StateType.COMPLETED
     assert run.job_variables == {"env": {"MODE": "from-ui"}}
     assert "from-ui" in pooled.run_log.read_text().splitlines()
+    # the run page says where it ran and with which job variables
+    page.reload()
+    expect(page.locator("#run-pool")).to_have_text(pooled.pool)
+    expect(page.locator("#run-queue")).to_have_text("default")
+    expect(page.locator("#run-worker")).to_have_text("ui-w1")
+    expect(page.locator("#run-job-variables")).to_contain_text('"MODE": "from-ui"')
     # the run is listed among the pool's recent runs, in its queue
     page.goto(f"/work-pools/{pooled.pool}")
     recent = page.locator(f"#pool-runs tr[data-run-id='{run_id}']")

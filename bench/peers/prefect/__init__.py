@@ -23,6 +23,8 @@ ADAPTERS = (
 # silently showing our figures alone.
 MISSING = {
     "chains_load": "no Prefect adapter yet (issue 20): adapt_chain.py measures one chain at a time",
+    "workers": "no Prefect adapter yet (issue 11): Prefect's process worker needs a work pool and "
+    "`prefect worker start` driven by the adapter",
 }
 
 

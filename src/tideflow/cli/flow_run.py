@@ -94,6 +94,14 @@ def ls(
         list[str] | None,
         typer.Option("--tag", help="Runs carrying this tag; repeatable (all must match)."),
     ] = None,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option("--pool", "-p", help="Only runs in this work pool; repeatable (any)."),
+    ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="Only runs in this work queue; repeatable (any)."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Most runs to show.")] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list of flow runs.")
@@ -107,6 +115,8 @@ def ls(
         sort=FlowRunSort.CREATED_DESC,
         flow_name=[flow] if flow else None,
         tags_all=tag or None,
+        work_pool_name=pool or None,
+        work_queue_name=queue or None,
     )
     filters = _state_filters(state or [], base)
     with open_client() as client:

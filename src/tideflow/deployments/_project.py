@@ -283,6 +283,7 @@ _EXAMPLE = """\
 # on this machine (fine when they share its disk). Steps:
 #   - git_clone: {repository: URL, branch: main, commit: SHA, subdirectory: path}
 #   - set_working_directory: {directory: /path/on/the/worker}
+#   - pull_from_remote_storage: {url: "s3://bucket/flows"}   # any fsspec URL (s3 needs s3fs)
 #   - run_shell_script: {script: "pip install -r requirements.txt"}   # one command a line
 # pull:
 #   - git_clone:

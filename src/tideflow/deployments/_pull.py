@@ -6,7 +6,10 @@ cache folder per (repository, commit), so each commit is fetched once and every 
 reuses the checkout; a branch (or the default branch) is resolved to its commit first with
 ``git ls-remote``. ``run_shell_script`` runs its ``script`` one command per line (split as a shell
 would, run without one) in ``directory`` or the current step's, before every run (e.g. installing
-requirements); it names no directory. Steps run in order; the last directory they name is where the
+requirements); it names no directory. ``pull_from_remote_storage`` copies the folder at an fsspec
+``url`` (``file://``, ``memory://``, ``s3://`` with s3fs installed, ``gcs://`` with gcsfs…) into a
+cache folder keyed by the URL and a fingerprint of its listing (names, sizes, modification times or
+etags): unchanged code is copied once, changed code into a new folder. Steps run in order; the last directory they name is where the
 run starts.
 """
 
@@ -23,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PullError", "git_cache_dir", "run_pull_steps"]
+__all__ = ["PullError", "git_cache_dir", "open_storage", "run_pull_steps"]
 
 _GIT_TIMEOUT = 300.0  # seconds for one git command (a clone of a large repository)
 
@@ -86,6 +89,79 @@ def _clone(args: Mapping[str, Any], cache: Path) -> Path:
     return (target / sub) if sub else target
 
 
+_MAX_REMOTE_FILES = 10_000  # a code folder, not a data lake: bound what one pull copies
+
+
+def open_storage(url: str) -> tuple[Any, str]:
+    """(fsspec filesystem, path) for ``url``; PullError naming the package a protocol needs."""
+    import fsspec  # a core dependency, but only this step needs it loaded
+    from fsspec.registry import known_implementations
+
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError:
+        known = known_implementations.get(protocol, {})
+        package = str(known.get("class", protocol)).split(".", 1)[0]
+        raise PullError(
+            f"pull_from_remote_storage: {protocol}:// needs the {package!r} package on this "
+            f"machine (pip install {package})"
+        ) from None
+    except ValueError as exc:
+        raise PullError(f"pull_from_remote_storage: {url!r}: {exc}") from None
+    return fs, path
+
+
+def _fingerprint(entries: Mapping[str, Mapping[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(entries):
+        info = entries[name]
+        stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("created")
+        digest.update(f"{name}\0{info.get('size')}\0{stamp}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _pull_remote(url: str, cache: Path) -> Path:
+    fs, root = open_storage(url)
+    try:
+        if not fs.isdir(root):
+            raise PullError(f"pull_from_remote_storage: {url} is not a folder")
+        entries = fs.find(root, detail=True, maxdepth=None)
+    except PullError:
+        raise
+    except Exception as exc:  # any backend's own errors (network, permissions)
+        raise PullError(f"pull_from_remote_storage: {url}: {exc}") from None
+    files = {k: v for k, v in entries.items() if v.get("type") != "directory"}
+    if len(files) > _MAX_REMOTE_FILES:
+        raise PullError(
+            f"pull_from_remote_storage: {url} holds more than {_MAX_REMOTE_FILES} files"
+        )
+    key = hashlib.sha256(f"{url}\0{_fingerprint(files)}".encode()).hexdigest()[:24]
+    target = cache / key
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+    prefix = root.rstrip("/") + "/"
+    try:
+        for name in files:
+            relative = name.removeprefix(prefix) if name.startswith(prefix) else name.lstrip("/")
+            destination = (work / relative).resolve()
+            if not destination.is_relative_to(work.resolve()):
+                raise PullError(f"pull_from_remote_storage: {name!r} lies outside {url}")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fs.get_file(name, str(destination))
+            except Exception as exc:
+                raise PullError(f"pull_from_remote_storage: copying {name}: {exc}") from None
+        with contextlib.suppress(OSError):  # another run got there first: use its copy
+            work.rename(target)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 _SCRIPT_TIMEOUT = 600.0  # seconds for one command of a run_shell_script step
 
 
@@ -128,6 +204,8 @@ def run_pull_steps(steps: Sequence[Mapping[str, Any]] | None, home: Path) -> Pat
             directory = Path(str(args["directory"])).expanduser()
         elif name == "git_clone":
             directory = _clone(args, git_cache_dir(home))
+        elif name == "pull_from_remote_storage":
+            directory = _pull_remote(str(args["url"]), home / "storage-cache")
         elif name == "run_shell_script":
             _run_script(args, directory, index)
             continue

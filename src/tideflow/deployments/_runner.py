@@ -361,7 +361,8 @@ class Runner:
             if reason is not None or state.type is StateType.CANCELLING:
                 await self._propose_end(run_id, S.Cancelled(reason or state.message or "cancelled"))
             else:
-                await self._propose_end(run_id, S.Crashed(exit_message(code), exit_code=code))
+                message = self.describe_exit(run_id, code)
+                await self._propose_end(run_id, S.Crashed(message, exit_code=code))
         except TideflowError as exc:
             _say(f"Could not report the end of flow run {run_id}: {exc}", err=True)
         finally:
@@ -389,11 +390,20 @@ class Runner:
 
     def _terminate(self, proc: _Proc) -> None:
         assert proc.pid is not None
-        _signal_group(proc.pid, signal.SIGTERM)
+        self.signal_job(proc.pid, signal.SIGTERM)
         pid = proc.pid
         grace = self.settings.runner_cancel_grace
         loop = asyncio.get_running_loop()
-        proc.kill_timer = loop.call_later(grace, _signal_group, pid, signal.SIGKILL)
+        proc.kill_timer = loop.call_later(grace, self.signal_job, pid, signal.SIGKILL)
+
+    def signal_job(self, pid: int, signum: int) -> None:
+        """Stop a run's job: SIGTERM (ask), then SIGKILL after the grace (a worker whose jobs are
+        not processes, e.g. containers, maps these onto its infrastructure)."""
+        _signal_group(pid, signum)
+
+    def describe_exit(self, run_id: UUID, code: int) -> str:
+        """The Crashed message for a run whose job ended with ``code`` without a final state."""
+        return exit_message(code)
 
     async def _cancel_unclaimed(self, run_id: UUID) -> None:
         """A CANCELLING run nobody claimed (it was Scheduled): any runner may finish the cancel."""

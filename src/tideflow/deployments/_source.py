@@ -1,9 +1,11 @@
 """``Flow.from_source`` and ``Flow.deploy``: deployments whose code a worker pulls before each run.
 
-``from_source(source, entrypoint)`` loads the flow from a local folder or a git repository (a URL, a
-bare repository path, or a ``GitRepository`` with a branch, commit or subdirectory) and remembers
+``from_source(source, entrypoint)`` loads the flow from a local folder, a git repository (a URL, a
+bare repository path, or a ``GitRepository`` with a branch, commit or subdirectory) or a folder at
+any fsspec URL (``file://``, ``memory://``, ``s3://`` with s3fs…), and remembers
 where it came from. ``deploy(...)`` registers a deployment in a work pool with the pull steps that
-get that code on a worker (``set_working_directory`` for a folder, ``git_clone`` for git) and the
+get that code on a worker (``set_working_directory`` for a folder, ``git_clone`` for git,
+``pull_from_remote_storage`` for an fsspec URL) and the
 entrypoint relative to it. A flow defined in a local file deploys with that file's folder as its
 source. Job variables are checked by the server against the pool's template (an error names the bad
 variable).
@@ -48,11 +50,24 @@ class SourceInfo:
     entrypoint: str = ""
 
 
+def _is_repository(path: Path) -> bool:
+    bare = (path / "HEAD").is_file() and (path / "objects").is_dir()
+    return bare or (path / ".git").exists()
+
+
 def _is_git(source: str) -> bool:
+    if source.startswith("file://"):  # a local repository, else a folder through fsspec
+        return source.endswith(".git") or _is_repository(Path(source.removeprefix("file://")))
     if source.startswith(_GIT_SCHEMES) or source.endswith(".git"):
         return True
     path = Path(source)
     return (path / "HEAD").is_file() and (path / "objects").is_dir()  # a bare repository
+
+
+def _is_storage_url(source: str) -> bool:
+    """Any other ``protocol://`` URL: a folder in an fsspec filesystem."""
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and scheme.replace("+", "").replace("-", "").isalnum()
 
 
 def _steps(source: str | os.PathLike[str] | GitRepository) -> list[dict[str, Any]]:
@@ -63,6 +78,8 @@ def _steps(source: str | os.PathLike[str] | GitRepository) -> list[dict[str, Any
     text = os.fspath(source)
     if _is_git(text):
         return [{"git_clone": {"repository": text}}]
+    if _is_storage_url(text):
+        return [{"pull_from_remote_storage": {"url": text}}]
     folder = Path(text).expanduser().resolve()
     if not folder.is_dir():
         raise ValueError(f"source {text!r} is neither a folder nor a git repository")

@@ -49,6 +49,8 @@ PULL_STEPS: dict[str, dict[str, tuple[type, bool]]] = {
         "commit": (str, False),
         "subdirectory": (str, False),
     },
+    # A folder at any fsspec URL (file://, memory://, s3://, gcs://…), copied to the worker.
+    "pull_from_remote_storage": {"url": (str, True)},
     # One command per line, run without a shell in `directory` (default: the current step's).
     "run_shell_script": {"script": (str, True), "directory": (str, False)},
 }

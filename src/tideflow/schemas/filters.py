@@ -46,6 +46,15 @@ class FlowRunFilter(_Filter):
     flow_id: list[UUID] | None = None
     flow_name: list[str] | None = Field(None, description="Any of these flow names.")
     deployment_id: list[UUID] | None = None
+    work_pool_name: list[str] | None = Field(
+        None, max_length=100, description="Runs in any of these work pools."
+    )
+    work_queue_name: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Runs in a work queue of any of these names (of those pools, with "
+        "work_pool_name).",
+    )
     state_type: list[StateType] | None = None
     state_name: list[str] | None = None
     tags_all: list[str] | None = Field(None, description="Runs carrying every one of these tags.")

@@ -123,8 +123,19 @@ def default_base_job_template(pool_type: WorkPoolType | str) -> dict[str, Any]:
             "image": {"type": "string", "title": "Image", "default": "python:3.12-slim"},
             "image_pull_policy": {"enum": ["IfNotPresent", "Always", "Never"]},
             "networks": {"type": "array", "items": {"type": "string"}, "default": []},
-            "volumes": {"type": "array", "items": {"type": "string"}, "default": []},
-            "auto_remove": {"type": "boolean", "default": False},
+            "volumes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Mounts as 'host_path_or_volume:container_path[:mode]'.",
+            },
+            "auto_remove": {
+                "type": "boolean",
+                "default": False,
+                "description": "Remove the container once its exit code is read.",
+            },
+            "mem_limit": {"type": "string", "description": "Memory limit, e.g. '512m' or '2g'."},
+            "cpus": {"type": "number", "exclusiveMinimum": 0, "description": "CPUs, e.g. 1.5."},
             "stream_output": {"type": "boolean", "default": True},
         }
     else:
@@ -136,6 +147,8 @@ def default_base_job_template(pool_type: WorkPoolType | str) -> dict[str, Any]:
             "finished_job_ttl": {"type": "integer", "minimum": 0},
             "cpu_request": {"type": "string"},
             "memory_request": {"type": "string"},
+            "cpu_limit": {"type": "string"},
+            "memory_limit": {"type": "string"},
             "stream_output": {"type": "boolean", "default": True},
         }
     configuration = {name: "{{ " + name + " }}" for name in properties}

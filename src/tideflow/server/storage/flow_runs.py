@@ -42,7 +42,14 @@ from tideflow.server.storage.errors import Conflict, NotFound, is_unique_violati
 from tideflow.server.storage.flows import create_or_get_flow, read_flow
 from tideflow.server.storage.names import generate_name
 from tideflow.server.storage.run_changes import record_state_change, record_state_changes
-from tideflow.server.storage.tables import deployments, flow_run_states, flow_runs, flows
+from tideflow.server.storage.tables import (
+    deployments,
+    flow_run_states,
+    flow_runs,
+    flows,
+    work_pools,
+    work_queues,
+)
 
 __all__ = [
     "count_flow_runs",
@@ -262,6 +269,14 @@ def filter_clauses(flt: FlowRunFilter, dialect: str) -> list[sa.ColumnElement[bo
         out.append(flows.c.name.in_(flt.flow_name))
     if flt.deployment_id is not None:
         out.append(c.deployment_id.in_(flt.deployment_id))
+    if flt.work_pool_name is not None or flt.work_queue_name is not None:
+        queues = sa.select(work_queues.c.id)
+        if flt.work_pool_name is not None:
+            pools = sa.select(work_pools.c.id).where(work_pools.c.name.in_(flt.work_pool_name))
+            queues = queues.where(work_queues.c.work_pool_id.in_(pools))
+        if flt.work_queue_name is not None:
+            queues = queues.where(work_queues.c.name.in_(flt.work_queue_name))
+        out.append(c.work_queue_id.in_(queues))
     if flt.state_type is not None:
         out.append(c.state_type.in_([t.value for t in flt.state_type]))
     if flt.state_name is not None:

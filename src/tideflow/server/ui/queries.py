@@ -9,9 +9,10 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.server.storage.tables import flow_runs
+from tideflow.server.storage.tables import flow_runs, work_pools, work_queues, workers
 
 __all__ = [
+    "run_placement",
     "run_times_since",
     "runs_triggered_by",
     "state_counts_since",
@@ -67,3 +68,25 @@ async def runs_triggered_by(session: AsyncSession, event_ids: list[UUID]) -> lis
         .limit(100)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def run_placement(
+    session: AsyncSession, queue_id: UUID | None, runner_ids: list[UUID]
+) -> dict[str, str | None]:
+    """The work pool and queue names of a run's queue, and the name of the worker (among the
+    runners that claimed it, latest first) that is a worker of a pool; None where unknown."""
+    out: dict[str, str | None] = {"pool": None, "queue": None, "worker": None}
+    if queue_id is not None:
+        stmt = (
+            sa.select(work_pools.c.name, work_queues.c.name)
+            .join(work_pools, work_pools.c.id == work_queues.c.work_pool_id)
+            .where(work_queues.c.id == queue_id)
+        )
+        row = (await session.execute(stmt)).first()
+        if row is not None:
+            out["pool"], out["queue"] = row[0], row[1]
+    if runner_ids:
+        stmt2 = sa.select(workers.c.id, workers.c.name).where(workers.c.id.in_(runner_ids[:20]))
+        names = {row[0]: row[1] for row in await session.execute(stmt2)}
+        out["worker"] = next((names[r] for r in runner_ids if r in names), None)
+    return out

@@ -173,14 +173,27 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
         )
         chain = await _chain(session, run)
         tasks = await _task_runs(session, run)
+        placement = await queries.run_placement(session, run.work_queue_id, _claimers(states))
     return {
         "run": run,
+        "placement": placement,
         "states": states,
         "parent": parent,
         "children": children,
         **chain,
         **tasks,
     }
+
+
+def _claimers(states: list[Any]) -> list[UUID]:
+    """The runners that claimed the run (Pending with a ``runner_id``), latest first."""
+    found: list[UUID] = []
+    for state in sorted(states, key=lambda s: s.timestamp, reverse=True):
+        extra = (state.details.model_extra or {}) if state.details is not None else {}
+        runner = _uuid(str(extra.get("runner_id") or ""))
+        if runner is not None and runner not in found:
+            found.append(runner)
+    return found
 
 
 async def _task_runs(session: AsyncSession, run: FlowRun) -> dict[str, Any]:
