@@ -158,6 +158,7 @@ PUBLIC: dict[str, list[str]] = {
         "TransitionRefused",
     ],
     "tideflow.events": [
+        "AssetTrigger",
         "CompoundTrigger",
         "DeploymentCompoundTrigger",
         "DeploymentEventTrigger",
