@@ -199,6 +199,18 @@ def add_asset_metadata(asset: str | Asset, metadata: Mapping[str, Any]) -> None:
 
 
 # --- lineage inside one flow run ----------------------------------------------------------------
+def _shared(value: Any) -> bool:
+    """Whether ``value`` is an object the interpreter shares (None, booleans, small ints, empty
+    containers, one-character strings): its identity does not say which task made it."""
+    if value is None or isinstance(value, bool):
+        return True
+    if type(value) is int:
+        return -5 <= value <= 256
+    if isinstance(value, str | bytes | tuple | frozenset):
+        return len(value) <= 1
+    return False
+
+
 class _RunAssets:
     """What one flow run materialized: by task run id (futures) and by result object (values)."""
 
@@ -211,8 +223,7 @@ class _RunAssets:
     def record(self, run_id: UUID, value: Any, assets: tuple[Asset, ...]) -> None:
         with self.lock:
             self.by_run[run_id] = assets
-            # Small ints, None and booleans are shared objects: their identity says nothing.
-            if value is not None and not isinstance(value, bool | int | float):
+            if not _shared(value):
                 self.by_value[id(value)] = (value, assets)
 
     def upstream_of(self, run: Any) -> list[Asset]:
