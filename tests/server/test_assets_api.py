@@ -8,11 +8,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from tideflow.client import AsyncClient
 from tideflow.schemas.assets import AssetFilter
+from tideflow.schemas.events import Event
+from tideflow.server.storage import Database
+from tideflow.server.storage import assets as asset_storage
+from tideflow.server.storage import events as event_storage
+from tideflow.server.storage.migrate import upgrade_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +121,30 @@ async def test_bad_input_is_a_clear_4xx(http: httpx.AsyncClient) -> None:
     assert unknown.status_code == 422
     missing = await http.get("/assets/lineage", params={"key": "s3://b/none"})
     assert missing.status_code == 404
+
+
+async def test_concurrent_batches_writing_the_same_assets_in_any_order(database_url: str) -> None:
+    """Two writers whose batches name the same keys in opposite orders both commit (the keys are
+    locked in one order on PostgreSQL, so neither waits for the other forever) and every
+    materialization is counted."""
+    keys = [f"s3://race/{i}.csv" for i in range(20)]
+    db = Database(database_url)
+    await upgrade_engine(db.engine)
+    try:
+
+        async def write(order: list[str]) -> None:
+            for _ in range(3):
+                batch = [
+                    Event.model_validate(_materialized(k, upstream=(order[0],))) for k in order
+                ]
+                async with db.write() as session:
+                    await event_storage.insert_events(session, batch)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, keys)
+            tg.start_soon(write, keys[::-1])
+        async with db.read() as session:
+            found = await asset_storage.read_assets(session, AssetFilter(keys=keys))
+        assert sorted(a.materializations for a in found) == [6] * 20
+    finally:
+        await db.dispose()

@@ -73,7 +73,6 @@ async def _ensure(session: AsyncSession, keys: Sequence[str], now: dt.datetime) 
 
 
 async def _record(session: AsyncSession, m: Materialization, now: dt.datetime) -> None:
-    await _lock_key(session, m.key)
     row = (
         await session.execute(
             sa.select(_A.last_materialized, _A.materializations).where(_A.key == m.key)
@@ -112,6 +111,10 @@ async def record_materializations(session: AsyncSession, events: Sequence[Event]
     """Catalogue the materializations among ``events`` (newly stored); how many were recorded."""
     facts = [f for f in map(materialization_facts, events) if f is not None]
     now = _now()
+    # Every key this batch writes (rows and edges), locked up front in one order: two batches
+    # locking them as they come could each wait for the other (a deadlock on PostgreSQL).
+    for key in sorted({k for f in facts for k in (f.key, *f.upstream)}):
+        await _lock_key(session, key)
     for m in sorted(facts, key=lambda f: f.occurred):
         await _record(session, m, now)
     return len(facts)
