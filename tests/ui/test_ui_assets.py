@@ -68,6 +68,11 @@ def test_lineage_graph_asset_page_and_run_page(page: Page, client: SyncClient, s
     pipeline()
     _catalogued(client, f"s3://{bucket}/broken.csv")
 
+    violations: list[str] = []  # the pages run under the CSP: no inline code, nothing refused
+    page.on(
+        "console", lambda msg: violations.append(msg.text) if "Refused to" in msg.text else None
+    )
+    page.on("pageerror", lambda exc: violations.append(str(exc)))
     page.goto("/assets")
     graph = page.locator("svg.asset-graph")
     expect(graph).to_be_visible()
@@ -109,6 +114,7 @@ def test_lineage_graph_asset_page_and_run_page(page: Page, client: SyncClient, s
     listed.filter(has_text="raw.csv").get_by_role("link").click()
     expect(page.locator(".page-head")).to_contain_text(raw)
 
+    assert not violations, violations
     missing = page.goto("/assets/asset?key=s3://nowhere/none")
     assert missing is not None and missing.status == 404
     bad = page.goto("/assets/asset?key=not-a-uri")
