@@ -79,6 +79,13 @@ PUBLIC: dict[str, list[str]] = {
         "concurrency",
         "rate_limit",
     ],
+    "tideflow.assets": [
+        "Asset",
+        "AssetProperties",
+        "MaterializingTask",
+        "add_asset_metadata",
+        "materialize",
+    ],
     "tideflow.artifacts": [
         "acreate_link_artifact",
         "acreate_markdown_artifact",
@@ -151,6 +158,7 @@ PUBLIC: dict[str, list[str]] = {
         "TransitionRefused",
     ],
     "tideflow.events": [
+        "AssetTrigger",
         "CompoundTrigger",
         "DeploymentCompoundTrigger",
         "DeploymentEventTrigger",

@@ -59,6 +59,7 @@ def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
         "import tideflow.variables",
         "import tideflow.secrets",
         "import tideflow.artifacts",
+        "import tideflow.assets",
         "import tideflow.concurrency",
         "import tideflow; tideflow.State, tideflow.get_client, tideflow.get_run_logger",
     ],

@@ -268,6 +268,10 @@ class Task(Generic[P, R]):
         policy, key_fn, expiration = self._cache_options
         options.update(cache_policy=policy, cache_key_fn=key_fn, cache_expiration=expiration)
         options.update(changes)
+        return self._with_options(options)
+
+    def _with_options(self, options: dict[str, Any]) -> Task[P, R]:
+        # A subclass (``tideflow.assets``' materializing task) keeps its own kind and extras.
         return Task(self.fn, **options)
 
     def retry_policy(self, settings: Any = None) -> tuple[int, float | list[float]]:

@@ -243,6 +243,7 @@ def test_csp_holds_on_every_page(
         f"/automations/{automation.id}/edit",
         "/chains",
         "/artifacts",
+        "/assets",
         f"/runs/{uuid.uuid4()}",  # the 404 page
         "/docs",
     ]

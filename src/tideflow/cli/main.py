@@ -50,6 +50,7 @@ GROUPS: dict[str, str] = {
     "variable": "tideflow.cli.variable",
     "secret": "tideflow.cli.secret",
     "artifact": "tideflow.cli.artifact",
+    "asset": "tideflow.cli.asset",
     "gcl": "tideflow.cli.gcl",
 }
 

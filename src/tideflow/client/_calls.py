@@ -36,6 +36,7 @@ from tideflow.schemas import (
 
 if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
     from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
+    from tideflow.schemas.assets import AssetFilter, AssetLineage, AssetRecord
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -412,6 +413,40 @@ def delete_artifact(artifact_id: UUID) -> Call[None]:
 
 def delete_artifacts_by_key(key: str) -> Call[Any]:
     return Call("DELETE", f"/artifacts/key/{quote(key, safe='')}", _json)
+
+
+# --- assets --------------------------------------------------------------------------------------
+def read_assets(flt: AssetFilter | None = None) -> Call[list[AssetRecord]]:
+    from tideflow.schemas.assets import AssetRecord
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call("POST", "/assets/filter", _model(list[AssetRecord]), body)
+
+
+def read_asset(key: str) -> Call[AssetRecord]:
+    from tideflow.schemas.assets import AssetRecord
+
+    return Call("GET", "/assets/key", _model(AssetRecord), params={"key": key})
+
+
+def read_asset_materializations(key: str, limit: int = 50) -> Call[list[ReceivedEvent]]:
+    from tideflow.schemas.events import ReceivedEvent
+
+    params = {"key": key, "limit": limit}
+    return Call("GET", "/assets/key/materializations", _model(list[ReceivedEvent]), params=params)
+
+
+def read_asset_lineage(key: str | None = None, depth: int = 3) -> Call[AssetLineage]:
+    from tideflow.schemas.assets import AssetLineage
+
+    params: dict[str, Any] = {"depth": depth}
+    if key is not None:
+        params["key"] = key
+    return Call("GET", "/assets/lineage", _model(AssetLineage), params=params)
+
+
+def delete_asset(key: str) -> Call[None]:
+    return Call("DELETE", "/assets/key", _none, params={"key": key})
 
 
 # --- global concurrency and rate limits ------------------------------------------------------------

@@ -31,6 +31,7 @@ from tideflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # annotations only: these schema modules load when their calls are made
     from tideflow.schemas.artifacts import Artifact, ArtifactCreate, ArtifactFilter, ArtifactUpdate
+    from tideflow.schemas.assets import AssetFilter, AssetLineage, AssetRecord
     from tideflow.schemas.automations import Automation, AutomationFilter, FiringRecord
     from tideflow.schemas.concurrency import ConcurrencyLimit, SlotAnswer
     from tideflow.schemas.deployments import (
@@ -260,6 +261,21 @@ class SyncClient:
 
     def delete_artifacts_by_key(self, key: str) -> Any:
         return self.send(c.delete_artifacts_by_key(key))
+
+    def read_assets(self, flt: AssetFilter | None = None) -> list[AssetRecord]:
+        return self.send(c.read_assets(flt))
+
+    def read_asset(self, key: str) -> AssetRecord:
+        return self.send(c.read_asset(key))
+
+    def read_asset_materializations(self, key: str, limit: int = 50) -> list[ReceivedEvent]:
+        return self.send(c.read_asset_materializations(key, limit))
+
+    def read_asset_lineage(self, key: str | None = None, depth: int = 3) -> AssetLineage:
+        return self.send(c.read_asset_lineage(key, depth))
+
+    def delete_asset(self, key: str) -> None:
+        return self.send(c.delete_asset(key))
 
     def create_global_concurrency_limit(
         self, body: GlobalConcurrencyLimitCreate

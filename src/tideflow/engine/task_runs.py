@@ -67,6 +67,7 @@ class TaskRun:
     end_time: dt.datetime | None = None
     history: list[State] = field(default_factory=list)
     result_location: str | None = None  # where its result is stored, when the task persists it
+    asset_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # add_asset_metadata
 
     reporter: Any = field(default=None, repr=False, compare=False)  # where its states are reported
 

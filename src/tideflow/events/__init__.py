@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tideflow._lazy import lazy_exports
 
 if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
+    from tideflow.events._asset_triggers import AssetTrigger as AssetTrigger
     from tideflow.events._deployment_triggers import (
         DeploymentCompoundTrigger as DeploymentCompoundTrigger,
     )
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
 
 # name -> module that defines it
 _LAZY: dict[str, str] = {
+    "AssetTrigger": "tideflow.events._asset_triggers",
     "CompoundTrigger": "tideflow.schemas.automations",
     "DeploymentCompoundTrigger": "tideflow.events._deployment_triggers",
     "DeploymentEventTrigger": "tideflow.events._deployment_triggers",

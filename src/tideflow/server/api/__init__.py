@@ -7,6 +7,7 @@ from tideflow.server.api import (
     admin,
     api_keys,
     artifacts,
+    assets,
     automations,
     concurrency_limits,
     deployments,
@@ -52,6 +53,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         variables,
         secrets,
         artifacts,
+        assets,
         global_concurrency,
     )
 )

@@ -20,6 +20,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tideflow.schemas.assets import ASSET_EVENT_PREFIX
 from tideflow.schemas.events import (
     Event,
     EventFilter,
@@ -29,6 +30,7 @@ from tideflow.schemas.events import (
     encode_cursor,
 )
 from tideflow.server.events.hotpath import gc_paused, json_text
+from tideflow.server.storage.assets import record_materializations
 from tideflow.server.storage.dialect import dialect_name
 from tideflow.server.storage.event_filters import filter_clauses, first_related_row, related_rows
 from tideflow.server.storage.outbox import publish_after_commit
@@ -200,6 +202,10 @@ async def insert_events(
         ]
     for ev in out:
         publish_after_commit(session, EVENTS_TOPIC, ev)
+    # The asset catalogue commits with the materialization events it is kept from (ADR 0021).
+    materialized = [e for e in out if e.event.startswith(ASSET_EVENT_PREFIX)]
+    if materialized:
+        await record_materializations(session, materialized)
     return out
 
 

@@ -10,6 +10,8 @@ from tideflow.server.storage.types import BigIntId, JSONType, UTCDateTime, UuidT
 __all__ = [
     "api_keys",
     "artifacts",
+    "asset_dependencies",
+    "assets",
     "automation_actions",
     "automation_buckets",
     "automation_checkpoints",
@@ -562,4 +564,36 @@ global_concurrency_leases = sa.Table(
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("expires", UTCDateTime, nullable=False),
     sa.Index(None, "limit_id", "expires"),
+)
+
+# Assets (issue 21): the catalogue kept from materialization events as they are stored (see
+# storage/assets.py); ``last_*`` describe the newest materialization by event time. No foreign
+# keys to runs: a flow run may be deleted while its assets stay.
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("properties", JSONType, nullable=True),
+    sa.Column("last_materialized", UTCDateTime, nullable=True),
+    sa.Column("last_status", sa.String(20), nullable=True),
+    sa.Column("last_event_id", UuidType, nullable=True),
+    sa.Column("last_flow_run_id", UuidType, nullable=True),
+    sa.Column("last_task_run_id", UuidType, nullable=True),
+    sa.Column("last_metadata", JSONType, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("materializations", sa.Integer, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "last_flow_run_id"),
+    sa.Index(None, "last_materialized"),
+)
+
+# One row per edge ``upstream`` -> ``downstream`` seen in a materialization.
+asset_dependencies = sa.Table(
+    "asset_dependencies",
+    metadata,
+    sa.Column("upstream", sa.String(512), primary_key=True),
+    sa.Column("downstream", sa.String(512), primary_key=True),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index(None, "downstream"),
 )

@@ -64,6 +64,7 @@ def load_ui(app: FastAPI) -> None:
     from tideflow.server.ui import (
         access,
         artifacts,
+        assets,
         automations,
         chains,
         dashboard,
@@ -77,7 +78,9 @@ def load_ui(app: FastAPI) -> None:
 
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
+    for module in (
+        dashboard, runs, deployments, events, automations, chains, login, artifacts, assets,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(work_pools.router)
     app.include_router(access.router)

@@ -27,6 +27,7 @@ from tideflow.server.storage import logs as log_storage
 from tideflow.server.storage import task_runs as task_run_storage
 from tideflow.server.ui import queries
 from tideflow.server.ui.artifacts import run_artifacts
+from tideflow.server.ui.assets import run_materializations
 from tideflow.server.ui.rendering import database, not_found, render
 from tideflow.server.ui.task_graph import GRAPH_LIMIT, task_graph, task_timeline
 
@@ -268,9 +269,11 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
             session, LogFilter(flow_run_id=[context["run"].id], limit=2000)
         )
         artifacts = await run_artifacts(session, context["run"].id)
+        materializations = await run_materializations(session, context["run"].id)
     return render(
-        request, "run.html", title=context["run"].name, logs=logs, artifacts=artifacts, **context
-    )
+        request, "run.html", title=context["run"].name, logs=logs, artifacts=artifacts,
+        materializations=materializations, **context,
+    )  # fmt: skip
 
 
 @router.get("/runs/{run_id}/summary", response_class=HTMLResponse)
