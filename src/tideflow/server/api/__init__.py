@@ -14,6 +14,7 @@ from tideflow.server.api import (
     flow_runs,
     flows,
     global_concurrency,
+    hooks,
     logs,
     runners,
     secrets,
@@ -21,6 +22,7 @@ from tideflow.server.api import (
     task_workers,
     users,
     variables,
+    webhooks,
     work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
@@ -53,5 +55,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         secrets,
         artifacts,
         global_concurrency,
+        webhooks,
+        hooks,
     )
 )

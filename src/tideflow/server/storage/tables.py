@@ -34,6 +34,7 @@ __all__ = [
     "task_runs",
     "users",
     "variables",
+    "webhooks",
     "work_pools",
     "work_queues",
     "workers",
@@ -562,4 +563,25 @@ global_concurrency_leases = sa.Table(
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("expires", UTCDateTime, nullable=False),
     sa.Index(None, "limit_id", "expires"),
+)
+
+# Inbound webhooks (issue 16): ``/api/hooks/{slug}`` turns a request into an event with ``template``
+# (JSON: an object of templates or one template string). Only the Fernet token of the secret is
+# stored (server/secret_box.py).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("template", JSONType, nullable=False),
+    sa.Column("verification", sa.String(20), nullable=False),
+    sa.Column("signature_header", sa.String(200), nullable=True),
+    sa.Column("secret_token", sa.Text, nullable=True),
+    sa.Column("max_body_bytes", sa.Integer, nullable=False),
+    sa.Column("rate_limit", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )

@@ -70,6 +70,7 @@ def load_ui(app: FastAPI) -> None:
         events,
         login,
         runs,
+        webhooks,
         work_pools,
     )
     from tideflow.server.ui.rendering import STATIC_DIR, build_environment
@@ -79,6 +80,7 @@ def load_ui(app: FastAPI) -> None:
     for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
     app.include_router(work_pools.router)
+    app.include_router(webhooks.router)
 
 
 class _LazyUI(BaseRoute):
