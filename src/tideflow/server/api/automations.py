@@ -33,9 +33,10 @@ from tideflow.server.storage import automations as storage
 from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
+from tideflow.server.triggers.backfill import backfill_firings
 from tideflow.server.triggers.egress import AllowList, check_literal_url, parse_allow_list
 from tideflow.server.triggers.explain import Explanation
-from tideflow.server.triggers.replay import Replay, replay_stored
+from tideflow.server.triggers.replay import Replay, replay_stored, replay_window
 from tideflow.server.triggers.template_budget import TemplateLimits
 from tideflow.server.triggers.templates import automation_template_problems
 from tideflow.server.triggers.why import explain_stored
@@ -64,6 +65,11 @@ class ReplayRequest(BaseModel):
     until: AwareDatetime | None = None
     automation: dict[str, Any] | None = Field(
         None, description="An automation to try before saving it (POST /automations/replay)."
+    )
+    backfill: bool = Field(
+        False,
+        description="Record the firings found that were never recorded and run their actions "
+        "(stored automations only; at most 200 a request; running it again records nothing).",
     )
 
 
@@ -151,6 +157,8 @@ async def replay_new_automation(
     firings it would have made and its actions' rendered templates; nothing is stored or run."""
     if body.automation is None:
         raise _unprocessable("body.automation: the automation to replay is required here")
+    if body.backfill:
+        raise _unprocessable("body.backfill: only a saved automation can be backfilled")
     parsed = await asyncio.to_thread(parse_create, body.automation, _allowed(context))
     return await _replay(db, context, parsed, body)
 
@@ -276,7 +284,21 @@ async def replay_automation(
     as_create = AutomationCreate.model_validate(
         automation.model_dump(exclude={"id", "created", "updated", "warnings", "event_warnings"})
     )
-    return await _replay(db, context, as_create, body)
+    replay = await _replay(db, context, as_create, body)
+    if not body.backfill:
+        return replay
+    until = replay.until
+    async with db.read() as session:
+        _, firings, _, _ = await replay_window(session, automation.trigger, body.since, until)
+    async with db.write() as session:
+        recorded = await backfill_firings(session, automation, firings, utcnow())
+    times = "none" if not recorded else f"{len(recorded)}"
+    return replay.model_copy(
+        update={
+            "backfilled": len(recorded),
+            "summary": f"{replay.summary}; backfilled {times} not recorded before",
+        }
+    )
 
 
 @router.get("/{automation_id}/history")

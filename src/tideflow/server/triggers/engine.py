@@ -47,6 +47,7 @@ from tideflow.server.triggers.actions import (
     Outcome,
     runs_in_transaction,
 )
+from tideflow.server.triggers.backfill import BackfillQueued
 from tideflow.server.triggers.egress import parse_allow_list
 from tideflow.server.triggers.emitted import action_event, firing_event, paused_event
 from tideflow.server.triggers.evaluate import (
@@ -132,7 +133,7 @@ class TriggerEngine(Service):
         self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
         self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
         self._held: list[Any] = []
-        self._held_changes: list[automation_storage.AutomationChanged] = []
+        self._held_changes: list[automation_storage.AutomationChanged | BackfillQueued] = []
         self.index = AutomationIndex()
         self._automations: dict[UUID, Automation] = {}
         self._states: dict[UUID, TriggerState] = {}
@@ -292,6 +293,11 @@ class TriggerEngine(Service):
             except asyncio.QueueEmpty:
                 break
         for change in changes:
+            if isinstance(change, BackfillQueued):
+                # Firings a replay recorded (triggers.backfill): run their actions now.
+                for pending in change.pending:
+                    await self.actions.resume(pending)
+                continue
             await self.apply_change(change)
 
     async def apply_change(self, change: automation_storage.AutomationChanged) -> None:
