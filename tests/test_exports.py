@@ -158,6 +158,8 @@ PUBLIC: dict[str, list[str]] = {
         "DeploymentTrigger",
         "Event",
         "EventTrigger",
+        "MetricTrigger",
+        "MetricTriggerQuery",
         "ReceivedEvent",
         "RelatedResource",
         "Resource",

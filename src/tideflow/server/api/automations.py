@@ -22,12 +22,14 @@ from tideflow.schemas.automations import (
     AutomationUpdate,
     CallWebhook,
     FiringRecord,
+    MetricTrigger,
     describe_validation_error,
     parse_automation,
 )
 from tideflow.schemas.states import utcnow
 from tideflow.server.api.deps import DB, get_context
 from tideflow.server.context import ServerContext
+from tideflow.server.services.metric_triggers import measure
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage.event_names import unknown_event_warnings
@@ -281,6 +283,12 @@ async def replay_automation(
         automation = await storage.read_automation(session, automation_id)
     if automation is None:
         raise NotFound(f"automation {automation_id} not found")
+    trigger = automation.trigger
+    if isinstance(trigger, MetricTrigger):
+        raise _unprocessable(
+            "automation: a metric trigger measures stored runs, not events: it has nothing to "
+            f"replay (GET /api/automations/{automation_id}/metric says what it measures now)"
+        )
     as_create = AutomationCreate.model_validate(
         automation.model_dump(exclude={"id", "created", "updated", "warnings", "event_warnings"})
     )
@@ -289,7 +297,7 @@ async def replay_automation(
         return replay
     until = replay.until
     async with db.read() as session:
-        _, firings, _, _ = await replay_window(session, automation.trigger, body.since, until)
+        _, firings, _, _ = await replay_window(session, trigger, body.since, until)
     async with db.write() as session:
         recorded = await backfill_firings(session, automation, firings, utcnow())
     times = "none" if not recorded else f"{len(recorded)}"
@@ -299,6 +307,21 @@ async def replay_automation(
             "summary": f"{replay.summary}; backfilled {times} not recorded before",
         }
     )
+
+
+@router.get("/{automation_id}/metric")
+async def automation_metric(
+    automation_id: UUID, db: DB, context: ServerContext = Depends(get_context)
+) -> dict[str, Any]:
+    """What a metric trigger measures now: the value over its range, the runs counted, whether
+    it breaches, its open firing, and readable ``lines`` (the explain of a metric trigger)."""
+    async with db.read() as session:
+        automation = await storage.read_automation(session, automation_id)
+        if automation is None:
+            raise NotFound(f"automation {automation_id} not found")
+        if not isinstance(automation.trigger, MetricTrigger):
+            raise _unprocessable("automation: its trigger is not a metric trigger")
+        return dict(await measure(session, automation, utcnow()))
 
 
 @router.get("/{automation_id}/history")

@@ -106,6 +106,7 @@ flow_runs = sa.Table(
     sa.Index(None, "state_name"),
     sa.Index(None, "created"),
     sa.Index(None, "start_time"),
+    sa.Index(None, "end_time"),  # metric triggers: runs that ended in a range (migration 0016)
     sa.Index(None, "expected_start_time"),
     sa.Index(None, "next_scheduled_start_time"),
     sa.Index(None, "parent_flow_run_id"),

@@ -26,7 +26,7 @@ from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.outbox import publish_after_commit
 from tideflow.server.triggers import state as store
 from tideflow.server.triggers.emitted import action_event, firing_event
-from tideflow.server.triggers.evaluate import Firing
+from tideflow.server.triggers.evaluate import Firing, Resolution
 
 __all__ = ["MAX_BACKFILL", "BackfillQueued", "backfill_firings"]
 
@@ -41,10 +41,14 @@ class BackfillQueued:
 
 
 async def backfill_firings(
-    session: AsyncSession, automation: Automation, firings: Sequence[Firing], now: dt.datetime
-) -> list[Firing]:
+    session: AsyncSession,
+    automation: Automation,
+    firings: Sequence[Firing | Resolution],
+    now: dt.datetime,
+) -> list[Firing | Resolution]:
     """Record the firings of ``firings`` not recorded yet (at most ``MAX_BACKFILL``) with their
-    actions pending; the ones recorded now."""
+    actions pending (a resolution's: ``actions_on_resolve``); the ones recorded now. Metric
+    triggers record their firings this way too (services.metric_triggers)."""
     wanted = list(firings)[:MAX_BACKFILL]
     new = await store.insert_firings(session, [store.firing_row(automation.id, f) for f in wanted])
     recorded = [f for f in wanted if (automation.id, f.id) in new]
@@ -53,7 +57,12 @@ async def backfill_firings(
     emitted: list[Event] = []
     for firing in recorded:
         emitted.append(firing_event(automation, firing, now))
-        for index, action in enumerate(automation.firing_actions()):
+        actions = (
+            automation.actions_on_resolve
+            if isinstance(firing, Resolution)
+            else automation.firing_actions()
+        )
+        for index, action in enumerate(actions):
             dumped = action.model_dump(mode="json")
             rows.append(store.action_row(automation.id, firing.id, index, dumped, now))
             emitted.append(action_event(automation, firing, index, action.type, "triggered", now))

@@ -28,7 +28,7 @@ from tideflow.schemas.automations import (
     iter_triggers,
 )
 from tideflow.schemas.events import Event, EventFilter
-from tideflow.schemas.triggers import EventTrigger
+from tideflow.schemas.triggers import EventTrigger, MetricTrigger
 from tideflow.server.storage.events import read_events
 from tideflow.server.triggers.evaluate import (
     AnyTrigger,
@@ -217,6 +217,11 @@ async def replay_stored(
 ) -> Replay:
     """Replay ``automation``'s trigger over the stored events of ``[since, until]`` (at most
     ``MAX_WINDOW`` long); ValueError naming what is wrong with the window."""
+    if isinstance(automation.trigger, MetricTrigger):
+        raise ValueError(
+            "a metric trigger measures stored runs, not events: it has nothing to replay "
+            "(GET /api/automations/{id}/metric says what it measures now)"
+        )
     events, firings, events_truncated, steps_out = await replay_window(
         session, automation.trigger, since, until
     )

@@ -1,4 +1,6 @@
-"""Inbound webhooks (issue 16): the ``webhooks`` table.
+"""Inbound webhooks (issue 16): the ``webhooks`` table; and an index on ``flow_runs.end_time`` for
+metric triggers (runs that ended in a range). An index is made and dropped in place: no table
+rebuild.
 
 Revision ID: 0016
 Revises: 0012
@@ -38,7 +40,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_webhooks_name"),
         sa.UniqueConstraint("slug", name="uq_webhooks_slug"),
     )
+    op.create_index("ix_flow_runs_end_time", "flow_runs", ["end_time"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_flow_runs_end_time", table_name="flow_runs")
     op.drop_table("webhooks")
