@@ -20,7 +20,7 @@ from tideflow.testing import ServerProcess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(home=tmp_path_factory.mktemp("backfill")) as proc:
+    with ServerProcess(home=tmp_path_factory.mktemp("backfill"), startup_timeout=90) as proc:
         yield proc
 
 

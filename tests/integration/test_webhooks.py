@@ -40,7 +40,9 @@ GITHUB_TEMPLATE = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"TIDEFLOW_SERVER_AUTH": "on", "TIDEFLOW_SERVER_ADMIN_KEY": ADMIN}
-    with ServerProcess(home=tmp_path_factory.mktemp("webhooks"), env=env) as proc:
+    with ServerProcess(
+        home=tmp_path_factory.mktemp("webhooks"), env=env, startup_timeout=90
+    ) as proc:
         yield proc
 
 
