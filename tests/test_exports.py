@@ -166,6 +166,8 @@ PUBLIC: dict[str, list[str]] = {
         "DeploymentTrigger",
         "Event",
         "EventTrigger",
+        "MetricTrigger",
+        "MetricTriggerQuery",
         "ReceivedEvent",
         "RelatedResource",
         "Resource",

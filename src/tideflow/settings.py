@@ -277,6 +277,9 @@ class Settings(BaseModel):
     late_runs_after: float = Field(
         15.0, ge=0, description="Seconds after its start time a scheduled run becomes Late."
     )
+    metric_triggers_interval: float = Field(
+        10.0, gt=0, description="Seconds between evaluations of the metric triggers."
+    )
     scheduler_max_runs: int = Field(
         3, gt=0, description="Future runs kept scheduled per active schedule."
     )

@@ -42,6 +42,9 @@ PUBLIC = {
     ("GET", "/ui/static/login.css"),  # the login page's own assets, on exact paths
     ("GET", "/ui/static/favicon.svg"),
 }
+# The one public route with a parameter: an inbound webhook (api.hooks). Without a slug that names
+# an enabled webhook it answers 404, never runs anything; its own verification does the rest.
+WEBHOOK_INGEST = re.compile(r"^/api/hooks/[^/]+$")
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,8 @@ def _app_routes() -> list[tuple[str, str, bool]]:
     paths = {path for _, path, _ in out}
     assert {"/api/events/in", "/api/runners/ws", "/api/flows/filter", "/runs", "/login"} <= paths
     assert "/ui/static/app.js" in paths
+    hooks = [(m, p) for m, p, _ in out if p.startswith("/api/hooks")]
+    assert [m for m, _ in hooks] == ["POST"], hooks  # the ingest route takes POST only
     return out
 
 
@@ -118,7 +123,8 @@ def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
     assert {"/api/events/in", "/api/events/out", "/api/runners/ws"} <= set(websockets)
     # Look-alikes of the public paths (Prefect's bypass matched any path ending in "health").
     lookalikes = ["/api/flows/health", "/api/xhealth", "/api/health/", "/api/version/x", "/health",
-                  "/ui/static/login.css/../app.js", "/ui/static/app.css", "/ui/static/xlogin.css"]  # fmt: skip
+                  "/ui/static/login.css/../app.js", "/ui/static/app.css", "/ui/static/xlogin.css",
+                  "/api/hooks/x/y", "/api/hooks/", "/api/webhooks/filter", "/webhooks"]  # fmt: skip
     open_doors = []
     with _http(server) as anonymous, _http(server, "tf_0000_bad") as forged:
         for method, path, ws in routes:
@@ -129,7 +135,10 @@ def test_every_route_and_websocket_needs_a_key(server: ServerProcess) -> None:
                 continue
             for http in (anonymous, forged):
                 r = http.request(method, path, json={} if method != "GET" else None)
-                if (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC):
+                if method == "POST" and WEBHOOK_INGEST.match(path):
+                    if r.status_code != 404 or r.json() != {"detail": "no webhook at this address"}:
+                        open_doors.append(f"{method} {path} -> {r.status_code}")
+                elif (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC):
                     assert r.status_code in (200, 303, 401, 403), (method, path, r.text)
                     # No session without credentials (logout only clears the cookie).
                     cookies = r.headers.get_list("set-cookie")

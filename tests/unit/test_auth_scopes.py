@@ -61,6 +61,19 @@ from tideflow.settings import Settings
         ("GET", "/logout", False, "read"),
         ("GET", "/login/x", False, "read"),
         ("GET", "/login", True, "admin"),
+        # Inbound webhooks: POST to one slug is public (the route checks the slug and signature);
+        # anything else there needs a key; managing webhooks needs write, reads included.
+        ("POST", "/api/hooks/abcdefgh12345678", False, None),
+        ("GET", "/api/hooks/abcdefgh12345678", False, "read"),
+        ("PUT", "/api/hooks/abcdefgh12345678", False, "write"),
+        ("POST", "/api/hooks/a/b", False, "write"),
+        ("POST", "/api/hooks/", False, "write"),
+        ("POST", "/api/hookss/abc", False, "write"),
+        ("GET", "/api/hooks/x", True, "admin"),
+        ("GET", "/api/webhooks/filter", False, "write"),
+        ("POST", "/api/webhooks/filter", False, "write"),
+        ("GET", "/api/webhooks/1", False, "write"),
+        ("GET", "/webhooks", False, "write"),
     ],
 )
 def test_required_scope(method: str, path: str, websocket: bool, scope: str | None) -> None:

@@ -86,8 +86,8 @@ automations:
     [
         ({"name": ""}, "name: String should have at least 1 character"),
         (
-            {"trigger": {"type": "metric"}},
-            "trigger: Input tag 'metric' found using 'type' does not match any of the expected tags",
+            {"trigger": {"type": "cron"}},
+            "trigger: Input tag 'cron' found using 'type' does not match any of the expected tags",
         ),
         (
             {"trigger": {"type": "event", "threshold": 0}},

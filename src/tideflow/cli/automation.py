@@ -298,13 +298,24 @@ def replay(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Try an unsaved automation from a file.")
     ] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Also fire the firings found that never fired (their actions run now); "
+            "running it again fires nothing twice.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Dry-run an automation over stored events: how often it would have fired, with what values."""
+    """Dry-run an automation over stored events: how often it would have fired, with what values
+    (with --backfill, fire the ones that were missed)."""
     import json
 
     if (name is None) == (file is None):
         exit_with_error("give an automation NAME or --file, not both")
+    if backfill and file is not None:
+        exit_with_error("--backfill needs a saved automation NAME, not --file")
     start = _window_start(since)
     end = _window_start(until) if until is not None else None
     with open_client() as client:
@@ -316,7 +327,7 @@ def replay(
             label = str(documents[0].get("name", file))
         else:
             automation = _resolve(client, name or "")
-            result = client.replay_automation(automation.id, start, end)
+            result = client.replay_automation(automation.id, start, end, backfill=backfill)
             label = automation.name
     if as_json:
         print_json(result)

@@ -40,7 +40,9 @@ __all__ = ["app", "parse_duration", "parse_param"]
 
 app = typer.Typer(help="Run and manage deployments.", no_args_is_help=True)
 schedule_app = typer.Typer(
-    help="List, pause and resume a deployment's schedules.", no_args_is_help=True
+    help="Manage a deployment's schedules: create, ls, pause, resume, delete, clear "
+    "(the same commands as `tideflow schedule`).",
+    no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
 
@@ -492,3 +494,8 @@ def schedule_resume(
 ) -> None:
     """Resume a deployment's schedules (or one)."""
     _set_active(name, schedule_id, True)
+
+
+# `deployment schedule create|delete|clear` (Prefect's paths) are tideflow.cli.schedule's commands,
+# added to schedule_app by that module; importing it here completes the group.
+from tideflow.cli import schedule as _schedule  # noqa: E402, F401

@@ -52,6 +52,7 @@ GROUPS: dict[str, str] = {
     "artifact": "tideflow.cli.artifact",
     "asset": "tideflow.cli.asset",
     "gcl": "tideflow.cli.gcl",
+    "webhook": "tideflow.cli.webhook",
 }
 
 

@@ -13,7 +13,7 @@ import typer
 
 from tideflow.cli._common import echo, exit_with_error, open_client
 from tideflow.cli._durations import parse_human_duration
-from tideflow.cli.deployment import _set_active, resolve_deployment, schedule_ls
+from tideflow.cli.deployment import _set_active, resolve_deployment, schedule_app, schedule_ls
 
 if TYPE_CHECKING:
     from tideflow.client import SyncClient
@@ -197,3 +197,11 @@ def clear(name: NameArg, yes: YesOpt = False) -> None:
         for item in items:
             client.delete_deployment_schedule(d.id, item.id)
     echo(f"Deleted {len(items)} schedule(s) of deployment '{d.full_name}'")
+
+
+# Prefect's paths: `deployment schedule create|delete|clear` are these same commands (ls, pause and
+# resume are defined there already). Registered here, where the commands live; deployment.py
+# imports this module at its end so the group is complete whichever module loads first.
+schedule_app.command("create")(create)
+schedule_app.command("delete")(delete)
+schedule_app.command("clear")(clear)

@@ -408,10 +408,15 @@ class AsyncClient:
         since: dt.datetime,
         until: dt.datetime | None = None,
         automation: dict[str, Any] | None = None,
+        *,
+        backfill: bool = False,
     ) -> dict[str, Any]:
         """Dry-run a stored automation (or an unsaved ``automation``, id None) over the stored
-        events of ``[since, until]``: what it would have fired, with rendered action templates."""
-        return await self.send(c.replay_automation(automation_id, since, until, automation))
+        events of ``[since, until]``: what it would have fired, with rendered action templates.
+        ``backfill``: also record the firings never recorded and run their actions."""
+        return await self.send(
+            c.replay_automation(automation_id, since, until, automation, backfill=backfill)
+        )
 
     async def automation_history(self, automation_id: UUID, limit: int = 20) -> list[FiringRecord]:
         return await self.send(c.automation_history(automation_id, limit))

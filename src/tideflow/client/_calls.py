@@ -700,9 +700,14 @@ def replay_automation(
     since: dt.datetime,
     until: dt.datetime | None = None,
     automation: dict[str, Any] | None = None,
+    *,
+    backfill: bool = False,
 ) -> Call[dict[str, Any]]:
-    """Dry-run a stored automation (or an unsaved ``automation``) over a window of stored events."""
+    """Dry-run a stored automation (or an unsaved ``automation``) over a window of stored events;
+    with ``backfill``, also record and run the firings never recorded (stored automations)."""
     body: dict[str, Any] = {"since": since.isoformat()}
+    if backfill:
+        body["backfill"] = True
     if until is not None:
         body["until"] = until.isoformat()
     if automation is not None:

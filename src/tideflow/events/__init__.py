@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.events._emit import emit_event as emit_event
     from tideflow.schemas.automations import CompoundTrigger as CompoundTrigger
     from tideflow.schemas.automations import EventTrigger as EventTrigger
+    from tideflow.schemas.automations import MetricTrigger as MetricTrigger
+    from tideflow.schemas.automations import MetricTriggerQuery as MetricTriggerQuery
     from tideflow.schemas.automations import ResourceSpecification as ResourceSpecification
     from tideflow.schemas.automations import SequenceTrigger as SequenceTrigger
     from tideflow.schemas.events import Event as Event
@@ -42,6 +44,8 @@ _LAZY: dict[str, str] = {
     "DeploymentTrigger": "tideflow.events._deployment_triggers",
     "Event": "tideflow.schemas.events",
     "EventTrigger": "tideflow.schemas.automations",
+    "MetricTrigger": "tideflow.schemas.automations",
+    "MetricTriggerQuery": "tideflow.schemas.automations",
     "ReceivedEvent": "tideflow.schemas.events",
     "RelatedResource": "tideflow.schemas.events",
     "Resource": "tideflow.schemas.events",

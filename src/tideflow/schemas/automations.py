@@ -34,8 +34,11 @@ from tideflow.schemas.states import StateType
 from tideflow.schemas.triggers import (
     MAX_THRESHOLD,
     TEMPLATE_CONTEXT_NAMES,
+    AutomationTrigger,
     CompoundTrigger,
     EventTrigger,
+    MetricTrigger,
+    MetricTriggerQuery,
     Posture,
     ResourceSpecification,
     SequenceTrigger,
@@ -52,6 +55,7 @@ __all__ = [
     "Automation",
     "AutomationCreate",
     "AutomationFilter",
+    "AutomationTrigger",
     "AutomationUpdate",
     "CallWebhook",
     "CancelFlowRun",
@@ -60,6 +64,8 @@ __all__ = [
     "DoNothing",
     "EventTrigger",
     "FiringRecord",
+    "MetricTrigger",
+    "MetricTriggerQuery",
     "PauseAutomation",
     "PauseDeployment",
     "Posture",
@@ -239,7 +245,7 @@ class _AutomationFields(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     description: str = Field("", max_length=MAX_DESCRIPTION_LENGTH)
     enabled: bool = True
-    trigger: Trigger
+    trigger: AutomationTrigger
     actions: list[Action] = Field(
         default_factory=list, max_length=MAX_ACTIONS, description="Run when the trigger fires."
     )
@@ -277,9 +283,11 @@ class _AutomationFields(BaseModel):
         return [*self.actions, *self.actions_on_trigger]
 
 
-def _leaves(trigger: Trigger, path: str) -> list[tuple[str, EventTrigger]]:
+def _leaves(trigger: Trigger | MetricTrigger, path: str) -> list[tuple[str, EventTrigger]]:
     if isinstance(trigger, EventTrigger):
         return [(path, trigger)]
+    if isinstance(trigger, MetricTrigger):
+        return []
     out: list[tuple[str, EventTrigger]] = []
     for i, child in enumerate(trigger.triggers):
         out.extend(_leaves(child, f"{path}.triggers[{i}]"))
@@ -342,7 +350,7 @@ class AutomationUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=MAX_NAME_LENGTH)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
     enabled: bool | None = None
-    trigger: Trigger | None = None
+    trigger: AutomationTrigger | None = None
     actions: list[Action] | None = None
     actions_on_trigger: list[Action] | None = None
     actions_on_resolve: list[Action] | None = None

@@ -28,8 +28,11 @@ from tideflow.schemas.matching import event_name_problem, labels_match, validate
 __all__ = [
     "MAX_THRESHOLD",
     "TEMPLATE_CONTEXT_NAMES",
+    "AutomationTrigger",
     "CompoundTrigger",
     "EventTrigger",
+    "MetricTrigger",
+    "MetricTriggerQuery",
     "Posture",
     "ResourceSpecification",
     "SequenceTrigger",
@@ -280,6 +283,63 @@ class SequenceTrigger(_TriggerBase):
 
 
 Trigger = Annotated[EventTrigger | CompoundTrigger | SequenceTrigger, Field(discriminator="type")]
+
+MAX_METRIC_RANGE = 7 * 24 * 3600.0  # seconds of runs one metric query looks back over
+
+
+class MetricTriggerQuery(BaseModel):
+    """A measure of recent flow runs compared to a threshold: ``successes`` (the share of runs that
+    ended in the last ``range`` seconds and Completed, 0 to 1), ``duration`` (their mean run time in
+    seconds) or ``lateness`` (the mean seconds runs that started in ``range`` started after they
+    were due). It breaches while ``value <operator> threshold`` holds; the trigger fires once it has
+    breached for ``firing_for`` seconds, and resolves when it stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["successes", "duration", "lateness"]
+    threshold: float
+    operator: Literal["<", "<=", ">", ">="]
+    range: float = Field(300.0, gt=0, le=MAX_METRIC_RANGE, description="Seconds looked back over.")
+    firing_for: float = Field(
+        300.0, ge=0, le=MAX_METRIC_RANGE, description="Seconds it must breach before firing."
+    )
+
+    @field_validator("range", "firing_for", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        return seconds(value)
+
+    def breached(self, value: float) -> bool:
+        """Whether ``value`` is on the alerting side of the threshold."""
+        if self.operator == "<":
+            return value < self.threshold
+        if self.operator == "<=":
+            return value <= self.threshold
+        if self.operator == ">":
+            return value > self.threshold
+        return value >= self.threshold
+
+
+class MetricTrigger(_TriggerBase):
+    """Fires when a measure of the flow runs whose resource matches ``match`` (and whose related
+    resources match ``match_related``: flow, deployment, tags...) breaches its threshold for
+    ``metric.firing_for`` seconds; once per breach, resolving when it ends. Evaluated periodically
+    by the server's metric service, not on events; only at the top of an automation."""
+
+    type: Literal["metric"] = "metric"
+    match: ResourceSpecification = Field(default_factory=lambda: ResourceSpecification({}))
+    match_related: list[ResourceSpecification] = Field(default_factory=list, max_length=MAX_SPECS)
+    metric: MetricTriggerQuery
+
+    @field_validator("match_related", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, Mapping) else value
+
+
+AutomationTrigger = Annotated[
+    EventTrigger | CompoundTrigger | SequenceTrigger | MetricTrigger, Field(discriminator="type")
+]
 
 
 def iter_triggers(trigger: EventTrigger | CompoundTrigger | SequenceTrigger) -> Iterator[Any]:

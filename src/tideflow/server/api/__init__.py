@@ -15,6 +15,7 @@ from tideflow.server.api import (
     flow_runs,
     flows,
     global_concurrency,
+    hooks,
     logs,
     runners,
     secrets,
@@ -22,6 +23,7 @@ from tideflow.server.api import (
     task_workers,
     users,
     variables,
+    webhooks,
     work_pools,
 )
 from tideflow.server.api.errors import install_error_handlers
@@ -55,5 +57,7 @@ api_routers: tuple[APIRouter, ...] = tuple(
         artifacts,
         assets,
         global_concurrency,
+        webhooks,
+        hooks,
     )
 )

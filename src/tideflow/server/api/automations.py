@@ -22,20 +22,23 @@ from tideflow.schemas.automations import (
     AutomationUpdate,
     CallWebhook,
     FiringRecord,
+    MetricTrigger,
     describe_validation_error,
     parse_automation,
 )
 from tideflow.schemas.states import utcnow
 from tideflow.server.api.deps import DB, get_context
 from tideflow.server.context import ServerContext
+from tideflow.server.services.metric_triggers import measure
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
 from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
+from tideflow.server.triggers.backfill import backfill_firings
 from tideflow.server.triggers.egress import AllowList, check_literal_url, parse_allow_list
 from tideflow.server.triggers.explain import Explanation
-from tideflow.server.triggers.replay import Replay, replay_stored
+from tideflow.server.triggers.replay import Replay, replay_stored, replay_window
 from tideflow.server.triggers.template_budget import TemplateLimits
 from tideflow.server.triggers.templates import automation_template_problems
 from tideflow.server.triggers.why import explain_stored
@@ -64,6 +67,11 @@ class ReplayRequest(BaseModel):
     until: AwareDatetime | None = None
     automation: dict[str, Any] | None = Field(
         None, description="An automation to try before saving it (POST /automations/replay)."
+    )
+    backfill: bool = Field(
+        False,
+        description="Record the firings found that were never recorded and run their actions "
+        "(stored automations only; at most 200 a request; running it again records nothing).",
     )
 
 
@@ -151,6 +159,8 @@ async def replay_new_automation(
     firings it would have made and its actions' rendered templates; nothing is stored or run."""
     if body.automation is None:
         raise _unprocessable("body.automation: the automation to replay is required here")
+    if body.backfill:
+        raise _unprocessable("body.backfill: only a saved automation can be backfilled")
     parsed = await asyncio.to_thread(parse_create, body.automation, _allowed(context))
     return await _replay(db, context, parsed, body)
 
@@ -273,10 +283,45 @@ async def replay_automation(
         automation = await storage.read_automation(session, automation_id)
     if automation is None:
         raise NotFound(f"automation {automation_id} not found")
+    trigger = automation.trigger
+    if isinstance(trigger, MetricTrigger):
+        raise _unprocessable(
+            "automation: a metric trigger measures stored runs, not events: it has nothing to "
+            f"replay (GET /api/automations/{automation_id}/metric says what it measures now)"
+        )
     as_create = AutomationCreate.model_validate(
         automation.model_dump(exclude={"id", "created", "updated", "warnings", "event_warnings"})
     )
-    return await _replay(db, context, as_create, body)
+    replay = await _replay(db, context, as_create, body)
+    if not body.backfill:
+        return replay
+    until = replay.until
+    async with db.read() as session:
+        _, firings, _, _ = await replay_window(session, trigger, body.since, until)
+    async with db.write() as session:
+        recorded = await backfill_firings(session, automation, firings, utcnow())
+    times = "none" if not recorded else f"{len(recorded)}"
+    return replay.model_copy(
+        update={
+            "backfilled": len(recorded),
+            "summary": f"{replay.summary}; backfilled {times} not recorded before",
+        }
+    )
+
+
+@router.get("/{automation_id}/metric")
+async def automation_metric(
+    automation_id: UUID, db: DB, context: ServerContext = Depends(get_context)
+) -> dict[str, Any]:
+    """What a metric trigger measures now: the value over its range, the runs counted, whether
+    it breaches, its open firing, and readable ``lines`` (the explain of a metric trigger)."""
+    async with db.read() as session:
+        automation = await storage.read_automation(session, automation_id)
+        if automation is None:
+            raise NotFound(f"automation {automation_id} not found")
+        if not isinstance(automation.trigger, MetricTrigger):
+            raise _unprocessable("automation: its trigger is not a metric trigger")
+        return dict(await measure(session, automation, utcnow()))
 
 
 @router.get("/{automation_id}/history")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from tideflow.server.context import ServerContext
+from tideflow.server.secret_box import SecretBox, SecretKeyError
 from tideflow.server.storage import Database
 
-__all__ = ["DB", "get_context", "get_database"]
+__all__ = ["DB", "get_context", "get_database", "get_secret_box"]
 
 
 def get_context(request: Request) -> ServerContext:
@@ -22,3 +23,17 @@ def get_database(request: Request) -> Database:
 
 
 DB = Annotated[Database, Depends(get_database)]
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    """The server's secrets key, loaded on first use (a server that never stores a secret makes
+    no key file); a 500 naming the problem when the key is unusable."""
+    state = request.app.state
+    box: SecretBox | None = getattr(state, "secret_box", None)
+    if box is None:
+        try:
+            box = SecretBox.from_settings(get_context(request).settings)
+        except SecretKeyError as exc:
+            raise HTTPException(500, str(exc)) from None
+        state.secret_box = box
+    return box

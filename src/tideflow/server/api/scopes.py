@@ -2,7 +2,11 @@
 method, path and bind address, so they can be tested exhaustively without a server.
 
 Public paths are matched **exactly** (``/api/health``, ``/api/version``): a path that merely ends in
-``health`` needs a key like any other (Prefect's auth bypass came from suffix matching). A path no
+``health`` needs a key like any other (Prefect's auth bypass came from suffix matching). The one
+public path with a parameter is an inbound webhook's ``POST /api/hooks/{slug}`` (one segment, POST
+only): the route answers 404 unless the slug names an enabled webhook, then applies that webhook's
+own verification. Managing webhooks (``/api/webhooks``, the UI's ``/webhooks``) needs ``write``
+even to read, since a slug lets its holder send events. A path no
 rule names needs ``write`` (a state-changing request) or ``admin`` (a websocket): new routes are
 closed until someone decides otherwise.
 """
@@ -33,6 +37,8 @@ _WEBSOCKETS: dict[str, Scope] = {
     "/api/runners/ws": "runner",
     "/api/task_workers/ws": "runner",
 }
+_HOOK = re.compile(r"^/api/hooks/[^/]+$")  # an inbound webhook (api.hooks)
+_WEBHOOKS = re.compile(r"^(/api)?/webhooks(/.*)?$")
 _ARTIFACT = re.compile(r"^/api/artifacts/[^/]+$")
 _SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
@@ -85,8 +91,12 @@ def required_scope(method: str, path: str, *, websocket: bool) -> Scope | None:
         return None
     if (method, path) in _LOGIN:
         return None
+    if method == "POST" and _HOOK.match(path):
+        return None
     if path.startswith(_ADMIN_PREFIXES) or path in _ADMIN_PATHS:
         return "admin"
+    if _WEBHOOKS.match(path):
+        return "write"
     if method in _READ_METHODS:
         # A secret's value: what running flows need (Secret.get), never a read-only key.
         return "runner" if _SECRET_VALUE.match(path) else "read"

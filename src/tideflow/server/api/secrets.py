@@ -16,7 +16,7 @@ from tideflow.schemas.secrets import (
     check_secret_value,
 )
 from tideflow.schemas.variables import VARIABLE_NAME_PATTERN
-from tideflow.server.api.deps import DB, get_context
+from tideflow.server.api.deps import DB, get_secret_box
 from tideflow.server.api.validation import InvalidInput
 from tideflow.server.secret_box import SecretBox, SecretKeyError
 from tideflow.server.storage import NotFound
@@ -33,16 +33,7 @@ _KEY_PROBLEM: dict[int | str, dict[str, Any]] = {
 
 
 def _box(request: Request) -> SecretBox:
-    # Built on first use (not at start): a server that never stores a secret makes no key file.
-    state = request.app.state
-    box: SecretBox | None = getattr(state, "secret_box", None)
-    if box is None:
-        try:
-            box = SecretBox.from_settings(get_context(request).settings)
-        except SecretKeyError as exc:
-            raise HTTPException(500, str(exc)) from None
-        state.secret_box = box
-    return box
+    return get_secret_box(request)
 
 
 def _missing(name: str) -> NotFound:

@@ -7,6 +7,7 @@ from tideflow.server.context import ServerContext
 from tideflow.server.services.base import Service
 from tideflow.server.services.event_retention import EventRetentionService
 from tideflow.server.services.late_runs import LateRunsService
+from tideflow.server.services.metric_triggers import MetricTriggerService
 from tideflow.server.services.runner_monitor import RunnerMonitorService
 from tideflow.server.services.scheduler import SchedulerService
 from tideflow.server.services.task_workers import TaskWorkerMonitor
@@ -25,6 +26,7 @@ def build_services(context: ServerContext) -> list[Service]:
             context.database, context.settings, disconnects=context.runner_disconnects
         ),
         TaskWorkerMonitor(context.task_workers, context.settings),
+        MetricTriggerService(context.database, interval=context.settings.metric_triggers_interval),
         TriggerEngine(
             context.database,
             context.broker,

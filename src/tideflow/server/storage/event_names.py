@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.automations import Automation
 from tideflow.schemas.matching import name_matches
-from tideflow.schemas.triggers import EventTrigger, Trigger
+from tideflow.schemas.triggers import EventTrigger, MetricTrigger, Trigger
 from tideflow.server.storage.tables import events
 
 __all__ = ["KNOWN_EVENTS", "unknown_event_warnings"]
@@ -57,10 +57,12 @@ class _Budget:
         return self.left >= 0
 
 
-def _leaves(trigger: Trigger, path: str) -> Iterator[tuple[str, EventTrigger]]:
+def _leaves(trigger: Trigger | MetricTrigger, path: str) -> Iterator[tuple[str, EventTrigger]]:
     if isinstance(trigger, EventTrigger):
         yield path, trigger
         return
+    if isinstance(trigger, MetricTrigger):
+        return  # reads stored runs, not event names
     for i, child in enumerate(trigger.triggers):
         yield from _leaves(child, f"{path}.triggers[{i}]")
 

@@ -36,6 +36,7 @@ __all__ = [
     "task_runs",
     "users",
     "variables",
+    "webhooks",
     "work_pools",
     "work_queues",
     "workers",
@@ -107,6 +108,7 @@ flow_runs = sa.Table(
     sa.Index(None, "state_name"),
     sa.Index(None, "created"),
     sa.Index(None, "start_time"),
+    sa.Index(None, "end_time"),  # metric triggers: runs that ended in a range (migration 0016)
     sa.Index(None, "expected_start_time"),
     sa.Index(None, "next_scheduled_start_time"),
     sa.Index(None, "parent_flow_run_id"),
@@ -596,4 +598,25 @@ asset_dependencies = sa.Table(
     sa.Column("downstream", sa.String(512), primary_key=True),
     sa.Column("updated", UTCDateTime, nullable=False),
     sa.Index(None, "downstream"),
+)
+
+# Inbound webhooks (issue 16): ``/api/hooks/{slug}`` turns a request into an event with ``template``
+# (JSON: an object of templates or one template string). Only the Fernet token of the secret is
+# stored (server/secret_box.py).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("template", JSONType, nullable=False),
+    sa.Column("verification", sa.String(20), nullable=False),
+    sa.Column("signature_header", sa.String(200), nullable=True),
+    sa.Column("secret_token", sa.Text, nullable=True),
+    sa.Column("max_body_bytes", sa.Integer, nullable=False),
+    sa.Column("rate_limit", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )

@@ -34,7 +34,7 @@ from uuid import UUID
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.schemas.automations import Action, Automation
+from tideflow.schemas.automations import Action, Automation, MetricTrigger
 from tideflow.schemas.events import Event, ReceivedEvent
 from tideflow.server.events.broker import Broker
 from tideflow.server.services.base import Clock, Service, utc_clock
@@ -48,9 +48,11 @@ from tideflow.server.triggers.actions import (
     Outcome,
     runs_in_transaction,
 )
+from tideflow.server.triggers.backfill import BackfillQueued
 from tideflow.server.triggers.egress import parse_allow_list
 from tideflow.server.triggers.emitted import action_event, firing_event, paused_event
 from tideflow.server.triggers.evaluate import (
+    AnyTrigger,
     Evaluation,
     Firing,
     Resolution,
@@ -96,6 +98,13 @@ _EMPTY = (
 )  # the state of every stateless automation (never mutated: evaluation copies)
 
 
+def _on_events(automation: Automation) -> AnyTrigger:
+    """The trigger of an automation the engine holds (never a metric trigger: see apply_change)."""
+    trigger = automation.trigger
+    assert not isinstance(trigger, MetricTrigger), "metric triggers are not evaluated on events"
+    return trigger
+
+
 @dataclass
 class _Result:
     """What one batch did to one automation (not yet applied in memory)."""
@@ -133,7 +142,7 @@ class TriggerEngine(Service):
         self._events = broker.subscribe(EVENTS_TOPIC, lossless=True)
         self._changes = broker.subscribe(automation_storage.AUTOMATIONS_TOPIC, lossless=True)
         self._held: list[Any] = []
-        self._held_changes: list[automation_storage.AutomationChanged] = []
+        self._held_changes: list[automation_storage.AutomationChanged | BackfillQueued] = []
         self.index = AutomationIndex()
         self._automations: dict[UUID, Automation] = {}
         self._states: dict[UUID, TriggerState] = {}
@@ -177,8 +186,8 @@ class TriggerEngine(Service):
             unfinished = await store.read_unfinished_actions(session)
         now = self.clock()
         for automation in automations:
-            if automation.enabled:
-                state = states.get(automation.id) or initial_state(automation.trigger, now)
+            if automation.enabled and not isinstance(automation.trigger, MetricTrigger):
+                state = states.get(automation.id) or initial_state(_on_events(automation), now)
                 self._install(automation, state)
         for pending in unfinished:
             await self.actions.resume(pending)
@@ -293,12 +302,22 @@ class TriggerEngine(Service):
             except asyncio.QueueEmpty:
                 break
         for change in changes:
+            if isinstance(change, BackfillQueued):
+                # Firings a replay recorded (triggers.backfill): run their actions now.
+                for pending in change.pending:
+                    await self.actions.resume(pending)
+                continue
             await self.apply_change(change)
 
     async def apply_change(self, change: automation_storage.AutomationChanged) -> None:
         """Bring the index and state in line with one committed automation change."""
         automation = change.automation
-        if automation is None or not automation.enabled:
+        # Metric triggers read stored runs on a timer (services.metric_triggers), not events.
+        if (
+            automation is None
+            or not automation.enabled
+            or isinstance(automation.trigger, MetricTrigger)
+        ):
             self._uninstall(change.automation_id)
             return
         if change.reset_state:
@@ -308,7 +327,7 @@ class TriggerEngine(Service):
                 _log.warning("automation %r (%s): %s", automation.name, automation.id, warning)
         if change.reset_state or automation.id not in self._states:
             now = self.clock()
-            state = initial_state(automation.trigger, now)
+            state = initial_state(_on_events(automation), now)
             # A reset change already deleted the stored buckets in its own transaction: a start
             # with no open bucket has nothing to write (one transaction less per created automation).
             if not (change.reset_state and not state.buckets):
@@ -323,12 +342,12 @@ class TriggerEngine(Service):
     def _install(self, automation: Automation, state: TriggerState) -> None:
         self._automations[automation.id] = automation
         self._states[automation.id] = state
-        if is_stateless(automation.trigger):
+        if is_stateless(_on_events(automation)):
             self._stateless.add(automation.id)
             self._states[automation.id] = _EMPTY
         else:
             self._stateless.discard(automation.id)
-        self.index.add(automation.id, automation.trigger)
+        self.index.add(automation.id, _on_events(automation))
         self._schedule(automation.id)
 
     def _uninstall(self, automation_id: UUID) -> None:
@@ -340,7 +359,9 @@ class TriggerEngine(Service):
         self.index.remove(automation_id)
 
     def _schedule(self, automation_id: UUID) -> None:
-        when = next_deadline(self._automations[automation_id].trigger, self._states[automation_id])
+        when = next_deadline(
+            _on_events(self._automations[automation_id]), self._states[automation_id]
+        )
         if when is None:
             self._deadline.pop(automation_id, None)
         elif self._deadline.get(automation_id) != when:
@@ -366,7 +387,7 @@ class TriggerEngine(Service):
                 self.evaluated += 1
                 current = results.get(ident)
                 state = current.state if current else self._states[ident]
-                outcome = evaluate_event(self._automations[ident].trigger, state, event, now)
+                outcome = evaluate_event(_on_events(self._automations[ident]), state, event, now)
                 self._collect(results, ident, outcome)
         return list(results.values())
 
@@ -453,7 +474,9 @@ class TriggerEngine(Service):
                 due.append(ident)
         results: dict[UUID, _Result] = {}
         for ident in due:
-            outcome = evaluate_deadlines(self._automations[ident].trigger, self._states[ident], now)
+            outcome = evaluate_deadlines(
+                _on_events(self._automations[ident]), self._states[ident], now
+            )
             self._collect(results, ident, outcome)
         if results:
             await self._commit(list(results.values()), with_checkpoint=False)

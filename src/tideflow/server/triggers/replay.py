@@ -28,7 +28,7 @@ from tideflow.schemas.automations import (
     iter_triggers,
 )
 from tideflow.schemas.events import Event, EventFilter
-from tideflow.schemas.triggers import EventTrigger
+from tideflow.schemas.triggers import EventTrigger, MetricTrigger
 from tideflow.server.storage.events import read_events
 from tideflow.server.triggers.evaluate import (
     AnyTrigger,
@@ -50,6 +50,7 @@ __all__ = [
     "ReplayedFiring",
     "replay_events",
     "replay_stored",
+    "replay_window",
 ]
 
 MAX_EVENTS = 5_000  # events read for one replay
@@ -90,6 +91,9 @@ class Replay(BaseModel):
     firings: list[ReplayedFiring]
     firings_truncated: bool
     summary: str
+    backfilled: int | None = Field(
+        None, description="With backfill: the firings recorded now (those not recorded before)."
+    )
 
 
 def replay_events(
@@ -189,6 +193,21 @@ def _when(value: dt.datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
+async def replay_window(
+    session: AsyncSession, trigger: AnyTrigger, since: dt.datetime, until: dt.datetime
+) -> tuple[list[Event], list[Firing], bool, bool]:
+    """The events read and the firings of ``trigger`` over ``[since, until]``, whether the events
+    were cut at ``MAX_EVENTS`` and whether the deadline steps ran out; ValueError for a bad window.
+    Firing ids are the engine's (deterministic), so a backfill can tell which were recorded."""
+    if until <= since:
+        raise ValueError(f"until ({_when(until)}) must be after since ({_when(since)})")
+    if until - since > MAX_WINDOW:
+        raise ValueError(f"the window is longer than {MAX_WINDOW.days} days")
+    events, events_truncated = await _read_window(session, trigger, since, until)
+    firings, steps_out = replay_events(trigger, events, since, until)
+    return events, firings, events_truncated, steps_out
+
+
 async def replay_stored(
     session: AsyncSession,
     automation: AutomationCreate,
@@ -198,12 +217,14 @@ async def replay_stored(
 ) -> Replay:
     """Replay ``automation``'s trigger over the stored events of ``[since, until]`` (at most
     ``MAX_WINDOW`` long); ValueError naming what is wrong with the window."""
-    if until <= since:
-        raise ValueError(f"until ({_when(until)}) must be after since ({_when(since)})")
-    if until - since > MAX_WINDOW:
-        raise ValueError(f"the window is longer than {MAX_WINDOW.days} days")
-    events, events_truncated = await _read_window(session, automation.trigger, since, until)
-    firings, steps_out = replay_events(automation.trigger, events, since, until)
+    if isinstance(automation.trigger, MetricTrigger):
+        raise ValueError(
+            "a metric trigger measures stored runs, not events: it has nothing to replay "
+            "(GET /api/automations/{id}/metric says what it measures now)"
+        )
+    events, firings, events_truncated, steps_out = await replay_window(
+        session, automation.trigger, since, until
+    )
     by_id = {e.id: e for e in events}
     limits = limits or TemplateLimits()
     shown: Sequence[Firing] = firings[:MAX_FIRINGS]

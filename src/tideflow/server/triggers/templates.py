@@ -431,17 +431,19 @@ def _undeclared(ast: nodes.Template) -> set[str]:
     return loaded - stored - {"range"}
 
 
-def _template_problem(source: str, where: str) -> tuple[str | None, int]:
+def _template_problem(
+    source: str, where: str, names: frozenset[str] = TEMPLATE_CONTEXT_NAMES
+) -> tuple[str | None, int]:
     """The first problem of one template string, or None; and its token count."""
     if "{" not in source:
         return None, 0
     try:
         ast, tokens = _parsed(source)
-        unknown = sorted(_undeclared(ast) - TEMPLATE_CONTEXT_NAMES)
+        unknown = sorted(_undeclared(ast) - names)
     except Exception as exc:  # the check answers with a reason, never a crash (RecursionError…)
         return _one_line(f"{where}: {_reason(exc)}", limit=300), 0
     if unknown:
-        known = ", ".join(sorted(TEMPLATE_CONTEXT_NAMES))
+        known = ", ".join(sorted(names))
         return f"{where}: unknown variable {unknown[0]!r} (templates can use {known})", tokens
     return None, tokens
 
@@ -481,13 +483,20 @@ def _wrapped_problems(value: Any, where: str) -> list[str]:
     return out
 
 
-def check_template(value: Any, *, where: str = "value") -> str | None:
-    """Parse every template inside ``value`` without rendering; the first problem, or None."""
+def check_template(
+    value: Any, *, where: str = "value", names: frozenset[str] = TEMPLATE_CONTEXT_NAMES
+) -> str | None:
+    """Parse every template inside ``value`` without rendering; the first problem, or None.
+    ``names``: the variables the templates may read (an action's context by default)."""
     wrapped = _wrapped_problems(value, where)
     if wrapped:
         return wrapped[0]
+    tokens = 0
     for source, path in _walk(value, where):
-        problem, _ = _template_problem(source, path)
+        problem, used = _template_problem(source, path, names)
+        tokens += used
+        if tokens > MAX_AUTOMATION_TOKENS:
+            return f"{where}: the templates have more than {MAX_AUTOMATION_TOKENS} tokens in all"
         if problem:
             return problem
     return None

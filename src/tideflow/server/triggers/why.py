@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.schemas.automations import Automation, FiringRecord
+from tideflow.schemas.automations import Automation, FiringRecord, MetricTrigger
 from tideflow.schemas.events import ReceivedEvent
 from tideflow.schemas.states import utcnow
 from tideflow.server.triggers import state as trigger_state
@@ -65,6 +65,15 @@ async def explain_stored(
     paused_reason = f"{pause.detail} (at {pause.fired_at.isoformat()})" if pause else None
     event_id: UUID = event.id
     fired = [f for f in history if f.triggering_event_id == event_id or event_id in f.event_ids]
+    if isinstance(automation.trigger, MetricTrigger):
+        verdict = (
+            "a metric trigger is not evaluated on single events: it fires on a measure of "
+            "recent flow runs (GET /api/automations/{id}/metric says what it measures now)"
+        )
+        return Explanation(
+            trigger_id=automation.trigger.id, trigger_type="metric", verdict=verdict,
+            would_fire=False,
+        ), fired  # fmt: skip
     result = explain(
         automation.trigger,
         states.get(automation.id, TriggerState()),

@@ -72,6 +72,7 @@ def load_ui(app: FastAPI) -> None:
         events,
         login,
         runs,
+        webhooks,
         work_pools,
     )
     from tideflow.server.ui.rendering import STATIC_DIR, build_environment
@@ -84,6 +85,7 @@ def load_ui(app: FastAPI) -> None:
         app.include_router(module.router)
     app.include_router(work_pools.router)
     app.include_router(access.router)
+    app.include_router(webhooks.router)
 
 
 class _LazyUI(BaseRoute):
