@@ -69,7 +69,7 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "tideflow.task_runners": ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"],
     "tideflow.task_runners.dask": ["DaskTaskRunner"],
-    "tideflow.runtime": ["flow_run", "task_run"],
+    "tideflow.runtime": ["deployment", "flow_run", "task_run"],
     "tideflow.variables": ["MAX_VARIABLE_VALUE_BYTES", "Variable"],
     "tideflow.secrets": ["MASK", "MAX_SECRET_VALUE_LENGTH", "Secret", "SecretMetadata"],
     "tideflow.concurrency": [
