@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tideflow import flow, task
-from tideflow import runtime
+from tideflow import flow, runtime, task
 from tideflow.client import SyncClient
 
 FLOW_RUN_ATTRS = {
@@ -15,7 +14,13 @@ FLOW_RUN_ATTRS = {
     "tags": [], "run_count": 0, "scheduled_start_time": None, "deployment_id": None,
     "job_variables": None, "parent_flow_run_id": None, "api_url": None, "ui_url": None,
 }  # fmt: skip
-DEPLOYMENT_ATTRS = {"id": None, "flow_run_id": None, "name": None, "version": None, "parameters": {}}
+DEPLOYMENT_ATTRS = {
+    "id": None,
+    "flow_run_id": None,
+    "name": None,
+    "version": None,
+    "parameters": {},
+}
 TASK_RUN_ATTRS = {
     "id": None, "name": None, "task_name": None, "parameters": {}, "run_count": 0, "tags": [],
 }  # fmt: skip
