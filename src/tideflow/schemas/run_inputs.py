@@ -93,6 +93,9 @@ class FlowRunInputFilter(BaseModel):
     prefix: str | None = Field(None, max_length=200, description="Keys starting with this.")
     exclude_keys: list[str] = Field(default_factory=list, max_length=1000)
     unacked_only: bool = Field(False, description="Leave out inputs a receiver acknowledged.")
+    created_after: dt.datetime | None = Field(
+        None, description="Inputs created at or after this time (a receiver's cursor)."
+    )
     limit: int = Field(100, ge=1, le=1000)
 
 

@@ -89,6 +89,8 @@ async def filter_inputs(
         stmt = stmt.where(_C.key.like(f"{escaped}%", escape="\\"))
     if flt.exclude_keys:
         stmt = stmt.where(_C.key.not_in(flt.exclude_keys))
+    if flt.created_after is not None:
+        stmt = stmt.where(_C.created >= flt.created_after)
     if flt.unacked_only:
         stmt = stmt.where(_C.acked.is_(None))
     stmt = stmt.order_by(_C.created, _C.key).limit(flt.limit)
