@@ -28,6 +28,7 @@ from tideflow.server.storage import task_runs as task_run_storage
 from tideflow.server.ui import queries
 from tideflow.server.ui.artifacts import run_artifacts
 from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.resume import resume_form
 from tideflow.server.ui.task_graph import GRAPH_LIMIT, task_graph, task_timeline
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
@@ -255,9 +256,11 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
             session, LogFilter(flow_run_id=[context["run"].id], limit=2000)
         )
         artifacts = await run_artifacts(session, context["run"].id)
+        resume = await resume_form(session, context["run"])
     return render(
-        request, "run.html", title=context["run"].name, logs=logs, artifacts=artifacts, **context
-    )
+        request, "run.html", title=context["run"].name, logs=logs, artifacts=artifacts,
+        resume=resume, **context,
+    )  # fmt: skip
 
 
 @router.get("/runs/{run_id}/summary", response_class=HTMLResponse)
