@@ -74,6 +74,8 @@ PUBLIC: dict[str, list[str]] = {
     "tideflow.task_runners": ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"],
     "tideflow.task_runners.dask": ["DaskTaskRunner"],
     "tideflow.runtime": ["deployment", "flow_run", "task_run"],
+    "tideflow.logging": ["disable_run_logger", "get_run_logger"],
+    "tideflow.testing.utilities": ["tideflow_test_harness"],
     "tideflow.flow_runs": [
         "apause_flow_run",
         "aresume_flow_run",
