@@ -75,7 +75,7 @@ def _answer(client: Any, run_id: UUID, key: str, model: type[RunInput] | None) -
 
 def _store_schema(client: Any, run_id: UUID, key: str, model: type[RunInput]) -> None:
     keyset = keyset_for(key)
-    values = {"schema": model.model_json_schema()}
+    values: dict[str, Any] = {"schema": model.model_json_schema()}
     if model._description:
         values["description"] = model._description
     for kind, value in values.items():

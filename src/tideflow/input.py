@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, create_model
@@ -146,15 +146,11 @@ def run_input_subclass_from_type(input_type: Any) -> type[RunInput]:
     if isinstance(input_type, type) and issubclass(input_type, RunInput):
         return input_type
     if isinstance(input_type, type) and issubclass(input_type, BaseModel):
-        made: type[RunInput] = create_model(input_type.__name__, __base__=(input_type, RunInput))
-        return made
+        bases: Any = (input_type, RunInput)
+        return cast("type[RunInput]", create_model(input_type.__name__, __base__=bases))
     name = getattr(input_type, "__name__", None) or str(input_type).replace("typing.", "")
-    auto: type[RunInput] = create_model(
-        name,
-        __base__=AutomaticRunInput[input_type],
-        value=(input_type, ...),  # type: ignore[valid-type]
-    )
-    return auto
+    base: Any = AutomaticRunInput[input_type]
+    return cast("type[RunInput]", create_model(name, __base__=base, value=(input_type, ...)))
 
 
 def _is_automatic(model: type[RunInput]) -> bool:

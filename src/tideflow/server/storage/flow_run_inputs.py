@@ -149,9 +149,8 @@ async def read_pause(session: AsyncSession, run_id: UUID, now: dt.datetime) -> P
         now_in = state.name if state is not None else "without a state"
         raise Conflict(f"flow run {run.name!r} is not paused (it is {now_in})")
     extra = state.details.model_extra or {}
-    keyset = (
-        extra.get("run_input_keyset") if isinstance(extra.get("run_input_keyset"), dict) else {}
-    )
+    raw = extra.get("run_input_keyset")
+    keyset: dict[str, Any] = raw if isinstance(raw, dict) else {}
     schema: dict[str, Any] | None = None
     schema_key = keyset.get("schema")
     if isinstance(schema_key, str):
