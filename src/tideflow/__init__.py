@@ -25,6 +25,9 @@ _LAZY: dict[str, str] = {
     "task": "tideflow.tasks",
     "unmapped": "tideflow.futures",
     "allow_failure": "tideflow.utilities.annotations",
+    "pause_flow_run": "tideflow.flow_runs",
+    "resume_flow_run": "tideflow.flow_runs",
+    "suspend_flow_run": "tideflow.flow_runs",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -34,6 +37,9 @@ if TYPE_CHECKING:  # explicit re-exports, so type checkers see the lazy names
     from tideflow.client import get_client as get_client
     from tideflow.deployments import serve as serve
     from tideflow.engine.logging import get_run_logger as get_run_logger
+    from tideflow.flow_runs import pause_flow_run as pause_flow_run
+    from tideflow.flow_runs import resume_flow_run as resume_flow_run
+    from tideflow.flow_runs import suspend_flow_run as suspend_flow_run
     from tideflow.flows import Flow as Flow
     from tideflow.flows import flow as flow
     from tideflow.futures import unmapped as unmapped

@@ -24,6 +24,7 @@ from tideflow.schemas.states import (
     Scheduled,
     State,
     StateType,
+    Suspended,
     TimedOut,
     UnfinishedRun,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Scheduled",
     "State",
     "StateType",
+    "Suspended",
     "TimedOut",
     "UnfinishedRun",
 ]

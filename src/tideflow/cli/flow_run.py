@@ -413,3 +413,40 @@ def delete(
                 exit_with_error("not deleted")
         client.delete_flow_run(run.id)
     console.print(Text(f"Deleted flow run {run.name} ({run.id})"))
+
+
+@app.command("resume")
+def resume(
+    run_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Full id or unique prefix (6+ hex chars).")
+    ],
+    run_input: Annotated[
+        str | None,
+        typer.Option(
+            "--input", help="The input the paused run waits for, a JSON object: '{\"ok\": true}'."
+        ),
+    ] = None,
+) -> None:
+    """Resume a paused or suspended run; the server checks --input against what the run waits for."""
+    from tideflow.exceptions import ServerError
+
+    value = None
+    if run_input is not None:
+        try:
+            value = json.loads(run_input)
+        except json.JSONDecodeError as exc:
+            exit_with_error(f"--input is not valid JSON: {exc}")
+        if not isinstance(value, dict):
+            exit_with_error(f"--input must be a JSON object, not {type(value).__name__}")
+    with open_client() as client:
+        run = resolve_flow_run(client, run_id)
+        try:
+            after = client.resume_flow_run(run.id, value)
+        except ServerError as exc:
+            exit_with_error(f"cannot resume flow run {run.name} ({run.id}): {exc.detail}")
+    line = Text.assemble(
+        f"Flow run {run.name} ({run.id}) is now ", state_text(after.state_type, after.state_name)
+    )
+    if after.state_type is not None and after.state_type.value == "SCHEDULED":
+        line.append("; its runner or worker starts it again")
+    console.print(line)

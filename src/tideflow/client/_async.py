@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
@@ -157,6 +158,32 @@ class AsyncClient:
 
     async def delete_flow_run(self, run_id: UUID) -> None:
         return await self.send(c.delete_flow_run(run_id))
+
+    # --- flow run inputs -------------------------------------------------------------------------
+    async def create_flow_run_input(
+        self, run_id: UUID, key: str, value: Any, sender: str | None = None
+    ) -> FlowRunInput:
+        return await self.send(c.create_flow_run_input(run_id, key, value, sender))
+
+    async def read_flow_run_input(self, run_id: UUID, key: str) -> FlowRunInput:
+        return await self.send(c.read_flow_run_input(run_id, key))
+
+    async def filter_flow_run_inputs(
+        self, run_id: UUID, flt: FlowRunInputFilter
+    ) -> list[FlowRunInput]:
+        return await self.send(c.filter_flow_run_inputs(run_id, flt))
+
+    async def ack_flow_run_input(self, run_id: UUID, key: str) -> FlowRunInput:
+        return await self.send(c.ack_flow_run_input(run_id, key))
+
+    async def delete_flow_run_input(self, run_id: UUID, key: str) -> None:
+        return await self.send(c.delete_flow_run_input(run_id, key))
+
+    async def resume_flow_run(
+        self, run_id: UUID, run_input: dict[str, Any] | None = None
+    ) -> FlowRun:
+        """Resume a paused or suspended run with the input it waits for."""
+        return await self.send(c.resume_flow_run(run_id, run_input))
 
     async def create_logs(self, logs: list[LogCreate]) -> None:
         return await self.send(c.create_logs(logs))

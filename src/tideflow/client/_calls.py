@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
@@ -201,6 +202,47 @@ def update_flow_run(run_id: UUID, body: FlowRunUpdate) -> Call[FlowRun]:
 
 def delete_flow_run(run_id: UUID) -> Call[None]:
     return Call("DELETE", f"/flow_runs/{run_id}", _none)
+
+
+# --- flow run inputs ------------------------------------------------------------------------------
+def _input_path(run_id: UUID, key: str) -> str:
+    return f"/flow_runs/{run_id}/input/{quote(key, safe='')}"
+
+
+def create_flow_run_input(
+    run_id: UUID, key: str, value: Any, sender: str | None = None
+) -> Call[FlowRunInput]:
+    from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputCreate
+
+    body = dump(FlowRunInputCreate(key=key, value=value, sender=sender))
+    return Call("POST", f"/flow_runs/{run_id}/input", _model(FlowRunInput), body)
+
+
+def read_flow_run_input(run_id: UUID, key: str) -> Call[FlowRunInput]:
+    from tideflow.schemas.run_inputs import FlowRunInput
+
+    return Call("GET", _input_path(run_id, key), _model(FlowRunInput))
+
+
+def filter_flow_run_inputs(run_id: UUID, flt: FlowRunInputFilter) -> Call[list[FlowRunInput]]:
+    from tideflow.schemas.run_inputs import FlowRunInput
+
+    path = f"/flow_runs/{run_id}/input/filter"
+    return Call("POST", path, _model(list[FlowRunInput]), dump(flt))
+
+
+def ack_flow_run_input(run_id: UUID, key: str) -> Call[FlowRunInput]:
+    from tideflow.schemas.run_inputs import FlowRunInput
+
+    return Call("POST", _input_path(run_id, key) + "/ack", _model(FlowRunInput))
+
+
+def delete_flow_run_input(run_id: UUID, key: str) -> Call[None]:
+    return Call("DELETE", _input_path(run_id, key), _none)
+
+
+def resume_flow_run(run_id: UUID, run_input: dict[str, Any] | None = None) -> Call[FlowRun]:
+    return Call("POST", f"/flow_runs/{run_id}/resume", _model(FlowRun), {"run_input": run_input})
 
 
 # --- logs -----------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
         DeploymentScheduleCreate,
@@ -157,6 +158,28 @@ class SyncClient:
 
     def delete_flow_run(self, run_id: UUID) -> None:
         return self.send(c.delete_flow_run(run_id))
+
+    # --- flow run inputs -------------------------------------------------------------------------
+    def create_flow_run_input(
+        self, run_id: UUID, key: str, value: Any, sender: str | None = None
+    ) -> FlowRunInput:
+        return self.send(c.create_flow_run_input(run_id, key, value, sender))
+
+    def read_flow_run_input(self, run_id: UUID, key: str) -> FlowRunInput:
+        return self.send(c.read_flow_run_input(run_id, key))
+
+    def filter_flow_run_inputs(self, run_id: UUID, flt: FlowRunInputFilter) -> list[FlowRunInput]:
+        return self.send(c.filter_flow_run_inputs(run_id, flt))
+
+    def ack_flow_run_input(self, run_id: UUID, key: str) -> FlowRunInput:
+        return self.send(c.ack_flow_run_input(run_id, key))
+
+    def delete_flow_run_input(self, run_id: UUID, key: str) -> None:
+        return self.send(c.delete_flow_run_input(run_id, key))
+
+    def resume_flow_run(self, run_id: UUID, run_input: dict[str, Any] | None = None) -> FlowRun:
+        """Resume a paused or suspended run with the input it waits for."""
+        return self.send(c.resume_flow_run(run_id, run_input))
 
     def create_logs(self, logs: list[LogCreate]) -> None:
         return self.send(c.create_logs(logs))

@@ -355,8 +355,8 @@ class Runner:
         try:
             run = await self.client.read_flow_run(run_id)
             state = run.state
-            if state is None or state.is_final:
-                return
+            if state is None or state.is_final or state.type is StateType.PAUSED:
+                return  # ended, or suspended (a resume offers it again)
             reason = proc.cancel_reason if proc is not None else None
             if reason is not None or state.type is StateType.CANCELLING:
                 await self._propose_end(run_id, S.Cancelled(reason or state.message or "cancelled"))

@@ -41,6 +41,8 @@ class FlowRunContext:
     task_runner: Any = None  # the flow's task runner for this call, started on the first submit
     task_counters: dict[str, Any] = field(default_factory=dict)  # task name -> count of its runs
     assets: Any = None  # what this run materialized so far (tideflow.assets), to infer lineage
+    deployment: Any = None  # the run's Deployment, read once when tideflow.runtime asks for it
+    pause_count: int = 0  # pauses so far: names them pause-N / suspend-N, the same on a re-run
 
     def close_task_runner(self, wait: bool = True) -> None:
         """Shut the call's task runner down; with ``wait``, once its task runs are all final."""

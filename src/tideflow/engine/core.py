@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
-from tideflow.engine.errors import FlowRunCancelled, FlowRunTimeout
+from tideflow.engine.errors import FlowRunCancelled, FlowRunSuspended, FlowRunTimeout
 from tideflow.exceptions import ParameterValidationError, TransitionRefused
 from tideflow.schemas import FlowRun, FlowRunCreate, OrchestrationResult, State, StateType
 from tideflow.schemas import states as S
@@ -179,6 +179,9 @@ def orchestrate(spec: RunSpec) -> Generator[Step, Any, Any]:
                 outcome.value.result()  # a returned Failed state: raise as its result does
             return outcome.value
         error = outcome.error
+        if isinstance(error, FlowRunSuspended):  # the run stays Suspended; a resume starts it again
+            logger.info("Suspended: this process ends", extra=_CONSOLE_ONLY)
+            raise error
         if error is not None and not isinstance(
             error, Exception
         ):  # KeyboardInterrupt, SystemExit, cancel

@@ -8,7 +8,9 @@ from __future__ import annotations
 from tideflow.exceptions import TideflowError, TransitionRefused
 
 __all__ = [
+    "FlowPauseTimeout",
     "FlowRunCancelled",
+    "FlowRunSuspended",
     "FlowRunTimeout",
     "MissingRunContext",
     "TaskRunCancelled",
@@ -23,6 +25,15 @@ class FlowRunTimeout(TideflowError, TimeoutError):
 
 class FlowRunCancelled(TransitionRefused):
     """The run was cancelled while it ran: the server refused the engine's next state."""
+
+
+class FlowPauseTimeout(TideflowError, TimeoutError):
+    """A paused run was not resumed before its pause's timeout; the run ends Failed."""
+
+
+class FlowRunSuspended(BaseException):
+    """Raised by ``suspend_flow_run`` to end the run's process; the run stays Suspended until a resume
+    starts it again. A BaseException, so the flow's own ``except Exception`` does not swallow it."""
 
 
 class MissingRunContext(TideflowError, RuntimeError):

@@ -20,6 +20,7 @@ from tideflow.engine.async_runner import _AsyncRunner
 from tideflow.engine.clients import new_async_client, sync_client
 from tideflow.engine.context import FlowRunContext, run_context_var
 from tideflow.engine.core import CreateRun, RunSpec
+from tideflow.engine.errors import FlowRunSuspended
 from tideflow.engine.logging import configure_run_logging, install_print_capture
 from tideflow.engine.parameters import BoundCall
 from tideflow.engine.plan import RunPlan, render_run_name
@@ -174,4 +175,6 @@ def execute_flow_run(
             _ExistingSync(flow, plan, client, settings, run).run()
     except Exception:  # already logged and reported as the run's final state by the core
         return EXIT_FAILED
+    except FlowRunSuspended:  # the run is Suspended: the process ends, a resume starts it again
+        return EXIT_OK
     return EXIT_OK

@@ -12,6 +12,9 @@ import datetime as dt
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 from tideflow._redaction import has_secrets, redact
@@ -21,7 +24,13 @@ from tideflow.engine.log_worker import log_worker
 from tideflow.schemas import LogCreate
 from tideflow.settings import get_settings
 
-__all__ = ["RUN_LOGGER_NAME", "configure_run_logging", "get_run_logger", "install_print_capture"]
+__all__ = [
+    "RUN_LOGGER_NAME",
+    "configure_run_logging",
+    "disable_run_logger",
+    "get_run_logger",
+    "install_print_capture",
+]
 
 RUN_LOGGER_NAME = "tideflow.flow_runs"
 _CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s - %(message)s"
@@ -30,6 +39,8 @@ _PLAIN = logging.Formatter("%(message)s")
 _configured = False
 _lock = threading.Lock()
 _original_print = builtins.print
+_disabled: ContextVar[bool] = ContextVar("tideflow_run_logger_disabled", default=False)
+_NULL_LOGGER_NAME = "tideflow.null"
 
 
 class _RunFilter(logging.Filter):
@@ -159,8 +170,28 @@ def configure_run_logging(level: str) -> logging.Logger:
     return logger
 
 
+@contextmanager
+def disable_run_logger() -> Iterator[None]:
+    """Within the block, ``get_run_logger()`` answers a logger that drops every record, inside a run
+    or not: a task's or flow's function can be tested with ``.fn()`` without a run."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
+
+
+def _null_logger() -> logging.Logger:
+    logger = logging.getLogger(_NULL_LOGGER_NAME)
+    logger.disabled = True
+    logger.propagate = False
+    return logger
+
+
 def get_run_logger() -> logging.Logger:
     """The logger of the current flow run: its records go to the run's logs and to the console."""
+    if _disabled.get():
+        return _null_logger()
     if current_run() is None and current_task_run() is None:
         raise MissingRunContext(
             "get_run_logger() was called outside a flow run; call it inside a function decorated "

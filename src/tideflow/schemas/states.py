@@ -33,6 +33,7 @@ __all__ = [
     "State",
     "StateDetails",
     "StateType",
+    "Suspended",
     "TimedOut",
     "UnfinishedRun",
     "is_retry",
@@ -218,6 +219,7 @@ Crashed = _make(StateType.CRASHED)
 Cancelling = _make(StateType.CANCELLING)
 Cancelled = _make(StateType.CANCELLED)
 Paused = _make(StateType.PAUSED)
+Suspended = _make(StateType.PAUSED, "Suspended")  # paused with its process ended (suspend_flow_run)
 
 _S, _P, _R = StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING
 _C, _F, _X = StateType.COMPLETED, StateType.FAILED, StateType.CRASHED

@@ -42,11 +42,16 @@ _WEBHOOKS = re.compile(r"^(/api)?/webhooks(/.*)?$")
 _ARTIFACT = re.compile(r"^/api/artifacts/[^/]+$")
 _SECRET_VALUE = re.compile(r"^/api/secrets/name/[^/]+/value/?$")
 # POSTs that only read: filters and counts.
-_READ_POST = re.compile(r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$")
+_READ_POST = re.compile(
+    r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$"
+    r"|^/api/flow_runs/[^/]+/input/filter$"
+)
 # What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
 _RUNNER_POST = re.compile(
     r"^/api/("
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
+    # a run sends input to another (send_input, respond) and acknowledges what it received
+    r"|flow_runs/[^/]+/input|flow_runs/[^/]+/input/[^/]+/ack"
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
     r"|runners/.*|task_workers/.*|artifacts/"
     r"|global_concurrency_limits/(acquire|renew|release)"

@@ -28,6 +28,7 @@ __all__ = [
     "check_flow_run_create",
     "check_flow_run_update",
     "check_state_proposal",
+    "check_storable",
     "scrub_logs",
 ]
 
@@ -97,6 +98,13 @@ def check_flow_run_create(body: FlowRunCreate) -> None:
 def check_flow_run_update(body: FlowRunUpdate) -> None:
     """Raise InvalidInput when the new name could not be stored."""
     errors = list(_unstorable(body.name, ("body", "name")))
+    if errors:
+        raise InvalidInput(errors)
+
+
+def check_storable(value: Any, loc: tuple[str | int, ...]) -> None:
+    """Raise InvalidInput when ``value`` (any JSON) holds what the database cannot store."""
+    errors = list(_unstorable(value, loc))
     if errors:
         raise InvalidInput(errors)
 

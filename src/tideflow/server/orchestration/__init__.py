@@ -134,7 +134,9 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
     if was_running and current is not None:
         elapsed = max(0.0, (now - current.timestamp).total_seconds())
         changes["total_run_time"] = facts.total_run_time + elapsed
-    if state.type is StateType.RUNNING and not was_running:
+    was_paused = current is not None and current.type is StateType.PAUSED
+    if state.type is StateType.RUNNING and not was_running and not was_paused:
+        # a run resumed in the process that paused it continues the same attempt
         changes["run_count"] = facts.run_count + 1
         if facts.start_time is None:
             changes["start_time"] = now
@@ -148,6 +150,9 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
         changes["end_time"] = now
     elif facts.end_time is not None:
         changes["end_time"] = None
+    if state.type is StateType.PAUSED:
+        # when the pause expires: the paused-runs service fails the run then (None: never)
+        changes["next_scheduled_start_time"] = details.pause_timeout
     if state.type is StateType.SCHEDULED:
         changes["next_scheduled_start_time"] = details.scheduled_time
         if facts.expected_start_time is None:

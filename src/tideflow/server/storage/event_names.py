@@ -29,6 +29,7 @@ __all__ = ["KNOWN_EVENTS", "unknown_event_warnings"]
 _STATES = (
     "Scheduled", "Late", "AwaitingRetry", "AwaitingConcurrencySlot", "Pending", "Running",
     "Retrying", "Completed", "Failed", "Crashed", "Cancelling", "Cancelled", "Paused", "TimedOut",
+    "Suspended", "Resuming",
 )  # fmt: skip
 KNOWN_EVENTS: frozenset[str] = frozenset(
     [f"tideflow.{kind}.{state}" for kind in ("flow-run", "task-run") for state in _STATES]

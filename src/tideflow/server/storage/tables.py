@@ -24,6 +24,7 @@ __all__ = [
     "deployments",
     "event_resources",
     "events",
+    "flow_run_input",
     "flow_run_states",
     "flow_runs",
     "flows",
@@ -619,4 +620,22 @@ webhooks = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Inputs sent to a flow run (issue 21): ``send_input`` values, a resume's ``run_input`` and the JSON
+# schema a pause waits for, by key; ``acked`` is when a ``receive_input(with_ack=True)`` took it.
+flow_run_input = sa.Table(
+    "flow_run_input",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column(
+        "flow_run_id", UuidType, sa.ForeignKey("flow_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("value", JSONType, nullable=True),
+    sa.Column("sender", sa.String(200), nullable=True),
+    sa.Column("acked", UTCDateTime, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow_run_id", "key"),
+    sa.Index(None, "flow_run_id", "created"),
 )

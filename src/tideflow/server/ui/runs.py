@@ -29,6 +29,7 @@ from tideflow.server.ui import queries
 from tideflow.server.ui.artifacts import run_artifacts
 from tideflow.server.ui.assets import run_materializations
 from tideflow.server.ui.rendering import database, not_found, render
+from tideflow.server.ui.resume import resume_form
 from tideflow.server.ui.task_graph import GRAPH_LIMIT, task_graph, task_timeline
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
@@ -270,9 +271,10 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
         )
         artifacts = await run_artifacts(session, context["run"].id)
         materializations = await run_materializations(session, context["run"].id)
+        resume = await resume_form(session, context["run"])
     return render(
         request, "run.html", title=context["run"].name, logs=logs, artifacts=artifacts,
-        materializations=materializations, **context,
+        materializations=materializations, resume=resume, **context,
     )  # fmt: skip
 
 

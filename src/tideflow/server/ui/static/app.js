@@ -298,6 +298,80 @@
     });
   }
 
+  // The paused run's Resume form: typed values -> POST /api/flow_runs/{id}/resume -> reload. The
+  // server checks the input against the schema the pause stored; its 422 names the field.
+  function setupResumeForm(form) {
+    var formError = document.getElementById("resume-form-error");
+
+    function fieldError(name, message) {
+      var el = document.getElementById("err-" + name);
+      var input = document.getElementById("param-" + name);
+      if (!el) return false;
+      el.textContent = message;
+      el.hidden = !message;
+      if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+      return true;
+    }
+
+    function collect() {
+      var values = {};
+      var ok = true;
+      form.querySelectorAll("[data-kind]").forEach(function (input) {
+        var name = input.name;
+        var kind = input.dataset.kind;
+        if (kind === "boolean") { values[name] = input.checked; return; }
+        var raw = input.value.trim();
+        if (raw === "") return;  // left empty: the model's default applies (or the server says it is required)
+        if (kind === "integer" || kind === "number") {
+          var n = Number(raw);
+          if (isNaN(n)) { fieldError(name, "enter a number"); ok = false; return; }
+          values[name] = n;
+        } else if (kind === "json") {
+          try { values[name] = JSON.parse(raw); }
+          catch (e) { fieldError(name, "not valid JSON: " + e.message); ok = false; }
+        } else {
+          values[name] = raw;
+        }
+      });
+      return ok ? values : null;
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      form.querySelectorAll("[data-param]").forEach(function (f) { fieldError(f.dataset.param, ""); });
+      formError.hidden = true;
+      var values = collect();
+      if (values === null) { var bad = form.querySelector("[aria-invalid=true]"); if (bad) bad.focus(); return; }
+      var body = form.dataset.waitsForInput === "true" ? { run_input: values } : {};
+      var submit = form.querySelector("button[type=submit]");
+      submit.disabled = true;
+      fetch("/api/flow_runs/" + form.dataset.runId + "/resume", withCsrf({
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      }))
+        .then(function (r) {
+          return r.json().catch(function () { return null; }).then(function (answer) {
+            if (r.ok) { window.location.reload(); return; }
+            submit.disabled = false;
+            var unplaced = [];
+            var errors = (answer && answer.errors) || [];
+            errors.forEach(function (err) {
+              var loc = err.loc || [];
+              var at = loc.indexOf("run_input");
+              var name = at >= 0 && loc.length > at + 1 ? String(loc[at + 1]) : null;
+              var missing = /^'([^']+)' is a required property/.exec(err.msg || "");
+              if (!name && missing) name = missing[1];
+              if (!(name && fieldError(name, err.msg))) unplaced.push(err.msg);
+            });
+            if (!errors.length) unplaced.push(apiError(answer, r.status));
+            if (unplaced.length) { formError.textContent = unplaced.join("; "); formError.hidden = false; }
+            var first = form.querySelector("[aria-invalid=true]");
+            if (first) first.focus();
+          });
+        })
+        .catch(function () { submit.disabled = false; formError.textContent = "the server could not be reached"; formError.hidden = false; });
+    });
+  }
+
   // The live event feed: websocket /api/events/out; new rows are fetched as server-rendered HTML.
   function setupFeed(feed) {
     var status = document.getElementById("live-status");
@@ -479,6 +553,8 @@
     if (feed && feed.dataset.streamFilter) setupFeed(feed);
     var runForm = document.getElementById("run-form");
     if (runForm) setupRunForm(runForm);
+    var resumeForm = document.getElementById("resume-form");
+    if (resumeForm) setupResumeForm(resumeForm);
   });
 
   window.tideflow = { renderTimes: renderTimes };

@@ -15,7 +15,7 @@ from alembic import op
 from tideflow.server.storage.types import JSONType, UTCDateTime, UuidType
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
