@@ -51,6 +51,7 @@ GROUPS: dict[str, str] = {
     "secret": "tideflow.cli.secret",
     "artifact": "tideflow.cli.artifact",
     "gcl": "tideflow.cli.gcl",
+    "notification": "tideflow.cli.notification",
 }
 
 

@@ -15,6 +15,7 @@ from tideflow.server.api import (
     flows,
     global_concurrency,
     logs,
+    notifications,
     runners,
     secrets,
     task_runs,
@@ -53,5 +54,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         secrets,
         artifacts,
         global_concurrency,
+        notifications,
     )
 )

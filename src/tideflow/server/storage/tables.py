@@ -29,6 +29,7 @@ __all__ = [
     "global_concurrency_limits",
     "logs",
     "metadata",
+    "notification_destinations",
     "runners",
     "secrets",
     "task_runs",
@@ -562,4 +563,17 @@ global_concurrency_leases = sa.Table(
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("expires", UTCDateTime, nullable=False),
     sa.Index(None, "limit_id", "expires"),
+)
+
+# Notification destinations (issue 12): a typed configuration that names secrets, never holds them.
+notification_destinations = sa.Table(
+    "notification_destinations",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )
