@@ -106,7 +106,9 @@ def mailbox() -> Iterator[Mailbox]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # Loopback is refused by the SSRF policy unless the operator allows it, as here.
     env = {"TIDEFLOW_WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32"}
-    with ServerProcess(home=tmp_path_factory.mktemp("notify"), env=env) as proc:
+    with ServerProcess(
+        home=tmp_path_factory.mktemp("notify"), env=env, startup_timeout=120
+    ) as proc:
         yield proc
 
 

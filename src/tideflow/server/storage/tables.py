@@ -237,6 +237,8 @@ deployments = sa.Table(
     # migration 0011: the work queue (of a work pool) its runs go to; None: served by serve()
     sa.Column("work_queue_id", UuidType, nullable=True),
     sa.Column("pull_steps", JSONType, nullable=True),
+    # migration 0017: {"collision_strategy": "ENQUEUE" | "CANCEL_NEW"}; NULL: ENQUEUE
+    sa.Column("concurrency_options", JSONType, nullable=True),
     sa.UniqueConstraint("flow_id", "name"),
     sa.Index(None, "name"),
 )

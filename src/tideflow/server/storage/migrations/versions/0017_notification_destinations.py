@@ -1,4 +1,4 @@
-"""Notification destinations (issue 12).
+"""Notification destinations, and the collision strategy of deployment concurrency limits (issue 12).
 
 Revision ID: 0017
 Revises: 0012
@@ -31,7 +31,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_notification_destinations"),
         sa.UniqueConstraint("name", name="uq_notification_destinations_name"),
     )
+    op.add_column("deployments", sa.Column("concurrency_options", JSONType, nullable=True))
 
 
 def downgrade() -> None:
+    # In place (ALTER TABLE ... DROP COLUMN), never a batch rebuild of deployments.
+    op.drop_column("deployments", "concurrency_options")
     op.drop_table("notification_destinations")
