@@ -131,7 +131,7 @@ def create(
     }  # fmt: skip
     try:
         request = NotificationDestinationCreate(
-            name=name, description=description, config=_config(kind, options),  # type: ignore[arg-type]
+            name=name, description=description, config=_config(kind, options),
             overwrite=overwrite,
         )  # fmt: skip
     except ValidationError as exc:

@@ -65,6 +65,7 @@ def load_ui(app: FastAPI) -> None:
         artifacts,
         automations,
         chains,
+        configuration,
         dashboard,
         deployments,
         events,
@@ -79,6 +80,7 @@ def load_ui(app: FastAPI) -> None:
     for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
     app.include_router(work_pools.router)
+    app.include_router(configuration.router)
 
 
 class _LazyUI(BaseRoute):
