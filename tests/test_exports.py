@@ -62,6 +62,15 @@ PUBLIC: dict[str, list[str]] = {
         "UnfinishedRun",
     ],
     "tideflow.background": ["BackgroundTaskFuture", "delay"],
+    "tideflow.notifications": [
+        "DEFAULT_BODY",
+        "DEFAULT_SUBJECT",
+        "NotificationFailed",
+        "asend_notification",
+        "notify",
+        "notify_on_failure",
+        "send_notification",
+    ],
     "tideflow.task_worker": ["TaskWorker", "load_task", "serve"],
     "tideflow.futures": [
         "DoneAndNotDoneFutures",

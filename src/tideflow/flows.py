@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 if TYPE_CHECKING:
     from tideflow.deployments import RunnerDeployment
     from tideflow.engine.parameters import ParameterSchema
+    from tideflow.schemas.deployments import ConcurrencyLimitConfig
     from tideflow.task_runners import TaskRunner
 
 # The engine, the HTTP client and the deployment machinery load on first use (first call,
@@ -233,7 +234,7 @@ class Flow(Generic[P, R]):
         rrule: str | Iterable[str] | None = None,
         schedules: Iterable[Any] | None = None,
         paused: bool = False,
-        concurrency_limit: int | None = None,
+        concurrency_limit: int | ConcurrencyLimitConfig | None = None,
         triggers: Iterable[Any] | None = None,
         job_variables: Mapping[str, Any] | None = None,
         enforce_parameter_schema: bool = True,

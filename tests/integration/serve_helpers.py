@@ -26,6 +26,7 @@ T = TypeVar("T")
 FLOWS = """
 import os, sys, time
 from tideflow import flow, serve
+from tideflow.deployments import ConcurrencyLimitConfig
 from tideflow.runtime import flow_run
 
 def note(event):

@@ -144,6 +144,32 @@ def test_deployment_concurrency_limit(
         assert "AwaitingConcurrencySlot" in names
 
 
+def test_deployment_concurrency_limit_cancel_new(
+    server: ServerProcess, client: SyncClient, tmp_path: Path
+) -> None:
+    config = "ConcurrencyLimitConfig(limit=1, collision_strategy='CANCEL_NEW')"
+    call = f"serve(sleeper.to_deployment(name='cancel-new', concurrency_limit={config}))"
+    with ServeScript(tmp_path, server.api_url, call, env=FAST) as s:
+        first = _run(client, "sleeper/cancel-new", seconds=3)
+        wait_for(lambda: state_of(client, first.id).type is StateType.RUNNING)
+        second = _run(client, "sleeper/cancel-new", seconds=0.1)
+        final = wait_final(client, second.id)
+        assert final.state is not None and final.state.type is StateType.CANCELLED
+        assert final.state.message == (
+            "cancelled: the deployment is at its concurrency limit and its collision strategy "
+            "is CANCEL_NEW"
+        )
+        assert _completed(client, first)
+        assert s.run_log.max_overlap() == 1
+        assert len(s.run_log.starts()) == 1  # the second run never started
+    deployment = client.read_deployment_by_name("sleeper/cancel-new")
+    assert deployment.concurrency_limit == 1
+    assert deployment.concurrency_options is not None
+    assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+    shown = run_cli(server.api_url, "deployment", "inspect", "sleeper/cancel-new")
+    assert "1 (collision strategy CANCEL_NEW)" in shown.stdout
+
+
 @pytest.mark.slow
 def test_paused_deployment_schedules_stop_and_resume(
     server: ServerProcess, client: SyncClient, tmp_path: Path

@@ -201,7 +201,13 @@ def inspect(
         kind = spec.get("type") or spec.get("title") or "any"
         need = "required" if pname in required else f"default {json.dumps(spec.get('default'))}"
         _field("", f"  {pname}: {kind} ({need})")
-    _field("Concurrency", d.concurrency_limit if d.concurrency_limit is not None else "no limit")
+    strategy = d.concurrency_options.collision_strategy if d.concurrency_options else "ENQUEUE"
+    _field(
+        "Concurrency",
+        f"{d.concurrency_limit} (collision strategy {strategy})"
+        if d.concurrency_limit is not None
+        else "no limit",
+    )
     _field("Schedules", _schedules_text(d))
     _field("Triggers", len(d.triggers))
     _field("Entrypoint", d.entrypoint or "-")

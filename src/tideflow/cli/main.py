@@ -53,6 +53,7 @@ GROUPS: dict[str, str] = {
     "asset": "tideflow.cli.asset",
     "gcl": "tideflow.cli.gcl",
     "webhook": "tideflow.cli.webhook",
+    "notification": "tideflow.cli.notification",
 }
 
 

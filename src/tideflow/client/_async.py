@@ -49,6 +49,13 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.notifications import (
+        NotificationDestination,
+        NotificationDestinationCreate,
+        NotificationDestinationFilter,
+        NotificationMessage,
+        NotificationResult,
+    )
     from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
@@ -267,6 +274,30 @@ class AsyncClient:
 
     async def delete_secret(self, name: str) -> None:
         return await self.send(c.delete_secret(name))
+
+    async def create_notification_destination(
+        self, body: NotificationDestinationCreate
+    ) -> NotificationDestination:
+        return await self.send(c.create_notification_destination(body))
+
+    async def read_notification_destination(self, name: str) -> NotificationDestination:
+        return await self.send(c.read_notification_destination(name))
+
+    async def read_notification_destinations(
+        self, flt: NotificationDestinationFilter | None = None
+    ) -> list[NotificationDestination]:
+        return await self.send(c.read_notification_destinations(flt))
+
+    async def delete_notification_destination(self, name: str) -> None:
+        return await self.send(c.delete_notification_destination(name))
+
+    async def test_notification_destination(self, name: str) -> NotificationResult:
+        return await self.send(c.test_notification_destination(name))
+
+    async def send_notification(
+        self, name: str, message: NotificationMessage
+    ) -> NotificationResult:
+        return await self.send(c.send_notification(name, message))
 
     async def create_artifact(self, body: ArtifactCreate) -> Artifact:
         return await self.send(c.create_artifact(body))

@@ -54,6 +54,13 @@ if TYPE_CHECKING:  # annotations only; see "Lazy schema modules" below
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.notifications import (
+        NotificationDestination,
+        NotificationDestinationCreate,
+        NotificationDestinationFilter,
+        NotificationMessage,
+        NotificationResult,
+    )
     from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
@@ -414,6 +421,54 @@ def read_secrets(flt: SecretFilter | None = None) -> Call[list[SecretInfo]]:
 
 def delete_secret(name: str) -> Call[None]:
     return Call("DELETE", _secret_path(name), _none)
+
+
+# --- notification destinations ------------------------------------------------------------------
+def _destination_path(name: str) -> str:
+    return f"/notification_destinations/name/{quote(name, safe='')}"
+
+
+def create_notification_destination(
+    body: NotificationDestinationCreate,
+) -> Call[NotificationDestination]:
+    from tideflow.schemas.notifications import NotificationDestination
+
+    data = body.model_dump(mode="json")
+    return Call("POST", "/notification_destinations/", _model(NotificationDestination), data)
+
+
+def read_notification_destination(name: str) -> Call[NotificationDestination]:
+    from tideflow.schemas.notifications import NotificationDestination
+
+    return Call("GET", _destination_path(name), _model(NotificationDestination))
+
+
+def read_notification_destinations(
+    flt: NotificationDestinationFilter | None = None,
+) -> Call[list[NotificationDestination]]:
+    from tideflow.schemas.notifications import NotificationDestination
+
+    body = flt.model_dump(mode="json") if flt is not None else {}
+    return Call(
+        "POST", "/notification_destinations/filter", _model(list[NotificationDestination]), body
+    )
+
+
+def delete_notification_destination(name: str) -> Call[None]:
+    return Call("DELETE", _destination_path(name), _none)
+
+
+def test_notification_destination(name: str) -> Call[NotificationResult]:
+    from tideflow.schemas.notifications import NotificationResult
+
+    return Call("POST", _destination_path(name) + "/test", _model(NotificationResult), {})
+
+
+def send_notification(name: str, message: NotificationMessage) -> Call[NotificationResult]:
+    from tideflow.schemas.notifications import NotificationResult
+
+    body = message.model_dump(mode="json")
+    return Call("POST", _destination_path(name) + "/send", _model(NotificationResult), body)
 
 
 # --- artifacts ------------------------------------------------------------------------------------

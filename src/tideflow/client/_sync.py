@@ -49,6 +49,13 @@ if TYPE_CHECKING:  # annotations only: these schema modules load when their call
         LeaseAnswer,
         SlotRequest,
     )
+    from tideflow.schemas.notifications import (
+        NotificationDestination,
+        NotificationDestinationCreate,
+        NotificationDestinationFilter,
+        NotificationMessage,
+        NotificationResult,
+    )
     from tideflow.schemas.run_inputs import FlowRunInput, FlowRunInputFilter
     from tideflow.schemas.schedules import (
         DeploymentSchedule,
@@ -263,6 +270,28 @@ class SyncClient:
 
     def delete_secret(self, name: str) -> None:
         return self.send(c.delete_secret(name))
+
+    def create_notification_destination(
+        self, body: NotificationDestinationCreate
+    ) -> NotificationDestination:
+        return self.send(c.create_notification_destination(body))
+
+    def read_notification_destination(self, name: str) -> NotificationDestination:
+        return self.send(c.read_notification_destination(name))
+
+    def read_notification_destinations(
+        self, flt: NotificationDestinationFilter | None = None
+    ) -> list[NotificationDestination]:
+        return self.send(c.read_notification_destinations(flt))
+
+    def delete_notification_destination(self, name: str) -> None:
+        return self.send(c.delete_notification_destination(name))
+
+    def test_notification_destination(self, name: str) -> NotificationResult:
+        return self.send(c.test_notification_destination(name))
+
+    def send_notification(self, name: str, message: NotificationMessage) -> NotificationResult:
+        return self.send(c.send_notification(name, message))
 
     def create_artifact(self, body: ArtifactCreate) -> Artifact:
         return self.send(c.create_artifact(body))

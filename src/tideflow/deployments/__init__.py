@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tideflow.settings import Settings
 
 __all__ = [
+    "ConcurrencyLimitConfig",
     "GitRepository",
     "RunnerDeployment",
     "arun_deployment",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ConcurrencyLimitConfig": "tideflow.schemas.deployments",
     "GitRepository": "tideflow.deployments._source",
     "RunnerDeployment": "tideflow.deployments._deployment",
     "arun_deployment": "tideflow.deployments._run",

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from tideflow.parameters import parameter_schema
-from tideflow.schemas.deployments import DeploymentCreate
+from tideflow.schemas.deployments import ConcurrencyLimitConfig, DeploymentCreate
 from tideflow.schemas.schedules import (
     CronSchedule,
     DeploymentScheduleCreate,
@@ -231,7 +231,7 @@ def build_deployment(
     rrule: Any = None,
     schedules: Any = None,
     paused: bool = False,
-    concurrency_limit: int | None = None,
+    concurrency_limit: int | ConcurrencyLimitConfig | None = None,
     triggers: Any = None,
     job_variables: Mapping[str, Any] | None = None,
     enforce_parameter_schema: bool = True,

@@ -73,6 +73,7 @@ __all__ = [
     "ResumeAutomation",
     "ResumeDeployment",
     "RunDeployment",
+    "SendNotification",
     "SequenceTrigger",
     "SuspendFlowRun",
     "Trigger",
@@ -214,6 +215,28 @@ class CallWebhook(_Action):
         return value
 
 
+class SendNotification(_Action):
+    """Send a message to a notification destination (by name); subject and body may be templates
+    over the same context as other actions (event, flow_run, flow, deployment, variables...)."""
+
+    type: Literal["send-notification"] = "send-notification"
+    destination: str = Field(
+        pattern=r"^[a-z0-9_-]{1,255}$", description="The notification destination's name."
+    )
+    subject: str = Field(
+        "{{ automation.name }}{% if event %}: {{ event.event }} on "
+        "{{ event.resource.name or event.resource.id }}{% endif %}",
+        max_length=MAX_TEMPLATE_LENGTH,
+        description="A template.",
+    )
+    body: str = Field(
+        "Automation {{ automation.name }} fired at {{ firing.fired_at }}{% if event %} on "
+        "{{ event.event }} ({{ event.resource.id }}, occurred {{ event.occurred }}){% endif %}.",
+        max_length=MAX_TEMPLATE_LENGTH,
+        description="A template.",
+    )
+
+
 class DoNothing(_Action):
     """An action that does nothing (tests, dry runs)."""
 
@@ -230,6 +253,7 @@ Action = Annotated[
     | PauseAutomation
     | ResumeAutomation
     | CallWebhook
+    | SendNotification
     | DoNothing,
     Field(discriminator="type"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,6 +22,9 @@ from tideflow.schemas.schedules import DeploymentSchedule, DeploymentScheduleCre
 
 __all__ = [
     "PULL_STEPS",
+    "ConcurrencyLimitConfig",
+    "ConcurrencyLimitStrategy",
+    "ConcurrencyOptions",
     "Deployment",
     "DeploymentCreate",
     "DeploymentFilter",
@@ -152,6 +155,7 @@ class Deployment(BaseModel):
     schedules: list[DeploymentSchedule] = Field(default_factory=list)
     paused: bool = False
     concurrency_limit: int | None = None
+    concurrency_options: ConcurrencyOptions | None = None
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     job_variables: dict[str, Any] = Field(default_factory=dict)
     entrypoint: str | None = None
@@ -172,10 +176,63 @@ class Deployment(BaseModel):
         return f"{self.flow_name}/{self.name}"
 
 
+ConcurrencyLimitStrategy = Literal["ENQUEUE", "CANCEL_NEW"]
+
+
+class ConcurrencyOptions(BaseModel):
+    """What happens to a run that would exceed its deployment's concurrency limit: ``ENQUEUE`` (it
+    waits in AwaitingConcurrencySlot for a free slot) or ``CANCEL_NEW`` (it is cancelled at once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collision_strategy: ConcurrencyLimitStrategy = "ENQUEUE"
+
+    @field_validator("collision_strategy", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else getattr(value, "value", value)
+
+
+class ConcurrencyLimitConfig(BaseModel):
+    """A deployment's ``concurrency_limit`` with its collision strategy (an int alone means
+    ``ENQUEUE``): ``to_deployment(concurrency_limit=ConcurrencyLimitConfig(limit=1,
+    collision_strategy="CANCEL_NEW"))``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(ge=1, le=MAX_CONCURRENCY)
+    collision_strategy: ConcurrencyLimitStrategy = "ENQUEUE"
+
+    @field_validator("collision_strategy", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else getattr(value, "value", value)
+
+
+def _split_limit(data: Any) -> Any:
+    """``concurrency_limit`` given as a ConcurrencyLimitConfig (or its dict): the int limit, and its
+    strategy as ``concurrency_options``."""
+    if not isinstance(data, dict):
+        return data
+    value = data.get("concurrency_limit")
+    if isinstance(value, ConcurrencyLimitConfig):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        config = ConcurrencyLimitConfig.model_validate(value)
+        data = {**data, "concurrency_limit": config.limit}
+        data["concurrency_options"] = {"collision_strategy": config.collision_strategy}
+    return data
+
+
 class _Settable(BaseModel):
     """Fields a client may set at creation (with defaults) or change later."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _concurrency_config(cls, data: Any) -> Any:
+        return _split_limit(data)
 
     @field_validator("tags", check_fields=False)
     @classmethod
@@ -207,7 +264,13 @@ class DeploymentCreate(_Settable):
     schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
     paused: bool = False
     concurrency_limit: int | None = Field(
-        None, ge=1, le=MAX_CONCURRENCY, description="Runs at once; None: no limit."
+        None,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="Runs at once; None: no limit. A ConcurrencyLimitConfig is accepted too.",
+    )
+    concurrency_options: ConcurrencyOptions | None = Field(
+        None, description="The collision strategy; None: ENQUEUE."
     )
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     job_variables: dict[str, Any] = Field(
@@ -255,6 +318,7 @@ class DeploymentUpdate(_Settable):
     schedules: list[DeploymentScheduleCreate] | None = None
     paused: bool | None = None
     concurrency_limit: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
+    concurrency_options: ConcurrencyOptions | None = None
     triggers: list[dict[str, Any]] | None = None
     job_variables: dict[str, Any] | None = None
     entrypoint: str | None = Field(None, max_length=MAX_ENTRYPOINT_LENGTH)

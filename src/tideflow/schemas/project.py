@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tideflow.schemas.deployments import MAX_PULL_STEPS, check_pull_steps
+from tideflow.schemas.deployments import MAX_PULL_STEPS, ConcurrencyLimitConfig, check_pull_steps
 
 __all__ = [
     "MAX_PROJECT_DEPLOYMENTS",
@@ -75,7 +75,17 @@ class ProjectDeployment(_Strict):
     schedules: list[ProjectSchedule] = Field(default_factory=list)
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     work_pool: ProjectWorkPool
-    concurrency_limit: int | None = Field(None, ge=1)
+    concurrency_limit: int | ConcurrencyLimitConfig | None = Field(
+        None, description="An int, or {limit: N, collision_strategy: ENQUEUE | CANCEL_NEW}."
+    )
+
+    @field_validator("concurrency_limit")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
     paused: bool = False
     pull: list[dict[str, Any]] | None = Field(None, max_length=MAX_PULL_STEPS)
 

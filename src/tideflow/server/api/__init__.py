@@ -18,6 +18,7 @@ from tideflow.server.api import (
     global_concurrency,
     hooks,
     logs,
+    notifications,
     runners,
     secrets,
     task_runs,
@@ -61,5 +62,6 @@ api_routers: tuple[APIRouter, ...] = tuple(
         global_concurrency,
         webhooks,
         hooks,
+        notifications,
     )
 )

@@ -260,7 +260,13 @@ async def explain_automation(
         )  # fmt: skip
     lines = result.lines()
     for f in fired:
-        outcomes = ", ".join(f"{a.action_type} {a.status}" for a in f.actions) or "no actions"
+        outcomes = (
+            ", ".join(
+                f"{a.action_type} {a.status}" + (f" ({a.detail})" if a.status == "failed" else "")
+                for a in f.actions
+            )
+            or "no actions"
+        )
         lines.append(f"this event {f.kind} firing {f.id} at {f.fired_at.isoformat()}: {outcomes}")
     return AutomationExplanation(
         automation_id=automation_id,

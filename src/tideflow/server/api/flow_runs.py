@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from tideflow.schemas import (
     FlowRun,
@@ -18,6 +18,7 @@ from tideflow.schemas import (
 )
 from tideflow.schemas.limits import MAX_OFFSET
 from tideflow.server.api.deps import DB
+from tideflow.server.api.secrets import redactor
 from tideflow.server.api.validation import (
     check_flow_run_create,
     check_flow_run_update,
@@ -32,9 +33,16 @@ router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_flow_run(body: FlowRunCreate, db: DB, response: Response) -> FlowRun:
-    """Create a run (201); a repeated ``(flow, idempotency_key)`` returns the existing run (200)."""
+async def create_flow_run(
+    body: FlowRunCreate, db: DB, response: Response, request: Request
+) -> FlowRun:
+    """Create a run (201); a repeated ``(flow, idempotency_key)`` returns the existing run (200).
+    Stored secret values in its parameters are masked."""
     check_flow_run_create(body)
+    if body.parameters:
+        masked = await redactor(request).value(body.parameters)
+        if masked != body.parameters:
+            body = body.model_copy(update={"parameters": masked})
     async with db.write() as session:
         run, created = await storage.create_flow_run(session, body)
     if not created:

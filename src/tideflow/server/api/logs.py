@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from tideflow.schemas import Log, LogCreate, LogFilter
 from tideflow.server.api.deps import DB
+from tideflow.server.api.secrets import redactor
 from tideflow.server.api.validation import scrub_logs
 from tideflow.server.storage import logs as storage
 
@@ -15,10 +16,15 @@ router = APIRouter(prefix="/logs", tags=["logs"])
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_logs(body: list[LogCreate], db: DB) -> dict[str, int]:
-    """Store a batch; records of runs that do not exist are dropped and counted (NUL -> U+FFFD)."""
+async def create_logs(body: list[LogCreate], db: DB, request: Request) -> dict[str, int]:
+    """Store a batch; records of runs that do not exist are dropped and counted (NUL -> U+FFFD);
+    stored secret values in messages are masked."""
+    records = scrub_logs(body)
+    masker = redactor(request)
+    if await masker.pattern() is not None:
+        records = [r.model_copy(update={"message": await masker.text(r.message)}) for r in records]
     async with db.write() as session:
-        accepted, dropped = await storage.create_logs(session, scrub_logs(body))
+        accepted, dropped = await storage.create_logs(session, records)
     return {"accepted": accepted, "dropped": dropped}
 
 

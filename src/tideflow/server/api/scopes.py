@@ -46,7 +46,8 @@ _READ_POST = re.compile(
     r"^/api/[a-z_]+/(filter|count)$|^/api/events/count-by/[^/]+$"
     r"|^/api/flow_runs/[^/]+/input/filter$"
 )
-# What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots.
+# What executing runs needs: claim and report runs (and subflows), task runs, logs, tag slots, and
+# sending to a notification destination (state hooks; the credentials never leave the server).
 _RUNNER_POST = re.compile(
     r"^/api/("
     r"flows/|flow_runs/|flow_runs/[^/]+/set_state|task_runs/|task_runs/report|logs/"
@@ -55,6 +56,7 @@ _RUNNER_POST = re.compile(
     r"|concurrency_limits/(acquire|renew|release)|deployments/get_scheduled_flow_runs"
     r"|runners/.*|task_workers/.*|artifacts/"
     r"|global_concurrency_limits/(acquire|renew|release)"
+    r"|notification_destinations/name/[^/]+/send"
     r")$"
 )
 

@@ -16,13 +16,14 @@ from tideflow.schemas.secrets import (
     check_secret_value,
 )
 from tideflow.schemas.variables import VARIABLE_NAME_PATTERN
-from tideflow.server.api.deps import DB, get_secret_box
+from tideflow.server.api.deps import DB, get_context, get_secret_box
 from tideflow.server.api.validation import InvalidInput
 from tideflow.server.secret_box import SecretBox, SecretKeyError
+from tideflow.server.secret_redaction import SecretRedactor
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import secrets as storage
 
-__all__ = ["router"]
+__all__ = ["redactor", "router"]
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 
@@ -34,6 +35,19 @@ _KEY_PROBLEM: dict[int | str, dict[str, Any]] = {
 
 def _box(request: Request) -> SecretBox:
     return get_secret_box(request)
+
+
+def redactor(request: Request) -> SecretRedactor:
+    """The app's masker of stored secret values (logs, run parameters), built on first use."""
+    state = request.app.state
+    found: SecretRedactor | None = getattr(state, "secret_redactor", None)
+    if found is None:
+        settings = get_context(request).settings
+        found = SecretRedactor(
+            get_context(request).database, lambda: SecretBox.from_settings(settings)
+        )
+        state.secret_redactor = found
+    return found
 
 
 def _missing(name: str) -> NotFound:
@@ -62,6 +76,7 @@ async def set_secret(
         info, created = await storage.set_secret(
             session, body.name, token, overwrite=body.overwrite
         )
+    redactor(request).invalidate()
     if not created:
         response.status_code = status.HTTP_200_OK
     return info
@@ -98,7 +113,8 @@ async def read_secret_value(db: DB, request: Request, name: str = Name) -> Secre
 
 
 @router.delete("/name/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_secret(db: DB, name: str = Name) -> None:
+async def delete_secret(db: DB, request: Request, name: str = Name) -> None:
     async with db.write() as session:
         if not await storage.delete_secret(session, name):
             raise _missing(name)
+    redactor(request).invalidate()

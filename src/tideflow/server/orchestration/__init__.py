@@ -15,6 +15,7 @@ from tideflow.schemas.objects import SetStateStatus
 from tideflow.schemas.states import (
     FINAL_TYPES,
     AwaitingConcurrencySlot,
+    Cancelled,
     State,
     StateType,
     is_retry,
@@ -41,6 +42,8 @@ class RunFacts:
     expected_start_time: dt.datetime | None = None
     # False when the run's deployment is at its concurrency limit (storage counts, under a lock).
     slot_available: bool = True
+    # What a run that finds no slot gets: ENQUEUE (waits) or CANCEL_NEW (cancelled at once).
+    collision_strategy: str = "ENQUEUE"
 
 
 def takes_a_slot(current: State | None, proposal: StateProposal) -> bool:
@@ -97,6 +100,8 @@ def decide(facts: RunFacts, proposal: StateProposal, now: dt.datetime) -> Decisi
     if refusal is not None:
         return _reject(current, proposed, refusal)
     if not facts.slot_available and takes_a_slot(current, proposal):
+        if facts.collision_strategy == "CANCEL_NEW":
+            return _cancel_new(facts, now)
         return _wait(facts, now)
     return _accept(facts, proposed, now, retry=is_retry(from_type, proposed))
 
@@ -112,7 +117,16 @@ def _wait(facts: RunFacts, now: dt.datetime) -> Decision:
     return Decision(SetStateStatus.WAIT, accepted.state, _NO_SLOT, True, accepted.changes)
 
 
+def _cancel_new(facts: RunFacts, now: dt.datetime) -> Decision:
+    """No slot and the deployment's strategy is CANCEL_NEW: the run is cancelled, not started."""
+    accepted = _accept(facts, Cancelled(_CANCELLED_NEW), now, retry=False)
+    return Decision(SetStateStatus.WAIT, accepted.state, _CANCELLED_NEW, True, accepted.changes)
+
+
 _NO_SLOT = "the deployment is at its concurrency limit; the run waits for a free slot"
+_CANCELLED_NEW = (
+    "cancelled: the deployment is at its concurrency limit and its collision strategy is CANCEL_NEW"
+)
 
 
 def _reject(current: State | None, proposed: State, reason: str) -> Decision:

@@ -89,6 +89,7 @@ _PLAIN = (
     "enforce_parameter_schema",
     "paused",
     "concurrency_limit",
+    "concurrency_options",
     "triggers",
     "job_variables",
     "entrypoint",

@@ -108,7 +108,7 @@ def _current_state_columns(state: State) -> dict[str, Any]:
     }
 
 
-def _facts(row: Any, slot_available: bool = True) -> RunFacts:
+def _facts(row: Any, slot: tuple[bool, str] = (True, "ENQUEUE")) -> RunFacts:
     m = row._mapping
     return RunFacts(
         state=State.model_validate(m["state"]) if m["state"] is not None else None,
@@ -117,7 +117,8 @@ def _facts(row: Any, slot_available: bool = True) -> RunFacts:
         end_time=m["end_time"],
         total_run_time=m["total_run_time"],
         expected_start_time=m["expected_start_time"],
-        slot_available=slot_available,
+        slot_available=slot[0],
+        collision_strategy=slot[1],
     )
 
 
@@ -405,21 +406,28 @@ def _claimant(state: State) -> dict[str, Any]:
         return {}
 
 
-async def _slot_available(session: AsyncSession, deployment_id: UUID, run_id: UUID) -> bool:
-    """Whether the deployment has room for one more active run besides ``run_id``."""
-    stmt = sa.select(deployments.c.concurrency_limit).where(deployments.c.id == deployment_id)
+async def _slot_available(
+    session: AsyncSession, deployment_id: UUID, run_id: UUID
+) -> tuple[bool, str]:
+    """Whether the deployment has room for one more active run besides ``run_id``, and its
+    collision strategy (what a run gets when there is none)."""
+    stmt = sa.select(deployments.c.concurrency_limit, deployments.c.concurrency_options).where(
+        deployments.c.id == deployment_id
+    )
     if dialect_name(session) == "postgresql":
         # Claims of one limited deployment queue here, so each counts the others' committed claims.
         stmt = stmt.with_for_update()
-    limit = (await session.execute(stmt)).scalar_one_or_none()
+    row = (await session.execute(stmt)).first()
+    limit = row.concurrency_limit if row is not None else None
     if limit is None:
-        return True
+        return True, "ENQUEUE"
+    strategy = str((row.concurrency_options or {}).get("collision_strategy") or "ENQUEUE")
     active = sa.select(sa.func.count()).where(
         flow_runs.c.deployment_id == deployment_id,
         flow_runs.c.state_type.in_([t.value for t in ACTIVE_TYPES]),
         flow_runs.c.id != run_id,
     )
-    return int((await session.execute(active)).scalar_one()) < limit
+    return int((await session.execute(active)).scalar_one()) < limit, strategy
 
 
 async def rename_flow_run(session: AsyncSession, run_id: UUID, name: str) -> FlowRun:

@@ -32,6 +32,7 @@ __all__ = [
     "global_concurrency_limits",
     "logs",
     "metadata",
+    "notification_destinations",
     "runners",
     "secrets",
     "task_runs",
@@ -241,6 +242,8 @@ deployments = sa.Table(
     # migration 0011: the work queue (of a work pool) its runs go to; None: served by serve()
     sa.Column("work_queue_id", UuidType, nullable=True),
     sa.Column("pull_steps", JSONType, nullable=True),
+    # migration 0017: {"collision_strategy": "ENQUEUE" | "CANCEL_NEW"}; NULL: ENQUEUE
+    sa.Column("concurrency_options", JSONType, nullable=True),
     sa.UniqueConstraint("flow_id", "name"),
     sa.Index(None, "name"),
 )
@@ -638,4 +641,17 @@ flow_run_input = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
     sa.UniqueConstraint("flow_run_id", "key"),
     sa.Index(None, "flow_run_id", "created"),
+)
+
+# Notification destinations (issue 12): a typed configuration that names secrets, never holds them.
+notification_destinations = sa.Table(
+    "notification_destinations",
+    metadata,
+    sa.Column("id", UuidType, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )

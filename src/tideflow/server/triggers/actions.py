@@ -10,21 +10,18 @@ compare-and-set) in its own transaction before the request, and one left ``runni
 recorded as failed, never sent twice. A failing action records ``tideflow.automation.action.failed``
 with the reason and never stops the engine.
 
-Before a webhook connects, its host is resolved here and every answer judged by ``egress`` (the SSRF
-policy); the request then goes to the checked address itself (URL rewritten to it, the original
-Host header and TLS server name kept), so a second DNS answer can never swap in another target.
+A webhook or a notification connects only through ``outbound.Egress`` (the SSRF policy, with the
+checked address pinned); a notification's credentials are read from secrets when it is sent
+(``notifier``) and never appear in a recorded reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 from uuid import UUID
 
 import httpx
@@ -44,6 +41,7 @@ from tideflow.schemas.automations import (
     ResumeAutomation,
     ResumeDeployment,
     RunDeployment,
+    SendNotification,
     SuspendFlowRun,
 )
 from tideflow.schemas.deployments import DeploymentFlowRunCreate
@@ -58,16 +56,11 @@ from tideflow.server.storage.events import insert_events
 from tideflow.server.storage.flow_runs import read_flow_run, set_flow_run_state
 from tideflow.server.storage.flows import read_flow
 from tideflow.server.triggers import state as store
-from tideflow.server.triggers.egress import (
-    Address,
-    AllowList,
-    check_address,
-    check_scheme,
-    literal_address,
-    parse_allow_list,
-)
+from tideflow.server.triggers.egress import AllowList, parse_allow_list
 from tideflow.server.triggers.emitted import action_event, find_resource_id
 from tideflow.server.triggers.evaluate import Firing, Resolution
+from tideflow.server.triggers.notifier import Notifier, NotifyFailed
+from tideflow.server.triggers.outbound import Egress, EgressRefused, Resolver, resolve_host
 from tideflow.server.triggers.owned import sync_owned_automations
 from tideflow.server.triggers.template_variables import read_template_variables
 from tideflow.server.triggers.templates import (
@@ -90,19 +83,6 @@ __all__ = [
 
 _ACTION = TypeAdapter(Action)
 _log = logging.getLogger("tideflow.server.actions")
-
-Resolver = Callable[[str, int], Awaitable[list[Address]]]
-
-
-async def resolve_host(host: str, port: int) -> list[Address]:
-    """Every address ``host`` resolves to; the lookup runs in a thread, off the event loop."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    found: list[Address] = []
-    for *_, sockaddr in infos:
-        address = literal_address(str(sockaddr[0]))
-        if address is not None and address not in found:
-            found.append(address)
-    return found
 
 
 class ActionFailed(Exception):
@@ -168,14 +148,27 @@ class ActionRunner:
             )
         # Templates render in a worker thread within these limits (see templates.arender_value).
         self.template_limits = template_limits
-        self.allowed_networks = allowed_networks
-        self.resolve = resolve
-        self._http: httpx.AsyncClient | None = None
+        self.egress = Egress(allowed_networks, resolve)
+        self.notifier = Notifier(database, self.egress, template_limits)
+
+    @property
+    def allowed_networks(self) -> AllowList:
+        return self.egress.allowed_networks
+
+    @allowed_networks.setter
+    def allowed_networks(self, value: AllowList) -> None:
+        self.egress.allowed_networks = value
+
+    @property
+    def resolve(self) -> Resolver:
+        return self.egress.resolve
+
+    @resolve.setter
+    def resolve(self, value: Resolver) -> None:
+        self.egress.resolve = value
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self.egress.close()
 
     async def run(
         self, automation: Automation, firing: Firing | Resolution, indexes: list[int]
@@ -194,8 +187,8 @@ class ActionRunner:
         self, automation: Automation, firing: Firing | Resolution, index: int, action: Action
     ) -> None:
         try:
-            if isinstance(action, CallWebhook):
-                await self._webhook(automation, firing, index, action)
+            if isinstance(action, CallWebhook | SendNotification):
+                await self._external(automation, firing, index, action)
             else:
                 await self._in_transaction(automation, firing, index, action)
         except Exception:  # the engine must go on; the row stays pending and is retried at start
@@ -269,15 +262,22 @@ class ActionRunner:
             self.crash("before-action-commit")
             await self._finish(session, automation, firing, index, action, result)
 
-    async def _webhook(
-        self, automation: Automation, firing: Firing | Resolution, index: int, action: CallWebhook
+    async def _external(
+        self,
+        automation: Automation,
+        firing: Firing | Resolution,
+        index: int,
+        action: CallWebhook | SendNotification,
     ) -> None:
         async with self.database.write() as session:
             if not await store.claim_action(session, automation.id, firing.id, index, self.clock()):
                 return
         result: Outcome | ActionFailed
         try:
-            result = await self._call_webhook(automation, firing, action)
+            if isinstance(action, SendNotification):
+                result = await self._send_notification(automation, firing, action)
+            else:
+                result = await self._call_webhook(automation, firing, action)
         except ActionFailed as exc:
             result = exc
         async with self.database.write() as session:
@@ -466,13 +466,6 @@ class ActionRunner:
             body = await self._render(action.body, context, "body")
         except TemplateError as exc:
             raise ActionFailed(str(exc)) from None
-        if self._http is None:
-            # An explicit transport: no proxy from the environment (the guard would judge the
-            # proxy, not the target), while SSL_CERT_FILE still applies. No kept-alive connections:
-            # one opened for another host on the same address and verified for its TLS name must
-            # not carry this request; every request connects to its own checked address.
-            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
-            self._http = httpx.AsyncClient(follow_redirects=False, transport=transport)
         kwargs: dict[str, Any] = {"headers": {k: str(v) for k, v in headers.items()}}
         if isinstance(body, str):
             kwargs["content"] = body
@@ -480,15 +473,9 @@ class ActionRunner:
             kwargs["json"] = body
         url = action.url
         try:
-            for _ in range(5):  # same-host redirects only, at most a few, each checked again
-                response = await self._send(self._http, action, url, kwargs)
-                location = response.headers.get("location")
-                if not response.is_redirect or not location:
-                    break
-                target = str(httpx.URL(url).join(location))
-                if urlparse(target).netloc != urlparse(url).netloc:
-                    raise ActionFailed(f"refused a redirect to another host: {target}")
-                url = target
+            url, response = await self.egress.request(action.method, url, kwargs, action.timeout)
+        except EgressRefused as exc:
+            raise ActionFailed(str(exc)) from None
         except httpx.HTTPError as exc:
             raise ActionFailed(
                 f"{action.method} {url} failed: {type(exc).__name__}: {exc}"
@@ -497,51 +484,22 @@ class ActionRunner:
             raise ActionFailed(f"{action.method} {url} answered HTTP {response.status_code}")
         return Outcome(detail=f"{action.method} {url} answered HTTP {response.status_code}")
 
-    async def _send(
-        self, http: httpx.AsyncClient, action: CallWebhook, url: str, kwargs: dict[str, Any]
-    ) -> httpx.Response:
-        """One request to ``url``, connected to an address the egress policy accepts."""
-        refused = check_scheme(url)
-        if refused is not None:
-            raise ActionFailed(str(refused))
-        target = httpx.URL(url)
-        host = target.raw_host.decode("ascii")  # IDNA-encoded: what DNS and TLS see
-        address = await self._pin(url, host, target.port or (443 if target.scheme == "https"
-                                                             else 80), action.timeout)  # fmt: skip
-        headers = httpx.Headers(kwargs["headers"])
-        headers.setdefault("host", target.netloc.decode("ascii"))
-        # TLS names and verifies the original host, though the socket goes to the pinned address.
-        named = literal_address(host) is None and target.scheme == "https"
-        return await http.request(
-            action.method, target.copy_with(host=str(address)), timeout=action.timeout,
-            extensions={"sni_hostname": host} if named else {},
-            **{**kwargs, "headers": headers},
-        )  # fmt: skip
-
-    async def _pin(self, url: str, host: str, port: int, timeout: float) -> Address:
-        """The first address of ``host`` the policy accepts; ActionFailed naming why if none."""
-        addresses: list[Address]
-        literal = literal_address(host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                addresses = await asyncio.wait_for(self.resolve(host, port), timeout)
-            except TimeoutError:
-                raise ActionFailed(
-                    f"webhook URL {url}: resolving {host} took longer than {timeout:g} s"
-                ) from None
-            except OSError as exc:
-                raise ActionFailed(f"webhook URL {url}: cannot resolve {host}: {exc}") from None
-        if not addresses:
-            raise ActionFailed(f"webhook URL {url}: {host} resolves to no address")
-        refusals = []
-        for address in addresses:
-            refused = check_address(url, host, address, self.allowed_networks)
-            if refused is None:
-                return address
-            refusals.append(refused)
-        raise ActionFailed(str(refusals[0]))
+    async def _send_notification(
+        self, automation: Automation, firing: Firing | Resolution, action: SendNotification
+    ) -> Outcome:
+        try:
+            async with self.database.read() as session:
+                context = await self._context(session, automation, firing,
+                                              [action.subject, action.body])  # fmt: skip
+            subject = await self._render(action.subject, context, "subject")
+            body = await self._render(action.body, context, "body")
+        except TemplateError as exc:
+            raise ActionFailed(str(exc)) from None
+        try:
+            detail = await self.notifier.send(action.destination, str(subject), str(body))
+        except NotifyFailed as exc:
+            raise ActionFailed(str(exc)) from None
+        return Outcome(detail=detail)
 
 
 def _as_firing(firing: Firing | Resolution) -> Firing:
@@ -557,5 +515,5 @@ def _as_firing(firing: Firing | Resolution) -> Firing:
 
 
 def runs_in_transaction(action: Action) -> bool:
-    """True for actions that only touch the database (everything but webhooks)."""
-    return not isinstance(action, CallWebhook)
+    """True for actions that only touch the database (everything but webhooks and notifications)."""
+    return not isinstance(action, CallWebhook | SendNotification)

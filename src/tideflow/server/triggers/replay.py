@@ -25,6 +25,7 @@ from tideflow.schemas.automations import (
     CallWebhook,
     ChangeFlowRunState,
     RunDeployment,
+    SendNotification,
     iter_triggers,
 )
 from tideflow.schemas.events import Event, EventFilter
@@ -161,6 +162,8 @@ def _template_fields(action: Action) -> dict[str, Any]:
         return {"parameters": action.parameters or {}}
     if isinstance(action, CallWebhook):
         return {"headers": action.headers, "body": action.body}
+    if isinstance(action, SendNotification):
+        return {"subject": action.subject, "body": action.body}
     if isinstance(action, ChangeFlowRunState):
         return {"message": action.message}
     return {}

@@ -37,6 +37,7 @@ from tideflow.schemas.automations import (
     CallWebhook,
     ChangeFlowRunState,
     RunDeployment,
+    SendNotification,
 )
 from tideflow.schemas.events import Event
 from tideflow.server.triggers.evaluate import Firing
@@ -507,6 +508,8 @@ def _action_templates(action: Action) -> dict[str, Any]:
         return {"parameters": action.parameters, "job_variables": action.job_variables}
     if isinstance(action, CallWebhook):
         return {"headers": action.headers, "body": action.body}
+    if isinstance(action, SendNotification):
+        return {"subject": action.subject, "body": action.body}
     if isinstance(action, ChangeFlowRunState):
         return {"message": action.message}
     return {}

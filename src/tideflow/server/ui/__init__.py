@@ -67,6 +67,7 @@ def load_ui(app: FastAPI) -> None:
         assets,
         automations,
         chains,
+        configuration,
         dashboard,
         deployments,
         events,
@@ -86,6 +87,7 @@ def load_ui(app: FastAPI) -> None:
     app.include_router(work_pools.router)
     app.include_router(access.router)
     app.include_router(webhooks.router)
+    app.include_router(configuration.router)
 
 
 class _LazyUI(BaseRoute):

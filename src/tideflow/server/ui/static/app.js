@@ -537,6 +537,83 @@
     });
   }
 
+  // Configuration forms ([data-api-form]): fields -> JSON (data-kind json | list; checkboxes are
+  // booleans) -> the form's data-method to its data-url -> reload; the API's reason shown otherwise.
+  function formBody(form) {
+    var body = {};
+    form.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (el) {
+      if (el.name === "csrf_token") return;
+      if (el.type === "checkbox") { body[el.name] = el.checked; return; }
+      var kind = el.dataset.kind;
+      if (kind === "json") {
+        try { body[el.name] = JSON.parse(el.value); }
+        catch (e) { throw new Error(el.name + " is not JSON: " + e.message); }
+      } else if (kind === "list") {
+        body[el.name] = el.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+      } else {
+        body[el.name] = el.value;
+      }
+    });
+    return body;
+  }
+
+  function setupApiForms() {
+    document.querySelectorAll("form[data-api-form]").forEach(function (form) {
+      var error = form.querySelector(".form-error");
+      function show(message) { error.textContent = message; error.hidden = !message; }
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        show("");
+        var body;
+        try { body = formBody(form); } catch (e) { show(e.message); return; }
+        var submit = form.querySelector("button[type=submit]");
+        submit.disabled = true;
+        fetch(form.dataset.url, withCsrf({
+          method: form.dataset.method, headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body)
+        }))
+          .then(function (r) {
+            if (r.ok) { window.location.reload(); return; }
+            return r.json().catch(function () { return null; }).then(function (b) {
+              submit.disabled = false;
+              show(apiError(b, r.status));
+            });
+          })
+          .catch(function () { submit.disabled = false; show("the server could not be reached"); });
+      });
+    });
+    document.querySelectorAll("button[data-delete]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (!window.confirm(button.dataset.confirm || "Delete?")) return;
+        button.disabled = true;
+        fetch(button.dataset.delete, withCsrf({ method: "DELETE" })).then(function (r) {
+          if (r.ok) { window.location.reload(); return; }
+          return r.json().catch(function () { return null; }).then(function (b) {
+            button.disabled = false;
+            window.alert(apiError(b, r.status));
+          });
+        });
+      });
+    });
+    // A POST whose JSON answer has sent/detail (a notification test): shown next to the button.
+    document.querySelectorAll("button[data-post-result]").forEach(function (button) {
+      var output = button.parentElement.querySelector("output");
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        output.textContent = "sending…";
+        fetch(button.dataset.postResult, withCsrf({ method: "POST" }))
+          .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, status: r.status, body: b }; }); })
+          .then(function (res) {
+            button.disabled = false;
+            if (!res.ok) { output.textContent = apiError(res.body, res.status); return; }
+            output.textContent = (res.body.sent ? "Sent: " : "Not sent: ") + res.body.detail;
+            output.className = "small " + (res.body.sent ? "" : "field-error");
+          })
+          .catch(function () { button.disabled = false; output.textContent = "the server could not be reached"; });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
     placeBars(document);
@@ -545,6 +622,7 @@
     var logs = document.getElementById("logs");
     if (logs) setupLogs(logs);
     setupPostButtons();
+    setupApiForms();
     var automationForm = document.getElementById("automation-form");
     if (automationForm) setupAutomationForm(automationForm);
     var explainForm = document.getElementById("explain-form");
