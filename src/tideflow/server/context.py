@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tideflow.server.events.broker import Broker
+from tideflow.server.replicas.fanout import PgFanout
 from tideflow.server.services.dispatcher import Dispatcher
 from tideflow.server.services.runner_monitor import RunnerDisconnects
 from tideflow.server.services.task_workers import TaskWorkerHub
@@ -30,6 +31,8 @@ class ServerContext:
     task_workers: TaskWorkerHub = field(init=False)
     # Runner websockets closed without a goodbye, for the runner monitor (crashes their runs soon).
     runner_disconnects: RunnerDisconnects = field(default_factory=RunnerDisconnects)
+    # On PostgreSQL: the fan-out between replicas (server.replicas, ADR 0014), set by the lifespan.
+    fanout: PgFanout | None = None
 
     def __post_init__(self) -> None:
         # Committed writes publish through the broker (see storage.outbox).
