@@ -147,3 +147,13 @@ def served(api_url: str, *names: str, timeout: float = 60.0) -> list[Any]:
         return found if all(d.status.value == "READY" for d in found) else None
 
     return wait_for(f"{', '.join(names)} to be served", check, timeout)
+
+
+@pytest.fixture(scope="module")
+def pg_module_db(postgres_url: str) -> Iterator[str]:
+    """Like ``pg_db``, shared by the tests of one module (one cluster of replicas)."""
+    name = f"scale_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
+    head, _, _ = postgres_url.rpartition("/")
+    yield f"{head}/{name}"
+    asyncio.run(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
