@@ -154,6 +154,10 @@ class LeasedService:
                 self.acquired_at = time.time()
                 _log.info("this process now runs %s (lease acquired)", self.name)
                 await self._lead()
+                if not self._stop.is_set():
+                    # Lost: let a standby take over rather than racing it back at once.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.retry * 4)
         finally:
             await self.lease.release()
 
