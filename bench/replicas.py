@@ -70,9 +70,8 @@ def run(quick: bool) -> list[Figure]:
     figures = []
     for replicas in (1, 3):
         samples = [_round(replicas, seconds) for _ in range(rounds)]
-        figures.append(
-            Figure(NAME, f"runs_completed_per_s_{replicas}_replica{'s' if replicas > 1 else ''}",
-                   "tideflow", samples, higher_is_better=True,
-                   note=f"{THREADS} client threads, {seconds:g} s rounds, PostgreSQL")  # fmt: skip
-        )
+        plural = "s" if replicas > 1 else ""
+        note = f"{THREADS} client threads, {seconds:g} s rounds, PostgreSQL"
+        figure = f"runs_completed_per_s_{replicas}_replica{plural}"
+        figures.append(Figure(NAME, figure, "tideflow", samples, higher_is_better=True, note=note))
     return figures

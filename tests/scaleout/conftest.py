@@ -43,7 +43,12 @@ def pg_db(postgres_url: str) -> Iterator[str]:
 
 
 def start_replicas(
-    url: str, home: Path, count: int, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    url: str,
+    home: Path,
+    count: int,
+    *,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> list[ServerProcess]:
     """``count`` servers on ``url``, started one after the other (the first takes the leases)."""
     servers = []

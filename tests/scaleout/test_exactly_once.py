@@ -23,8 +23,8 @@ from uuid import UUID
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import lease_holder, serve_script, served, start_replicas, stop_all, wait_for
 
+from conftest import lease_holder, serve_script, served, start_replicas, stop_all, wait_for
 from tideflow.client import SyncClient
 from tideflow.schemas.deployments import DeploymentFlowRunCreate
 from tideflow.server.storage import Database
@@ -62,9 +62,9 @@ SERVE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[
-    tuple[str, list[ServerProcess]]
-]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, list[ServerProcess]]]:
     url: str = request.getfixturevalue("pg_module_db")
     home = tmp_path_factory.mktemp("replicas")
     servers: list[ServerProcess] = []
@@ -138,7 +138,9 @@ def _run_chains(servers: list[ServerProcess], up: UUID, prefix: str, count: int)
 def _finished(api_url: str, deployment: UUID, count: int) -> bool:
     with SyncClient(api_url) as client:
         runs = client.read_flow_runs(_flt(deployment))
-    return sum(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs) >= count
+    return (
+        sum(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs) >= count
+    )
 
 
 def _flt(deployment: UUID) -> Any:

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import serve_script, served, start_replicas, stop_all, wait_for
 
+from conftest import serve_script, served, start_replicas, stop_all, wait_for
 from tideflow.client import SyncClient
 from tideflow.client._events import stream_events
 

@@ -28,7 +28,7 @@ def test_notice_payloads_are_chunked_under_the_limit_and_decode_back() -> None:
     assert decode("r|x;;e") == ("r", [])  # malformed entries are skipped
 
 
-def UUID_(text: str) -> uuid.UUID:  # noqa: N802
+def UUID_(text: str) -> uuid.UUID:
     return uuid.UUID(text)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from test_exactly_once import DOWN, SERVE, UP, _check_chains, _finished, _run_chains
+
 from conftest import (
     lease_holder,
     serve_script,
@@ -17,7 +19,6 @@ from conftest import (
     stop_all,
     wait_for,
 )
-from test_exactly_once import DOWN, SERVE, UP, _check_chains, _finished, _run_chains
 
 CHAINS = 10
 

@@ -22,7 +22,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tideflow.schemas import FlowRunFilter, State
+from tideflow.schemas import FlowRun, FlowRunFilter, State
 from tideflow.schemas.states import StateType
 from tideflow.server.events.broker import Broker
 from tideflow.server.storage import Database
@@ -231,12 +231,12 @@ class PgFanout:
 
     async def _runs(self, notices: list[tuple[str, ...]]) -> None:
         ids = list(dict.fromkeys(UUID(f[0]) for f in notices))
-        runs = {}
+        runs: dict[UUID, FlowRun] = {}
         async with self.database.read() as session:
             for start in range(0, len(ids), _READ_CHUNK):
                 chunk = ids[start : start + _READ_CHUNK]
-                for run in await read_flow_runs(session, FlowRunFilter(id=chunk, limit=len(chunk))):
-                    runs[run.id] = run
+                flt = FlowRunFilter(id=chunk, limit=len(chunk))
+                runs.update((r.id, r) for r in await read_flow_runs(session, flt))
         changes = []
         for fields in notices:
             if len(fields) != 3:
