@@ -25,6 +25,8 @@ MISSING = {
     "chains_load": "no Prefect adapter yet (issue 20): adapt_chain.py measures one chain at a time",
     "workers": "no Prefect adapter yet (issue 11): Prefect's process worker needs a work pool and "
     "`prefect worker start` driven by the adapter",
+    "replicas": "no Prefect adapter yet (issue 14): it would need Prefect server replicas on "
+    "PostgreSQL with its Redis messaging, not set up by the peer's venv",
 }
 
 

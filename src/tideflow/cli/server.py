@@ -28,6 +28,10 @@ __all__ = ["app"]
 app = typer.Typer(help="Run and manage the tideflow API server.", no_args_is_help=True)
 database_app = typer.Typer(help="Migrate the server's database.", no_args_is_help=True)
 app.add_typer(database_app, name="database")
+services_app = typer.Typer(
+    help="Run the background services apart from the API (PostgreSQL).", no_args_is_help=True
+)
+app.add_typer(services_app, name="services")
 
 STOP_TIMEOUT = 10.0
 
@@ -127,6 +131,14 @@ def start(
             "it can use the API.",
         ),
     ] = False,
+    no_services: Annotated[
+        bool,
+        typer.Option(
+            "--no-services",
+            help="Serve the API only: no scheduler, trigger engine, late-run monitor or event "
+            "retention here (run them with `tideflow server services start`; PostgreSQL).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API, UI and services until Ctrl-C or SIGTERM."""
     from tideflow.client._local import (
@@ -209,6 +221,7 @@ def start(
             database_url=url,
             log_level=log_level,
             create_database=create_database,
+            services=not no_services,
         )
     except TideflowError as exc:
         _fail(exc)
@@ -506,3 +519,40 @@ def reset(database_url: DatabaseUrlOption = None, yes: YesOption = False) -> Non
     shown = mask_url(database_url or _settings().resolved_database_url)
     _confirm(f"Reset {shown}? Every flow, run and log in it is deleted.", yes)
     _migrate("reset", database_url, None)
+
+
+@services_app.command("start")
+def services_start(
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated services to run: scheduler, triggers, late-runs, "
+            "event-retention (default: all of them).",
+        ),
+    ] = None,
+    database_url: DatabaseUrlOption = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="Log level.", show_default=_setting_default("logging_level")),
+    ] = None,
+) -> None:
+    """Run singleton services without the API until Ctrl-C or SIGTERM (each under its lease)."""
+    import logging
+
+    from tideflow.exceptions import TideflowError
+    from tideflow.server.replicas.standalone import parse_only, run_services
+
+    settings = _settings()
+    level = (log_level or settings.logging_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        exit_with_error(
+            f"invalid --log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    try:
+        names = parse_only(only)
+        logging.basicConfig(level=level, format="%(levelname)s: %(name)s: %(message)s")
+        logging.getLogger("tideflow").setLevel(level)
+        run_services(settings, database_url=database_url or settings.resolved_database_url,
+                     only=names)  # fmt: skip
+    except TideflowError as exc:
+        _fail(exc)

@@ -4,7 +4,7 @@ schema, arms the watch on the SQLite file and builds the ServerContext; shutdown
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tideflow.server.api.headers import SecurityHeadersMiddleware
 from tideflow.server.api.limits import LimitsMiddleware
 from tideflow.server.api.scopes import auth_required
 from tideflow.server.context import ServerContext
+from tideflow.server.replicas import LeasedService, PgFanout, SqliteServerLock, asyncpg_dsn
 from tideflow.server.services.registry import build_services
 from tideflow.server.storage import Database, parse_database_url
 from tideflow.server.storage.guard import check_sqlite_start, marker_path, write_marker
@@ -42,10 +43,13 @@ def create_app(
     *,
     database_url: str | None = None,
     create_database: bool = False,
+    singletons: Iterable[str] | None = None,
 ) -> FastAPI:
     """The API app for ``database_url`` (default: the settings' database, SQLite in TIDEFLOW_HOME).
 
-    A SQLite database that existed and is gone is refused at start unless ``create_database``.
+    A SQLite database that existed and is gone is refused at start unless ``create_database``, and
+    one another server holds is refused. ``singletons``: which singleton services this process runs
+    (default all; on PostgreSQL each under a lease, ADR 0014); ``()`` for an API-only replica.
     """
     settings = settings or get_settings()
     auth_on = auth_required(settings, settings.server_host)
@@ -56,9 +60,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refuse_empty = None
+        file_lock = SqliteServerLock(sqlite_file) if sqlite_file is not None else None
+        if file_lock is not None:
+            file_lock.acquire()
         if sqlite_file is not None:
-            refuse_empty = check_sqlite_start(sqlite_file, create_database=create_database)
+            try:
+                refuse_empty = check_sqlite_start(sqlite_file, create_database=create_database)
+            except BaseException:
+                assert file_lock is not None
+                file_lock.release()
+                raise
         database = Database(url)
+        fanout: PgFanout | None = None
         try:
             await upgrade_engine(database.engine, refuse_empty=refuse_empty)
             if auth_on:
@@ -69,8 +82,25 @@ def create_app(
                 database.watch_file()
             context = ServerContext(settings=settings, database=database)
             app.state.context = context
+            if not database.is_sqlite:
+                # Changes committed by the other replicas reach this one's broker (ADR 0014).
+                fanout = context.fanout = PgFanout(
+                    database,
+                    context.broker,
+                    asyncpg_dsn(url),
+                    wants_runs=lambda: context.dispatcher.serving,
+                )
+                database.before_commit = fanout.before_commit
+                await fanout.start()
             context.dispatcher.start()
-            services = build_services(context)
+            services = build_services(context, singletons=singletons)
+            if fanout is not None:
+                # Notices missed while the listener was down: the engine replays its checkpoint.
+                fanout.on_resync.extend(
+                    s.restart
+                    for s in services
+                    if isinstance(s, LeasedService) and s.name == "triggers"
+                )
             tasks = [asyncio.create_task(service.run()) for service in services]
             try:
                 yield
@@ -86,7 +116,11 @@ def create_app(
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await context.dispatcher.stop()
         finally:
+            if fanout is not None:
+                await fanout.stop()
             await database.dispose()
+            if file_lock is not None:
+                file_lock.release()
 
     app = FastAPIOffline(
         title="tideflow",

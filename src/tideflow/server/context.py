@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tideflow.server.events.broker import Broker
 from tideflow.server.events.webhooks import WebhookLimiter
+from tideflow.server.replicas.fanout import PgFanout
 from tideflow.server.services.dispatcher import Dispatcher
 from tideflow.server.services.runner_monitor import RunnerDisconnects
 from tideflow.server.services.task_workers import TaskWorkerHub
@@ -33,6 +34,8 @@ class ServerContext:
     runner_disconnects: RunnerDisconnects = field(default_factory=RunnerDisconnects)
     # Inbound webhooks' rate limits and failure-event budgets (api.hooks).
     webhook_limiter: WebhookLimiter = field(default_factory=WebhookLimiter)
+    # On PostgreSQL: the fan-out between replicas (server.replicas, ADR 0014), set by the lifespan.
+    fanout: PgFanout | None = None
 
     def __post_init__(self) -> None:
         # Committed writes publish through the broker (see storage.outbox).

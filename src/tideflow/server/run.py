@@ -102,10 +102,12 @@ def run_server(
     database_url: str | None = None,
     log_level: str | None = None,
     create_database: bool = False,
+    services: bool = True,
 ) -> None:
     """Serve the API on ``host:port`` until SIGINT/SIGTERM; TideflowError on a startup failure.
 
-    ``create_database``: create an empty SQLite database even where one existed and is gone."""
+    ``create_database``: create an empty SQLite database even where one existed and is gone;
+    ``services``: False for an API-only replica (no singleton services, ADR 0014)."""
     level = (log_level or settings.logging_level).lower()
     if level not in _LEVELS:
         raise TideflowError(
@@ -117,7 +119,12 @@ def run_server(
         # also when it came from `--host` rather than TIDEFLOW_SERVER_HOST.
         settings = settings.model_copy(update={"server_host": host})
     url = database_url or settings.resolved_database_url
-    app = create_app(settings, database_url=url, create_database=create_database)
+    app = create_app(
+        settings,
+        database_url=url,
+        create_database=create_database,
+        singletons=None if services else (),
+    )
     sock = bind_socket(host, port)
     config = uvicorn.Config(
         app,

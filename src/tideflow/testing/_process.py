@@ -41,6 +41,7 @@ class ServerProcess:
         home: str | Path | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if home is None:
@@ -56,6 +57,7 @@ class ServerProcess:
             os.environ.get("TIDEFLOW_TEST_SERVER_STARTUP_TIMEOUT", "30")
         )
         self._env = env or {}
+        self.args = args  # more `server start` options (``--no-services``)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
@@ -92,6 +94,7 @@ class ServerProcess:
         cmd = [
             sys.executable, "-m", "tideflow", "server", "start",
             "--host", "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
+            *self.args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

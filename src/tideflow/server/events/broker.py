@@ -118,6 +118,10 @@ class Broker:
             for sub in subs or ():
                 sub._offer(item)
 
+    def subscribers(self, topic: str) -> int:
+        """How many subscriptions ``topic`` has (fan-out reads remote changes only for them)."""
+        return len(self._subs.get(topic, ()))
+
     def backlog(self, topic: str) -> int:
         """Items queued for the furthest-behind lossless subscriber of ``topic``."""
         return max((s.qsize() for s in self._subs.get(topic, ()) if s.lossless), default=0)

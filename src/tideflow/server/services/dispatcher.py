@@ -165,6 +165,11 @@ class Dispatcher:
                 if not conns:
                     del self._runners[deployment_id]
 
+    @property
+    def serving(self) -> bool:
+        """Whether any runner or worker is connected here (run changes are worth reading)."""
+        return bool(self._runners or self._workers)
+
     def connected(self, deployment_id: UUID) -> int:
         """How many runners serving ``deployment_id`` are connected."""
         return len(self._runners.get(deployment_id, ()))

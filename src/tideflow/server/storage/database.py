@@ -13,7 +13,7 @@ it: a deleted or replaced file raises ``DatabaseUnavailable`` instead (see ``sto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from tideflow.exceptions import TideflowError
 from tideflow.server.storage import _sqlite_driver as sqlite_driver
 from tideflow.server.storage.guard import FileWatch
-from tideflow.server.storage.outbox import take_outbox
+from tideflow.server.storage.outbox import OUTBOX_KEY, take_outbox
 
 __all__ = ["Database", "mask_url", "parse_database_url"]
 
@@ -123,6 +123,9 @@ class Database:
         self._write_lock = asyncio.Lock()
         # Receives what committed write transactions queued with storage.outbox (the broker).
         self.on_commit: Callable[[list[tuple[str, Any]]], None] | None = None
+        # Runs last inside a PostgreSQL write transaction that queued broker items, before its
+        # commit: the replicas' fan-out notifies there, so a notice is sent iff the commit is made.
+        self.before_commit: Callable[[AsyncSession], Awaitable[None]] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -161,6 +164,8 @@ class Database:
             async with self.sessions() as session:
                 async with session.begin():
                     yield session
+                    if self.before_commit is not None and session.info.get(OUTBOX_KEY):
+                        await self.before_commit(session)
                 self._after_commit(session)
             return
         async with self._write_lock, self.sessions() as session:

@@ -44,6 +44,7 @@ __all__ = [
     "insert_events",
     "read_event",
     "read_events",
+    "read_events_by_ids",
 ]
 
 EVENTS_TOPIC = "events"
@@ -228,6 +229,14 @@ def _event(row: Any) -> ReceivedEvent:
 async def read_event(session: AsyncSession, event_id: UUID) -> ReceivedEvent | None:
     row = (await session.execute(sa.select(events).where(events.c.id == event_id))).first()
     return _event(row) if row is not None else None
+
+
+async def read_events_by_ids(session: AsyncSession, event_ids: list[UUID]) -> list[ReceivedEvent]:
+    """The stored events among ``event_ids`` (any order; missing ones are left out)."""
+    if not event_ids:
+        return []
+    stmt = sa.select(events).where(events.c.id.in_(event_ids))
+    return [_event(row) for row in await session.execute(stmt)]
 
 
 def _cursor_clause(
