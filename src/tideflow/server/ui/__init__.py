@@ -63,6 +63,7 @@ def load_ui(app: FastAPI) -> None:
 
     from tideflow.server.ui import (
         artifacts,
+        automation_editor,
         automations,
         chains,
         dashboard,
@@ -76,6 +77,7 @@ def load_ui(app: FastAPI) -> None:
 
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.include_router(automation_editor.router)  # before automations: its paths are more specific
     for module in (dashboard, runs, deployments, events, automations, chains, login, artifacts):
         app.include_router(module.router)
     app.include_router(work_pools.router)

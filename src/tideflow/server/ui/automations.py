@@ -22,6 +22,7 @@ from tideflow.server.storage import events as event_storage
 from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.why import engine_pause, explain_stored
+from tideflow.server.ui.automation_editor import editor_context
 from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 
 __all__ = ["automation_yaml", "draft_from_event", "router"]
@@ -123,15 +124,16 @@ async def new_automation(request: Request) -> HTMLResponse:
                 event = None
             if event is None:
                 return not_found(request, f"event {raw}")
-        names = await _deployment_names(session)
+        text = draft_from_event(event)
+        editor = await editor_context(session, yaml.safe_load(text))
     return render(
         request,
         "automation_edit.html",
         title="New automation",
         automation=None,
         source_event=event,
-        text=draft_from_event(event),
-        deployment_names=names,
+        text=text,
+        **editor,
     )
 
 
@@ -193,16 +195,17 @@ async def edit_automation(request: Request, automation_id: str) -> HTMLResponse:
     automation = await read_by_id(request, automation_id, storage.read_automation)
     if automation is None:
         return not_found(request, f"automation {automation_id}")
+    text = automation_yaml(automation)
     async with database(request).read() as session:
-        names = await _deployment_names(session)
+        editor = await editor_context(session, yaml.safe_load(text))
     return render(
         request,
         "automation_edit.html",
         title=f"Edit {automation.name}",
         automation=automation,
         source_event=None,
-        text=automation_yaml(automation),
-        deployment_names=names,
+        text=text,
+        **editor,
     )
 
 

@@ -393,62 +393,6 @@
     connect(5);
   }
 
-  // The automation editor: YAML -> JSON (server) -> the automations API, errors shown inline.
-  function setupAutomationForm(form) {
-    var text = document.getElementById("automation-yaml");
-    var error = document.getElementById("automation-error");
-    var helper = document.getElementById("helper-deployment");
-    var id = form.dataset.automationId;
-
-    helper.addEventListener("change", function () {
-      if (!helper.value) return;
-      var line = /^(\s*(?:-\s*)?deployment_id:)[^\n]*$/m;
-      if (line.test(text.value)) {
-        text.value = text.value.replace(line, "$1 " + helper.value);
-      } else {
-        text.value = text.value.replace(/\s*$/, "") +
-          "\nactions:\n- type: run-deployment\n  deployment_id: " + helper.value + "\n";
-      }
-    });
-
-    function show(message) {
-      // "automation 'x' is invalid: a: ...; b: ..." reads best as one line per problem.
-      var head = message.split(": ")[0];
-      var problems = message.indexOf("; ") > 0 ? message.slice(head.length + 2).split("; ") : [];
-      error.textContent = problems.length ? head + ":" : message;
-      if (problems.length) {
-        var list = document.createElement("ul");
-        problems.forEach(function (p) { var li = document.createElement("li"); li.textContent = p; list.appendChild(li); });
-        error.appendChild(list);
-      }
-      error.hidden = !message;
-      text.setAttribute("aria-invalid", message ? "true" : "false");
-    }
-
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      show("");
-      var submit = form.querySelector("button[type=submit]");
-      submit.disabled = true;
-      fetch("/automations/yaml", withCsrf({ method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value }))
-        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
-        .then(function (parsed) {
-          if (!parsed.ok) throw new Error(apiError(parsed.body, parsed.status));
-          return fetch(id ? "/api/automations/" + id : "/api/automations/", withCsrf({
-            method: id ? "PATCH" : "POST", headers: { "Content-Type": "application/json" },
-            body: JSON.stringify(parsed.body)
-          }));
-        })
-        .then(function (r) {
-          return r.json().catch(function () { return null; }).then(function (body) {
-            if (r.ok && body && body.id) { window.location.assign("/automations/" + body.id); return; }
-            throw new Error(apiError(body, r.status));
-          });
-        })
-        .catch(function (e) { submit.disabled = false; show(e.message); text.focus(); });
-    });
-  }
-
   // "Explain against an event": the server renders each criterion, matched or not.
   function setupExplain(form) {
     var result = document.getElementById("explain-result");
@@ -471,8 +415,6 @@
     var logs = document.getElementById("logs");
     if (logs) setupLogs(logs);
     setupPostButtons();
-    var automationForm = document.getElementById("automation-form");
-    if (automationForm) setupAutomationForm(automationForm);
     var explainForm = document.getElementById("explain-form");
     if (explainForm) setupExplain(explainForm);
     var feed = document.getElementById("event-feed");
@@ -481,5 +423,5 @@
     if (runForm) setupRunForm(runForm);
   });
 
-  window.tideflow = { renderTimes: renderTimes };
+  window.tideflow = { renderTimes: renderTimes, withCsrf: withCsrf, apiError: apiError };
 })();
