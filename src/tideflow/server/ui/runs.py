@@ -25,8 +25,10 @@ from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import flows as flow_storage
 from tideflow.server.storage import logs as log_storage
 from tideflow.server.storage import task_runs as task_run_storage
+from tideflow.server.storage.tables import flow_runs as flow_runs_table
 from tideflow.server.ui import queries, run_graph_data
 from tideflow.server.ui.artifacts import run_artifacts
+from tideflow.server.ui.finding import RANGES, TimeRange, bucket_counts, parse_range
 from tideflow.server.ui.rendering import database, not_found, render
 from tideflow.server.ui.run_graph import (
     NODE_LIMIT,
@@ -42,12 +44,6 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE + 1
-RANGES: dict[str, tuple[str, dt.timedelta]] = {
-    "1h": ("Last hour", dt.timedelta(hours=1)),
-    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
-    "7d": ("Last 7 days", dt.timedelta(days=7)),
-    "30d": ("Last 30 days", dt.timedelta(days=30)),
-}
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -68,6 +64,7 @@ class RunQuery:
     range: str = ""
     page: int = 1
     params: dict[str, str] = field(default_factory=dict)
+    span: TimeRange = field(default_factory=lambda: TimeRange("", None, None, "", ""))
 
     @classmethod
     def parse(cls, request: Request, **fixed: str) -> RunQuery:
@@ -82,21 +79,22 @@ class RunQuery:
             page = 1
         if page > MAX_PAGE:  # its offset would overflow the database's integers
             raise HTTPException(422, f"query.page: must be at most {MAX_PAGE}")
-        rng = q.get("range", "")
+        span = parse_range(q, utcnow())
         query = cls(
             state=state,
             flow=q.get("flow", "").strip(),
             deployment=q.get("deployment", "") if _uuid(q.get("deployment")) else "",
             tag=q.get("tag", "").strip(),
-            range=rng if rng in RANGES else "",
+            range=span.preset,
             page=page,
+            span=span,
         )
         query.params = {
             "state": query.state,
             "flow": query.flow,
             "deployment": query.deployment,
             "tag": query.tag,
-            "range": query.range,
+            **span.params,
         }
         return query
 
@@ -112,8 +110,12 @@ class RunQuery:
             flt["deployment_id"] = [UUID(self.deployment)]
         if self.tag:
             flt["tags_all"] = [self.tag]
-        if self.range:
+        if self.range in RANGES:
             flt["created_after"] = now - RANGES[self.range][1]
+        elif self.span.since:
+            flt["created_after"] = self.span.since
+        if self.span.until:
+            flt["created_before"] = self.span.until
         return FlowRunFilter(**flt)
 
     @property
@@ -133,11 +135,23 @@ async def table_context(request: Request, query: RunQuery) -> dict[str, Any]:
 
 @router.get("/runs", response_class=HTMLResponse)
 async def runs_page(request: Request) -> HTMLResponse:
-    context = await table_context(request, RunQuery.parse(request))
+    query = RunQuery.parse(request)
+    context = await table_context(request, query)
+    now = utcnow()
+    flt = query.run_filter(now)
     async with database(request).read() as session:
         flows = await flow_storage.read_flows(session, FlowFilter(limit=1000))
         deployments = await deployment_storage.read_deployments(
             session, DeploymentFilter(limit=1000)
+        )
+        # Runs created per bucket over the chosen range (the last 24 h if none).
+        chart = await bucket_counts(
+            session,
+            flow_runs_table.c.created,
+            run_storage.filter_clauses(flt, session.get_bind().dialect.name),
+            flt.created_after or now - RANGES["24h"][1],
+            flt.created_before or now,
+            flow_runs_table,
         )
     deployments.sort(key=lambda d: d.full_name)
     return render(
@@ -147,6 +161,7 @@ async def runs_page(request: Request) -> HTMLResponse:
         flows=flows,
         deployments=deployments,
         ranges=RANGES,
+        chart=chart,
         **context,
     )
 
