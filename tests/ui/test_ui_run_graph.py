@@ -174,9 +174,9 @@ def _report(
     inputs: dict[str, list[Any]], failed: bool = False,
 ) -> TaskRunReport:  # fmt: skip
     end = start + dt.timedelta(milliseconds=40)
-    final = Failed(timestamp=end) if failed else Completed(timestamp=end)
+    final = (Failed() if failed else Completed()).model_copy(update={"timestamp": end})
     return TaskRunReport(
         id=tid, flow_run_id=run_id, name=name, task_name=task_name, task_inputs=inputs,
         run_count=1, start_time=start, end_time=end,
-        states=[Running(timestamp=start), final],
+        states=[Running().model_copy(update={"timestamp": start}), final],
     )  # fmt: skip

@@ -147,7 +147,8 @@ async def bucket_counts(
     if dialect_name(session) == "postgresql":
         offset = sa.extract("epoch", column) - epoch
     else:
-        offset = (sa.func.julianday(column) - 2440587.5) * 86400.0 - epoch
+        # Whole seconds since the epoch (julianday's float loses a few microseconds: 299.99998).
+        offset = sa.cast(sa.func.strftime("%s", column), sa.Integer) - epoch
     index = sa.cast(sa.func.floor(offset / seconds), sa.Integer).label("bucket")
     stmt = (
         sa.select(index, sa.func.count())
