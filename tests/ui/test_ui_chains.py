@@ -90,17 +90,19 @@ def test_chains_through_custom_events_compounds_and_alarms(
     try:
         page.goto("/chains")
         graph = page.locator("svg.chain-graph")
-        custom_edge = graph.locator(
-            f"path[data-kind=trigger][data-from='{extract.id}'][data-to='{notify.id}']"
-        )
+
+        # Other tests' automations may link the same deployments: pick this test's by name.
+        def edge(kind: str, up: Any, down: Any, name: str) -> Any:
+            return graph.locator(
+                f"path[data-kind={kind}][data-from='{up}'][data-to='{down}']",
+                has=page.locator("title", has_text=name),
+            )
+
+        custom_edge = edge("trigger", extract.id, notify.id, via_event.name)
         expect(custom_edge).to_have_count(1)
         expect(custom_edge.locator("title")).to_contain_text(f"via {exported}")
-        expect(graph.locator(
-            f"path[data-kind=trigger][data-from='{notify.id}'][data-to='{report.id}']"
-        )).to_have_count(1)  # fmt: skip
-        expect(graph.locator(
-            f"path[data-kind=trigger][data-from='{extract.id}'][data-to='{report.id}']"
-        )).to_have_count(1)  # fmt: skip
+        expect(edge("trigger", notify.id, report.id, compound.name)).to_have_count(1)
+        expect(edge("trigger", extract.id, report.id, compound.name)).to_have_count(1)
         alarm_edge = graph.locator(
             f"path.chain-edge-alarm[data-from='{load.id}'][data-to='{alarm.id}']"
         )
@@ -118,7 +120,8 @@ def test_chains_through_custom_events_compounds_and_alarms(
             "title", alarm.name
         )
         via_row = page.locator(
-            f"#chain-edges tr[data-upstream='{extract.id}'][data-downstream='{notify.id}']"
+            f"#chain-edges tr[data-upstream='{extract.id}'][data-downstream='{notify.id}']",
+            has=page.locator(f"a[href='/automations/{via_event.id}']"),
         )
         expect(via_row).to_contain_text(f"via {exported}")
         snap(page, "chains-custom-alarms")
