@@ -3,8 +3,7 @@
    - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
    - the run page's log tail and level filter
    Every state-changing request sends the session's CSRF token (X-CSRF-Token, from
-   <meta name="csrf-token">, present when logged in); bars are placed from data attributes because
-   the Content-Security-Policy allows no inline style attributes. */
+   <meta name="csrf-token">, present when logged in). */
 (function () {
   "use strict";
 
@@ -16,13 +15,6 @@
     var headers = Object.assign({}, init.headers || {});
     if (csrfMeta) headers["X-CSRF-Token"] = csrfMeta.getAttribute("content");
     return Object.assign({}, init, { headers: headers });
-  }
-
-  function placeBars(root) {
-    (root || document).querySelectorAll(".gantt-bar[data-left]").forEach(function (bar) {
-      bar.style.left = bar.dataset.left + "%";
-      bar.style.width = bar.dataset.width + "%";
-    });
   }
 
   var fullFormat = new Intl.DateTimeFormat(undefined, {
@@ -82,7 +74,6 @@
           if (html !== null) {
             el.innerHTML = html;
             renderTimes(el);
-            placeBars(el);
             el.dispatchEvent(new CustomEvent("tideflow:refreshed", { bubbles: true }));
           }
         })
@@ -409,7 +400,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
-    placeBars(document);
     setInterval(function () { renderTimes(document); }, 1000);
     document.querySelectorAll("[data-refresh]").forEach(startRefresh);
     var logs = document.getElementById("logs");
