@@ -37,6 +37,10 @@ def test_events_emitted_in_a_flow_are_stored_when_it_returns(client: SyncClient)
     assert [e.payload["rows"] for e in page.events] == [0, 1, 2, 3, 4]
     assert page.events[0].related[0].role == "db"
     run = client.read_flow_runs()[0]
+    # Inside a run, the run is related too (and its deployment when it has one), as in Prefect.
+    ran_in = page.events[0].related_by_role("flow-run")
+    assert [(r.id, r.name) for r in ran_in] == [(f"tideflow.flow-run.{run.id}", run.name)]
+    assert not page.events[0].related_by_role("deployment")
     states = client.read_events(
         EventFilter(resource_ids=[f"tideflow.flow-run.{run.id}"], order="oldest")
     )

@@ -36,6 +36,7 @@ WIDTHS = (1280, 800)
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("ui-server")
+    # A loaded machine (CI shares its cores) can take well over 30 s to import and migrate.
     with ServerProcess(home=home, startup_timeout=90) as server:
         yield server
 

@@ -52,7 +52,7 @@ def _create_from_event(
     expect(editor).to_have_value(re.compile(r"expect:\n\s*- tideflow\.flow-run\.Completed"))
     expect(editor).to_have_value(re.compile(r"tideflow\.resource\.role: deployment"))
     expect(editor).to_have_value(re.compile(f"tideflow\\.resource\\.name: {extract.name}"))
-    page.get_by_label("Deployment to run").select_option(str(notify.id))
+    page.get_by_label("Deployment", exact=True).select_option(str(notify.id))
     expect(editor).to_have_value(re.compile(f"deployment_id: {notify.id}"))
     page.get_by_role("button", name="Create automation").click()
     expect(page).to_have_url(re.compile(r"/automations/[0-9a-f-]{36}$"))

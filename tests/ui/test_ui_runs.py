@@ -108,7 +108,7 @@ def test_run_list_filters_paginates_and_updates_live(
     # Filter by flow and time range; then clear.
     page.goto("/runs")
     page.get_by_label("Flow", exact=True).select_option(runs["flow"])
-    page.get_by_label("Created").select_option("1h")
+    page.get_by_label("Time range").select_option("1h")
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(runs["flow"])

@@ -256,10 +256,11 @@ def test_csp_holds_on_every_page(
         assert "script-src 'self'" in (response.header_value("content-security-policy") or "")
         page.wait_for_load_state("networkidle")
         assert not violations, (path, violations)
-    # The task bars are placed by the script (no inline style attributes).
+    # The timeline's bars are SVG drawn by the server (geometry attributes, no inline style).
     page.goto(f"/runs/{run_id}")
-    bar = page.locator(".gantt-bar").first
-    expect(bar).to_have_attribute("style", re.compile(r"width: [0-9.]+%"))
+    bar = page.locator("svg.run-timeline rect.tl-bar").first
+    expect(bar).to_have_attribute("width", re.compile(r"^[0-9.]+$"))
+    assert bar.get_attribute("style") is None
     # Swagger UI really ran under its policy: the operations are listed.
     page.goto("/docs")
     expect(page.locator(".opblock").first).to_be_visible()

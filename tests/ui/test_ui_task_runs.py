@@ -1,6 +1,6 @@
-"""A flow run's task runs in a real browser: the run page's timeline (a bar per task run, coloured by
-state) and dependency graph (edges from futures passed as arguments), and the task-run page with
-its upstream task runs, state history and logs."""
+"""A flow run's task runs in a real browser: the run page's timeline (an SVG bar per task run,
+coloured by state) and dependency graph (edges from futures passed as arguments), and the
+task-run page with its upstream task runs, state history and logs."""
 
 from __future__ import annotations
 
@@ -54,18 +54,18 @@ def test_the_run_page_draws_task_runs_and_the_task_run_page(
     stored = client.read_task_runs(TaskRunFilter(flow_run_id=[run_id]))
     assert len(stored) == 9
     page.goto(f"/runs/{run_id}")
-    section = page.locator("#task-runs")
-    expect(section.locator(".gantt-row")).to_have_count(9)
+    section = page.locator("#run-graph")
+    expect(section.locator("g.tl-row")).to_have_count(9)
     expect(section).to_contain_text("9 task runs")
     expect(section).to_contain_text("1 Failed")
-    expect(section.locator(".gantt-bar.gantt-failed")).to_have_count(1)
+    expect(section.locator("rect.tl-bar.tl-failed")).to_have_count(1)
     # 4 extract -> transform edges, 3 transform -> load edges
-    expect(section.locator("path.task-edge")).to_have_count(7)
-    expect(section.locator("rect.task-node-failed")).to_have_count(1)
+    expect(section.locator("path.graph-edge-data")).to_have_count(7)
+    expect(section.locator("rect.graph-node.node-failed")).to_have_count(1)
     snap(page, "run-task-runs")
 
     by_name = {r.name: r for r in stored}
-    section.locator(f'a[data-task-run="{by_name["transform-1"].id}"]').click()
+    section.locator(f'a[data-node="{by_name["transform-1"].id}"]').click()
     expect(page).to_have_url(f"/task-runs/{by_name['transform-1'].id}")
     expect(page.locator("h1")).to_contain_text("transform-1")
     expect(page.locator("#upstream")).to_contain_text("extract-1")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tideflow.engine.context import FlowRunContext
+from tideflow.engine.context import FlowRunContext, current_task_run
 from tideflow.engine.core import RunSpec
 from tideflow.engine.parameters import BoundCall, ParameterSchema, jsonable_parameters
 from tideflow.exceptions import ParameterValidationError
@@ -88,6 +88,8 @@ def make_plan(
     # A valid call runs at once in this process, so its run is created directly in Running: one
     # round trip fewer than create-Pending-then-propose-Running (issue 6: trivial call ≤ 10 ms). A
     # bad call is created Pending and then Failed, as before.
+    # A subflow called inside a task is drawn under that task on the parent's run graph.
+    in_task = current_task_run() if parent is not None else None
     create = FlowRunCreate(
         flow_name=flow.name,
         name=name,
@@ -95,6 +97,7 @@ def make_plan(
         tags=list(flow.tags),
         state=Running() if invalid is None else None,
         parent_flow_run_id=parent.flow_run.id if parent is not None else None,
+        parent_task_run_id=in_task.task_run.id if in_task is not None else None,
         created_by=user_creator(),
     )
     spec = RunSpec(

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from tideflow.client._events import event_worker
+from tideflow.engine.context import current_run
 from tideflow.schemas.events import Event, RelatedResource, Resource, event_limits_problem
 
 __all__ = ["emit_event"]
@@ -39,7 +40,7 @@ def emit_event(
     fields: dict[str, Any] = {
         "event": event,
         "resource": resource,
-        "related": list(related or []),
+        "related": list(related or []) + _run_related(related),
         "payload": dict(payload or {}),
         "follows": follows,
     }
@@ -56,3 +57,32 @@ def emit_event(
         raise ValueError(f"payload is {size} bytes, above the limit of {limit} bytes")
     worker.enqueue(built)
     return built
+
+
+def _run_related(
+    given: Sequence[Mapping[str, str] | RelatedResource] | None,
+) -> list[dict[str, str]]:
+    """Inside a flow run, the run and its deployment as related resources (as Prefect relates
+    them), so automations and the chains view can tell which deployment emitted a custom event;
+    resources the caller already relates are not repeated."""
+    ctx = current_run()
+    if ctx is None:
+        return []
+    run = ctx.flow_run
+    taken = {
+        (r.root if isinstance(r, RelatedResource) else r).get("tideflow.resource.id")
+        for r in given or []
+    }
+    out = []
+    candidates = [(f"tideflow.flow-run.{run.id}", "flow-run", run.name)]
+    if run.deployment_id is not None:
+        candidates.append(
+            (f"tideflow.deployment.{run.deployment_id}", "deployment", run.deployment_name or "")
+        )
+    for rid, role, name in candidates:
+        if rid not in taken:
+            labels = {"tideflow.resource.id": rid, "tideflow.resource.role": role}
+            if name:
+                labels["tideflow.resource.name"] = name
+            out.append(labels)
+    return out

@@ -65,6 +65,7 @@ def load_ui(app: FastAPI) -> None:
         access,
         artifacts,
         assets,
+        automation_editor,
         automations,
         chains,
         configuration,
@@ -80,6 +81,7 @@ def load_ui(app: FastAPI) -> None:
 
     app.state.ui_templates = build_environment()
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.include_router(automation_editor.router)  # before automations: its paths are more specific
     for module in (
         dashboard, runs, deployments, events, automations, chains, login, artifacts, assets,
     ):  # fmt: skip

@@ -22,6 +22,8 @@ from tideflow.server.storage import events as event_storage
 from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.triggers import state as trigger_state
 from tideflow.server.triggers.why import engine_pause, explain_stored
+from tideflow.server.ui.automation_editor import editor_context
+from tideflow.server.ui.finding import suggestion_filters
 from tideflow.server.ui.rendering import database, not_found, read_by_id, render
 
 __all__ = ["automation_yaml", "draft_from_event", "router"]
@@ -123,15 +125,16 @@ async def new_automation(request: Request) -> HTMLResponse:
                 event = None
             if event is None:
                 return not_found(request, f"event {raw}")
-        names = await _deployment_names(session)
+        text = draft_from_event(event)
+        editor = await editor_context(session, yaml.safe_load(text))
     return render(
         request,
         "automation_edit.html",
         title="New automation",
         automation=None,
         source_event=event,
-        text=draft_from_event(event),
-        deployment_names=names,
+        text=text,
+        **editor,
     )
 
 
@@ -163,11 +166,9 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
         history = await trigger_state.read_history(session, automation.id, 50)
         names = await _deployment_names(session)
         event_warnings = await unknown_event_warnings(session, automation)
-        expect = sorted(automation.trigger.model_dump(mode="json").get("expect") or [])
-        recent = await event_storage.read_events(
-            session,
-            EventFilter(event_names=expect or None, limit=20),
-        )
+        suggested = await _suggested_events(session, automation)
+        recent = await event_storage.read_events(session, EventFilter(limit=20))
+        explained = await _explained(request, session, automation)
     return render(
         request,
         "automation.html",
@@ -178,9 +179,45 @@ async def automation_page(request: Request, automation_id: str) -> HTMLResponse:
         history=history,
         engine_pause=engine_pause(automation, history),
         deployment_names=names,
-        recent_events=recent.events,
+        recent_events=suggested or recent.events,
+        suggested=suggested,
+        explained=explained,
         event_warnings=event_warnings,
     )
+
+
+SUGGESTIONS = 8
+
+
+async def _suggested_events(session: AsyncSession, automation: Automation) -> list[ReceivedEvent]:
+    """Stored events that match the trigger's ``expect`` (with its labels when any do), newest
+    first: the ones worth explaining it against. At most four bounded reads."""
+    seen: dict[UUID, ReceivedEvent] = {}
+    for flt in suggestion_filters(automation.trigger.model_dump(mode="json"), SUGGESTIONS)[:4]:
+        for event in (await event_storage.read_events(session, flt)).events:
+            seen.setdefault(event.id, event)
+        if len(seen) >= SUGGESTIONS:
+            break
+    return sorted(seen.values(), key=lambda e: e.occurred, reverse=True)[:SUGGESTIONS]
+
+
+async def _explained(
+    request: Request, session: AsyncSession, automation: Automation
+) -> dict[str, Any] | None:
+    """``?explain=<event id>``: the explanation rendered in the page (the suggestions link here)."""
+    raw = request.query_params.get("explain", "").strip()
+    if not raw:
+        return None
+    try:
+        event = await event_storage.read_event(session, UUID(raw))
+    except ValueError:
+        return {"error": f"{raw!r} is not an event id"}
+    if event is None:
+        return {"error": f"event {raw} not found"}
+    result, fired = await explain_stored(
+        session, automation, event, max_causal_depth=_max_depth(request)
+    )
+    return {"error": None, "event": event, "explanation": result, "firings": fired}
 
 
 def _max_depth(request: Request) -> int:
@@ -193,16 +230,17 @@ async def edit_automation(request: Request, automation_id: str) -> HTMLResponse:
     automation = await read_by_id(request, automation_id, storage.read_automation)
     if automation is None:
         return not_found(request, f"automation {automation_id}")
+    text = automation_yaml(automation)
     async with database(request).read() as session:
-        names = await _deployment_names(session)
+        editor = await editor_context(session, yaml.safe_load(text))
     return render(
         request,
         "automation_edit.html",
         title=f"Edit {automation.name}",
         automation=automation,
         source_event=None,
-        text=automation_yaml(automation),
-        deployment_names=names,
+        text=text,
+        **editor,
     )
 
 

@@ -1,6 +1,7 @@
-"""The chains page: deployments linked by automations (deployment -> trigger -> deployment) drawn
-as a layered graph, each edge with its last firing, firings in the last 24 h and the lag from the
-upstream run's Completed event to the downstream run Running."""
+"""The chains page: deployments linked by automations (deployment -> trigger -> deployment, also
+through custom events their runs emit, and alarms of proactive triggers) drawn as a layered graph,
+each edge with its last firing, firings in the last 24 h and the lag from the upstream run's
+Completed event to the downstream run Running."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tideflow.server.storage import deployments as deployment_storage
 from tideflow.server.storage import events as event_storage
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.triggers import state as trigger_state
-from tideflow.server.ui.graph import Edge, chain_edges, layered_layout
+from tideflow.server.ui.graph import Edge, chain_edges, custom_names, layered_layout
 from tideflow.server.ui.rendering import database, render
 
 __all__ = ["EdgeStats", "router"]
@@ -32,6 +33,8 @@ router = APIRouter(include_in_schema=False)
 WINDOW = dt.timedelta(hours=24)
 LAG_SAMPLES = 20
 HISTORY = 500
+CUSTOM_NAMES = 50  # custom event names looked up for emitters
+EMITTER_SAMPLE = 50  # latest events of each custom name read to find who emits it
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,44 @@ async def _stats(
     )
 
 
+async def _emitters(session: AsyncSession, names: list[str]) -> dict[str, set[UUID]]:
+    """For each custom event name, the deployments that emitted it lately: a related deployment,
+    or the deployment of a related (or the resource) flow run, in its latest events."""
+    out: dict[str, set[UUID]] = {}
+    run_of: dict[UUID, set[str]] = {}
+    for name in names[:CUSTOM_NAMES]:
+        page = await event_storage.read_events(
+            session, EventFilter(event_names=[name], limit=EMITTER_SAMPLE)
+        )
+        for event in page.events:
+            for resource in [event.resource, *event.related]:
+                rid = resource.id
+                if rid.startswith("tideflow.deployment."):
+                    parsed = _uuid(rid.removeprefix("tideflow.deployment."))
+                    if parsed:
+                        out.setdefault(name, set()).add(parsed)
+                elif rid.startswith("tideflow.flow-run."):
+                    parsed = _uuid(rid.removeprefix("tideflow.flow-run."))
+                    if parsed:
+                        run_of.setdefault(parsed, set()).add(name)
+    if run_of:
+        runs = await run_storage.read_flow_runs(
+            session, FlowRunFilter(id=list(run_of)[:1000], limit=1000)
+        )
+        for run in runs:
+            if run.deployment_id is not None:
+                for name in run_of[run.id]:
+                    out.setdefault(name, set()).add(run.deployment_id)
+    return out
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
 @router.get("/chains", response_class=HTMLResponse)
 async def chains_page(request: Request) -> HTMLResponse:
     now = utcnow()
@@ -89,23 +130,29 @@ async def chains_page(request: Request) -> HTMLResponse:
             session, DeploymentFilter(limit=1000)
         )
         automations = await automation_storage.read_all_automations(session)
-        edges = chain_edges(automations, deployments)
+        names = sorted(
+            {n for a in automations for n in custom_names(a.trigger.model_dump(mode="json"))}
+        )
+        edges = chain_edges(automations, deployments, await _emitters(session, names))
         stats: dict[tuple[UUID, UUID], EdgeStats] = {}
         for edge in edges:
             key = (edge.automation_id, edge.downstream)
             if key not in stats:
                 stats[key] = await _stats(session, edge.automation_id, edge.downstream, now)
     by_id = {d.id: d for d in deployments}
+    alarms = {a.id: a for a in automations if any(e.downstream == a.id for e in edges)}
     linked = sorted({e.upstream for e in edges} | {e.downstream for e in edges}, key=str)
-    names = {d: by_id[d].full_name for d in linked}
-    layout = layered_layout(linked, edges, names)
+    node_names = {n: by_id[n].full_name if n in by_id else alarms[n].name for n in linked}
+    layout = layered_layout(linked, edges, node_names)
     return render(
         request,
         "chains.html",
         title="Chains",
         layout=layout,
         deployments=by_id,
-        edges=sorted(edges, key=lambda e: (names[e.upstream], names[e.downstream])),
+        alarms=alarms,
+        node_names=node_names,
+        edges=sorted(edges, key=lambda e: (node_names[e.upstream], node_names[e.downstream])),
         stats=stats,
         edge_key=_edge_key,
     )

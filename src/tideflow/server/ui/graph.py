@@ -1,5 +1,8 @@
 """The chain graph, pure: which deployments automations link (deployment -> trigger -> deployment),
-and a layered left-to-right layout of them for an SVG (longest-path layers, barycentre order)."""
+through the upstream's own events or the custom events it emits, in plain, compound and sequence
+triggers; proactive triggers ("did not happen in time") are alarms, drawn apart, ending at the
+deployment they run or at the automation itself. Plus a layered left-to-right layout of them for
+an SVG (longest-path layers, barycentre order)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-__all__ = ["Edge", "Layout", "Link", "NodeBox", "PathBox", "chain_edges", "layered_layout"]
+__all__ = [
+    "Edge",
+    "Layout",
+    "Link",
+    "NodeBox",
+    "PathBox",
+    "chain_edges",
+    "custom_names",
+    "layered_layout",
+]
 
 _ROLE = "tideflow.resource.role"
 _NAME = "tideflow.resource.name"
@@ -17,13 +29,16 @@ _ID = "tideflow.resource.id"
 
 @dataclass(frozen=True)
 class Edge:
-    """An automation whose trigger watches ``upstream`` and whose action runs ``downstream``."""
+    """An automation whose trigger watches ``upstream`` and whose action runs ``downstream`` (an
+    alarm with no deployment to run ends at its automation: ``downstream == automation_id``)."""
 
     upstream: UUID
     downstream: UUID
     automation_id: UUID
     automation_name: str
     enabled: bool
+    kind: str = "trigger"  # "trigger" | "alarm" (a proactive trigger: the events did not come)
+    via: str = ""  # the custom event names the link goes through ("" for the deployment's own)
 
 
 def _values(value: Any) -> list[str]:
@@ -62,30 +77,68 @@ def _watched(
     return out
 
 
-def chain_edges(automations: Iterable[Any], deployments: Iterable[Any]) -> list[Edge]:
+def _leaves(trigger: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The event triggers inside a trigger (itself, or those of a compound or sequence)."""
+    children = trigger.get("triggers")
+    if isinstance(children, list):
+        return [leaf for c in children if isinstance(c, Mapping) for leaf in _leaves(c)]
+    return [trigger]
+
+
+def custom_names(trigger: Mapping[str, Any]) -> set[str]:
+    """Event names a trigger expects that the server does not emit itself (no wildcards)."""
+    return {
+        str(name)
+        for leaf in _leaves(trigger)
+        for name in leaf.get("expect") or []
+        if not str(name).startswith("tideflow.") and "*" not in str(name)
+    }
+
+
+def chain_edges(
+    automations: Iterable[Any],
+    deployments: Iterable[Any],
+    emitters: Mapping[str, set[UUID]] | None = None,
+) -> list[Edge]:
     """Edges for ``automations`` (Automation objects) between ``deployments`` (Deployment objects);
-    an automation that runs a deployment chosen at firing time ("inferred") has no fixed edge."""
+    ``emitters`` maps a custom event name to the deployments whose runs emitted it. An automation
+    that runs a deployment chosen at firing time ("inferred") has no fixed edge."""
     deployments = list(deployments)
+    emitters = emitters or {}
     ids = {d.id for d in deployments}
     by_name: dict[str, list[UUID]] = {}
     for d in deployments:
         by_name.setdefault(d.name, []).append(d.id)
         by_name.setdefault(d.full_name, []).append(d.id)
-    edges = []
+    edges: dict[tuple[UUID, UUID, UUID, str], Edge] = {}
     for automation in automations:
         trigger = automation.trigger.model_dump(mode="json")
-        upstreams = _watched(trigger, by_name, ids)
-        for action in automation.actions:
-            target = getattr(action, "deployment_id", None)
-            if getattr(action, "type", "") != "run-deployment" or not isinstance(target, UUID):
-                continue
-            if target not in ids:
-                continue
-            for upstream in sorted(upstreams, key=str):
-                edges.append(
-                    Edge(upstream, target, automation.id, automation.name, automation.enabled)
-                )
-    return edges
+        targets = [
+            a.deployment_id
+            for a in automation.actions
+            if getattr(a, "type", "") == "run-deployment"
+            and isinstance(getattr(a, "deployment_id", None), UUID)
+            and a.deployment_id in ids
+        ]
+        for leaf in _leaves(trigger):
+            alarm = leaf.get("posture") == "Proactive"
+            kind = "alarm" if alarm else "trigger"
+            sources = {u: "" for u in _watched(leaf, by_name, ids)}
+            for name in sorted(custom_names(leaf)):
+                for u in emitters.get(name, set()) & ids:
+                    sources[u] = ", ".join(filter(None, [sources.get(u, ""), name]))
+            # An alarm that runs nothing still belongs on the picture: it ends at its automation.
+            ends = targets or ([automation.id] if alarm else [])
+            for upstream in sorted(sources, key=str):
+                for target in ends:
+                    key = (upstream, target, automation.id, kind)
+                    via = sources[upstream]
+                    if key in edges:  # another leaf of the same trigger: one edge, names merged
+                        before = edges[key].via
+                        via = ", ".join(sorted(set(filter(None, [*before.split(", "), via]))))
+                    edges[key] = Edge(upstream, target, automation.id, automation.name,
+                                      automation.enabled, kind, via)  # fmt: skip
+    return list(edges.values())
 
 
 class Link(Protocol):

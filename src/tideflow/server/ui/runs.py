@@ -25,26 +25,27 @@ from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import flows as flow_storage
 from tideflow.server.storage import logs as log_storage
 from tideflow.server.storage import task_runs as task_run_storage
-from tideflow.server.ui import queries
+from tideflow.server.storage.tables import flow_runs as flow_runs_table
+from tideflow.server.ui import queries, run_graph_data
 from tideflow.server.ui.artifacts import run_artifacts
 from tideflow.server.ui.assets import run_materializations
+from tideflow.server.ui.finding import RANGES, TimeRange, bucket_counts, parse_range
 from tideflow.server.ui.rendering import database, not_found, render
 from tideflow.server.ui.resume import resume_form
-from tideflow.server.ui.task_graph import GRAPH_LIMIT, task_graph, task_timeline
+from tideflow.server.ui.run_graph import (
+    NODE_LIMIT,
+    build_graph,
+    build_timeline,
+    group_nodes,
+    row_nodes,
+)
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-TASK_RUNS_SHOWN = 1000  # task runs listed on a run page (counted beyond)
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE + 1
-RANGES: dict[str, tuple[str, dt.timedelta]] = {
-    "1h": ("Last hour", dt.timedelta(hours=1)),
-    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
-    "7d": ("Last 7 days", dt.timedelta(days=7)),
-    "30d": ("Last 30 days", dt.timedelta(days=30)),
-}
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -65,6 +66,7 @@ class RunQuery:
     range: str = ""
     page: int = 1
     params: dict[str, str] = field(default_factory=dict)
+    span: TimeRange = field(default_factory=lambda: TimeRange("", None, None, "", ""))
 
     @classmethod
     def parse(cls, request: Request, **fixed: str) -> RunQuery:
@@ -79,21 +81,22 @@ class RunQuery:
             page = 1
         if page > MAX_PAGE:  # its offset would overflow the database's integers
             raise HTTPException(422, f"query.page: must be at most {MAX_PAGE}")
-        rng = q.get("range", "")
+        span = parse_range(q, utcnow())
         query = cls(
             state=state,
             flow=q.get("flow", "").strip(),
             deployment=q.get("deployment", "") if _uuid(q.get("deployment")) else "",
             tag=q.get("tag", "").strip(),
-            range=rng if rng in RANGES else "",
+            range=span.preset,
             page=page,
+            span=span,
         )
         query.params = {
             "state": query.state,
             "flow": query.flow,
             "deployment": query.deployment,
             "tag": query.tag,
-            "range": query.range,
+            **span.params,
         }
         return query
 
@@ -109,8 +112,12 @@ class RunQuery:
             flt["deployment_id"] = [UUID(self.deployment)]
         if self.tag:
             flt["tags_all"] = [self.tag]
-        if self.range:
+        if self.range in RANGES:
             flt["created_after"] = now - RANGES[self.range][1]
+        elif self.span.since:
+            flt["created_after"] = self.span.since
+        if self.span.until:
+            flt["created_before"] = self.span.until
         return FlowRunFilter(**flt)
 
     @property
@@ -130,11 +137,23 @@ async def table_context(request: Request, query: RunQuery) -> dict[str, Any]:
 
 @router.get("/runs", response_class=HTMLResponse)
 async def runs_page(request: Request) -> HTMLResponse:
-    context = await table_context(request, RunQuery.parse(request))
+    query = RunQuery.parse(request)
+    context = await table_context(request, query)
+    now = utcnow()
+    flt = query.run_filter(now)
     async with database(request).read() as session:
         flows = await flow_storage.read_flows(session, FlowFilter(limit=1000))
         deployments = await deployment_storage.read_deployments(
             session, DeploymentFilter(limit=1000)
+        )
+        # Runs created per bucket over the chosen range (the last 24 h if none).
+        chart = await bucket_counts(
+            session,
+            flow_runs_table.c.created,
+            run_storage.filter_clauses(flt, session.get_bind().dialect.name),
+            flt.created_after or now - RANGES["24h"][1],
+            flt.created_before or now,
+            flow_runs_table,
         )
     deployments.sort(key=lambda d: d.full_name)
     return render(
@@ -144,6 +163,7 @@ async def runs_page(request: Request) -> HTMLResponse:
         flows=flows,
         deployments=deployments,
         ranges=RANGES,
+        chart=chart,
         **context,
     )
 
@@ -174,7 +194,7 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
             session, FlowRunFilter(parent_flow_run_id=run_id, sort="CREATED_ASC", limit=100)
         )
         chain = await _chain(session, run)
-        tasks = await _task_runs(session, run)
+        tasks = await _graph(session, run, children, chain)
         placement = await queries.run_placement(session, run.work_queue_id, _claimers(states))
     return {
         "run": run,
@@ -198,27 +218,49 @@ def _claimers(states: list[Any]) -> list[UUID]:
     return found
 
 
-async def _task_runs(session: AsyncSession, run: FlowRun) -> dict[str, Any]:
-    """The run's task runs (first TASK_RUNS_SHOWN by start) with their graph and timeline."""
-    flt = TaskRunFilter(flow_run_id=[run.id], sort="START_TIME_ASC", limit=TASK_RUNS_SHOWN)
-    task_runs = await task_run_storage.read_task_runs(session, flt)
-    total = (
-        await task_run_storage.count_task_runs(session, TaskRunFilter(flow_run_id=[run.id]))
-        if len(task_runs) == TASK_RUNS_SHOWN
-        else len(task_runs)
+async def _graph(
+    session: AsyncSession, run: FlowRun, children: list[FlowRun], chain: dict[str, Any]
+) -> dict[str, Any]:
+    """The run's graph (task runs one by one, or grouped by task name past NODE_LIMIT) with its
+    chain, and its timeline."""
+    now = utcnow()
+    total = await task_run_storage.count_task_runs(session, TaskRunFilter(flow_run_id=[run.id]))
+    subflow_total = (
+        await run_graph_data.count_subflows(session, run.id)
+        if len(children) >= 100
+        else len(children)
     )
     counts: dict[str, int] = {}
-    for task_run in task_runs:
-        key = task_run.state_name or "Unknown"
-        counts[key] = counts.get(key, 0) + 1
+    if total + len(children) <= NODE_LIMIT:
+        rows = await run_graph_data.task_rows(session, run.id, NODE_LIMIT)
+        nodes, edges = row_nodes(rows, children, now)
+        for row in rows:
+            key = row.state_name or "Unknown"
+            counts[key] = counts.get(key, 0) + 1
+        grouped = False
+    else:
+        groups = await run_graph_data.task_groups(session, run.id)
+        links = await run_graph_data.group_links(session, run.id)
+        callers = [c.parent_task_run_id for c in children if c.parent_task_run_id]
+        parents = await run_graph_data.task_names_of(session, callers)
+        nodes, edges = group_nodes(groups, links, children, parents, now)
+        for g in groups:
+            for name, n in g.states.items():
+                counts[name] = counts.get(name, 0) + n
+        grouped = True
+    upstream, downstream = chain["upstream"], chain["downstream"]
+    graph = (
+        build_graph(nodes, edges, grouped, upstream, downstream)
+        if nodes or upstream or downstream
+        else None
+    )
     return {
-        "task_runs": task_runs,
-        "task_by_id": {task_run.id: task_run for task_run in task_runs},
+        "run_graph": graph,
+        "run_timeline": build_timeline(nodes.values(), run.start_time, run.end_time, now),
         "task_total": total,
+        "subflow_total": subflow_total,
         "task_counts": counts,
-        "task_graph": task_graph(task_runs),
-        "task_bars": task_timeline(task_runs, run.start_time, run.end_time),
-        "graph_limit": GRAPH_LIMIT,
+        "node_limit": NODE_LIMIT,
     }
 
 

@@ -3,8 +3,7 @@
    - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
    - the run page's log tail and level filter
    Every state-changing request sends the session's CSRF token (X-CSRF-Token, from
-   <meta name="csrf-token">, present when logged in); bars are placed from data attributes because
-   the Content-Security-Policy allows no inline style attributes. */
+   <meta name="csrf-token">, present when logged in). */
 (function () {
   "use strict";
 
@@ -16,13 +15,6 @@
     var headers = Object.assign({}, init.headers || {});
     if (csrfMeta) headers["X-CSRF-Token"] = csrfMeta.getAttribute("content");
     return Object.assign({}, init, { headers: headers });
-  }
-
-  function placeBars(root) {
-    (root || document).querySelectorAll(".gantt-bar[data-left]").forEach(function (bar) {
-      bar.style.left = bar.dataset.left + "%";
-      bar.style.width = bar.dataset.width + "%";
-    });
   }
 
   var fullFormat = new Intl.DateTimeFormat(undefined, {
@@ -82,7 +74,6 @@
           if (html !== null) {
             el.innerHTML = html;
             renderTimes(el);
-            placeBars(el);
             el.dispatchEvent(new CustomEvent("tideflow:refreshed", { bubbles: true }));
           }
         })
@@ -467,62 +458,6 @@
     connect(5);
   }
 
-  // The automation editor: YAML -> JSON (server) -> the automations API, errors shown inline.
-  function setupAutomationForm(form) {
-    var text = document.getElementById("automation-yaml");
-    var error = document.getElementById("automation-error");
-    var helper = document.getElementById("helper-deployment");
-    var id = form.dataset.automationId;
-
-    helper.addEventListener("change", function () {
-      if (!helper.value) return;
-      var line = /^(\s*(?:-\s*)?deployment_id:)[^\n]*$/m;
-      if (line.test(text.value)) {
-        text.value = text.value.replace(line, "$1 " + helper.value);
-      } else {
-        text.value = text.value.replace(/\s*$/, "") +
-          "\nactions:\n- type: run-deployment\n  deployment_id: " + helper.value + "\n";
-      }
-    });
-
-    function show(message) {
-      // "automation 'x' is invalid: a: ...; b: ..." reads best as one line per problem.
-      var head = message.split(": ")[0];
-      var problems = message.indexOf("; ") > 0 ? message.slice(head.length + 2).split("; ") : [];
-      error.textContent = problems.length ? head + ":" : message;
-      if (problems.length) {
-        var list = document.createElement("ul");
-        problems.forEach(function (p) { var li = document.createElement("li"); li.textContent = p; list.appendChild(li); });
-        error.appendChild(list);
-      }
-      error.hidden = !message;
-      text.setAttribute("aria-invalid", message ? "true" : "false");
-    }
-
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      show("");
-      var submit = form.querySelector("button[type=submit]");
-      submit.disabled = true;
-      fetch("/automations/yaml", withCsrf({ method: "POST", headers: { "Content-Type": "text/plain" }, body: text.value }))
-        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
-        .then(function (parsed) {
-          if (!parsed.ok) throw new Error(apiError(parsed.body, parsed.status));
-          return fetch(id ? "/api/automations/" + id : "/api/automations/", withCsrf({
-            method: id ? "PATCH" : "POST", headers: { "Content-Type": "application/json" },
-            body: JSON.stringify(parsed.body)
-          }));
-        })
-        .then(function (r) {
-          return r.json().catch(function () { return null; }).then(function (body) {
-            if (r.ok && body && body.id) { window.location.assign("/automations/" + body.id); return; }
-            throw new Error(apiError(body, r.status));
-          });
-        })
-        .catch(function (e) { submit.disabled = false; show(e.message); text.focus(); });
-    });
-  }
-
   // "Explain against an event": the server renders each criterion, matched or not.
   function setupExplain(form) {
     var result = document.getElementById("explain-result");
@@ -616,15 +551,12 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
-    placeBars(document);
     setInterval(function () { renderTimes(document); }, 1000);
     document.querySelectorAll("[data-refresh]").forEach(startRefresh);
     var logs = document.getElementById("logs");
     if (logs) setupLogs(logs);
     setupPostButtons();
     setupApiForms();
-    var automationForm = document.getElementById("automation-form");
-    if (automationForm) setupAutomationForm(automationForm);
     var explainForm = document.getElementById("explain-form");
     if (explainForm) setupExplain(explainForm);
     var feed = document.getElementById("event-feed");
@@ -635,5 +567,5 @@
     if (resumeForm) setupResumeForm(resumeForm);
   });
 
-  window.tideflow = { renderTimes: renderTimes };
+  window.tideflow = { renderTimes: renderTimes, withCsrf: withCsrf, apiError: apiError };
 })();
