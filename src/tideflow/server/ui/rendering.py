@@ -48,6 +48,7 @@ def build_environment() -> jinja2.Environment:
         seconds=views.seconds,
         level_name=views.level_name,
         pretty_json=views.pretty_json,
+        compact_json=views.compact_json,
         trigger_summary=views.trigger_summary,
         resource_link=views.resource_link,
         event_tone=views.event_tone,
