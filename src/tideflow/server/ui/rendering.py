@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import tideflow
+from tideflow.schemas.api_keys import grants
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import Database
 from tideflow.server.ui import views
@@ -89,8 +90,10 @@ def render(
     # header's logout button, and the CSRF token the page's scripts and forms send back.
     identity = request.scope.get("state", {}).get("identity")
     session = identity if identity is not None and identity.csrf_token else None
+    # Action buttons only for who may use them (no identity: auth is off, anyone may).
+    can_act = identity is None or grants(identity.scopes, "write")
     html = env.get_template(template).render(
-        request=request, path=request.url.path, session=session, **context
+        request=request, path=request.url.path, session=session, can_act=can_act, **context
     )
     return HTMLResponse(html, status_code=status_code)
 
