@@ -36,7 +36,7 @@ WIDTHS = (1280, 800)
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("ui-server")
-    with ServerProcess(home=home) as server:
+    with ServerProcess(home=home, startup_timeout=90) as server:
         yield server
 
 

@@ -58,6 +58,7 @@ def build_environment() -> jinja2.Environment:
         version=tideflow.__version__,
         query_string=views.query_string,
         STATE_ORDER=views.STATE_ORDER,
+        EVENT_TONES=views.EVENT_TONES,
     )
     return env
 

@@ -2,6 +2,7 @@
    - <time data-time> shown in the browser's time zone (relative, absolute in the title)
    - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
    - the run page's log tail and level filter
+   (the live event feed is feed.js; action buttons are actions.js)
    Every state-changing request sends the session's CSRF token (X-CSRF-Token, from
    <meta name="csrf-token">, present when logged in); bars are placed from data attributes because
    the Content-Security-Policy allows no inline style attributes. */
@@ -47,18 +48,22 @@
     return future ? "in " + text : text + " ago";
   }
 
-  function renderTimes(root) {
+  // Only what changed is written: a live page whose times read the same makes no DOM changes.
+  // ``only`` (optional) limits the work to these elements' times (rows just added).
+  function renderTimes(root, only) {
     var now = Date.now();
     var today = new Date().toDateString();
-    (root || document).querySelectorAll("time[data-time]").forEach(function (el) {
-      var date = new Date(el.getAttribute("datetime"));
-      if (isNaN(date)) return;
-      el.title = fullFormat.format(date);
-      if (el.dataset.time === "absolute") {
-        el.textContent = date.toDateString() === today ? timeFormat.format(date) : dayTimeFormat.format(date);
-      } else {
-        el.textContent = relative(date, now);
-      }
+    var roots = only || [root || document];
+    roots.forEach(function (r) {
+      r.querySelectorAll("time[data-time]").forEach(function (el) {
+        var date = new Date(el.getAttribute("datetime"));
+        if (isNaN(date)) return;
+        if (!el.title) el.title = fullFormat.format(date);
+        var text = el.dataset.time === "absolute"
+          ? (date.toDateString() === today ? timeFormat.format(date) : dayTimeFormat.format(date))
+          : relative(date, now);
+        if (el.textContent !== text) el.textContent = text;
+      });
     });
   }
 
@@ -298,101 +303,6 @@
     });
   }
 
-  // The live event feed: websocket /api/events/out; new rows are fetched as server-rendered HTML.
-  function setupFeed(feed) {
-    var status = document.getElementById("live-status");
-    var empty = feed.querySelector(".feed-empty");
-    var filter = JSON.parse(feed.dataset.streamFilter || "{}");
-    var pending = [];
-    var timer = null;
-    var MAX_ROWS = 500;
-    var retry = 1000;
-
-    function setStatus(state, text) {
-      if (!status) return;
-      status.dataset.state = state;
-      status.textContent = text;
-    }
-
-    function known(id) {
-      return feed.querySelector('[data-event-id="' + id + '"]') || pending.indexOf(id) >= 0;
-    }
-
-    function occurred(row) {
-      var t = row.querySelector("time[datetime]");
-      return t ? Date.parse(t.getAttribute("datetime")) : 0;
-    }
-
-    function insert(row) {
-      var when = occurred(row);
-      var rows = feed.querySelectorAll(":scope > details.event");
-      for (var i = 0; i < rows.length; i++) {
-        if (occurred(rows[i]) <= when) { feed.insertBefore(row, rows[i]); return; }
-      }
-      feed.insertBefore(row, empty);
-    }
-
-    function flush() {
-      timer = null;
-      var ids = pending.splice(0, 100);
-      if (!ids.length) return;
-      var url = "/events/rows?" + ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
-      fetch(url).then(function (r) { return r.ok ? r.text() : ""; }).then(function (html) {
-        var holder = document.createElement("div");
-        holder.innerHTML = html;
-        holder.querySelectorAll("details.event").forEach(function (row) {
-          if (feed.querySelector('[data-event-id="' + row.dataset.eventId + '"]')) return;
-          row.classList.add("event-new");
-          insert(row);
-        });
-        renderTimes(feed);
-        empty.hidden = !!feed.querySelector("details.event");
-        var rows = feed.querySelectorAll(":scope > details.event");
-        for (var i = MAX_ROWS; i < rows.length; i++) rows[i].remove();
-      }).catch(function () {}).finally(function () { if (pending.length) schedule(); });
-    }
-
-    function schedule() { if (!timer) timer = setTimeout(flush, 150); }
-
-    function notice(text) {
-      var p = document.createElement("p");
-      p.className = "feed-notice";
-      p.setAttribute("role", "status");
-      p.textContent = text;
-      feed.insertBefore(p, feed.firstChild);
-    }
-
-    function connect(backfill) {
-      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      var ws = new WebSocket(scheme + location.host + "/api/events/out");
-      ws.onopen = function () {
-        ws.send(JSON.stringify({ filter: filter, backfill_minutes: backfill }));
-        setStatus("live", "Live");
-        retry = 1000;
-      };
-      ws.onmessage = function (message) {
-        var frame;
-        try { frame = JSON.parse(message.data); } catch (e) { return; }
-        if (frame.type === "event" && frame.event && !known(frame.event.id)) {
-          pending.push(frame.event.id);
-          schedule();
-        } else if (frame.type === "dropped") {
-          notice(frame.count + " events were skipped because the feed could not keep up; reload to see them.");
-        } else if (frame.type === "error") {
-          setStatus("error", "Error: " + frame.detail);
-        }
-      };
-      ws.onclose = function () {
-        setStatus("offline", "Reconnecting…");
-        setTimeout(function () { connect(Math.max(1, retry / 60000)); }, retry);
-        retry = Math.min(retry * 2, 15000);
-      };
-    }
-
-    // A few minutes of backfill covers the gap between rendering the page and subscribing.
-    connect(5);
-  }
-
   // The automation editor: YAML -> JSON (server) -> the automations API, errors shown inline.
   function setupAutomationForm(form) {
     var text = document.getElementById("automation-yaml");
@@ -475,8 +385,6 @@
     if (automationForm) setupAutomationForm(automationForm);
     var explainForm = document.getElementById("explain-form");
     if (explainForm) setupExplain(explainForm);
-    var feed = document.getElementById("event-feed");
-    if (feed && feed.dataset.streamFilter) setupFeed(feed);
     var runForm = document.getElementById("run-form");
     if (runForm) setupRunForm(runForm);
   });
