@@ -75,6 +75,7 @@
     var interval = parseInt(el.dataset.interval || "4000", 10);
     var busy = false;
     var afterFinal = 0;
+    var last = null;  // the HTML shown: an unchanged answer leaves the DOM alone
     function tick() {
       var live = el.querySelector("[data-final]");
       // A finished run changes little: a few more refreshes catch late events and downstream runs.
@@ -84,7 +85,8 @@
       fetch(el.dataset.refresh, { headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
-          if (html !== null) {
+          if (html !== null && html !== last) {
+            last = html;
             el.innerHTML = html;
             renderTimes(el);
             placeBars(el);
@@ -220,7 +222,7 @@
 
     function fieldError(name, message) {
       var el = document.getElementById("err-" + name);
-      var input = document.getElementById("param-" + name);
+      var input = document.getElementById("param-" + name) || document.getElementById(name);
       if (!el) return false;
       el.textContent = message;
       el.hidden = !message;
@@ -230,6 +232,7 @@
 
     function clearErrors() {
       form.querySelectorAll("[data-param]").forEach(function (f) { fieldError(f.dataset.param, ""); });
+      ["run-name", "run-tags", "run-start-at"].forEach(function (n) { fieldError(n, ""); });
       formError.hidden = true;
     }
 
@@ -274,6 +277,20 @@
       if (params === null) { var bad = form.querySelector("[aria-invalid=true]"); if (bad) bad.focus(); return; }
       var runBody = { parameters: params, created_by: { type: "ui", id: "tideflow.ui", name: "web UI" } };
       if (jobVars !== null) runBody.job_variables = jobVars;
+      // Optional: a run name, extra tags and a later start (local time in the browser).
+      var runName = document.getElementById("run-name");
+      if (runName && runName.value.trim()) runBody.name = runName.value.trim();
+      var runTags = document.getElementById("run-tags");
+      if (runTags && runTags.value.trim()) {
+        runBody.tags = runTags.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+      }
+      var later = form.querySelector("input[name=start][value=later]");
+      if (later && later.checked) {
+        var at = document.getElementById("run-start-at");
+        var when = at.value ? new Date(at.value) : null;
+        if (!when || isNaN(when)) { fieldError("run-start-at", "choose a date and time"); at.focus(); return; }
+        runBody.scheduled_time = when.toISOString();
+      }
       var submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
       fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", withCsrf({
@@ -290,6 +307,8 @@
             errors.forEach(function (err) {
               var loc = (err.loc || []).join(".");
               if ((loc.indexOf("job_variables") !== -1 || /job variable/.test(err.msg || "")) && fieldError("job-variables", err.msg)) return;
+              var field = { name: "run-name", tags: "run-tags", scheduled_time: "run-start-at" }[(err.loc || []).slice(-1)[0]];
+              if (field && fieldError(field, err.msg)) return;
               var m = /parameter '([^']+)'/.exec(err.msg || "");
               if (!(m && fieldError(m[1].split(/[.\[]/)[0], err.msg))) unplaced.push(err.msg);
             });
