@@ -66,6 +66,7 @@ def test_retry_a_failed_deployment_run_with_the_same_parameters(
     expect(page.locator("h1 .badge-failed")).to_be_visible()
     page.get_by_role("button", name="Retry").click()
     _confirm(page, "Retry")
+    expect(page.locator("h1 .badge-failed")).to_have_count(0)  # rescheduled, no longer Failed
     # serve() takes it again and runs it with the stored parameters.
     done = wait_final(client, run.id, timeout=60)
     assert done.state_type is StateType.COMPLETED, done.state

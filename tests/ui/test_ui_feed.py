@@ -137,7 +137,11 @@ def test_paused_or_scrolled_new_events_wait_behind_a_button(page: Page, client: 
     expect(page.locator("#live-status")).to_have_text("Live")
 
     # Scrolled down to read: new events wait too, and show on the way back up.
-    page.mouse.wheel(0, 2000)
+    page.evaluate("() => window.scrollTo(0, 2000)")
+    for _ in range(50):
+        if page.evaluate("() => window.scrollY") > 300:
+            break
+        page.wait_for_timeout(100)
     assert page.evaluate("() => window.scrollY") > 300
     client.emit_events(_events(name, [utcnow() + dt.timedelta(milliseconds=i) for i in range(2)]))
     expect(more).to_have_text("2 new events \u2014 show")
