@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from ui_helpers import SERVE_SCRIPT, Served, Snap, unique
+from ui_helpers import ADMIN, PASSWORD, SERVE_SCRIPT, Secured, Served, Snap, unique
 
 from tideflow.client import SyncClient
 from tideflow.testing import ServerProcess
@@ -148,3 +148,19 @@ def snap(shots_dir: Path) -> Snap:
         return paths
 
     return take
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """A server with auth on (one per module that uses it), with a write key and a write user."""
+    env = {"TIDEFLOW_SERVER_AUTH": "on", "TIDEFLOW_SERVER_ADMIN_KEY": ADMIN}
+    home = tmp_path_factory.mktemp("ui-secured")
+    with ServerProcess(home=home, env=env, startup_timeout=90) as server:
+        secured = Secured(server, "", unique("erin"))
+        with secured.api() as api:
+            made = api.post("/api/api-keys/", json={"name": "ui", "scopes": ["write"]})
+            assert made.status_code == 201, made.text
+            body = {"name": secured.user, "password": PASSWORD, "scopes": ["write"]}
+            assert api.post("/api/users/", json=body).status_code == 201
+        secured.key = made.json()["key"]
+        yield secured

@@ -164,8 +164,8 @@ def test_run_page_shows_timeline_parameters_and_filtered_logs(
     expect(timeline.last).to_contain_text("Completed")
 
     params = page.locator("section", has=page.get_by_role("heading", name="Parameters"))
-    expect(params).to_contain_text('"rows": 42')
-    expect(params).to_contain_text('"source": "s3://bucket/in"')
+    expect(params.locator("tr", has_text="rows")).to_contain_text("42")
+    expect(params.locator("tr", has_text="source")).to_contain_text('"s3://bucket/in"')
 
     logs = page.locator("#logs .log:visible")
     expect(logs.filter(has_text="loaded 42 rows from s3://bucket/in")).to_have_count(1)

@@ -16,17 +16,15 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from ui_helpers import Served, unique
+from ui_helpers import ADMIN, PASSWORD, Secured, Served, unique
 
 from tideflow import flow, task
 from tideflow.client import SyncClient
 from tideflow.runtime import flow_run
 from tideflow.schemas.events import EventFilter
 from tideflow.schemas.task_runs import TaskRunFilter
-from tideflow.testing import ServerProcess, free_port
+from tideflow.testing import free_port
 
-ADMIN = "admin-" + uuid.uuid4().hex
-PASSWORD = "a long enough password"
 AUTOMATION_YAML = """name: {name}
 trigger:
   type: event
@@ -36,36 +34,6 @@ trigger:
 actions:
   - type: do-nothing
 """
-
-
-class Secured:
-    """A server with auth on, a write key and a user."""
-
-    def __init__(self, server: ServerProcess, key: str, user: str) -> None:
-        self.server = server
-        self.key = key
-        self.user = user
-        self.base_url = f"http://127.0.0.1:{server.port}"
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
-        )
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    env = {"TIDEFLOW_SERVER_AUTH": "on", "TIDEFLOW_SERVER_ADMIN_KEY": ADMIN}
-    home = tmp_path_factory.mktemp("ui-secured")
-    with ServerProcess(home=home, env=env, startup_timeout=90) as server:
-        secured = Secured(server, "", unique("erin"))
-        with secured.api() as api:
-            made = api.post("/api/api-keys/", json={"name": "ui", "scopes": ["write"]})
-            assert made.status_code == 201, made.text
-            body = {"name": secured.user, "password": PASSWORD, "scopes": ["write"]}
-            assert api.post("/api/users/", json=body).status_code == 201
-        secured.key = made.json()["key"]
-        yield secured
 
 
 def _watch(page: Page) -> list[str]:

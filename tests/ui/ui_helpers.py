@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Page
+
+from tideflow.testing import ServerProcess
 
 Snap = Callable[[Page, str], list[Path]]
 
@@ -92,3 +95,22 @@ def wait_final(client: Any, run_id: Any, timeout: float = 30.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} did not finish within {timeout} s")
         time.sleep(0.1)
+
+
+ADMIN = "admin-" + uuid.uuid4().hex
+PASSWORD = "a long enough password"
+
+
+class Secured:
+    """A server with auth on (admin key ``ADMIN``), a write key and a user (password ``PASSWORD``)."""
+
+    def __init__(self, server: ServerProcess, key: str, user: str) -> None:
+        self.server = server
+        self.key = key
+        self.user = user
+        self.base_url = f"http://127.0.0.1:{server.port}"
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
+        )

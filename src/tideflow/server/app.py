@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.gzip import GZipMiddleware
 
 import tideflow
 from tideflow.server.api import API_PREFIX, api_routers, install_error_handlers, install_openapi
@@ -136,6 +137,10 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
 
     install_ui(app)
+    # Pages, JSON and assets compressed when the client accepts gzip (websockets pass through;
+    # event streams and already-compressed types are left alone). Level 6: most of 9's gain for a
+    # fraction of its CPU. Small answers (most API calls) are sent as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Body size, JSON depth and lone surrogates, checked once for every route before it parses.
     app.add_middleware(
         LimitsMiddleware,

@@ -27,11 +27,12 @@ from tideflow.schemas.automations import (
     parse_automation,
 )
 from tideflow.schemas.states import utcnow
-from tideflow.server.api.deps import DB, get_context
+from tideflow.server.api.deps import DB, Actor, get_context
 from tideflow.server.context import ServerContext
 from tideflow.server.services.metric_triggers import measure
 from tideflow.server.storage import NotFound
 from tideflow.server.storage import automations as storage
+from tideflow.server.storage.change_events import emit_change_event
 from tideflow.server.storage.event_names import unknown_event_warnings
 from tideflow.server.storage.events import read_event
 from tideflow.server.triggers import state as trigger_state
@@ -218,23 +219,39 @@ async def update_automation(
         return await _advised(session, automation)
 
 
-@router.post("/{automation_id}/pause")
-async def pause_automation(automation_id: UUID, db: DB) -> Automation:
+async def _set_enabled(db: DB, automation_id: UUID, enabled: bool, by: str | None) -> Automation:
+    """Enable or disable it; a change is recorded as ``tideflow.automation.enabled|disabled``."""
     async with db.write() as session:
-        return await storage.set_automation_enabled(session, automation_id, False)
+        before = await storage.read_automation(session, automation_id)
+        automation = await storage.set_automation_enabled(session, automation_id, enabled)
+        if before is not None and before.enabled != enabled:
+            verb = "enabled" if enabled else "disabled"
+            await emit_change_event(session, kind="automation", object_id=automation.id,
+                                    name=automation.name, verb=verb, by=by)  # fmt: skip
+        return automation
+
+
+@router.post("/{automation_id}/pause")
+async def pause_automation(automation_id: UUID, db: DB, by: Actor) -> Automation:
+    return await _set_enabled(db, automation_id, False, by)
 
 
 @router.post("/{automation_id}/resume")
-async def resume_automation(automation_id: UUID, db: DB) -> Automation:
+async def resume_automation(automation_id: UUID, db: DB, by: Actor) -> Automation:
     """Enable it again; its trigger starts counting afresh."""
-    async with db.write() as session:
-        return await storage.set_automation_enabled(session, automation_id, True)
+    return await _set_enabled(db, automation_id, True, by)
 
 
 @router.delete("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_automation(automation_id: UUID, db: DB) -> Response:
+async def delete_automation(automation_id: UUID, db: DB, by: Actor) -> Response:
+    """Delete it with its state and firing history (the event ``tideflow.automation.deleted``
+    remains)."""
     async with db.write() as session:
+        found = await storage.read_automation(session, automation_id)
         await storage.delete_automation(session, automation_id)
+        if found is not None:
+            await emit_change_event(session, kind="automation", object_id=automation_id,
+                                    name=found.name, verb="deleted", by=by)  # fmt: skip
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

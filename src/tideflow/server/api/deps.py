@@ -10,7 +10,7 @@ from tideflow.server.context import ServerContext
 from tideflow.server.secret_box import SecretBox, SecretKeyError
 from tideflow.server.storage import Database
 
-__all__ = ["DB", "get_context", "get_database", "get_secret_box"]
+__all__ = ["DB", "Actor", "get_actor", "get_context", "get_database", "get_secret_box"]
 
 
 def get_context(request: Request) -> ServerContext:
@@ -37,3 +37,12 @@ def get_secret_box(request: Request) -> SecretBox:
             raise HTTPException(500, str(exc)) from None
         state.secret_box = box
     return box
+
+
+def get_actor(request: Request) -> str | None:
+    """The name of who sent the request (a key, a user, the admin key); None with auth off."""
+    identity = request.scope.get("state", {}).get("identity")
+    return str(identity.name) if identity is not None else None
+
+
+Actor = Annotated[str | None, Depends(get_actor)]

@@ -24,10 +24,11 @@ from tideflow.schemas.work_pools import (
     WorkQueueUpdate,
     default_base_job_template,
 )
-from tideflow.server.api.deps import DB, get_context
+from tideflow.server.api.deps import DB, Actor, get_context
 from tideflow.server.api.validation import InvalidInput
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import work_pools as storage
+from tideflow.server.storage.change_events import emit_change_event
 from tideflow.server.storage.work_pools import InvalidWorkPoolInput
 
 __all__ = ["WorkPoolFilter", "router"]
@@ -90,15 +91,28 @@ async def update_work_pool(name: str, body: WorkPoolUpdate, db: DB, context: Con
     return pool
 
 
+async def _pause_pool(
+    name: str, paused: bool, db: DB, context: Context, by: str | None
+) -> WorkPool:
+    async with db.read() as session:
+        before = await storage.read_work_pool(session, name)
+    pool = await update_work_pool(name, WorkPoolUpdate(is_paused=paused), db, context)
+    if before is not None and before.is_paused != paused:
+        async with db.write() as session:
+            await emit_change_event(session, kind="work-pool", object_id=pool.id, name=pool.name,
+                                    verb="paused" if paused else "resumed", by=by)  # fmt: skip
+    return pool
+
+
 @router.post("/{name}/pause")
-async def pause_work_pool(name: str, db: DB, context: Context) -> WorkPool:
+async def pause_work_pool(name: str, db: DB, context: Context, by: Actor) -> WorkPool:
     """No run of the pool is offered or claimed until it is resumed (running ones go on)."""
-    return await update_work_pool(name, WorkPoolUpdate(is_paused=True), db, context)
+    return await _pause_pool(name, True, db, context, by)
 
 
 @router.post("/{name}/resume")
-async def resume_work_pool(name: str, db: DB, context: Context) -> WorkPool:
-    return await update_work_pool(name, WorkPoolUpdate(is_paused=False), db, context)
+async def resume_work_pool(name: str, db: DB, context: Context, by: Actor) -> WorkPool:
+    return await _pause_pool(name, False, db, context, by)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -157,15 +171,35 @@ async def update_work_queue(
     return queue
 
 
+async def _pause_queue(
+    name: str, queue_name: str, paused: bool, db: DB, context: Context, by: str | None
+) -> WorkQueue:
+    async with db.read() as session:
+        before = await storage.require_work_queue(session, name, queue_name)
+    body = WorkQueueUpdate(is_paused=paused)
+    queue = await update_work_queue(name, queue_name, body, db, context)
+    if before.is_paused != paused:
+        pool = {"tideflow.resource.id": f"tideflow.work-pool.{queue.work_pool_id}",
+                "tideflow.resource.name": name, "tideflow.resource.role": "work-pool"}  # fmt: skip
+        async with db.write() as session:
+            await emit_change_event(session, kind="work-queue", object_id=queue.id,
+                                    name=queue.name, verb="paused" if paused else "resumed",
+                                    by=by, related=[pool])  # fmt: skip
+    return queue
+
+
 @router.post("/{name}/queues/{queue_name}/pause")
-async def pause_work_queue(name: str, queue_name: str, db: DB, context: Context) -> WorkQueue:
-    return await update_work_queue(name, queue_name, WorkQueueUpdate(is_paused=True), db, context)
+async def pause_work_queue(
+    name: str, queue_name: str, db: DB, context: Context, by: Actor
+) -> WorkQueue:
+    return await _pause_queue(name, queue_name, True, db, context, by)
 
 
 @router.post("/{name}/queues/{queue_name}/resume")
-async def resume_work_queue(name: str, queue_name: str, db: DB, context: Context) -> WorkQueue:
-    body = WorkQueueUpdate(is_paused=False)
-    return await update_work_queue(name, queue_name, body, db, context)
+async def resume_work_queue(
+    name: str, queue_name: str, db: DB, context: Context, by: Actor
+) -> WorkQueue:
+    return await _pause_queue(name, queue_name, False, db, context, by)
 
 
 @router.delete("/{name}/queues/{queue_name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tideflow.schemas.automations import Automation
 from tideflow.schemas.matching import name_matches
 from tideflow.schemas.triggers import EventTrigger, MetricTrigger, Trigger
+from tideflow.server.storage.change_events import CHANGE_EVENTS
 from tideflow.server.storage.tables import events
 
 __all__ = ["KNOWN_EVENTS", "unknown_event_warnings"]
@@ -39,7 +40,7 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
        "tideflow.automation.paused", "tideflow.automation.action.triggered",
        "tideflow.automation.action.executed", "tideflow.automation.action.failed",
        "tideflow.events.dropped", "tideflow.api-key.created", "tideflow.api-key.revoked",
-       "tideflow.auth.failed"]
+       "tideflow.auth.failed", *CHANGE_EVENTS]
 )  # fmt: skip
 """Event names the server emits itself: known before the first one is stored."""
 

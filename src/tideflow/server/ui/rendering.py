@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import tideflow
+from tideflow.schemas.api_keys import grants
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import Database
 from tideflow.server.ui import views
@@ -48,6 +49,7 @@ def build_environment() -> jinja2.Environment:
         seconds=views.seconds,
         level_name=views.level_name,
         pretty_json=views.pretty_json,
+        compact_json=views.compact_json,
         trigger_summary=views.trigger_summary,
         resource_link=views.resource_link,
         event_tone=views.event_tone,
@@ -56,6 +58,7 @@ def build_environment() -> jinja2.Environment:
         version=tideflow.__version__,
         query_string=views.query_string,
         STATE_ORDER=views.STATE_ORDER,
+        EVENT_TONES=views.EVENT_TONES,
     )
     return env
 
@@ -88,8 +91,10 @@ def render(
     # header's logout button, and the CSRF token the page's scripts and forms send back.
     identity = request.scope.get("state", {}).get("identity")
     session = identity if identity is not None and identity.csrf_token else None
+    # Action buttons only for who may use them (no identity: auth is off, anyone may).
+    can_act = identity is None or grants(identity.scopes, "write")
     html = env.get_template(template).render(
-        request=request, path=request.url.path, session=session, **context
+        request=request, path=request.url.path, session=session, can_act=can_act, **context
     )
     return HTMLResponse(html, status_code=status_code)
 

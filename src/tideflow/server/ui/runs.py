@@ -39,6 +39,7 @@ from tideflow.server.ui.run_graph import (
     group_nodes,
     row_nodes,
 )
+from tideflow.server.ui.run_params import resolved_parameters
 
 __all__ = ["RANGES", "RunQuery", "router", "table_context"]
 
@@ -73,7 +74,8 @@ class RunQuery:
         """The query from ``request``; ``fixed`` values (a page's own deployment) override it."""
         q = {**request.query_params, **fixed}
         state = q.get("state", "")
-        if state != "LATE" and state not in StateType.__members__:
+        # One state type, LATE, or several types joined by commas ("FAILED,CRASHED").
+        if state != "LATE" and not all(p in StateType.__members__ for p in state.split(",")):
             state = ""
         try:
             page = max(1, int(q.get("page", "1")))
@@ -105,7 +107,7 @@ class RunQuery:
         if self.state == "LATE":
             flt["state_name"] = ["Late"]
         elif self.state:
-            flt["state_type"] = [StateType(self.state)]
+            flt["state_type"] = [StateType(part) for part in self.state.split(",")]
         if self.flow:
             flt["flow_name"] = [self.flow]
         if self.deployment:
@@ -196,9 +198,22 @@ async def _run_context(request: Request, run_id: UUID) -> dict[str, Any] | None:
         chain = await _chain(session, run)
         tasks = await _graph(session, run, children, chain)
         placement = await queries.run_placement(session, run.work_queue_id, _claimers(states))
+        deployment = (
+            await deployment_storage.read_deployment(session, run.deployment_id)
+            if run.deployment_id
+            else None
+        )
+    shown = (
+        resolved_parameters(
+            run.parameters, deployment.parameter_openapi_schema, deployment.parameters
+        )
+        if deployment is not None
+        else resolved_parameters(run.parameters)
+    )
     return {
         "run": run,
         "placement": placement,
+        "shown_parameters": shown,
         "states": states,
         "parent": parent,
         "children": children,

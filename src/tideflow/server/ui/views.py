@@ -14,9 +14,11 @@ from urllib.parse import urlencode
 from tideflow.schemas.states import StateType
 
 __all__ = [
+    "EVENT_TONES",
     "STATE_ORDER",
     "ChartBar",
     "ChartSegment",
+    "compact_json",
     "event_tone",
     "hourly_chart",
     "level_name",
@@ -77,6 +79,11 @@ def level_name(level: int) -> str:
 
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def compact_json(value: Any) -> str:
+    """One line of JSON for text (Jinja's ``tojson`` escapes quotes as ``\\u0027`` for scripts)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def query_string(params: Mapping[str, Any], **changes: Any) -> str:
@@ -232,12 +239,17 @@ def _is_uuid(text: str) -> bool:
 
 
 def event_tone(name: str) -> str:
-    """The badge colour of an event name: its last part when it names a state, else neutral."""
-    last = name.rsplit(".", 1)[-1]
-    tones = {
-        "Completed": "completed", "Failed": "failed", "Crashed": "crashed", "Running": "running",
-        "Pending": "pending", "Scheduled": "scheduled", "Late": "late", "Cancelled": "cancelled",
-        "Cancelling": "cancelled", "Paused": "paused", "triggered": "running", "resolved": "completed",
-        "ready": "completed", "not-ready": "failed", "executed": "completed",
-    }  # fmt: skip
-    return tones.get(last, "neutral")
+    """The badge colour of an event name: its last part (in any case: ``Failed`` of a run and
+    ``failed`` of an automation action look alike) when it names an outcome, else neutral."""
+    return EVENT_TONES.get(name.rsplit(".", 1)[-1].lower(), "neutral")
+
+
+# Last part of an event name (lower case) -> badge colour; the live feed's script uses it too.
+EVENT_TONES = {
+    "completed": "completed", "failed": "failed", "crashed": "crashed", "running": "running",
+    "pending": "pending", "scheduled": "scheduled", "late": "late", "cancelled": "cancelled",
+    "cancelling": "cancelled", "paused": "paused", "triggered": "running", "resolved": "completed",
+    "ready": "completed", "not-ready": "failed", "executed": "completed", "timedout": "failed",
+    "quarantined": "failed", "dropped": "failed", "retrying": "running",
+    "awaitingretry": "scheduled",
+}  # fmt: skip

@@ -2,6 +2,7 @@
    - <time data-time> shown in the browser's time zone (relative, absolute in the title)
    - [data-refresh] containers re-fetched every few seconds (live tables and run summaries)
    - the run page's log tail and level filter
+   (the live event feed is feed.js; action buttons are actions.js)
    Every state-changing request sends the session's CSRF token (X-CSRF-Token, from
    <meta name="csrf-token">, present when logged in). */
 (function () {
@@ -39,18 +40,22 @@
     return future ? "in " + text : text + " ago";
   }
 
-  function renderTimes(root) {
+  // Only what changed is written: a live page whose times read the same makes no DOM changes.
+  // ``only`` (optional) limits the work to these elements' times (rows just added).
+  function renderTimes(root, only) {
     var now = Date.now();
     var today = new Date().toDateString();
-    (root || document).querySelectorAll("time[data-time]").forEach(function (el) {
-      var date = new Date(el.getAttribute("datetime"));
-      if (isNaN(date)) return;
-      el.title = fullFormat.format(date);
-      if (el.dataset.time === "absolute") {
-        el.textContent = date.toDateString() === today ? timeFormat.format(date) : dayTimeFormat.format(date);
-      } else {
-        el.textContent = relative(date, now);
-      }
+    var roots = only || [root || document];
+    roots.forEach(function (r) {
+      r.querySelectorAll("time[data-time]").forEach(function (el) {
+        var date = new Date(el.getAttribute("datetime"));
+        if (isNaN(date)) return;
+        if (!el.title) el.title = fullFormat.format(date);
+        var text = el.dataset.time === "absolute"
+          ? (date.toDateString() === today ? timeFormat.format(date) : dayTimeFormat.format(date))
+          : relative(date, now);
+        if (el.textContent !== text) el.textContent = text;
+      });
     });
   }
 
@@ -62,6 +67,7 @@
     var interval = parseInt(el.dataset.interval || "4000", 10);
     var busy = false;
     var afterFinal = 0;
+    var last = null;  // the HTML shown: an unchanged answer leaves the DOM alone
     function tick() {
       var live = el.querySelector("[data-final]");
       // A finished run changes little: a few more refreshes catch late events and downstream runs.
@@ -71,7 +77,8 @@
       fetch(el.dataset.refresh, { headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
-          if (html !== null) {
+          if (html !== null && html !== last) {
+            last = html;
             el.innerHTML = html;
             renderTimes(el);
             el.dispatchEvent(new CustomEvent("tideflow:refreshed", { bubbles: true }));
@@ -206,7 +213,7 @@
 
     function fieldError(name, message) {
       var el = document.getElementById("err-" + name);
-      var input = document.getElementById("param-" + name);
+      var input = document.getElementById("param-" + name) || document.getElementById(name);
       if (!el) return false;
       el.textContent = message;
       el.hidden = !message;
@@ -216,6 +223,7 @@
 
     function clearErrors() {
       form.querySelectorAll("[data-param]").forEach(function (f) { fieldError(f.dataset.param, ""); });
+      ["run-name", "run-tags", "run-start-at"].forEach(function (n) { fieldError(n, ""); });
       formError.hidden = true;
     }
 
@@ -260,6 +268,20 @@
       if (params === null) { var bad = form.querySelector("[aria-invalid=true]"); if (bad) bad.focus(); return; }
       var runBody = { parameters: params, created_by: { type: "ui", id: "tideflow.ui", name: "web UI" } };
       if (jobVars !== null) runBody.job_variables = jobVars;
+      // Optional: a run name, extra tags and a later start (local time in the browser).
+      var runName = document.getElementById("run-name");
+      if (runName && runName.value.trim()) runBody.name = runName.value.trim();
+      var runTags = document.getElementById("run-tags");
+      if (runTags && runTags.value.trim()) {
+        runBody.tags = runTags.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+      }
+      var later = form.querySelector("input[name=start][value=later]");
+      if (later && later.checked) {
+        var at = document.getElementById("run-start-at");
+        var when = at.value ? new Date(at.value) : null;
+        if (!when || isNaN(when)) { fieldError("run-start-at", "choose a date and time"); at.focus(); return; }
+        runBody.scheduled_time = when.toISOString();
+      }
       var submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
       fetch("/api/deployments/" + form.dataset.deploymentId + "/create_flow_run", withCsrf({
@@ -276,6 +298,8 @@
             errors.forEach(function (err) {
               var loc = (err.loc || []).join(".");
               if ((loc.indexOf("job_variables") !== -1 || /job variable/.test(err.msg || "")) && fieldError("job-variables", err.msg)) return;
+              var field = { name: "run-name", tags: "run-tags", scheduled_time: "run-start-at" }[(err.loc || []).slice(-1)[0]];
+              if (field && fieldError(field, err.msg)) return;
               var m = /parameter '([^']+)'/.exec(err.msg || "");
               if (!(m && fieldError(m[1].split(/[.\[]/)[0], err.msg))) unplaced.push(err.msg);
             });
@@ -559,8 +583,6 @@
     setupApiForms();
     var explainForm = document.getElementById("explain-form");
     if (explainForm) setupExplain(explainForm);
-    var feed = document.getElementById("event-feed");
-    if (feed && feed.dataset.streamFilter) setupFeed(feed);
     var runForm = document.getElementById("run-form");
     if (runForm) setupRunForm(runForm);
     var resumeForm = document.getElementById("resume-form");
