@@ -121,3 +121,24 @@ def test_shell_commands_exist(command: tuple[str, ...]) -> None:
             )
             return
     pytest.fail(f"'tideflow {' '.join(command)}' is not a command: {result.stderr[-500:]}")
+
+
+DATA = [(page, lang, body) for lang in ("json", "yaml") for page, body in _blocks(lang)
+        if not _INCLUDE.match(body.strip())]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "page,lang,body", DATA, ids=[f"{p}#{i}" for i, (p, _, _) in enumerate(DATA)]
+)
+def test_data_blocks_parse_and_automations_validate(page: str, lang: str, body: str) -> None:
+    """JSON and YAML blocks parse; one that is an automation (trigger + actions) is a valid one."""
+    import json
+
+    import yaml
+
+    from tideflow.schemas.automations import parse_automation
+
+    document = json.loads(body) if lang == "json" else yaml.safe_load(body)
+    assert document, page
+    if isinstance(document, dict) and {"trigger", "actions"} <= document.keys():
+        parse_automation(document)
