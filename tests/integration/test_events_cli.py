@@ -103,7 +103,7 @@ def test_stream_prints_live_events_and_exits_0_on_ctrl_c(server: ServerProcess) 
         event = json.loads(line)
         assert event["event"] == "stream.tick" and event["resource"]["tideflow.resource.id"] == rid
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=40) == 0  # a loaded CI machine exits slowly, not wrongly
     finally:
         if proc.poll() is None:
             proc.kill()

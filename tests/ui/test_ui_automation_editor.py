@@ -144,9 +144,9 @@ def test_the_yaml_view_refills_the_form_and_compound_triggers(page: Page) -> Non
     expect(inner.nth(1).get_by_label("Posture")).to_have_value("Proactive")
     expect(form.get_by_label("URL")).to_have_value("https://example.invalid/hook")
     expect(form.get_by_label("Name", exact=True)).to_have_value("two things")
-    # Back to the YAML from the form: the action kind offers the ten kinds the server runs.
+    # Back to the YAML from the form: the action kind offers the eleven kinds the server runs.
     kinds = form.get_by_label("Action", exact=True).locator("option")
-    expect(kinds).to_have_count(10)
+    expect(kinds).to_have_count(11)
     form.get_by_label("Action", exact=True).select_option("do-nothing")
     expect(yaml_view).to_have_value(re.compile(r"- type: do-nothing"))
     expect(yaml_view).to_have_value(re.compile(r"require: any"))

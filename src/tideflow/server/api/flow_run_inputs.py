@@ -71,7 +71,10 @@ async def delete_flow_run_input(run_id: UUID, db: DB, key: str = Key) -> Respons
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{run_id}/resume")
+@router.post(
+    "/{run_id}/resume",
+    responses={409: {"description": "The run is not paused or suspended, or its pause expired."}},
+)
 async def resume_flow_run(run_id: UUID, db: DB, body: ResumeFlowRun | None = None) -> FlowRun:
     """Resume a paused or suspended run with the input it waits for (422 naming the field when
     the input does not fit; 409 when the run is not paused, or its pause expired: then it fails)."""

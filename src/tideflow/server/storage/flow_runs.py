@@ -259,7 +259,7 @@ async def read_flow_run(session: AsyncSession, run_id: UUID) -> FlowRun | None:
 
 
 def filter_clauses(flt: FlowRunFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
-    """The WHERE conditions for ``flt`` (flows joined in for ``flow_name``)."""
+    """The WHERE conditions for ``flt`` over ``flow_runs`` alone."""
     c = flow_runs.c
     out: list[sa.ColumnElement[bool]] = []
     if flt.id is not None:
@@ -267,7 +267,10 @@ def filter_clauses(flt: FlowRunFilter, dialect: str) -> list[sa.ColumnElement[bo
     if flt.flow_id is not None:
         out.append(c.flow_id.in_(flt.flow_id))
     if flt.flow_name is not None:
-        out.append(flows.c.name.in_(flt.flow_name))
+        # A subquery, not a condition on a joined ``flows``: callers that select from flow_runs
+        # alone (counts, the UI's histogram) would otherwise cross-join every flow run.
+        named = sa.select(flows.c.id).where(flows.c.name.in_(flt.flow_name))
+        out.append(c.flow_id.in_(named))
     if flt.deployment_id is not None:
         out.append(c.deployment_id.in_(flt.deployment_id))
     if flt.work_pool_name is not None or flt.work_queue_name is not None:
