@@ -100,3 +100,24 @@ def test_emit_from_a_process_while_the_server_is_down(tmp_path: Path) -> None:
         with SyncClient(server.api_url) as c:
             page = c.read_events(EventFilter(event_names=["outage.test"], limit=500))
         assert sorted(e.payload["i"] for e in page.events) == list(range(50))
+
+
+@pytest.mark.timeout(180)
+def test_pointing_the_process_at_another_server_sends_later_events_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One process, two servers in turn (a test session, a notebook switching profiles): events
+    # emitted after TIDEFLOW_API_URL changed go to the new server, not to the first one.
+    from tideflow.client._events import flush_events
+
+    with ServerProcess(home=tmp_path / "a") as first, ServerProcess(home=tmp_path / "b") as second:
+        monkeypatch.setenv("TIDEFLOW_API_URL", first.api_url)
+        emit_event("switch.test", {"tideflow.resource.id": "switch.r"}, payload={"to": "a"})
+        assert flush_events(30.0, wait_offline=True)
+        monkeypatch.setenv("TIDEFLOW_API_URL", second.api_url)
+        emit_event("switch.test", {"tideflow.resource.id": "switch.r"}, payload={"to": "b"})
+        assert flush_events(30.0, wait_offline=True)
+        for server, want in ((first, "a"), (second, "b")):
+            with SyncClient(server.api_url) as c:
+                got = c.read_events(EventFilter(event_names=["switch.test"])).events
+            assert [e.payload["to"] for e in got] == [want], server.api_url

@@ -491,17 +491,29 @@ def _write_spool(
 
 
 _worker: EventWorker | None = None
+_worker_key: str | None = None  # the TIDEFLOW_API_URL the worker was made under
+_retired: list[EventWorker] = []  # earlier workers still delivering to their own server
 _worker_lock = threading.Lock()
 
 
 def event_worker() -> EventWorker:
-    """The process's event worker (created on first use; flushed at interpreter exit)."""
-    global _worker
-    if _worker is not None:
-        return _worker
+    """The process's event worker (created on first use; flushed at interpreter exit).
+
+    A process that points ``TIDEFLOW_API_URL`` somewhere else gets a new worker for the new server
+    (an environment lookup per event, no settings build); the old one finishes delivering to its
+    own server."""
+    global _worker, _worker_key
+    key = os.environ.get("TIDEFLOW_API_URL")
+    worker = _worker
+    if worker is not None and key == _worker_key:
+        return worker
     with _worker_lock:
-        if _worker is None:
+        if _worker is None or key != _worker_key:
             settings = get_settings()
+            if _worker is None:
+                atexit.register(_at_exit)
+            else:
+                _retired.append(_worker)
             _worker = EventWorker(
                 max_buffer=settings.events_client_buffer,
                 max_payload_bytes=settings.events_max_payload_bytes,
@@ -509,44 +521,49 @@ def event_worker() -> EventWorker:
                 spool=spool_for(settings),
                 max_wait=settings.events_client_wait,
             )
-            atexit.register(_at_exit)
+            _worker_key = key
         return _worker
 
 
 def _forget_after_fork() -> None:
     # A forked process starts with no worker: the parent's thread does not exist here, its buffer
     # and in-flight frames are the parent's to deliver, and its connection is the parent's socket.
-    global _worker, _worker_lock
-    _worker, _worker_lock = None, threading.Lock()
+    global _worker, _worker_lock, _retired
+    _worker, _worker_lock, _retired = None, threading.Lock(), []
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+def _workers() -> list[EventWorker]:
+    return [*_retired, *([_worker] if _worker is not None else [])]
+
+
 def _at_exit() -> None:
     # Bounded: the process's own events get up to _EXIT_FLUSH s, a spool delivery under way the
     # rest of it; what is still unacknowledged then goes to the spool.
-    worker = _worker
-    if worker is None:
+    workers = _workers()
+    if not workers:
         return
     deadline = time.monotonic() + _EXIT_FLUSH
-    worker.flush(_EXIT_FLUSH, wait_offline=True)
-    worker.stop_spool_delivery(max(deadline - time.monotonic(), 0.0))
-    worker.spool_unsent()
+    for worker in workers:
+        worker.flush(max(deadline - time.monotonic(), 0.0), wait_offline=True)
+    for worker in workers:
+        worker.stop_spool_delivery(max(deadline - time.monotonic(), 0.0))
+        worker.spool_unsent()
 
 
 def spool_unsent_events() -> None:
     """Spool what is still unacknowledged now (a process about to leave through ``os._exit``,
     which skips atexit: a run forked by ``serve()``, after its flow run flushed its events)."""
-    worker = _worker
-    if worker is not None:
+    for worker in _workers():
         worker.spool_unsent()
 
 
 def flush_events(timeout: float = 5.0, *, wait_offline: bool = False) -> bool:
     """Wait (bounded) until this process's emitted events were acknowledged; True when none wait.
     Called at the end of every flow run and at interpreter exit (see ``EventWorker.flush``)."""
-    worker = _worker
+    worker = _worker  # a retired worker's events are for its own server: flushed at exit
     return worker.flush(timeout, wait_offline=wait_offline) if worker is not None else True
 
 

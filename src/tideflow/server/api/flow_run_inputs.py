@@ -32,7 +32,11 @@ router = APIRouter(prefix="/flow_runs", tags=["flow run inputs"])
 Key = Path(pattern=INPUT_KEY_PATTERN)
 
 
-@router.post("/{run_id}/input", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{run_id}/input",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The run has an input with this key already."}},
+)
 async def create_flow_run_input(run_id: UUID, body: FlowRunInputCreate, db: DB) -> FlowRunInput:
     """Send an input to a run (409 when the run has that key already)."""
     check_storable(body.value, ("body", "value"))
