@@ -278,3 +278,24 @@ def test_the_source_walk_sees_imports() -> None:
         n.startswith("tideflow.server")
         for n in _modules_imported(SRC / "testing" / "_in_process.py")
     )
+
+
+def test_flow_and_server_processes_skip_what_they_never_use() -> None:
+    # httpx's own command-line tool (rich, click, pygments: ~6 MiB) is never loaded by tideflow's
+    # client, and the server starts without httpx (outgoing requests load it) or jsonschema (a
+    # resume with input loads it).
+    probe = (
+        "import sys, tideflow.client, httpx\n"
+        "client = sorted(m for m in ('rich', 'pygments', 'httpx._main') if sys.modules.get(m))\n"
+        "import tideflow.server.run\n"
+        "print(client)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, check=True)  # fmt: skip
+    assert result.stdout.strip() == "[]"
+    server = subprocess.run(
+        [sys.executable, "-c", "import sys, tideflow.server.run\n"
+         "print(sorted(m for m in ('httpx', 'jsonschema', 'rich') if m in sys.modules))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert server.stdout.strip() == "[]"

@@ -134,7 +134,7 @@ async def main():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             out = {"health": (await c.get("/api/health")).status_code}
-            unused = ("tideflow.server.ui.dashboard", "yaml", "watchfiles", "alembic", "pydantic.v1",
+            unused = ("tideflow.server.ui.dashboard", "yaml", "watchfiles", "alembic", "pydantic.v1", "jsonschema",
                       "sqlalchemy.dialects.postgresql")
             out["loaded_at_start"] = [m for m in unused if sys.modules.get(m) is not None]
             first = await asyncio.gather(*(c.get(p) for p in sys.argv[2:]))

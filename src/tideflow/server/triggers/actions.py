@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import httpx
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -459,6 +458,8 @@ class ActionRunner:
     async def _call_webhook(
         self, automation: Automation, firing: Firing | Resolution, action: CallWebhook
     ) -> Outcome:
+        import httpx  # loaded on the first outgoing request, not at server start
+
         try:
             templated = [action.headers, action.body]
             context = await self._context(None, automation, firing, templated)

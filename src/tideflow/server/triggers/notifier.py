@@ -16,7 +16,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.notifications import (
@@ -150,6 +149,8 @@ class Notifier:
     async def _post(
         self, name: str, method: str, url: str, where: str, kwargs: dict[str, Any], timeout: float
     ) -> str:
+        import httpx  # loaded on the first outgoing request, not at server start
+
         try:
             _, response = await self.egress.request(method, url, kwargs, timeout)
         except EgressRefused as exc:
@@ -236,6 +237,8 @@ class Notifier:
 
 def _hide(text: str, url: str, where: str) -> str:
     """``text`` with a secret-held URL (and its host part) replaced by a description of it."""
+    import httpx  # loaded on the first outgoing request, not at server start
+
     if url == where:
         return text
     host = httpx.URL(url).host

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import httpx
 
 from tideflow.server.triggers.egress import (
     Address,
@@ -24,6 +22,9 @@ from tideflow.server.triggers.egress import (
     check_scheme,
     literal_address,
 )
+
+if TYPE_CHECKING:  # httpx (with its CLI: rich, click) loads on the first request, not at start
+    import httpx
 
 __all__ = ["Egress", "EgressRefused", "Resolver", "resolve_host"]
 
@@ -59,6 +60,8 @@ class Egress:
             self._http = None
 
     def _client(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._http is None:
             # An explicit transport: no proxy from the environment (the guard would judge the
             # proxy, not the target), while SSL_CERT_FILE still applies. No kept-alive connections:
@@ -73,6 +76,8 @@ class Egress:
     ) -> tuple[str, httpx.Response]:
         """Send, following same-host redirects; ``(final url, response)``. EgressRefused on a
         refused address or redirect; httpx.HTTPError passes through."""
+        import httpx
+
         for _ in range(5):
             response = await self._send(method, url, kwargs, timeout)
             location = response.headers.get("location")
@@ -88,6 +93,8 @@ class Egress:
         self, method: str, url: str, kwargs: dict[str, Any], timeout: float
     ) -> httpx.Response:
         """One request to ``url``, connected to an address the egress policy accepts."""
+        import httpx
+
         refused = check_scheme(url)
         if refused is not None:
             raise EgressRefused(str(refused))
