@@ -5,18 +5,9 @@ The public API loads lazily so that ``import tideflow`` stays cheap and never pu
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from tideflow._lazy import lazy_exports
-
-# httpx's package import also loads its command-line tool whenever click is installed (uvicorn
-# needs click): rich's console, syntax and progress, click and pygments, ~6 MiB and ~30 ms in every
-# flow, serve() and server process. tideflow never runs that tool; marked absent before the first
-# httpx import, httpx keeps its stub ``httpx.main`` instead. A process that imported httpx first
-# keeps the real one.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.text import Text
 
 from tideflow.cli._common import console, err_console, exit_with_error, print_json
 from tideflow.settings import Settings
@@ -72,7 +71,7 @@ def _exit_while_starting(settings: Settings) -> Any:
     building it surfaces as a SchemaError, exit 1); nothing has been served yet and a half-done
     migration rolls back with the process, so removing our pid file and exiting 0 at once is safe.
     """
-    from tideflow.client._local import remove_pid_file
+    from tideflow._pidfile import remove_pid_file
 
     def handler(signum: int, frame: Any) -> None:
         remove_pid_file(settings, only_pid=os.getpid())
@@ -141,7 +140,7 @@ def start(
     ] = False,
 ) -> None:
     """Serve the API, UI and services until Ctrl-C or SIGTERM."""
-    from tideflow.client._local import (
+    from tideflow._pidfile import (
         pid_file_path,
         process_alive,
         read_pid_file,
@@ -196,9 +195,9 @@ def start(
     if background:
         print(banner, flush=True)
     else:
-        console.print(
-            Text.assemble(("tideflow server", "bold green"), banner[len("tideflow server") :])
-        )
+        # click's styling, not rich's: the server process does not keep rich loaded for one line
+        # (click drops the colour when stdout is not a terminal).
+        typer.echo(typer.style("tideflow server", fg="green", bold=True) + banner[15:])
     # A signal before uvicorn installs its handlers (during migrations) must still exit 0 and clean up.
     early_exit = _exit_while_starting(settings)
     signal.signal(signal.SIGTERM, early_exit)
@@ -206,10 +205,10 @@ def start(
     other = read_pid_file(settings)
     if other is not None and other.pid != os.getpid() and process_alive(other.pid):
         # Another server of this TIDEFLOW_HOME owns the pid file; `server stop` keeps meaning that one.
-        err_console.print(
-            Text(
-                f"note: {pid_file_path(settings).name} stays with the running server pid {other.pid} ({other.api_url})"
-            )
+        typer.echo(
+            f"note: {pid_file_path(settings).name} stays with the running server pid {other.pid} "
+            f"({other.api_url})",
+            err=True,
         )
     else:
         write_pid_file(settings, api_url=f"{base}/api", database=masked)
@@ -236,13 +235,11 @@ def _check_auth(settings: Settings, host: str, url: str, insecure_no_auth: bool)
 
     if insecure_no_auth or not auth_required(settings, host):
         if not is_loopback(host):
-            err_console.print(
-                Text(
-                    f"warning: serving on {host} WITHOUT authentication: anyone who can reach "
-                    "it can use the API",
-                    style="bold red",
-                )
-            )
+            typer.secho(
+                f"warning: serving on {host} WITHOUT authentication: anyone who can reach "
+                "it can use the API",
+                fg="red", bold=True, err=True,
+            )  # fmt: skip
         return
     admin = settings.server_admin_key
     if admin is not None and len(admin) < MIN_ADMIN_KEY_LENGTH:
@@ -282,6 +279,8 @@ def bootstrap(
     name: Annotated[str, typer.Option(help="Name of the admin key.")] = "admin",
 ) -> None:
     """Create the first admin API key in the server's database and print it (shown only once)."""
+    from rich.text import Text
+
     from tideflow.exceptions import TideflowError
     from tideflow.schemas.api_keys import ApiKeyCreate
     from tideflow.server.storage import Database, mask_url, migrate, parse_database_url
@@ -328,8 +327,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Say whether a server answers at the configured API URL (exit 1 when none does)."""
+    from rich.text import Text
+
+    from tideflow._pidfile import process_alive, read_pid_file
     from tideflow.client import SyncClient
-    from tideflow.client._local import process_alive, read_pid_file
     from tideflow.exceptions import ServerUnreachable, TideflowError
 
     settings = _settings()
@@ -385,7 +386,7 @@ def stop(
     ] = STOP_TIMEOUT,
 ) -> None:
     """Stop the local server started from this TIDEFLOW_HOME (SIGTERM, then SIGKILL after 10 s)."""
-    from tideflow.client._local import pid_file_path, process_alive, read_pid_file, remove_pid_file
+    from tideflow._pidfile import pid_file_path, process_alive, read_pid_file, remove_pid_file
 
     settings = _settings()
     local = read_pid_file(settings)
@@ -423,7 +424,7 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    from tideflow.client._local import process_alive
+    from tideflow._pidfile import process_alive
 
     deadline = time.monotonic() + timeout
     while process_alive(pid):
@@ -453,6 +454,8 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 def _migrate(action: str, url: str | None, revision: str | None) -> None:
+    from rich.text import Text
+
     from tideflow.exceptions import TideflowError
     from tideflow.server.storage import mask_url, migrate, parse_database_url
 

@@ -24,7 +24,11 @@ from typing import Any
 #   extension plus anyio); this server never reloads, and uvicorn falls back to its stat-based one;
 # - FastAPI imports pydantic.v1 (~15 ms, ~1.7 MiB) only to refuse pydantic v1 models in routes;
 #   tideflow has none, and FastAPI treats an absent pydantic.v1 as "not a v1 model".
+# - httpx (loaded on the first outgoing request) would load its command-line tool: rich, click's
+#   and pygments' modules (see tideflow.client).
 # Only when not imported yet: a process that already uses them keeps them.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 if "uvicorn" not in sys.modules:
     sys.modules.setdefault("uvicorn.supervisors.watchfilesreload", None)  # type: ignore[arg-type]
 if "fastapi" not in sys.modules:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -158,6 +157,8 @@ class PgFanout:
         self._lost.set()
 
     async def _listen(self) -> None:
+        import asyncpg  # PostgreSQL only: a SQLite server never loads the driver
+
         wait = _RECONNECT[0]
         attempt = 0
         while True:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from tideflow.server.services.base import Service
@@ -59,6 +58,8 @@ class Lease:
 
     async def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; False (not an error) when PostgreSQL is unreachable."""
+        import asyncpg  # PostgreSQL only: a SQLite server never loads the driver
+
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(
@@ -81,6 +82,8 @@ class Lease:
 
     async def check(self) -> bool:
         """True while the lock connection answers (so the lock is still ours)."""
+        import asyncpg
+
         if self._conn is None or self._conn.is_closed():
             self.held = False
             return False
