@@ -312,6 +312,17 @@ def test_a_whole_run_bookkeeping() -> None:
     assert [s.timestamp for s in run.history] == [at(0), at(31), at(32), at(35), at(50), at(54)]
 
 
+def test_a_run_paused_before_it_ran_starts_its_first_attempt_when_it_runs() -> None:
+    # Resumed or retried, a run that never ran gets its run count and start time (found by the
+    # random-sequence test below: Paused -> Retrying left start_time empty with run_count 1).
+    for running in (st.Running("resumed"), st.Retrying()):
+        run = Run()
+        run.propose(prop(st.Pending()), at(1))
+        run.propose(prop(st.Paused()), at(2))
+        run.propose(prop(running), at(5))
+        assert (run.facts.run_count, run.facts.start_time) == (1, at(5)), running.name
+
+
 def test_first_state_running_sets_start_and_expected_start() -> None:
     d = decide(RunFacts(state=None), prop(st.Running()), at(3))
     assert d.changes == {"run_count": 1, "start_time": at(3), "expected_start_time": at(3)}
@@ -411,7 +422,9 @@ def test_invariants_over_random_sequences(steps: list[tuple[StateProposal, float
             run_time += max(0.0, (now - prev.timestamp).total_seconds())
         if new.type is R and (
             prev is None
-            or prev.type not in (R, PA)  # a resume from a pause continues the same attempt
+            or (
+                prev.type is not R and not (prev.type is PA and run_count)
+            )  # a resume continues the same attempt
             or (new.name == "Retrying" and prev.name != "Retrying")
         ):
             run_count += 1

@@ -148,9 +148,10 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
     if was_running and current is not None:
         elapsed = max(0.0, (now - current.timestamp).total_seconds())
         changes["total_run_time"] = facts.total_run_time + elapsed
-    was_paused = current is not None and current.type is StateType.PAUSED
-    if state.type is StateType.RUNNING and not was_running and not was_paused:
-        # a run resumed in the process that paused it continues the same attempt
+    # A run resumed in the process that paused it continues the same attempt (when it had one:
+    # a run paused before it ever ran starts its first).
+    resumed = current is not None and current.type is StateType.PAUSED and facts.run_count > 0
+    if state.type is StateType.RUNNING and not was_running and not resumed:
         changes["run_count"] = facts.run_count + 1
         if facts.start_time is None:
             changes["start_time"] = now
@@ -160,6 +161,8 @@ def _accept(facts: RunFacts, proposed: State, now: dt.datetime, *, retry: bool) 
         and (current is None or current.name != "Retrying")
     ):
         changes["run_count"] = facts.run_count + 1
+        if facts.start_time is None:  # a run paused before it ever ran, now retried
+            changes["start_time"] = now
     if state.type in FINAL_TYPES:
         changes["end_time"] = now
     elif facts.end_time is not None:
