@@ -30,6 +30,44 @@ _ISOLATED_ENV = (
 )
 
 
+# The test files that take longest (from `--durations` of a full run), started first: pytest-xdist
+# hands out whole files (--dist loadfile) in collection order, so a long file collected last keeps
+# one worker busy alone at the end. Order only; a file missing here runs in its usual place.
+SLOW_FIRST = (
+    "tests/reliability/test_rel_contract_schemathesis.py",
+    "tests/reliability/test_rel_faults_chain_sigkill.py",
+    "tests/integration/test_workers.py",
+    "tests/reliability/test_rel_faults_serve_spool.py",
+    "tests/reliability/test_rel_load_sqlite_clients.py",
+    "tests/server/test_automations_follows.py",
+    "tests/reliability/test_rel_loops_automations.py",
+    "tests/reliability/test_rel_faults_events_sigkill.py",
+    "tests/integration/test_serve_runner.py",
+    "tests/ui/test_ui_security.py",
+    "tests/server/test_dispatch_websocket.py",
+    "tests/integration/test_cli_prefect_compat.py",
+    "tests/reliability/test_rel_schedules_hostile.py",
+    "tests/reliability/test_rel_faults_client_spool.py",
+    "tests/integration/test_auth_sessions.py",
+    "tests/ui/test_ui_axe.py",
+    "tests/ui/test_ui_facts.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    root = config.rootpath
+
+    def key(item: pytest.Item) -> int:
+        try:
+            path = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: the other files, and the tests within a file, keep their order
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
