@@ -114,3 +114,41 @@ def test_async_flow_awaits_async_hooks(client: SyncClient) -> None:
 
     asyncio.run(ahooked())
     assert calls == ["Completed"]
+
+
+def test_an_event_a_hook_emits_following_the_state_fires_without_waiting(
+    client: SyncClient,
+) -> None:
+    # The Prefect recipe: a completion hook emits an event that follows the run's Completed state
+    # (``follows=state.id``); an automation expecting it after the run's Completed event fires
+    # right away, not after the engine's wait for a leader (FOLLOW_WAIT, 10 s).
+    import time
+    import uuid
+
+    from tideflow.events import emit_event
+    from tideflow.server.triggers.follows import FOLLOW_WAIT
+
+    marker = uuid.uuid4().hex[:8]
+    automation = client.create_automation(
+        {"name": f"after-hook-{marker}", "trigger": {
+            "type": "event", "after": ["tideflow.flow-run.Completed"],
+            "expect": [f"hook.{marker}"], "for_each": ["tideflow.resource.id"], "within": 3600},
+         "actions": [{"type": "do-nothing"}]}
+    )  # fmt: skip
+
+    def announce(flow_obj: Any, run: Any, state: Any) -> None:
+        emit_event(f"hook.{marker}", {"tideflow.resource.id": f"tideflow.flow-run.{run.id}"},
+                   follows=state.id)  # fmt: skip
+
+    @flow(on_completion=[announce])
+    def announced() -> int:
+        return 1
+
+    done = time.monotonic()
+    assert announced() == 1
+    deadline = done + FOLLOW_WAIT.total_seconds() * 3
+    while not client.automation_history(automation.id):
+        assert time.monotonic() < deadline, "the automation never fired"
+        time.sleep(0.1)
+    waited = time.monotonic() - done
+    assert waited < FOLLOW_WAIT.total_seconds() * 0.6, f"it fired after {waited:.1f} s"

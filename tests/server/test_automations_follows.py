@@ -98,3 +98,47 @@ def test_follower_whose_leader_never_comes_is_evaluated_after_the_wait(database_
         [firing] = _wait(lambda: client.automation_history(auto), FOLLOW_WAIT.total_seconds() + 10)
         assert time.monotonic() - posted >= FOLLOW_WAIT.total_seconds()
         assert firing.triggering_event_id is not None
+
+
+def test_a_follower_of_a_runs_state_id_is_ordered_after_its_event_without_waiting(
+    database_url: str,
+) -> None:
+    # Prefect's state events carry the state's id, so a ported hook writes follows=state.id; here
+    # that state's event has its own id, and the follower is ordered after it at once instead of
+    # waiting FOLLOW_WAIT for an event that never comes. Once naming the run, once not.
+    from tideflow.schemas import FlowRunCreate
+    from tideflow.schemas.states import Completed, Running
+
+    with ServerProcess(database_url) as server, SyncClient(server.api_url) as client:
+        automation = client.create_automation(
+            {"name": "after-the-run", "trigger": {
+                "type": "event", "after": ["tideflow.flow-run.Completed"], "expect": ["hook.done"],
+                "for_each": ["tideflow.resource.id"], "within": 3600},
+             "actions": [{"type": "do-nothing"}]}
+        )  # fmt: skip
+        for names_the_run in (True, False):
+            run = client.create_flow_run(FlowRunCreate(flow_name="hooked"))
+            client.set_flow_run_state(run.id, Running())
+            done = client.set_flow_run_state(run.id, Completed()).state
+            assert done is not None
+            resource = f"tideflow.flow-run.{run.id}"
+            related = [{"tideflow.resource.id": resource, "tideflow.resource.role": "flow-run"}]
+            follower = Event(
+                event="hook.done",
+                resource={"tideflow.resource.id": resource},  # type: ignore[arg-type]
+                related=related if names_the_run else [],  # type: ignore[arg-type]
+                follows=done.id,
+            )
+            sent = time.monotonic()
+            client.emit_events([follower])
+            firings = _wait(
+                lambda f=follower: [
+                    h for h in client.automation_history(automation.id)
+                    if h.triggering_event_id == f.id
+                ],
+                FOLLOW_WAIT.total_seconds() * 3,
+            )  # fmt: skip
+            waited = time.monotonic() - sent
+            assert len(firings) == 1
+            assert waited < FOLLOW_WAIT.total_seconds() * 0.6, f"the follower waited {waited:.1f} s"
+        assert "for the event it follows" not in server.output_tail(100_000)

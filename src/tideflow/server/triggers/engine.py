@@ -37,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tideflow.schemas.automations import Action, Automation, MetricTrigger
 from tideflow.schemas.events import Event, ReceivedEvent
 from tideflow.server.events.broker import Broker
+from tideflow.server.events.run_events import state_event_id
+from tideflow.server.events.task_run_events import task_run_event_id
 from tideflow.server.services.base import Clock, Service, utc_clock
 from tideflow.server.storage import Database, NotFound
 from tideflow.server.storage import automations as automation_storage
@@ -413,6 +415,7 @@ class TriggerEngine(Service):
 
     async def _admit(self, events: list[ReceivedEvent]) -> list[ReceivedEvent]:
         """The events to evaluate now, in order; followers of leaders not evaluated yet are parked."""
+        events = await self._follow_states(events)
         unknown = self.follows.unknown_leaders(events)
         known: set[UUID] = set()
         if unknown and self._checkpoint is not None:
@@ -424,6 +427,61 @@ class TriggerEngine(Service):
             horizon = self._checkpoint[0] - REPLAY_OVERLAP
             known = {ident for ident, received in stored.items() if received < horizon}
         return self.follows.admit(events, known, self.clock())
+
+    async def _follow_states(self, events: list[ReceivedEvent]) -> list[ReceivedEvent]:
+        """Followers that name a run's *state* as their leader, ordered after that state's event.
+
+        Prefect gives a state's event the state's id, so a hook ported from it emits
+        ``follows=state.id``; here a state's event has its own id (``state_event_id``), and such a
+        follower would wait FOLLOW_WAIT for an event that never comes. A leader no event has is
+        looked up as a state of the runs the follower names (resource or related), then of any
+        flow run, and the follower follows that state's event instead."""
+        unknown = set(self.follows.unknown_leaders(events))
+        if not unknown:
+            return events
+        # The candidates need no query: the state event ids of the runs each follower names.
+        candidates: dict[UUID, list[UUID]] = {}  # follower id -> possible state event ids
+        for event in events:
+            lead = event.follows
+            if lead is None or lead not in unknown:
+                continue
+            for resource_id in (event.resource.id, *(r.id for r in event.related)):
+                run = _run_of(resource_id, FLOW_RUN_PREFIX)
+                if run is not None:
+                    candidates.setdefault(event.id, []).append(state_event_id(run, lead))
+                task = _run_of(resource_id, TASK_RUN_PREFIX)
+                if task is not None:
+                    candidates.setdefault(event.id, []).append(task_run_event_id(task, lead))
+        in_batch = {e.id for e in events}
+        wanted = {c for cs in candidates.values() for c in cs} | unknown
+        wanted_ids = list(wanted)
+        stored: set[UUID] = set()
+        async with self.database.read() as session:
+            for i in range(0, len(wanted_ids), _LOOKUP_CHUNK):  # bounded bind parameters
+                stored.update(await store.read_received(session, wanted_ids[i : i + _LOOKUP_CHUNK]))
+            # A leader that is neither an event nor a state of a run the follower names may still
+            # be a flow run's state (a follower that names no run): one primary-key lookup.
+            orphans = list(unknown - stored)
+            states: dict[UUID, UUID] = {}
+            for i in range(0, len(orphans), _LOOKUP_CHUNK):
+                chunk = orphans[i : i + _LOOKUP_CHUNK]
+                states.update(await store.read_flow_run_state_runs(session, chunk))
+        changed: dict[UUID, UUID] = {}
+        for event in events:
+            lead = event.follows
+            if lead is None or lead not in unknown or lead in stored:
+                continue
+            found = [c for c in candidates.get(event.id, []) if c in stored or c in in_batch]
+            if not found and lead in states:
+                found = [state_event_id(states[lead], lead)]
+            if found:
+                changed[event.id] = found[0]
+        if not changed:
+            return events
+        return [
+            e.model_copy(update={"follows": changed[e.id]}) if e.id in changed else e
+            for e in events
+        ]
 
     def _advance_checkpoint(self, events: list[ReceivedEvent]) -> None:
         def key(point: tuple[dt.datetime, UUID]) -> tuple[dt.datetime, int]:
@@ -645,3 +703,18 @@ class TriggerEngine(Service):
 
     def loaded(self) -> Iterable[UUID]:
         return list(self._automations)
+
+
+_LOOKUP_CHUNK = 500  # ids per IN (...) when looking up leaders
+FLOW_RUN_PREFIX = "tideflow.flow-run."
+TASK_RUN_PREFIX = "tideflow.task-run."
+
+
+def _run_of(resource_id: str, prefix: str) -> UUID | None:
+    """The run id of ``tideflow.flow-run.<id>`` (or task run), None for any other resource."""
+    if not resource_id.startswith(prefix):
+        return None
+    try:
+        return UUID(resource_id[len(prefix) :])
+    except ValueError:
+        return None

@@ -27,6 +27,7 @@ from tideflow.server.storage.tables import (
     automation_checkpoints,
     automation_firings,
     events,
+    flow_run_states,
 )
 from tideflow.server.triggers.evaluate import BucketState, Firing, Resolution, TriggerState
 from tideflow.server.triggers.guard import Lineage, lineage_from_payload
@@ -46,6 +47,7 @@ __all__ = [
     "read_checkpoint",
     "read_events_since",
     "read_firing",
+    "read_flow_run_state_runs",
     "read_history",
     "read_pauses",
     "read_received",
@@ -534,3 +536,14 @@ async def read_received(session: AsyncSession, event_ids: list[UUID]) -> dict[UU
     c = events.c
     stmt = sa.select(c.id, c.received).where(c.id.in_(event_ids))
     return {row.id: row.received for row in await session.execute(stmt)}
+
+
+async def read_flow_run_state_runs(
+    session: AsyncSession, state_ids: list[UUID]
+) -> dict[UUID, UUID]:
+    """The flow run of each of these state ids that is a stored flow-run state."""
+    if not state_ids:
+        return {}
+    c = flow_run_states.c
+    stmt = sa.select(c.id, c.flow_run_id).where(c.id.in_(state_ids))
+    return {row.id: row.flow_run_id for row in await session.execute(stmt)}
