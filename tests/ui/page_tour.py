@@ -8,12 +8,17 @@ import uuid
 
 from ui_helpers import Served, unique
 
+from tideflow import flow, task
 from tideflow.client import SyncClient
 from tideflow.client import _work_pools as pool_calls
 from tideflow.schemas import FlowRunCreate
+from tideflow.schemas.artifacts import ArtifactCreate
 from tideflow.schemas.deployments import DeploymentFlowRunCreate
 from tideflow.schemas.events import Event, EventFilter, Resource
+from tideflow.schemas.secrets import SecretCreate
 from tideflow.schemas.states import Failed
+from tideflow.schemas.task_runs import TaskRunFilter
+from tideflow.schemas.variables import VariableCreate
 from tideflow.schemas.work_pools import WorkPoolCreate
 
 
@@ -45,6 +50,15 @@ def tour(client: SyncClient, served: Served) -> list[str]:
     )  # fmt: skip
     pool = unique("tour-pool")
     client.send(pool_calls.create_work_pool(WorkPoolCreate(name=pool)))
+    suffix = marker.removeprefix("tour-").replace("-", "_")
+    client.create_variable(VariableCreate(name=f"tour_{suffix}", value={"it's": "a value"}))
+    client.set_secret(SecretCreate(name=f"tour_{suffix}", value="it's secret"))
+    artifact = client.create_artifact(
+        ArtifactCreate(key=f"tour-{suffix}".replace("_", "-"), type="markdown",
+                       data="# It's a report\n\n| region | total |\n| --- | --- |\n| north | 6 |",
+                       description="the tour's report", flow_run_id=failed.id)
+    )  # fmt: skip
+    task_run_id = _a_task_run(client)
     return [
         "/",
         "/runs",
@@ -58,9 +72,44 @@ def tour(client: SyncClient, served: Served) -> list[str]:
         "/automations/new",
         f"/automations/{automation.id}",
         f"/automations/{automation.id}/edit",
+        f"/automations/{automation.id}/explain",
         "/chains",
         "/artifacts",
+        f"/artifacts/{artifact.id}",
+        "/assets",
+        f"/task-runs/{task_run_id}",
         "/work-pools",
         f"/work-pools/{pool}",
+        "/variables",
+        "/secrets",
+        "/notifications",
+        "/webhooks",
+        "/access",
         f"/runs/{uuid.uuid4()}",
     ]
+
+
+def _a_task_run(client: SyncClient) -> uuid.UUID:
+    """A flow with two tasks run here (the test points the SDK at the shared server)."""
+
+    @task
+    def load(rows: int) -> list[int]:
+        return list(range(rows))
+
+    @task
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    ids: list[uuid.UUID] = []
+
+    @flow(name=unique("ui-tour-tasks"))
+    def tasks_flow() -> int:
+        from tideflow.runtime import flow_run
+
+        ids.append(flow_run.id)
+        return total(load(3))
+
+    assert tasks_flow() == 3
+    runs = client.read_task_runs(TaskRunFilter(flow_run_id=ids))
+    assert runs, "the tour's flow reported no task runs"
+    return runs[0].id

@@ -118,6 +118,7 @@ flow_runs = sa.Table(
     sa.Index(None, "state_type", "next_scheduled_start_time"),
     sa.Index(None, "runner_id"),
     sa.Index(None, "work_queue_id", "state_type"),
+    sa.Index(None, "triggering_event_id"),  # what an event triggered (migration 0018)
 )
 
 flow_run_states = sa.Table(
