@@ -41,6 +41,7 @@ PUBLIC = {
     ("POST", "/logout"),
     ("GET", "/ui/static/login.css"),  # the login page's own assets, on exact paths
     ("GET", "/ui/static/favicon.svg"),
+    ("GET", "/ui/static/theme.js"),
 }
 # The one public route with a parameter: an inbound webhook (api.hooks). Without a slug that names
 # an enabled webhook it answers 404, never runs anything; its own verification does the rest.
@@ -108,7 +109,8 @@ def _app_routes() -> list[tuple[str, str, bool]]:
         elif isinstance(route, Mount):
             out.append(("GET", path + "/app.js", False))
             if path == "/ui/static":
-                out += [("GET", path + "/login.css", False), ("GET", path + "/favicon.svg", False)]
+                out += [(("GET", path + f"/{name}", False))
+                        for name in ("login.css", "favicon.svg", "theme.js")]  # fmt: skip
     paths = {path for _, path, _ in out}
     assert {"/api/events/in", "/api/runners/ws", "/api/flows/filter", "/runs", "/login"} <= paths
     assert "/ui/static/app.js" in paths

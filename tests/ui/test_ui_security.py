@@ -166,6 +166,30 @@ def test_password_login_and_logout(browser: Browser, secured: Secured) -> None:
     assert not violations, violations
 
 
+def test_the_login_page_follows_and_switches_the_theme(browser: Browser, secured: Secured) -> None:
+    # The login page takes the theme chosen on the app's pages (stored per browser), and its own
+    # button switches it; the theme script is one of the login page's public assets (CSP holds).
+    context = _context(browser, secured.base_url)
+    page = context.new_page()
+    violations = _watch(page)
+    page.goto("/login")
+    page.evaluate("() => localStorage.setItem('tideflow-theme', 'dark')")
+    page.reload()
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate(background) == "rgb(15, 18, 23)"
+    toggle = page.locator("#theme-toggle")
+    expect(toggle).to_have_attribute("aria-label", "Switch to the light theme")
+    toggle.click()
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "light"
+    assert page.evaluate(background) == "rgb(246, 247, 249)"
+    page.reload()
+    assert page.evaluate("() => localStorage.getItem('tideflow-theme')") == "light"
+    expect(toggle).to_have_attribute("aria-label", "Switch to the dark theme")
+    context.close()
+    assert not violations, violations
+
+
 def _run_with_tasks() -> Any:
     ids: list[Any] = []
 

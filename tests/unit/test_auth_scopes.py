@@ -25,6 +25,7 @@ from tideflow.settings import Settings
         ("GET", "/ui/static/app.js", False, "read"),
         ("GET", "/ui/static/login.css", False, None),  # the login page's own assets
         ("HEAD", "/ui/static/favicon.svg", False, None),
+        ("GET", "/ui/static/theme.js", False, None),
         ("POST", "/ui/static/login.css", False, "write"),
         ("GET", "/ui/static/login.css/x", False, "read"),
         ("GET", "/ui/static/app.css", False, "read"),

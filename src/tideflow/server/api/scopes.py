@@ -25,8 +25,11 @@ __all__ = ["PUBLIC_PATHS", "auth_required", "is_loopback", "required_scope"]
 PUBLIC_PATHS = frozenset({"/api/health", "/api/version"})
 # The UI's login page and its form (it checks the key itself), and logging out.
 _LOGIN = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("POST", "/logout")}
-# The login page's style sheet and icon (exact paths): the page is shown before anyone logs in.
-_PUBLIC_ASSETS = frozenset({"/ui/static/login.css", "/ui/static/favicon.svg"})
+# The login page's style sheet, icon and theme script (exact paths): the page is shown before anyone
+# logs in; none of them holds data.
+_PUBLIC_ASSETS = frozenset(
+    {"/ui/static/login.css", "/ui/static/favicon.svg", "/ui/static/theme.js"}
+)
 _ADMIN_PREFIXES = ("/api/api-keys/", "/api/users/")  # managing who gets in
 _ADMIN_PATHS = frozenset({"/api/api-keys", "/api/users", "/access"})  # ... and the UI's page for it
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
