@@ -72,7 +72,7 @@ def tour(client: SyncClient, served: Served) -> list[str]:
         "/automations/new",
         f"/automations/{automation.id}",
         f"/automations/{automation.id}/edit",
-        f"/automations/{automation.id}/explain",
+        f"/automations/{automation.id}?explain={event.id}",  # the trigger explained on an event
         "/chains",
         "/artifacts",
         f"/artifacts/{artifact.id}",

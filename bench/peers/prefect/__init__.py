@@ -18,13 +18,12 @@ __all__ = ["ADAPTERS", "MISSING", "run_adapter"]
 HERE = Path(__file__).resolve().parent
 ADAPTERS = (
     "chain", "start", "footprint", "overhead", "triggers", "ingest", "query", "fanout", "tasks",
+    "workers",
 )  # fmt: skip
 # Benchmarks with no Prefect adapter yet, and why: `--vs prefect` prints the reason instead of
 # silently showing our figures alone.
 MISSING = {
     "chains_load": "no Prefect adapter yet (issue 20): adapt_chain.py measures one chain at a time",
-    "workers": "no Prefect adapter yet (issue 11): Prefect's process worker needs a work pool and "
-    "`prefect worker start` driven by the adapter",
     "replicas": "no Prefect adapter yet (issue 14): it would need Prefect server replicas on "
     "PostgreSQL with its Redis messaging, not set up by the peer's venv",
 }
