@@ -30,7 +30,7 @@ __all__ = ["BENCHMARKS", "main"]
 
 BENCHMARKS = (
     "footprint", "overhead", "start", "chain", "triggers", "ingest", "query", "fanout", "tasks",
-    "chains_load", "workers", "replicas",
+    "chains_load", "workers", "replicas", "memory",
 )  # fmt: skip
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.jsonl"))
 

@@ -40,6 +40,7 @@ import uvicorn.logging
 from tideflow.exceptions import TideflowError
 from tideflow.server.api.auth import AuthNotConfigured
 from tideflow.server.app import create_app
+from tideflow.server.memory import start_memory_returner
 from tideflow.server.storage import mask_url
 from tideflow.server.storage.guard import DatabaseUnavailable
 from tideflow.settings import Settings
@@ -160,9 +161,12 @@ def run_server(
                 f"cannot start the server on the database {mask_url(url)}: {_one_line(exc)}"
             ) from None
         _settle_gc()
+        returner = start_memory_returner()
         try:
             await server.serve(sockets=[sock])
         finally:
+            if returner is not None:
+                returner.stop()
             await context.__aexit__(None, None, None)
 
     try:
