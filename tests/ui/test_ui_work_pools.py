@@ -239,3 +239,50 @@ def test_a_stopped_worker_shows_offline(page: Page, pooled: _Setup) -> None:
     row = page.locator(f"tr[data-pool='{pooled.pool}'] td[data-col=workers]")
     expect(row).to_contain_text("0 online")
     expect(row).to_contain_text("1 offline")
+
+
+def test_create_a_pool_edit_it_and_add_a_queue_from_the_ui(page: Page, client: SyncClient) -> None:
+    name = unique("ui-made-pool")
+    page.goto("/work-pools")
+    form = page.locator("#new-pool")
+    form.get_by_label("Name").fill("team/etl")
+    form.get_by_role("button", name="Create work pool").click()
+    # The API's refusal, in the form; nothing created.
+    expect(form.locator(".form-error")).to_contain_text("must not contain '/'")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Type").select_option("docker")
+    form.get_by_label("Concurrency limit (empty: none)").fill("two")
+    form.get_by_role("button", name="Create work pool").click()
+    expect(form.locator(".form-error")).to_have_text("concurrency_limit must be a whole number")
+    form.get_by_label("Concurrency limit (empty: none)").fill("3")
+    form.get_by_label("Description").fill("made in the UI")
+    form.get_by_role("button", name="Create work pool").click()
+    row = page.locator(f'#work-pools tr[data-pool="{name}"]')
+    expect(row.locator('[data-col="limit"]')).to_have_text("3")
+    expect(row).to_contain_text("docker")
+    pool = client.send(calls.read_work_pool(name))
+    assert (pool.type.value, pool.concurrency_limit, pool.description) == (
+        "docker",
+        3,
+        "made in the UI",
+    )
+
+    row.get_by_role("link", name=name).click()
+    page.locator("#edit-pool summary").click()
+    edit = page.locator("#edit-pool")
+    edit.get_by_label("Concurrency limit (empty: none)").fill("")
+    edit.get_by_label("Description").fill("edited")
+    edit.get_by_role("button", name="Save").click()
+    expect(page.locator("#pool-limit")).to_have_text("none")
+    expect(page.get_by_text("docker work pool · edited")).to_be_visible()
+
+    page.locator("#new-queue summary").click()
+    queue = page.locator("#new-queue")
+    queue.get_by_label("Name").fill("urgent")
+    queue.get_by_label("Priority (empty: last)").fill("1")
+    queue.get_by_label("Concurrency limit (empty: none)").fill("5")
+    queue.get_by_role("button", name="Create queue").click()
+    urgent = page.locator('#queues tr[data-queue="urgent"]')
+    expect(urgent).to_be_visible()
+    made = client.send(calls.read_work_queue(name, "urgent"))
+    assert (made.priority, made.concurrency_limit) == (1, 5)

@@ -1,6 +1,6 @@
 """Work pool pages: the list (type, paused, concurrency limit, queues, workers online and offline,
-runs waiting) and a pool's page (its queues, its workers with their last heartbeat, its recent runs,
-pause/resume)."""
+runs waiting) with a form to create one, and a pool's page (its queues, its workers with their last
+heartbeat, its recent runs; pause/resume, edit its limit and description, add a queue)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas import FlowRunFilter, StateType
 from tideflow.schemas.states import utcnow
-from tideflow.schemas.work_pools import Worker, WorkerStatus, WorkPool, WorkQueue
+from tideflow.schemas.work_pools import Worker, WorkerStatus, WorkPool, WorkPoolType, WorkQueue
 from tideflow.server.context import ServerContext
 from tideflow.server.storage import flow_runs as run_storage
 from tideflow.server.storage import work_pools as storage
@@ -97,7 +97,13 @@ async def work_pools_page(request: Request) -> HTMLResponse:
                 PoolRow(pool, queues.get(pool.id, 0), online, offline, waiting.get(pool.id, 0))
             )
     rows.sort(key=lambda r: r.pool.name)
-    return render(request, "work_pools.html", title="Work pools", rows=rows)
+    return render(
+        request,
+        "work_pools.html",
+        title="Work pools",
+        rows=rows,
+        pool_types=[t.value for t in WorkPoolType],
+    )
 
 
 @router.get("/work-pools/{name}", response_class=HTMLResponse)

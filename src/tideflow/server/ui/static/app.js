@@ -496,7 +496,7 @@
     });
   }
 
-  // Configuration forms ([data-api-form]): fields -> JSON (data-kind json | list; checkboxes are
+  // Configuration forms ([data-api-form]): fields -> JSON (data-kind json | list | int; checkboxes are
   // booleans) -> the form's data-method to its data-url -> reload; the API's reason shown otherwise.
   function formBody(form) {
     var body = {};
@@ -507,6 +507,11 @@
       if (kind === "json") {
         try { body[el.name] = JSON.parse(el.value); }
         catch (e) { throw new Error(el.name + " is not JSON: " + e.message); }
+      } else if (kind === "int") {  // empty: null (no limit); anything else must be a whole number
+        var text = el.value.trim();
+        if (text === "") { body[el.name] = null; return; }
+        if (!/^-?\d+$/.test(text)) throw new Error(el.name + " must be a whole number");
+        body[el.name] = parseInt(text, 10);
       } else if (kind === "list") {
         body[el.name] = el.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
       } else {
