@@ -253,3 +253,11 @@ def test_a_browser_asking_for_a_missing_page_gets_the_ui_404_page(tmp_path: Path
             missing_asset = http.get("/ui/static/nope.css", headers=html)
             assert missing_asset.status_code == 404
             assert not missing_asset.headers["content-type"].startswith("text/html")
+
+
+def test_a_server_process_that_fails_to_start_leaves_no_temporary_home() -> None:
+    server = ServerProcess(args=("--no-such-option",))
+    with pytest.raises(TideflowError, match="exited with code 2"):
+        with server:
+            pass
+    assert not server.home.exists()

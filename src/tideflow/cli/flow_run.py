@@ -338,11 +338,11 @@ def watch(
     ],
 ) -> None:
     """Stream a run's state changes and logs until it ends; exit 0 on Completed, else 1."""
-    from tideflow.cli.deployment import _watch  # the same view as `deployment run --watch`
+    from tideflow.cli._watch import watch_run  # the same view as `deployment run --watch`
 
     with open_client() as client:
         run = resolve_flow_run(client, run_id)
-        raise typer.Exit(_watch(client, run))
+        raise typer.Exit(watch_run(client, run))
 
 
 @app.command("retry")
@@ -358,7 +358,7 @@ def retry(
 
     Failed and Crashed runs go back as a retry; Completed and Cancelled ones need the operator
     override the server records as forced."""
-    from tideflow.cli.deployment import _watch
+    from tideflow.cli._watch import watch_run as follow
     from tideflow.schemas.states import Scheduled, StateType
 
     with open_client() as client:
@@ -391,7 +391,7 @@ def retry(
             )
         )
         if watch_run:
-            raise typer.Exit(_watch(client, run))
+            raise typer.Exit(follow(client, run))
 
 
 @app.command("delete")

@@ -61,7 +61,14 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # __exit__ does not run when __enter__ raises: the temporary home goes now (left
+            # behind, its finalizer's ResourceWarning fails a test session run with -W error).
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            raise
         return self
 
     def __exit__(
