@@ -74,6 +74,7 @@ __all__ = [
     "label_value_matches",
     "labels_match",
     "name_matches",
+    "uuid_after",
     "validate_label_spec",
 ]
 
@@ -82,6 +83,16 @@ RESOURCE_NAME = "tideflow.resource.name"
 RESOURCE_ROLE = "tideflow.resource.role"
 MAX_LABELS = 500
 MAX_RELATED = 100
+
+
+def uuid_after(prefix: str, resource_id: str) -> UUID | None:
+    """The id in ``<prefix><uuid>`` (``tideflow.flow-run.<id>``), None for any other resource id."""
+    if not resource_id.startswith(prefix):
+        return None
+    try:
+        return UUID(resource_id[len(prefix) :])
+    except ValueError:
+        return None
 
 
 def _utcnow() -> dt.datetime:

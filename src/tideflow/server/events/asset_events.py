@@ -21,7 +21,7 @@ from tideflow.schemas.assets import (
     AssetProperties,
     asset_key_problem,
 )
-from tideflow.schemas.events import Event
+from tideflow.schemas.events import Event, uuid_after
 
 __all__ = ["Materialization", "materialization_facts"]
 
@@ -43,16 +43,6 @@ class Materialization:
     upstream: list[str] = field(default_factory=list)
     flow_run_id: UUID | None = None
     task_run_id: UUID | None = None
-
-
-def _run_id(resource_id: str, kind: str) -> UUID | None:
-    prefix = f"tideflow.{kind}."
-    if not resource_id.startswith(prefix):
-        return None
-    try:
-        return UUID(resource_id[len(prefix) :])
-    except ValueError:
-        return None
 
 
 def materialization_facts(event: Event) -> Materialization | None:
@@ -79,9 +69,9 @@ def materialization_facts(event: Event) -> Materialization | None:
             if rid not in upstream:
                 upstream.append(rid)
         elif role == "flow-run":
-            flow_run_id = _run_id(rid, "flow-run")
+            flow_run_id = uuid_after("tideflow.flow-run.", rid)
         elif role == "task-run":
-            task_run_id = _run_id(rid, "task-run")
+            task_run_id = uuid_after("tideflow.task-run.", rid)
     return Materialization(
         key=key,
         status=status,

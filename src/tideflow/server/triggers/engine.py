@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tideflow.schemas.automations import Action, Automation, MetricTrigger
-from tideflow.schemas.events import Event, ReceivedEvent
+from tideflow.schemas.events import Event, ReceivedEvent, uuid_after
 from tideflow.server.events.broker import Broker
 from tideflow.server.events.run_events import state_event_id
 from tideflow.server.events.task_run_events import task_run_event_id
@@ -446,10 +446,10 @@ class TriggerEngine(Service):
             if lead is None or lead not in unknown:
                 continue
             for resource_id in (event.resource.id, *(r.id for r in event.related)):
-                run = _run_of(resource_id, FLOW_RUN_PREFIX)
+                run = uuid_after(FLOW_RUN_PREFIX, resource_id)
                 if run is not None:
                     candidates.setdefault(event.id, []).append(state_event_id(run, lead))
-                task = _run_of(resource_id, TASK_RUN_PREFIX)
+                task = uuid_after(TASK_RUN_PREFIX, resource_id)
                 if task is not None:
                     candidates.setdefault(event.id, []).append(task_run_event_id(task, lead))
         in_batch = {e.id for e in events}
@@ -708,13 +708,3 @@ class TriggerEngine(Service):
 _LOOKUP_CHUNK = 500  # ids per IN (...) when looking up leaders
 FLOW_RUN_PREFIX = "tideflow.flow-run."
 TASK_RUN_PREFIX = "tideflow.task-run."
-
-
-def _run_of(resource_id: str, prefix: str) -> UUID | None:
-    """The run id of ``tideflow.flow-run.<id>`` (or task run), None for any other resource."""
-    if not resource_id.startswith(prefix):
-        return None
-    try:
-        return UUID(resource_id[len(prefix) :])
-    except ValueError:
-        return None

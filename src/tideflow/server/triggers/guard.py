@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from tideflow.schemas.events import Event
+from tideflow.schemas.events import Event, uuid_after
 
 __all__ = [
     "DEFAULT_MAX_CAUSAL_DEPTH",
@@ -51,15 +51,6 @@ _AUTOMATION = "tideflow.automation."
 _RUN = "tideflow.flow-run."
 
 Lineage = dict[UUID, int]
-
-
-def _uuid_after(prefix: str, rid: str) -> UUID | None:
-    if not rid.startswith(prefix):
-        return None
-    try:
-        return UUID(rid[len(prefix) :])
-    except ValueError:
-        return None
 
 
 def lineage_payload(lineage: Mapping[UUID, int]) -> dict[str, int]:
@@ -97,14 +88,14 @@ def event_lineage(event: Event, runs: Mapping[UUID, Lineage]) -> Lineage:
     if resource_id.startswith(_AUTOMATION) and event.event.startswith("tideflow.automation."):
         _merge(out, lineage_from_payload(event.payload))
     for rid, role in [(resource_id, None), *((r.id, r.role) for r in event.related)]:
-        run = _uuid_after(_RUN, rid)
+        run = uuid_after(_RUN, rid)
         if run is not None:
             known = runs.get(run)
             if known:
                 _merge(out, known)
             continue
         if role == "creator":
-            creator = _uuid_after(_AUTOMATION, rid)
+            creator = uuid_after(_AUTOMATION, rid)
             if creator is not None and out.get(creator, 0) < 1:
                 out[creator] = 1
     return out
