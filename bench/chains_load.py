@@ -19,14 +19,15 @@ from bench._servers import running_server
 from bench._stats import Figure
 from bench.workloads.chains import DOWNSTREAM, UPSTREAM
 
-__all__ = ["run"]
+__all__ = ["chain_round", "new_runs", "run"]
 
 NAME = "chains_load"
 SCRIPT = ROOT / "bench" / "workloads" / "chains.py"
 STAGES = ("created", "pending", "running", "hop")
 
 
-def _runs(api_url: str, deployment_id: str, seen: set[str]) -> list[dict[str, Any]]:
+def new_runs(api_url: str, deployment_id: str, seen: set[str]) -> list[dict[str, Any]]:
+    """The runs of a deployment not in ``seen`` (up to 1,000)."""
     body = {"deployment_id": [deployment_id], "limit": 1000}
     return [
         r for r in http_json("POST", f"{api_url}/flow_runs/filter", body) if r["id"] not in seen
@@ -56,7 +57,7 @@ def _start_at_once(api_url: str, deployment_id: str, count: int) -> list[str]:
     return ids
 
 
-def _round(
+def chain_round(
     api_url: str, up_id: str, down_id: str, count: int, seen: set[str]
 ) -> dict[str, list[float]]:
     """``count`` chains at once; per chain, in ms: upstream Completed → its downstream created,
@@ -70,7 +71,7 @@ def _round(
         lambda: http_json("POST", f"{api_url}/flow_runs/count", completed) >= target,
         timeout=120,
     )
-    downs = _runs(api_url, down_id, seen)
+    downs = new_runs(api_url, down_id, seen)
     if bad := [r for r in downs if r["state_name"] != "Completed"]:
         raise RuntimeError(f"downstream run {bad[0]['id']} ended {bad[0]['state_name']}")
     seen.update(r["id"] for r in downs)
@@ -105,10 +106,10 @@ def run(quick: bool) -> list[Figure]:
     ):
         api = tideflow_api(server)
         up_id, down_id = api.deployment_id(UPSTREAM), api.deployment_id(DOWNSTREAM)
-        seen = {r["id"] for r in _runs(server.api_url, down_id, set())}
+        seen = {r["id"] for r in new_runs(server.api_url, down_id, set())}
         for _ in range(rounds):
             for n in loads:
-                for key, values in _round(server.api_url, up_id, down_id, n, seen).items():
+                for key, values in chain_round(server.api_url, up_id, down_id, n, seen).items():
                     samples.setdefault((n, key), []).extend(values)
     names = {"hop": "hop", "created": "completed_to_created", "pending": "created_to_pending",
              "running": "pending_to_running"}  # fmt: skip

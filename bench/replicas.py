@@ -4,6 +4,12 @@ through the API (no run processes: what is measured is the servers and the datab
 are meant to scale); with 3 replicas the threads are spread round-robin over them. Each round runs
 for a fixed time on a fresh database; the figure is runs completed per second in that round.
 
+Then the chain hop across replicas (issue 14): the chains workload served by ``serve()`` connected to
+replica A, N upstream runs created at once through replica B, each chained to its downstream run
+by the trigger engine wherever its lease is; per chain, upstream Completed → downstream Running,
+beside the same on one server on PostgreSQL. Every round checks that exactly N downstream runs
+were made, each naming its own upstream.
+
 Read it with the load average printed next to it: on a machine whose cores are already busy, three
 server processes compete for the same CPUs and the 3-replica figure says little."""
 
@@ -14,10 +20,14 @@ import threading
 import time
 from pathlib import Path
 
+from bench._api import tideflow_api
 from bench._postgres import postgres_database
-from bench._proc import http_json
+from bench._proc import ROOT, http_json
+from bench._seed import served_script
 from bench._servers import Server, start_server
 from bench._stats import Figure
+from bench.chains_load import chain_round, new_runs
+from bench.workloads.chains import DOWNSTREAM, UPSTREAM
 
 __all__ = ["run"]
 
@@ -65,6 +75,37 @@ def _round(replicas: int, seconds: float) -> float:
                 server.stop()
 
 
+def _hops(replicas: int, chains: int, rounds: int) -> list[float]:
+    """Per chain, upstream Completed → downstream Running (ms): serve() on the first replica, the
+    upstream runs created through the last one."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-replica-hops-") as tmp,
+        postgres_database("bench_replica_hops") as url,
+    ):
+        servers: list[Server] = []
+        try:
+            for i in range(replicas):
+                servers.append(start_server(Path(tmp) / f"r{i}", url))
+            runner_side, creating_side = servers[0], servers[-1]
+            script = ROOT / "bench" / "workloads" / "chains.py"
+            with served_script(runner_side, script, [UPSTREAM, DOWNSTREAM]):
+                api = tideflow_api(runner_side)
+                up_id, down_id = api.deployment_id(UPSTREAM), api.deployment_id(DOWNSTREAM)
+                seen = {r["id"] for r in new_runs(creating_side.api_url, down_id, set())}
+                hops: list[float] = []
+                for _ in range(rounds):
+                    before = len(seen)
+                    # chain_round raises unless every downstream names one of its upstreams.
+                    hop = chain_round(creating_side.api_url, up_id, down_id, chains, seen)["hop"]
+                    if len(seen) - before != chains:
+                        raise RuntimeError(f"{len(seen) - before} downstream runs for {chains}")
+                    hops.extend(hop)
+                return hops
+        finally:
+            for server in servers:
+                server.stop()
+
+
 def run(quick: bool) -> list[Figure]:
     rounds, seconds = (2, 5.0) if quick else (3, 15.0)
     figures = []
@@ -74,4 +115,12 @@ def run(quick: bool) -> list[Figure]:
         note = f"{THREADS} client threads, {seconds:g} s rounds, PostgreSQL"
         figure = f"runs_completed_per_s_{replicas}_replica{plural}"
         figures.append(Figure(NAME, figure, "tideflow", samples, higher_is_better=True, note=note))
+    chains, hop_rounds = (10, 2) if quick else (200, 1)
+    for replicas in (1, 3):
+        where = "one server" if replicas == 1 else "serve() on replica A, runs created on C"
+        figures.append(
+            Figure(NAME, f"hop_{chains}_chains_{replicas}_replica{'s' if replicas > 1 else ''}_ms",
+                   "tideflow", _hops(replicas, chains, hop_rounds),
+                   note=f"{chains} chains at once, {hop_rounds} round(s), PostgreSQL; {where}")
+        )  # fmt: skip
     return figures
