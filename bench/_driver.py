@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bench._proc import tree_rss_mib
+from bench._proc import http_json, tree_rss_mib
 
 __all__ = [
     "FANOUT_STAGES",
@@ -27,6 +27,7 @@ __all__ = [
     "chain_once",
     "fanout_round",
     "parse_time",
+    "push_latency",
     "start_once",
     "wait_for",
 ]
@@ -85,6 +86,17 @@ def _terminal(api: Api, run_id: str, name: str) -> float:
         return _state_time(api, run_id, name)
 
     return float(wait_for(f"run {run_id} {name}", probe))
+
+
+def push_latency(api_url: str, api: Api, deployment_id: str) -> tuple[float, float]:
+    """(created → Pending, created → Running) in ms of one run of ``deployment_id`` created through
+    ``POST /deployments/{id}/create_flow_run``, waited to Completed (the workers benchmark)."""
+    run = http_json("POST", f"{api_url}/deployments/{deployment_id}/create_flow_run", {})
+    created = parse_time(run["created"])
+    running = _terminal(api, run["id"], "Running")
+    pending = _terminal(api, run["id"], "Pending")
+    _terminal(api, run["id"], "Completed")
+    return (pending - created) * 1000, (running - created) * 1000
 
 
 def _cli_run(api: Api, deployment: str) -> tuple[str, float, float]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench._api import tideflow_api
@@ -47,63 +49,60 @@ def _client(api_urls: list[str], flow_id: str, until: float, done: list[int], in
     done[index] = count
 
 
-def _round(replicas: int, seconds: float) -> float:
+@contextmanager
+def _replicas(count: int, database: str) -> Iterator[list[Server]]:
+    """``count`` API servers on a fresh PostgreSQL database, stopped afterwards."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp,
-        postgres_database("bench_replicas") as url,
+        postgres_database(database) as url,
     ):
         servers: list[Server] = []
         try:
-            for i in range(replicas):
+            for i in range(count):
                 servers.append(start_server(Path(tmp) / f"r{i}", url))
-            api_urls = [s.api_url for s in servers]
-            flow_id = http_json("POST", f"{api_urls[0]}/flows/", {"name": "bench-replicas"})["id"]
-            done = [0] * THREADS
-            until = time.monotonic() + seconds
-            started = time.monotonic()
-            threads = [
-                threading.Thread(target=_client, args=(api_urls, flow_id, until, done, i))
-                for i in range(THREADS)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            return sum(done) / (time.monotonic() - started)
+            yield servers
         finally:
             for server in servers:
                 server.stop()
+
+
+def _round(replicas: int, seconds: float) -> float:
+    with _replicas(replicas, "bench_replicas") as servers:
+        api_urls = [s.api_url for s in servers]
+        flow_id = http_json("POST", f"{api_urls[0]}/flows/", {"name": "bench-replicas"})["id"]
+        done = [0] * THREADS
+        until = time.monotonic() + seconds
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=_client, args=(api_urls, flow_id, until, done, i))
+            for i in range(THREADS)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(done) / (time.monotonic() - started)
 
 
 def _hops(replicas: int, chains: int, rounds: int) -> list[float]:
     """Per chain, upstream Completed → downstream Running (ms): serve() on the first replica, the
     upstream runs created through the last one."""
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-replica-hops-") as tmp,
-        postgres_database("bench_replica_hops") as url,
-    ):
-        servers: list[Server] = []
-        try:
-            for i in range(replicas):
-                servers.append(start_server(Path(tmp) / f"r{i}", url))
-            runner_side, creating_side = servers[0], servers[-1]
-            script = ROOT / "bench" / "workloads" / "chains.py"
-            with served_script(runner_side, script, [UPSTREAM, DOWNSTREAM]):
-                api = tideflow_api(runner_side)
-                up_id, down_id = api.deployment_id(UPSTREAM), api.deployment_id(DOWNSTREAM)
-                seen = {r["id"] for r in new_runs(creating_side.api_url, down_id, set())}
-                hops: list[float] = []
-                for _ in range(rounds):
-                    before = len(seen)
-                    # chain_round raises unless every downstream names one of its upstreams.
-                    hop = chain_round(creating_side.api_url, up_id, down_id, chains, seen)["hop"]
-                    if len(seen) - before != chains:
-                        raise RuntimeError(f"{len(seen) - before} downstream runs for {chains}")
-                    hops.extend(hop)
-                return hops
-        finally:
-            for server in servers:
-                server.stop()
+    with _replicas(replicas, "bench_replica_hops") as servers:
+        runner_side, creating_side = servers[0], servers[-1]
+        script = ROOT / "bench" / "workloads" / "chains.py"
+        with served_script(runner_side, script, [UPSTREAM, DOWNSTREAM]):
+            api = tideflow_api(runner_side)
+            up_id, down_id = api.deployment_id(UPSTREAM), api.deployment_id(DOWNSTREAM)
+            seen = {r["id"] for r in new_runs(creating_side.api_url, down_id, set())}
+            hops: list[float] = []
+            for _ in range(rounds):
+                before = len(seen)
+                # chain_round raises unless every downstream names one of its upstreams.
+                hop = chain_round(creating_side.api_url, up_id, down_id, chains, seen)["hop"]
+                if len(seen) - before != chains:
+                    raise RuntimeError(f"{len(seen) - before} downstream runs for {chains}")
+                hops.extend(hop)
+            return hops
 
 
 def run(quick: bool) -> list[Figure]:

@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench._api import tideflow_api
-from bench._driver import Api, _terminal, parse_time, wait_for
+from bench._driver import push_latency, wait_for
 from bench._proc import ROOT, http_json, stop_process
 from bench._seed import served_script
 from bench._servers import Server, client_environment, running_server
@@ -68,16 +68,6 @@ def _pooled_deployment(server: Server, pool: str) -> str:
     return str(http_json("POST", f"{server.api_url}/deployments/", body)["id"])
 
 
-def _one(server: Server, api: Api, deployment_id: str) -> tuple[float, float]:
-    """(created → Pending, created → Running) in ms of one run, waited to Completed."""
-    run = http_json("POST", f"{server.api_url}/deployments/{deployment_id}/create_flow_run", {})
-    created = parse_time(run["created"])
-    running = _terminal(api, run["id"], "Running")
-    pending = _terminal(api, run["id"], "Pending")
-    _terminal(api, run["id"], "Completed")
-    return (pending - created) * 1000, (running - created) * 1000
-
-
 def run(quick: bool) -> list[Figure]:
     count = 5 if quick else 30
     rows = ("serve", "worker_warm", "worker_cold")
@@ -96,7 +86,7 @@ def run(quick: bool) -> list[Figure]:
         api = tideflow_api(server)
         for _ in range(count):
             for row in rows:
-                pending, running = _one(server, api, ids[row])
+                pending, running = push_latency(server.api_url, api, ids[row])
                 samples[row]["pending"].append(pending)
                 samples[row]["running"].append(running)
     return [

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from _prefect import PrefectServer, environment, prefect_api, prefect_bin, running_server, served
 
-from bench._driver import Api, _terminal, parse_time, wait_for
-from bench._proc import emit, http_json, stop_process
+from bench._driver import push_latency, wait_for
+from bench._proc import emit, stop_process
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = HERE / "workloads"
@@ -71,16 +71,6 @@ def _worker(server: PrefectServer) -> Iterator[subprocess.Popen[bytes]]:
         stop_process(proc, timeout=30)
 
 
-def _one(server: PrefectServer, api: Api, deployment_id: str) -> tuple[float, float]:
-    """(created → Pending, created → Running) in ms of one run, waited to Completed."""
-    run = http_json("POST", f"{server.api_url}/deployments/{deployment_id}/create_flow_run", {})
-    created = parse_time(run["created"])
-    running = _terminal(api, run["id"], "Running")
-    pending = _terminal(api, run["id"], "Pending")
-    _terminal(api, run["id"], "Completed")
-    return (pending - created) * 1000, (running - created) * 1000
-
-
 def main(quick: bool) -> None:
     count = 3 if quick else 20
     # Prefect's process worker starts a fresh interpreter per run: the row beside our --cold one.
@@ -99,7 +89,7 @@ def main(quick: bool) -> None:
         ids = {"serve": api.deployment_id(SERVED), "worker_cold": api.deployment_id(POOLED)}
         for _ in range(count):
             for row in rows:
-                pending, running = _one(server, api, ids[row])
+                pending, running = push_latency(server.api_url, api, ids[row])
                 samples[row]["pending"].append(pending)
                 samples[row]["running"].append(running)
     emit(
