@@ -58,7 +58,9 @@ def tour(client: SyncClient, served: Served) -> list[str]:
                        data="# It's a report\n\n| region | total |\n| --- | --- |\n| north | 6 |",
                        description="the tour's report", flow_run_id=failed.id)
     )  # fmt: skip
-    task_run_id = _a_task_run(client)
+    tasks_run = run_with_tasks()
+    task_runs = client.read_task_runs(TaskRunFilter(flow_run_id=[tasks_run]))
+    assert task_runs, "the tour's flow reported no task runs"
     return [
         "/",
         "/runs",
@@ -77,7 +79,7 @@ def tour(client: SyncClient, served: Served) -> list[str]:
         "/artifacts",
         f"/artifacts/{artifact.id}",
         "/assets",
-        f"/task-runs/{task_run_id}",
+        f"/task-runs/{task_runs[0].id}",
         "/work-pools",
         f"/work-pools/{pool}",
         "/variables",
@@ -89,8 +91,8 @@ def tour(client: SyncClient, served: Served) -> list[str]:
     ]
 
 
-def _a_task_run(client: SyncClient) -> uuid.UUID:
-    """A flow with two tasks run here (the test points the SDK at the shared server)."""
+def run_with_tasks() -> uuid.UUID:
+    """The id of a flow run with two task runs, run here (the test points the SDK at the server)."""
 
     @task
     def load(rows: int) -> list[int]:
@@ -110,6 +112,4 @@ def _a_task_run(client: SyncClient) -> uuid.UUID:
         return total(load(3))
 
     assert tasks_flow() == 3
-    runs = client.read_task_runs(TaskRunFilter(flow_run_id=ids))
-    assert runs, "the tour's flow reported no task runs"
-    return runs[0].id
+    return ids[0]

@@ -8,21 +8,17 @@ from __future__ import annotations
 import http.server
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from page_tour import run_with_tasks, tour
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from ui_helpers import ADMIN, PASSWORD, Secured, Served, unique
 
-from tideflow import flow, task
 from tideflow.client import SyncClient
-from tideflow.runtime import flow_run
-from tideflow.schemas.events import EventFilter
-from tideflow.schemas.task_runs import TaskRunFilter
 from tideflow.testing import free_port
 
 AUTOMATION_YAML = """name: {name}
@@ -190,55 +186,11 @@ def test_the_login_page_follows_and_switches_the_theme(browser: Browser, secured
     assert not violations, violations
 
 
-def _run_with_tasks() -> Any:
-    ids: list[Any] = []
-
-    @task
-    def double(x: int) -> int:
-        return 2 * x
-
-    @flow(name=unique("ui-csp"))
-    def pipeline() -> int:
-        ids.append(flow_run.id)
-        return sum(double.map(range(3)).result())
-
-    assert pipeline() == 6
-    return ids[0]
-
-
 def test_csp_holds_on_every_page(
     browser: Browser, base_url: str, client: SyncClient, served: Served, secured: Secured
 ) -> None:
-    run_id = _run_with_tasks()
-    task_run = client.read_task_runs(TaskRunFilter(flow_run_id=[run_id]))[0]
-    deployment = client.read_deployment_by_name(served.report)
-    event = client.read_events(EventFilter(limit=1)).events[0]
-    automation = client.create_automation(
-        {
-            "name": unique("csp"),
-            "trigger": {"type": "event", "expect": ["ui.csp"], "posture": "Reactive"},
-            "actions": [{"type": "do-nothing"}],
-        }
-    )
-    pages = [
-        "/",
-        "/runs",
-        f"/runs/{run_id}",
-        f"/task-runs/{task_run.id}",
-        "/deployments",
-        f"/deployments/{deployment.id}",
-        "/events",
-        f"/events/{event.id}",
-        "/automations",
-        "/automations/new",
-        f"/automations/{automation.id}",
-        f"/automations/{automation.id}/edit",
-        "/chains",
-        "/artifacts",
-        "/assets",
-        f"/runs/{uuid.uuid4()}",  # the 404 page
-        "/docs",
-    ]
+    pages = [*tour(client, served), "/docs"]  # every page kind (the 404 page among them)
+    run_id = run_with_tasks()
     context = _context(browser, base_url)
     page = context.new_page()
     violations = _watch(page)
