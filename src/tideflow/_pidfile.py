@@ -21,6 +21,7 @@ __all__ = [
     "LocalServer",
     "local_api_url",
     "pid_file_path",
+    "pid_running",
     "process_alive",
     "read_pid_file",
     "remove_pid_file",
@@ -93,8 +94,9 @@ def remove_pid_file(settings: Settings, *, only_pid: int | None = None) -> bool:
     return True
 
 
-def process_alive(pid: int) -> bool:
-    """True when ``pid`` is a running tideflow process (zombies and recycled pids do not count)."""
+def pid_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not an exited, unreaped child (without procfs, or when its
+    stat cannot be read, signal 0 is all there is to go on)."""
     if pid <= 0:
         return False
     try:
@@ -103,16 +105,24 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name; Z is an exited, unreaped child.
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def process_alive(pid: int) -> bool:
+    """True when ``pid`` is a running tideflow process (zombies and recycled pids do not count)."""
+    if not pid_running(pid):
+        return False
     proc = Path(f"/proc/{pid}")
     if not proc.is_dir():  # no procfs (macOS): signal 0 is all we can check
         return True
     try:
-        stat = (proc / "stat").read_text()
         cmdline = (proc / "cmdline").read_bytes()
     except OSError:
-        return False
-    # The state letter follows the parenthesised command name; Z is an exited, unreaped child.
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
         return False
     # A pid reused by some other program must never be signalled as if it were our server.
     return b"tideflow" in cmdline

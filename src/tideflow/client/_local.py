@@ -20,29 +20,14 @@ from pathlib import Path
 
 import httpx
 
-from tideflow._pidfile import (
-    LocalServer,
-    local_api_url,
-    pid_file_path,
-    process_alive,
-    read_pid_file,
-    remove_pid_file,
-    write_pid_file,
-)
+from tideflow._pidfile import local_api_url, process_alive, read_pid_file
 from tideflow.exceptions import ServerUnreachable, TideflowError
 from tideflow.settings import Settings
 
 __all__ = [
-    "LocalServer",
-    "local_api_url",
-    "pid_file_path",
-    "process_alive",
-    "read_pid_file",
-    "remove_pid_file",
     "resolve_api_url",
     "server_is_healthy",
     "start_local_server",
-    "write_pid_file",
 ]
 
 LOG_FILE = "server.log"

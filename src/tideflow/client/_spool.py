@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tideflow._pidfile import pid_running
 from tideflow.client._auth import auth_headers
 
 __all__ = ["Delivered", "Evicted", "Spool"]
@@ -70,19 +71,6 @@ class Delivered:
     other_servers: int = 0  # files left alone: meant for another API URL
     error: str | None = None  # why delivery stopped early (the rest stays spooled)
     refusals: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # an exited, unreaped child still answers signal 0
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-    return True
 
 
 def _header(api_url: str) -> str:
@@ -182,7 +170,9 @@ class Spool:
                 pid, age = int(pid_text), time.time() - entry.stat().st_mtime
             except (ValueError, OSError):
                 continue
-            if age > STALE_CLAIM or (owner_host == host and pid != os.getpid() and not _alive(pid)):
+            if age > STALE_CLAIM or (
+                owner_host == host and pid != os.getpid() and not pid_running(pid)
+            ):
                 yield Path(entry.path)
 
     def pending(self) -> bool:
